@@ -1,0 +1,46 @@
+# domainflow — see README.md. Every target needs only Go unless it says so.
+GO        ?= go
+BIN       ?= bin/pipeline
+PKGS      ?= ./...
+# Tests that need outside tools (kcat, a real Apache Kafka from Maven Central)
+# carry the integration build tag.
+INTEGRATION_TAGS ?= integration
+
+.PHONY: all build test test-short test-noasm test-integration bench lint fuzz demo kafka kafka-stop clean
+
+all: build
+
+build: ## build the pipeline binary into bin/
+	$(GO) build -o $(BIN) ./cmd/pipeline
+
+test: ## unit, stage, Kafka (embedded broker) and multi-process tests
+	$(GO) test -count=1 -timeout 15m $(PKGS)
+
+test-short: ## the fast subset (skips the 100k-document and multi-process tests)
+	$(GO) test -short -count=1 $(PKGS)
+
+test-integration: build ## tests against kcat and a real Apache Kafka (see scripts/kafka)
+	bash scripts/test-integration.sh
+
+bench: ## Go benchmarks of every package, plus the throughput benchmark
+	$(GO) test -run '^$$' -bench . -benchtime 3x $(PKGS)
+
+lint: ## gofmt and go vet
+	@bad=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$bad" ]; then echo "gofmt needed:"; echo "$$bad"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+fuzz: ## each fuzz test for 30 s
+	@for f in $$($(GO) test -list '^Fuzz' ./schemas/ | grep ^Fuzz); do \
+		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 30s ./schemas/ || exit 1; done
+
+demo: build ## the main job on the embedded broker (now: ingest → identity stage → inspect)
+	bash scripts/demo.sh
+
+kafka: ## start a real Apache Kafka (4.x) on 127.0.0.1:19092, from Maven Central
+	bash scripts/kafka/kafka.sh start
+
+kafka-stop:
+	bash scripts/kafka/kafka.sh stop
+
+clean:
+	rm -rf bin

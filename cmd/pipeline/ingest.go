@@ -1,0 +1,606 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"github.com/spf13/cobra"
+
+	"github.com/domainflow/domainflow/pipeline"
+	"github.com/domainflow/domainflow/schemas"
+)
+
+// ingestFlags are the flags of `pipeline ingest`.
+type ingestFlags struct {
+	kafka        kafkaFlags
+	topic        string
+	partitions   int
+	maxTextBytes int
+	json         bool
+}
+
+func (a *app) ingestCmd() *cobra.Command {
+	var f ingestFlags
+	cmd := &cobra.Command{
+		Use:   "ingest [flags] INPUT...",
+		Short: "Produce documents from files to a Kafka topic",
+		Long: `Produce documents from files to a Kafka topic (default docs.raw), one JSON
+message per document.
+
+INPUT is a .jsonl or .jsonl.gz file (one {"id","text",...} object per line), a
+.parquet file (columns id and text; other columns are kept as metadata), a
+folder of .txt files (one document per file), or - for JSON lines on stdin.
+
+Each good document becomes the message {"id","text",<other fields>} keyed by
+its id, with headers content-type: application/json and schema-version: 1.
+Keys are partitioned with murmur2, as Java and librdkafka clients do. A
+document without an id gets <file base name>-<line or row number>.
+
+Bad records — malformed JSON, invalid UTF-8, empty text, text over
+--max-text-bytes — go to docs.deadletter instead, with the raw bytes as value
+and headers deadletter-reason, deadletter-error, deadletter-stage=ingest,
+origin-topic (the input path) and origin-offset (the line or row number).
+
+Both topics are created when missing (--partitions partitions). Every message
+is acknowledged by all in-sync replicas; if any is not delivered the command
+says how many and exits 1. The report goes to stderr, or with --json to stdout
+as {"docs":N,"bytes":N,"deadletter":N,"seconds":S} (docs: documents written to
+the topic, bytes: their text bytes). SIGINT stops reading, delivers what was
+read and reports it with "interrupted":true.`,
+		Example: `  pipeline ingest corpus.jsonl.gz
+  pipeline ingest --brokers kafka-1:9092,kafka-2:9092 --tls --topic docs.raw archive.parquet notes/
+  zcat dump.jsonl.gz | pipeline ingest --json -`,
+		Args: argsBetween(1, -1, "INPUT"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runProduce(cmd.Context(), produceJob{
+				name:         "ingest",
+				kafka:        &f.kafka,
+				topic:        f.topic,
+				partitions:   f.partitions,
+				maxTextBytes: f.maxTextBytes,
+				json:         f.json,
+				inputs:       args,
+			})
+		},
+	}
+	fs := cmd.Flags()
+	f.kafka.register(fs)
+	fs.StringVar(&f.topic, "topic", pipeline.TopicRaw, "`topic` to produce the documents to")
+	fs.IntVar(&f.partitions, "partitions", 4, "partitions of the topic and of docs.deadletter when they are created")
+	fs.IntVar(&f.maxTextBytes, "max-text-bytes", schemas.DefaultMaxTextBytes, "longest document text in `bytes`; longer ones are dead-lettered as oversize")
+	fs.BoolVar(&f.json, "json", false, `print {"docs","bytes","deadletter","seconds"} as JSON on stdout`)
+	return cmd
+}
+
+// produceJob is one run of ingest or replay.
+type produceJob struct {
+	name         string // command name: "ingest" or "replay"
+	kafka        *kafkaFlags
+	topic        string
+	partitions   int
+	maxTextBytes int
+	json         bool
+	inputs       []string
+	docsPerSec   float64 // replay: rate limit; 0 = none
+	parquetOnly  bool    // replay
+}
+
+// produceReport is the report of ingest and replay.
+type produceReport struct {
+	Docs        int64   `json:"docs"`
+	Bytes       int64   `json:"bytes"`
+	DeadLetter  int64   `json:"deadletter"`
+	Seconds     float64 `json:"seconds"`
+	Interrupted bool    `json:"interrupted,omitempty"`
+}
+
+// runProduce reads every input and produces its documents to the topic and
+// its bad records to the dead-letter topic.
+func (a *app) runProduce(ctx context.Context, job produceJob) error {
+	if err := job.validate(); err != nil {
+		return err
+	}
+	for _, in := range job.inputs {
+		if err := checkInput(in); err != nil {
+			return fmt.Errorf("%s: %w", job.name, err)
+		}
+	}
+	cc, err := job.kafka.connect(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", job.name, err)
+	}
+	err = pipeline.EnsureTopics(ctx, cc,
+		pipeline.TopicSpec{Name: job.topic, Partitions: job.partitions},
+		pipeline.TopicSpec{Name: pipeline.TopicDeadLetter, Partitions: job.partitions})
+	if err != nil {
+		return fmt.Errorf("%s: %w", job.name, err)
+	}
+	log := a.log.With("cmd", job.name, "topic", job.topic)
+	p := newProducer(cc, job.name, job.topic, log, a.stageMetrics())
+	bar := a.newJobProgress(job)
+	lim := schemas.Limits{MaxTextBytes: job.maxTextBytes}
+	pace := newPacer(job.docsPerSec)
+	var recordsIn prometheus.Counter
+	if m := a.stageMetrics(); m != nil {
+		recordsIn = m.RecordsIn.WithLabelValues(job.name)
+	}
+
+	start := time.Now()
+	var readErr error
+	interrupted := false
+inputs:
+	for _, in := range job.inputs {
+		r, err := a.openInput(in, lim)
+		if err != nil {
+			readErr = fmt.Errorf("%s: %w", job.name, err)
+			break
+		}
+		log.Debug("reading input", "input", in)
+		base := idBase(in)
+		for n := int64(1); ; n++ {
+			if ctx.Err() != nil {
+				interrupted = true
+				r.Close()
+				break inputs
+			}
+			rec, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				r.Close()
+				readErr = fmt.Errorf("%s: read %s: %w", job.name, in, err)
+				break inputs
+			}
+			if recordsIn != nil {
+				recordsIn.Inc()
+			}
+			if job.parquetOnly {
+				bar.add(1)
+			} else {
+				bar.add(int64(len(rec.Raw)+len(rec.Doc.Text)+len(rec.Doc.ID)+len(rec.Doc.Meta)) + 16)
+			}
+			origin, pos := recordOrigin(in, rec.Source)
+			if rec.Err != nil {
+				p.deadLetter(rec.Raw, rec.Err, origin, pos)
+				continue
+			}
+			doc := rec.Doc
+			if doc.ID == "" {
+				if pos == "" {
+					pos = strconv.FormatInt(n, 10)
+				}
+				doc.ID = base + "-" + pos
+			}
+			value, err := schemas.AppendJSON(nil, doc)
+			if err != nil {
+				p.deadLetter(rec.Raw, err, origin, pos)
+				continue
+			}
+			if !pace.wait(ctx, p) {
+				interrupted = true
+				r.Close()
+				break inputs
+			}
+			p.add(kafka.Message{
+				Topic:      job.topic,
+				Key:        []byte(doc.ID),
+				Value:      value,
+				Headers:    docHeaders,
+				WriterData: len(doc.Text),
+			})
+		}
+		r.Close()
+	}
+	closeErr := p.close()
+	bar.finish()
+	elapsed := time.Since(start)
+
+	rep := produceReport{
+		Docs:        p.docs,
+		Bytes:       p.bytes,
+		DeadLetter:  p.dead,
+		Seconds:     seconds(elapsed),
+		Interrupted: interrupted,
+	}
+	log.Debug("done", "docs", rep.Docs, "bytes", rep.Bytes, "deadletter", rep.DeadLetter,
+		"failed", p.failed, "seconds", rep.Seconds, "interrupted", interrupted)
+	if readErr == nil && p.failed == 0 && closeErr == nil {
+		if job.json {
+			if err := writeJSON(a.stdout, rep); err != nil {
+				return err
+			}
+		} else {
+			a.printProduceSummary(job, rep, elapsed)
+		}
+	}
+	switch {
+	case readErr != nil:
+		return readErr
+	case p.failed > 0:
+		return fmt.Errorf("%s: %d of %d messages were not delivered (%d documents and %d dead letters were): %w",
+			job.name, p.failed, p.failed+p.docs+p.dead, p.docs, p.dead, p.err)
+	case closeErr != nil:
+		return fmt.Errorf("%s: %w", job.name, closeErr)
+	}
+	if interrupted {
+		log.Warn("interrupted before the end of the input")
+	}
+	return nil
+}
+
+func (job produceJob) validate() error {
+	switch {
+	case job.topic == "":
+		return usagef("%s: --topic is empty", job.name)
+	case job.topic == pipeline.TopicDeadLetter:
+		return usagef("%s: --topic %s is the dead-letter topic", job.name, job.topic)
+	case job.partitions < 1:
+		return usagef("%s: --partitions %d: want at least 1", job.name, job.partitions)
+	case job.maxTextBytes < 1:
+		return usagef("%s: --max-text-bytes %d: want at least 1", job.name, job.maxTextBytes)
+	case job.docsPerSec < 0:
+		return usagef("%s: --rate %v: want 0 (no limit) or more", job.name, job.docsPerSec)
+	}
+	stdin := 0
+	for _, in := range job.inputs {
+		if in == "-" {
+			if stdin++; stdin > 1 {
+				return usagef("%s: - (stdin) given twice", job.name)
+			}
+			if job.parquetOnly {
+				return usagef("%s: %s reads .parquet files, not stdin", job.name, job.name)
+			}
+			continue
+		}
+		if job.parquetOnly && !strings.HasSuffix(strings.ToLower(in), ".parquet") {
+			return usagef("%s: %s is not a .parquet file", job.name, in)
+		}
+	}
+	return nil
+}
+
+// checkInput fails early, before any message is produced, when an input
+// path does not exist.
+func checkInput(in string) error {
+	if in == "-" {
+		return nil
+	}
+	if _, err := os.Stat(in); err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return fmt.Errorf("open %s: %w", in, pe.Err)
+		}
+		return err
+	}
+	return nil
+}
+
+// openInput opens one input; "-" reads JSON lines from the app's stdin.
+func (a *app) openInput(in string, lim schemas.Limits) (schemas.InputReader, error) {
+	if in == "-" {
+		return schemas.NewLineReader("stdin", a.stdin, lim)
+	}
+	return schemas.OpenInput(in, lim)
+}
+
+// recordOrigin splits an InputRecord.Source ("file.jsonl:17",
+// "file.parquet#row=5" or "dir/a.txt") into the file the record came from and
+// its line or row number ("" for a whole text file).
+func recordOrigin(in, source string) (file, pos string) {
+	if source == "" {
+		return in, ""
+	}
+	if i := strings.LastIndex(source, "#row="); i >= 0 && isDigits(source[i+5:]) {
+		return source[:i], source[i+5:]
+	}
+	if i := strings.LastIndexByte(source, ':'); i >= 0 && isDigits(source[i+1:]) {
+		return source[:i], source[i+1:]
+	}
+	return source, ""
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// idBase is the prefix of the ids generated for the documents of input in
+// that have none: the file name without its input extension.
+func idBase(in string) string {
+	if in == "-" {
+		return "stdin"
+	}
+	base := filepath.Base(filepath.Clean(in))
+	lower := strings.ToLower(base)
+	for _, ext := range []string{".jsonl.gz", ".jsonl", ".parquet"} {
+		if strings.HasSuffix(lower, ext) && len(base) > len(ext) {
+			return base[:len(base)-len(ext)]
+		}
+	}
+	return base
+}
+
+func (a *app) newJobProgress(job produceJob) *progress {
+	if !isTerminal(a.stderr) {
+		return nil
+	}
+	if job.parquetOnly {
+		return a.newProgress(job.name, parquetRows(job.inputs), false)
+	}
+	var paths []string
+	for _, in := range job.inputs {
+		if in != "-" {
+			paths = append(paths, in)
+		}
+	}
+	total := int64(0)
+	if len(paths) == len(job.inputs) {
+		total = schemas.InputSize(paths...)
+	}
+	return a.newProgress(job.name, total, true)
+}
+
+func (a *app) printProduceSummary(job produceJob, rep produceReport, elapsed time.Duration) {
+	msg := fmt.Sprintf("%s: %d documents (%s of text) to %s", job.name, rep.Docs, humanBytes(rep.Bytes), job.topic)
+	if rep.DeadLetter > 0 {
+		msg += fmt.Sprintf(", %d dead letters to %s", rep.DeadLetter, pipeline.TopicDeadLetter)
+	}
+	msg += fmt.Sprintf(" in %.2fs (%.0f docs/s)", elapsed.Seconds(), rate(rep.Docs, elapsed))
+	if rep.Interrupted {
+		msg += "; interrupted before the end of the input"
+	}
+	fmt.Fprintln(a.stderr, msg)
+}
+
+// docHeaders are the headers of every document message.
+var docHeaders = []kafka.Header{
+	{Key: schemas.HeaderContentType, Value: []byte(schemas.ContentTypeJSON)},
+	{Key: schemas.HeaderSchemaVersion, Value: []byte(strconv.Itoa(schemas.Version))},
+}
+
+// ---------------------------------------------------------------------------
+// producer
+
+// Producer tuning. One produce call carries up to flushMessages messages or
+// flushBytes bytes; at most maxInFlightBytes are unacknowledged at a time.
+const (
+	flushMessages    = 1000
+	flushBytes       = 1 << 20
+	flushAge         = 5 * time.Millisecond
+	maxInFlightBytes = 64 << 20
+)
+
+// producer writes messages with an asynchronous kafka-go Writer and counts
+// what the broker acknowledged. Its methods other than completed are called
+// from one goroutine; completed runs on the Writer's goroutines.
+type producer struct {
+	w     *kafka.Writer
+	stage string
+	topic string
+	log   *slog.Logger
+	met   *pipeline.Metrics
+
+	pending      []kafka.Message
+	pendingBytes int
+	pendingSince time.Time
+
+	mu       sync.Mutex
+	cond     *sync.Cond
+	inFlight int   // bytes written but not yet acknowledged or failed
+	docs     int64 // documents acknowledged on topic
+	bytes    int64 // their text bytes
+	dead     int64 // dead letters acknowledged
+	failed   int64 // messages not delivered
+	err      error // first delivery error
+}
+
+func newProducer(cc pipeline.ClientConfig, stage, topic string, log *slog.Logger, met *pipeline.Metrics) *producer {
+	p := &producer{stage: stage, topic: topic, log: log, met: met}
+	p.cond = sync.NewCond(&p.mu)
+	p.w = &kafka.Writer{
+		Addr:         kafka.TCP(cc.Brokers...),
+		Balancer:     &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll,
+		BatchTimeout: flushAge,
+		BatchBytes:   32 << 20,
+		BatchSize:    10000,
+		WriteTimeout: 30 * time.Second,
+		ReadTimeout:  30 * time.Second,
+		Async:        true,
+		Completion:   p.completed,
+		Transport:    cc.Transport(),
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			log.Debug("kafka writer: " + fmt.Sprintf(msg, args...))
+		}),
+	}
+	return p
+}
+
+// add queues msg; a full or old queue is handed to the writer.
+func (p *producer) add(msg kafka.Message) {
+	if len(p.pending) == 0 {
+		p.pendingSince = time.Now()
+	}
+	p.pending = append(p.pending, msg)
+	p.pendingBytes += len(msg.Key) + len(msg.Value)
+	if len(p.pending) >= flushMessages || p.pendingBytes >= flushBytes || time.Since(p.pendingSince) >= flushAge {
+		p.flush()
+	}
+}
+
+// deadLetter queues a dead letter for a bad input record.
+// origin is the input file and pos the record's line or row number ("" when
+// the record is a whole file).
+func (p *producer) deadLetter(raw []byte, cause error, origin, pos string) {
+	reason := schemas.ReasonOf(cause)
+	p.log.Debug("dead letter", "reason", reason, "err", cause, "input", origin, "position", pos)
+	if raw == nil {
+		raw = []byte{}
+	}
+	h := []kafka.Header{
+		{Key: pipeline.HeaderReason, Value: []byte(reason)},
+		{Key: pipeline.HeaderError, Value: []byte(clipError(cause.Error(), 1024))},
+		{Key: pipeline.HeaderStage, Value: []byte(p.stage)},
+		{Key: pipeline.HeaderOriginTopic, Value: []byte(origin)},
+	}
+	if pos != "" {
+		h = append(h, kafka.Header{Key: pipeline.HeaderOriginOffset, Value: []byte(pos)})
+	}
+	p.add(kafka.Message{
+		Topic:      pipeline.TopicDeadLetter,
+		Value:      raw,
+		Headers:    h,
+		WriterData: reason,
+	})
+}
+
+// flush hands the queue to the writer, first waiting while too many bytes
+// are unacknowledged.
+func (p *producer) flush() {
+	if len(p.pending) == 0 {
+		return
+	}
+	batch, n := p.pending, p.pendingBytes
+	p.pending, p.pendingBytes = make([]kafka.Message, 0, flushMessages), 0
+	p.mu.Lock()
+	for p.inFlight > 0 && p.inFlight+n > maxInFlightBytes {
+		p.cond.Wait()
+	}
+	p.inFlight += n
+	p.mu.Unlock()
+	// An async Writer returns at once; errors it finds before queueing
+	// (message too large, unknown topic) fail the whole call.
+	if err := p.w.WriteMessages(context.Background(), batch...); err != nil {
+		p.completed(batch, err)
+	}
+}
+
+// completed is the Writer's Completion callback.
+func (p *producer) completed(msgs []kafka.Message, err error) {
+	var docs, bytes, dead, size int64
+	for _, m := range msgs {
+		size += int64(len(m.Key) + len(m.Value))
+		if err != nil {
+			continue
+		}
+		if m.Topic == pipeline.TopicDeadLetter {
+			dead++
+			if p.met != nil {
+				reason, _ := m.WriterData.(schemas.Reason)
+				p.met.DeadLetters.WithLabelValues(p.stage, string(reason)).Inc()
+			}
+			continue
+		}
+		docs++
+		if n, ok := m.WriterData.(int); ok {
+			bytes += int64(n)
+		}
+	}
+	if err != nil {
+		p.log.Warn("delivery failed", "messages", len(msgs), "err", err)
+	}
+	if p.met != nil && err == nil {
+		p.met.RecordsOut.WithLabelValues(p.stage, p.topic).Add(float64(docs))
+		p.met.Bytes.WithLabelValues(p.stage, "out").Add(float64(size))
+	}
+	p.mu.Lock()
+	p.inFlight -= int(size)
+	p.docs += docs
+	p.bytes += bytes
+	p.dead += dead
+	if err != nil {
+		p.failed += int64(len(msgs))
+		if p.err == nil {
+			p.err = err
+		}
+	}
+	p.cond.Broadcast()
+	p.mu.Unlock()
+}
+
+// close flushes the queue and waits until every message is acknowledged or
+// failed.
+func (p *producer) close() error {
+	p.flush()
+	return p.w.Close()
+}
+
+// clipError shortens an error message for a header.
+func clipError(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// ---------------------------------------------------------------------------
+// pacer: the --rate limit of replay
+
+// pacer spaces documents to a rate; the zero rate lets everything through.
+type pacer struct {
+	every time.Duration
+	next  time.Time
+}
+
+func newPacer(docsPerSec float64) *pacer {
+	if docsPerSec <= 0 {
+		return &pacer{}
+	}
+	return &pacer{every: time.Duration(float64(time.Second) / docsPerSec)}
+}
+
+// wait blocks until the next document may go, flushing p first so that
+// nothing waits in the queue while the pacer sleeps. It reports false when
+// ctx ended.
+func (pc *pacer) wait(ctx context.Context, p *producer) bool {
+	if pc.every <= 0 {
+		return true
+	}
+	now := time.Now()
+	if pc.next.IsZero() {
+		pc.next = now
+	}
+	// Sleeps shorter than a millisecond are not worth a timer (nor a flush);
+	// the deficit is made up at the next longer sleep.
+	if d := pc.next.Sub(now); d > time.Millisecond {
+		p.flush()
+		if !sleepCtx(ctx, d) {
+			return false
+		}
+	} else if pc.next.Before(now.Add(-time.Second)) {
+		pc.next = now.Add(-time.Second) // allow at most one second of catch-up
+	}
+	pc.next = pc.next.Add(pc.every)
+	return true
+}
+
+// sleepCtx waits d or until ctx ends; it reports whether d elapsed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,263 @@
+// Command pipeline is the domainflow command line: it runs the embedded
+// Kafka-protocol broker, moves documents into Kafka (ingest, replay), shows
+// what is on a topic or in a file (inspect), manages topics, and runs the
+// pipeline stages.
+//
+// Exit status: 0 on success and on a graceful stop (SIGINT or SIGTERM), 1 on
+// an error, 2 on a usage error (unknown command or flag, bad flag value, bad
+// config file). An error is printed as one line, "pipeline: <error>", on
+// stderr; commands that report print their report on stdout (exactly one JSON
+// object with --json) and log only on stderr.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"github.com/domainflow/domainflow/pipeline"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes the command line args and returns the exit status. Cancelling
+// ctx asks the running command to stop gracefully.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := newApp(stdin, stdout, stderr)
+	root := a.rootCmd()
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	a.close()
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(stderr, "pipeline: %s\n", oneLine(err.Error()))
+	if isUsage(err) {
+		return 2
+	}
+	return 1
+}
+
+// usageError marks an error in how the command was called: exit status 2.
+type usageError struct {
+	err error
+	cmd string // command path for the --help hint; "" for none
+}
+
+func (e *usageError) Error() string {
+	if e.cmd == "" {
+		return e.err.Error()
+	}
+	return fmt.Sprintf("%v (see '%s --help')", e.err, e.cmd)
+}
+
+func (e *usageError) Unwrap() error { return e.err }
+
+// usagef returns a usage error with a formatted message.
+func usagef(format string, args ...any) error {
+	return &usageError{err: fmt.Errorf(format, args...)}
+}
+
+func isUsage(err error) bool {
+	var ue *usageError
+	return errors.As(err, &ue)
+}
+
+// oneLine folds a multi-line message into one line.
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	lines := strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' })
+	for i := range lines {
+		lines[i] = strings.TrimSpace(lines[i])
+	}
+	return strings.Join(lines, "; ")
+}
+
+// app holds what every command shares: the standard streams, the global
+// flags and what the root command sets up from them (logger, metrics).
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+
+	global globalFlags
+	log    *slog.Logger
+
+	reg        *prometheus.Registry // non-nil when --metrics-addr is set
+	metrics    *pipeline.Metrics    // created on first use
+	metricsSrv *http.Server
+}
+
+func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
+	return &app{
+		stdin:  stdin,
+		stdout: stdout,
+		stderr: stderr,
+		log:    slog.New(slog.NewTextHandler(stderr, nil)),
+	}
+}
+
+// rootCmd builds the command tree.
+func (a *app) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "pipeline",
+		Short: "Stream documents through Kafka into per-domain expert models",
+		Long: `pipeline is the command line of domainflow, which turns a stream of documents
+into domain experts: documents arrive on Kafka (or are replayed from Parquet),
+are featurized, assigned to a discovered domain and pushed to per-domain
+training consumers.
+
+The commands here run the embedded Kafka-protocol broker, move documents into
+Kafka, show what is on a topic or in a file, manage topics and run stages.
+
+Every flag may also come from a JSON or YAML file given with --config (flag
+name → value); flags on the command line win. Kafka commands take --brokers
+(default $` + envBrokers + `, else ` + defaultBrokers + `) and the --tls-* and --sasl-*
+flags. Logs go to stderr; reports go to stdout, as exactly one JSON object with
+--json.
+
+Exit status: 0 on success or a graceful stop (SIGINT/SIGTERM), 1 on an error,
+2 on a usage error.`,
+		Example: `  pipeline broker --listen 127.0.0.1:9092 &
+  pipeline ingest corpus.jsonl.gz
+  pipeline inspect --topic docs.raw --max 5
+  pipeline topics list`,
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		Args:              noSubcommand,
+		RunE:              func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+		PersistentPreRunE: a.setup,
+	}
+	root.SetIn(a.stdin)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &usageError{err: err, cmd: c.CommandPath()}
+	})
+	a.global.register(root.PersistentFlags())
+	root.AddCommand(
+		a.brokerCmd(),
+		a.ingestCmd(),
+		a.replayCmd(),
+		a.inspectCmd(),
+		a.topicsCmd(),
+		a.identityCmd(),
+		a.versionCmd(),
+	)
+	return root
+}
+
+// noSubcommand rejects arguments of a command that only groups subcommands.
+func noSubcommand(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return &usageError{err: fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath()), cmd: cmd.CommandPath()}
+	}
+	return nil
+}
+
+// noArgs rejects positional arguments.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return &usageError{err: fmt.Errorf("%s takes no arguments, got %q", cmd.Name(), args), cmd: cmd.CommandPath()}
+	}
+	return nil
+}
+
+// argsBetween requires lo to hi positional arguments (hi < 0: no upper
+// bound), called what in the error message.
+func argsBetween(lo, hi int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		var err error
+		switch {
+		case len(args) < lo:
+			err = fmt.Errorf("%s: no %s given", cmd.Name(), what)
+		case hi >= 0 && len(args) > hi:
+			err = fmt.Errorf("%s: at most %d %s, got %d", cmd.Name(), hi, what, len(args))
+		}
+		if err != nil {
+			return &usageError{err: err, cmd: cmd.CommandPath()}
+		}
+		return nil
+	}
+}
+
+// setup runs before every command: it applies the config file, then sets up
+// logging and the metrics endpoint.
+func (a *app) setup(cmd *cobra.Command, _ []string) error {
+	if a.global.configFile != "" {
+		if err := applyConfigFile(cmd, a.global.configFile); err != nil {
+			return err
+		}
+	}
+	log, err := a.global.newLogger(a)
+	if err != nil {
+		return err
+	}
+	a.log = log
+	if addr := a.global.metricsAddr; addr != "" {
+		if err := a.serveMetrics(addr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// serveMetrics serves the Prometheus registry at http://addr/metrics until
+// close.
+func (a *app) serveMetrics(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	a.reg = pipeline.NewRegistry()
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", pipeline.MetricsHandler(a.reg))
+	a.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { // owner: app; ends when close shuts the server down
+		if err := a.metricsSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("metrics server stopped", "err", err)
+		}
+	}()
+	a.log.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+	return nil
+}
+
+// stageMetrics returns the runtime's metrics registered on the served
+// registry, or nil when --metrics-addr is not set.
+func (a *app) stageMetrics() *pipeline.Metrics {
+	if a.reg == nil {
+		return nil
+	}
+	if a.metrics == nil {
+		a.metrics = pipeline.NewMetrics(a.reg)
+	}
+	return a.metrics
+}
+
+// close releases what setup started.
+func (a *app) close() {
+	if a.metricsSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = a.metricsSrv.Shutdown(ctx)
+	}
+}

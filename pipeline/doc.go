@@ -1,0 +1,26 @@
+// Package pipeline is the stage runtime of domainflow: it moves Arrow record
+// batches between Kafka topics around a Stage, whose logic is a pure function
+// over one batch.
+//
+// A Runner fetches messages from a Source (a kafka-go consumer group in
+// production, a MemSource in tests), decodes them into Arrow records (JSON
+// documents at ingress, Arrow IPC batches between stages), groups them into
+// micro-batches capped by count, bytes and linger time, calls the Stage, and
+// writes what it returns to a Sink on the same partition number the input came
+// from, so partition order is kept end to end. Input offsets are committed only
+// after the Sink acknowledged every message derived from them: delivery between
+// stages is at-least-once, and duplicates can only come from the window of
+// messages written but not yet committed when a process died.
+//
+// Anything that cannot be processed — malformed JSON or Arrow, invalid UTF-8,
+// empty or oversize text, an unknown schema version, a wrong content type, a
+// row the stage rejects — is written to the dead-letter topic with the reason
+// and its origin (topic, partition, offset, row) in headers; the runner keeps
+// going and counts every outcome, so inputs = outputs + dead letters.
+//
+// The package also runs the embedded Kafka-protocol broker (kfake) used by
+// `pipeline broker`, `pipeline run` and the tests, creates and lists topics,
+// and exports Prometheus metrics. The in-memory MemSource and MemSink, and the
+// pipetest package, are the test kit for stage-level tests with and without
+// Kafka.
+package pipeline

@@ -1,0 +1,352 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
+)
+
+// ClientConfig says how to reach a Kafka cluster. The zero value with Brokers
+// set talks plaintext without authentication.
+type ClientConfig struct {
+	// Brokers are the bootstrap addresses, host:port.
+	Brokers []string
+	// TLS, when non-nil, encrypts every connection.
+	TLS *tls.Config
+	// SASL, when non-nil, authenticates every connection.
+	SASL sasl.Mechanism
+	// ClientID is sent to the brokers. Default: "domainflow".
+	ClientID string
+}
+
+func (c ClientConfig) clientID() string {
+	if c.ClientID == "" {
+		return "domainflow"
+	}
+	return c.ClientID
+}
+
+func (c ClientConfig) validate() error {
+	if len(c.Brokers) == 0 {
+		return errors.New("no brokers given")
+	}
+	for _, b := range c.Brokers {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			return fmt.Errorf("broker address %q: %w", b, err)
+		}
+	}
+	return nil
+}
+
+// Dialer returns a kafka-go dialer for Readers and Conns.
+func (c ClientConfig) Dialer() *kafka.Dialer {
+	return &kafka.Dialer{
+		ClientID:      c.clientID(),
+		Timeout:       10 * time.Second,
+		DualStack:     true,
+		TLS:           c.TLS,
+		SASLMechanism: c.SASL,
+	}
+}
+
+// Transport returns a kafka-go transport for Writers and Clients.
+func (c ClientConfig) Transport() *kafka.Transport {
+	return &kafka.Transport{
+		ClientID:    c.clientID(),
+		DialTimeout: 10 * time.Second,
+		IdleTimeout: 60 * time.Second,
+		MetadataTTL: 2 * time.Second,
+		TLS:         c.TLS,
+		SASL:        c.SASL,
+	}
+}
+
+// Client returns a kafka-go client for admin requests.
+func (c ClientConfig) Client() *kafka.Client {
+	return &kafka.Client{
+		Addr:      kafka.TCP(c.Brokers...),
+		Timeout:   10 * time.Second,
+		Transport: c.Transport(),
+	}
+}
+
+// TLSOptions are the TLS settings a user gives on the command line.
+type TLSOptions struct {
+	Enable             bool   // use TLS
+	CAFile             string // PEM bundle of CAs to trust; default: the system pool
+	CertFile, KeyFile  string // client certificate for mutual TLS
+	ServerName         string // overrides the name checked in the server certificate
+	InsecureSkipVerify bool   // do not verify the server certificate (testing only)
+}
+
+// Config builds the tls.Config, or returns nil when TLS is off and no TLS
+// option was given.
+func (o TLSOptions) Config() (*tls.Config, error) {
+	if !o.Enable && o.CAFile == "" && o.CertFile == "" && !o.InsecureSkipVerify {
+		return nil, nil
+	}
+	cfg := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		ServerName:         o.ServerName,
+		InsecureSkipVerify: o.InsecureSkipVerify, //nolint:gosec // the user asked for it
+	}
+	if o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls: read CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls: no PEM certificate in %s", o.CAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if (o.CertFile == "") != (o.KeyFile == "") {
+		return nil, errors.New("tls: a client certificate needs both --tls-cert and --tls-key")
+	}
+	if o.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls: load client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
+// SASLOptions are the SASL settings a user gives on the command line.
+type SASLOptions struct {
+	Mechanism string // "", "plain", "scram-sha-256" or "scram-sha-512"
+	User      string
+	Password  string
+}
+
+// Build returns the kafka-go mechanism, or nil when Mechanism is empty.
+func (o SASLOptions) Build() (sasl.Mechanism, error) {
+	m := strings.ToLower(o.Mechanism)
+	if m == "" || m == "none" {
+		return nil, nil
+	}
+	if o.User == "" {
+		return nil, fmt.Errorf("sasl %s: a user name is required", m)
+	}
+	switch m {
+	case "plain":
+		return plain.Mechanism{Username: o.User, Password: o.Password}, nil
+	case "scram-sha-256":
+		return scram.Mechanism(scram.SHA256, o.User, o.Password)
+	case "scram-sha-512":
+		return scram.Mechanism(scram.SHA512, o.User, o.Password)
+	default:
+		return nil, fmt.Errorf("sasl: unknown mechanism %q (want plain, scram-sha-256 or scram-sha-512)", o.Mechanism)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Source and Sink
+
+// Source delivers messages of one or more topics, each partition in order,
+// and accepts commits. Fetch blocks until a message arrives or ctx ends; a
+// finite source returns io.EOF once it is exhausted. Commit records that
+// every message up to and including the given ones (per partition) is done.
+type Source interface {
+	Fetch(ctx context.Context) (kafka.Message, error)
+	Commit(ctx context.Context, msgs ...kafka.Message) error
+	Close() error
+}
+
+// Sink publishes messages. Write returns only when every message is
+// acknowledged; on error any subset may have been written. msg.Partition
+// selects the partition (modulo the topic's partition count).
+type Sink interface {
+	Write(ctx context.Context, msgs ...kafka.Message) error
+	Close() error
+}
+
+// lagger is the optional capability of a Source to report its lag.
+type lagger interface{ Lag() int64 }
+
+// SourceConfig configures a consumer-group source on Kafka.
+type SourceConfig struct {
+	Client  ClientConfig
+	Topics  []string
+	GroupID string
+	// StartAtEnd makes a group with no committed offset start at the end of
+	// the topics instead of the beginning. Default: beginning.
+	StartAtEnd bool
+	// HeartbeatInterval of the group member. Default: 500ms (rebalances take
+	// about one interval).
+	HeartbeatInterval time.Duration
+	// SessionTimeout after which a dead member's partitions move. Default: 6s
+	// (the embedded broker's minimum).
+	SessionTimeout time.Duration
+	// MaxBytes fetched per request; must exceed the largest message.
+	// Default: 32 MiB.
+	MaxBytes int
+	// MaxWait for a fetch to fill before it returns. Default: 100ms.
+	MaxWait time.Duration
+}
+
+// KafkaSource is a Source over a kafka-go consumer-group Reader that commits
+// explicitly (FetchMessage + CommitMessages), never automatically.
+type KafkaSource struct {
+	r *kafka.Reader
+}
+
+var _ Source = (*KafkaSource)(nil)
+
+// NewKafkaSource joins the consumer group cfg.GroupID on cfg.Topics.
+func NewKafkaSource(cfg SourceConfig) (*KafkaSource, error) {
+	if err := cfg.Client.validate(); err != nil {
+		return nil, fmt.Errorf("kafka source: %w", err)
+	}
+	if cfg.GroupID == "" {
+		return nil, errors.New("kafka source: a consumer group id is required")
+	}
+	if len(cfg.Topics) == 0 {
+		return nil, errors.New("kafka source: no topics given")
+	}
+	rc := kafka.ReaderConfig{
+		Brokers:           cfg.Client.Brokers,
+		GroupID:           cfg.GroupID,
+		GroupTopics:       cfg.Topics,
+		Dialer:            cfg.Client.Dialer(),
+		QueueCapacity:     4096,
+		MinBytes:          1,
+		MaxBytes:          orInt(cfg.MaxBytes, 32<<20),
+		MaxWait:           orDur(cfg.MaxWait, 100*time.Millisecond),
+		ReadBatchTimeout:  10 * time.Second,
+		HeartbeatInterval: orDur(cfg.HeartbeatInterval, 500*time.Millisecond),
+		SessionTimeout:    orDur(cfg.SessionTimeout, 6*time.Second),
+		RebalanceTimeout:  10 * time.Second,
+		JoinGroupBackoff:  500 * time.Millisecond,
+		CommitInterval:    0, // synchronous commits
+		StartOffset:       kafka.FirstOffset,
+		ReadBackoffMin:    50 * time.Millisecond,
+		ReadBackoffMax:    time.Second,
+		MaxAttempts:       5,
+		// Partitions added to a topic (e.g. more domains) are picked up.
+		WatchPartitionChanges:  true,
+		PartitionWatchInterval: 5 * time.Second,
+	}
+	if cfg.StartAtEnd {
+		rc.StartOffset = kafka.LastOffset
+	}
+	return &KafkaSource{r: kafka.NewReader(rc)}, nil
+}
+
+// Fetch returns the next message.
+func (s *KafkaSource) Fetch(ctx context.Context) (kafka.Message, error) { return s.r.FetchMessage(ctx) }
+
+// Commit commits the offsets of msgs synchronously.
+func (s *KafkaSource) Commit(ctx context.Context, msgs ...kafka.Message) error {
+	return s.r.CommitMessages(ctx, msgs...)
+}
+
+// Lag is the number of messages behind the end of the partition last read.
+func (s *KafkaSource) Lag() int64 { return s.r.Lag() }
+
+// Close leaves the group.
+func (s *KafkaSource) Close() error { return s.r.Close() }
+
+// SinkConfig configures a Kafka sink.
+type SinkConfig struct {
+	Client ClientConfig
+	// BatchBytes caps one produce batch; must exceed the largest message.
+	// Default: 32 MiB.
+	BatchBytes int64
+	// BatchTimeout is how long a partial batch waits. Default: 2ms.
+	BatchTimeout time.Duration
+	// WriteTimeout bounds one produce request. Default: 30s.
+	WriteTimeout time.Duration
+}
+
+// KafkaSink is a Sink over a kafka-go Writer that acknowledges with acks=all
+// and keeps each message on the partition number it names.
+type KafkaSink struct {
+	w *kafka.Writer
+}
+
+var _ Sink = (*KafkaSink)(nil)
+
+// NewKafkaSink returns a sink; topics must exist (see EnsureTopics).
+func NewKafkaSink(cfg SinkConfig) (*KafkaSink, error) {
+	if err := cfg.Client.validate(); err != nil {
+		return nil, fmt.Errorf("kafka sink: %w", err)
+	}
+	w := &kafka.Writer{
+		Addr:            kafka.TCP(cfg.Client.Brokers...),
+		Balancer:        SamePartition{},
+		MaxAttempts:     3,
+		WriteBackoffMin: 50 * time.Millisecond,
+		WriteBackoffMax: time.Second,
+		BatchSize:       1 << 20, // bounded by BatchBytes instead
+		BatchBytes:      orInt64(cfg.BatchBytes, 32<<20),
+		BatchTimeout:    orDur(cfg.BatchTimeout, 2*time.Millisecond),
+		ReadTimeout:     orDur(cfg.WriteTimeout, 30*time.Second),
+		WriteTimeout:    orDur(cfg.WriteTimeout, 30*time.Second),
+		RequiredAcks:    kafka.RequireAll,
+		Transport:       cfg.Client.Transport(),
+	}
+	return &KafkaSink{w: w}, nil
+}
+
+// Write produces msgs and waits for every acknowledgement.
+func (s *KafkaSink) Write(ctx context.Context, msgs ...kafka.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	return s.w.WriteMessages(ctx, msgs...)
+}
+
+// Close flushes and closes the writer.
+func (s *KafkaSink) Close() error { return s.w.Close() }
+
+// SamePartition is a kafka-go Balancer that sends a message to the partition
+// number set in its Partition field (modulo the partition count), so a stage
+// writes what it derived from input partition p to output partition p.
+type SamePartition struct{}
+
+// Balance implements kafka.Balancer.
+func (SamePartition) Balance(msg kafka.Message, partitions ...int) int {
+	if len(partitions) == 0 {
+		return 0
+	}
+	p := msg.Partition
+	if p < 0 {
+		p = -p
+	}
+	return partitions[p%len(partitions)]
+}
+
+func orInt(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+func orInt64(v, def int64) int64 {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+func orDur(v, def time.Duration) time.Duration {
+	if v <= 0 {
+		return def
+	}
+	return v
+}

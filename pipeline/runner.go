@@ -1,0 +1,741 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
+	"github.com/apache/arrow/go/v15/arrow/memory"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/domainflow/domainflow/schemas"
+)
+
+// Dead-letter headers. A dead letter's value is the original message payload
+// (when the whole message was bad) or the row as a JSON document (when one row
+// was rejected); its headers say why and where it came from.
+const (
+	HeaderReason          = "deadletter-reason"
+	HeaderError           = "deadletter-error"
+	HeaderStage           = "deadletter-stage"
+	HeaderOriginTopic     = "origin-topic"
+	HeaderOriginPartition = "origin-partition"
+	HeaderOriginOffset    = "origin-offset"
+	HeaderOriginRow       = "origin-row"
+)
+
+// RunnerConfig configures a Runner. Name, Stage, Source, Sink and OutputTopic
+// are required; every other field has a default.
+type RunnerConfig struct {
+	// Name of the stage in logs, metrics and dead-letter headers.
+	Name   string
+	Stage  Stage
+	Source Source
+	Sink   Sink
+	// OutputTopic receives outputs whose Output.Topic is empty.
+	OutputTopic string
+	// DeadLetterTopic receives what cannot be processed. Default: docs.deadletter.
+	DeadLetterTopic string
+	// Accept lists the record kinds the stage takes; a JSON document
+	// message is of kind document. Default: [document].
+	Accept []schemas.Kind
+	// Limits validate JSON documents. Default: schemas defaults.
+	Limits schemas.Limits
+	// BatchMaxRecords caps the messages of one micro-batch. Default: 2000.
+	BatchMaxRecords int
+	// BatchMaxBytes caps the payload bytes of one micro-batch. Default: 8 MiB.
+	BatchMaxBytes int
+	// Linger is how long a micro-batch waits to fill after its first
+	// message. Default: 20ms.
+	Linger time.Duration
+	// OutMaxRows and OutMaxBytes cap the rows and approximate bytes of one
+	// output message (an Arrow IPC batch). Defaults: 4096 rows, 1 MiB. A row
+	// larger than OutMaxBytes travels alone.
+	OutMaxRows, OutMaxBytes int
+	// WriteChunkBytes caps the bytes of one produce call; each call puts a
+	// partition's messages in one produce batch, so partition order holds
+	// even when a call fails and is retried. Default: 8 MiB.
+	WriteChunkBytes int
+	// FetchTimeout, WriteTimeout and CommitTimeout bound each call.
+	// Defaults: 2s, 30s, 10s.
+	FetchTimeout, WriteTimeout, CommitTimeout time.Duration
+	// BackoffMin and BackoffMax bound the retry backoff while the broker is
+	// away. Defaults: 100ms, 5s.
+	BackoffMin, BackoffMax time.Duration
+	// DrainTimeout bounds the graceful stop: once Run's context ends, the
+	// batch in hand is written and committed within this time or abandoned
+	// (it is redelivered later). Default: 30s.
+	DrainTimeout time.Duration
+	// CommitAttempts before a commit failure is logged and skipped (the next
+	// commit covers it; on a crash the input is redelivered). Default: 5.
+	CommitAttempts int
+	// Metrics, when non-nil, receive the runner's counters.
+	Metrics *Metrics
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Mem allocates Arrow buffers. Default: memory.DefaultAllocator.
+	Mem memory.Allocator
+}
+
+func (c *RunnerConfig) setDefaults() {
+	if c.DeadLetterTopic == "" {
+		c.DeadLetterTopic = TopicDeadLetter
+	}
+	if len(c.Accept) == 0 {
+		c.Accept = []schemas.Kind{schemas.KindDocument}
+	}
+	c.BatchMaxRecords = orInt(c.BatchMaxRecords, 2000)
+	c.BatchMaxBytes = orInt(c.BatchMaxBytes, 8<<20)
+	c.Linger = orDur(c.Linger, 20*time.Millisecond)
+	c.OutMaxRows = orInt(c.OutMaxRows, 4096)
+	c.OutMaxBytes = orInt(c.OutMaxBytes, 1<<20)
+	c.WriteChunkBytes = orInt(c.WriteChunkBytes, 8<<20)
+	c.FetchTimeout = orDur(c.FetchTimeout, 2*time.Second)
+	c.WriteTimeout = orDur(c.WriteTimeout, 30*time.Second)
+	c.CommitTimeout = orDur(c.CommitTimeout, 10*time.Second)
+	c.BackoffMin = orDur(c.BackoffMin, 100*time.Millisecond)
+	c.BackoffMax = orDur(c.BackoffMax, 5*time.Second)
+	c.DrainTimeout = orDur(c.DrainTimeout, 30*time.Second)
+	c.CommitAttempts = orInt(c.CommitAttempts, 5)
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Mem == nil {
+		c.Mem = memory.DefaultAllocator
+	}
+}
+
+func (c *RunnerConfig) validate() error {
+	switch {
+	case c.Name == "":
+		return errors.New("runner: a stage name is required")
+	case c.Stage == nil:
+		return errors.New("runner: a stage is required")
+	case c.Source == nil:
+		return errors.New("runner: a source is required")
+	case c.Sink == nil:
+		return errors.New("runner: a sink is required")
+	case c.OutputTopic == "":
+		return errors.New("runner: an output topic is required")
+	case c.BackoffMin > c.BackoffMax:
+		return errors.New("runner: BackoffMin exceeds BackoffMax")
+	}
+	return nil
+}
+
+// Counts are a runner's totals since it started.
+type Counts struct {
+	In      int64 // input rows, plus input messages that could not be decoded
+	Out     int64 // rows written to output topics
+	Dead    int64 // rows or messages written to the dead-letter topic
+	Batches int64 // micro-batches committed
+}
+
+// Runner runs one Stage between a Source and a Sink. See the package doc for
+// the delivery contract. A Runner is used once: call Run, then read Counts.
+type Runner struct {
+	cfg    RunnerConfig
+	log    *slog.Logger
+	accept map[schemas.Kind]bool
+
+	in, out, dead, batches atomic.Int64
+}
+
+// NewRunner checks cfg and returns a runner.
+func NewRunner(cfg RunnerConfig) (*Runner, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	r := &Runner{cfg: cfg, log: cfg.Logger.With("stage", cfg.Name), accept: map[schemas.Kind]bool{}}
+	for _, k := range cfg.Accept {
+		r.accept[k] = true
+	}
+	return r, nil
+}
+
+// Counts returns the totals so far; safe to call while Run runs.
+func (r *Runner) Counts() Counts {
+	return Counts{In: r.in.Load(), Out: r.out.Load(), Dead: r.dead.Load(), Batches: r.batches.Load()}
+}
+
+// Run processes micro-batches until ctx ends or a finite Source is
+// exhausted. When ctx ends it stops fetching, writes and commits the batch in
+// hand (bounded by DrainTimeout) and returns nil. It returns an error only
+// when a batch could not be written before the drain deadline; that batch is
+// not committed and will be redelivered.
+func (r *Runner) Run(ctx context.Context) error {
+	fetchCtx, stopFetch := context.WithCancel(ctx)
+	defer stopFetch()
+	msgs := make(chan kafka.Message, r.cfg.BatchMaxRecords)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // owner: Run; ends when fetchCtx ends or the source is exhausted
+		defer wg.Done()
+		defer close(msgs)
+		r.fetchLoop(fetchCtx, msgs)
+	}()
+	defer wg.Wait()
+
+	// work ends DrainTimeout after ctx: writes and commits of the batch in
+	// hand may finish after a stop signal, but not forever.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(r.cfg.DrainTimeout, cancelWork)
+		context.AfterFunc(work, func() { t.Stop() })
+	})
+	defer stop()
+
+	r.log.Info("stage running", "output", r.cfg.OutputTopic)
+	for {
+		batch, more := r.collect(ctx, msgs)
+		if len(batch) > 0 {
+			if err := r.handle(work, batch); err != nil {
+				stopFetch()
+				return err
+			}
+		}
+		if !more {
+			break
+		}
+	}
+	c := r.Counts()
+	r.log.Info("stage stopped", "in", c.In, "out", c.Out, "dead", c.Dead, "batches", c.Batches)
+	return nil
+}
+
+// fetchLoop feeds msgs until ctx ends or the source is exhausted; it retries
+// with backoff while the broker is away.
+func (r *Runner) fetchLoop(ctx context.Context, msgs chan<- kafka.Message) {
+	backoff := r.cfg.BackoffMin
+	for {
+		fctx, cancel := context.WithTimeout(ctx, r.cfg.FetchTimeout)
+		m, err := r.cfg.Source.Fetch(fctx)
+		cancel()
+		switch {
+		case err == nil:
+			backoff = r.cfg.BackoffMin
+			select {
+			case msgs <- m:
+			case <-ctx.Done():
+				return
+			}
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, context.DeadlineExceeded):
+			// Idle: nothing arrived within FetchTimeout.
+		case errors.Is(err, io.EOF):
+			return
+		default:
+			r.log.Warn("fetch failed; retrying", "err", err, "backoff", backoff)
+			if !sleep(ctx, backoff) {
+				return
+			}
+			backoff = min(2*backoff, r.cfg.BackoffMax)
+		}
+		if l, ok := r.cfg.Source.(lagger); ok && r.cfg.Metrics != nil {
+			r.cfg.Metrics.Lag.WithLabelValues(r.cfg.Name).Set(float64(l.Lag()))
+		}
+	}
+}
+
+// collect returns the next micro-batch; more is false once the runner should
+// stop after this batch.
+func (r *Runner) collect(ctx context.Context, msgs <-chan kafka.Message) (batch []kafka.Message, more bool) {
+	select {
+	case m, ok := <-msgs:
+		if !ok {
+			return nil, false
+		}
+		batch = append(batch, m)
+	case <-ctx.Done():
+		return nil, false
+	}
+	bytes := len(batch[0].Value)
+	linger := time.NewTimer(r.cfg.Linger)
+	defer linger.Stop()
+	for len(batch) < r.cfg.BatchMaxRecords && bytes < r.cfg.BatchMaxBytes {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				return batch, false
+			}
+			batch = append(batch, m)
+			bytes += len(m.Value)
+		case <-linger.C:
+			return batch, true
+		case <-ctx.Done():
+			return batch, false
+		}
+	}
+	return batch, true
+}
+
+// partitionBatch is the part of a micro-batch from one input partition.
+type partitionBatch struct {
+	topic     string
+	partition int
+	msgs      []kafka.Message
+}
+
+func groupByPartition(batch []kafka.Message) []*partitionBatch {
+	var groups []*partitionBatch
+	index := map[string]*partitionBatch{}
+	for _, m := range batch {
+		key := m.Topic + "\x00" + strconv.Itoa(m.Partition)
+		g := index[key]
+		if g == nil {
+			g = &partitionBatch{topic: m.Topic, partition: m.Partition}
+			index[key] = g
+			groups = append(groups, g)
+		}
+		g.msgs = append(g.msgs, m)
+	}
+	return groups
+}
+
+// handle processes, writes and commits one micro-batch.
+func (r *Runner) handle(ctx context.Context, batch []kafka.Message) error {
+	start := time.Now()
+	var (
+		out   []kafka.Message
+		stats batchStats
+	)
+	groups := groupByPartition(batch)
+	for _, g := range groups {
+		var err error
+		out, err = r.processPartition(ctx, g, out, &stats)
+		if err != nil {
+			return err
+		}
+	}
+	if err := r.write(ctx, out); err != nil {
+		return err
+	}
+	lasts := make([]kafka.Message, len(groups))
+	for i, g := range groups {
+		lasts[i] = g.msgs[len(g.msgs)-1]
+	}
+	r.commit(ctx, lasts)
+
+	r.in.Add(stats.in)
+	r.out.Add(stats.out)
+	r.dead.Add(stats.dead)
+	r.batches.Add(1)
+	if m := r.cfg.Metrics; m != nil {
+		m.RecordsIn.WithLabelValues(r.cfg.Name).Add(float64(stats.in))
+		for topic, n := range stats.outByTopic {
+			m.RecordsOut.WithLabelValues(r.cfg.Name, topic).Add(float64(n))
+		}
+		for reason, n := range stats.deadByReason {
+			m.DeadLetters.WithLabelValues(r.cfg.Name, string(reason)).Add(float64(n))
+		}
+		m.Bytes.WithLabelValues(r.cfg.Name, "in").Add(float64(stats.bytesIn))
+		m.Bytes.WithLabelValues(r.cfg.Name, "out").Add(float64(stats.bytesOut))
+		m.BatchSeconds.WithLabelValues(r.cfg.Name).Observe(time.Since(start).Seconds())
+	}
+	return nil
+}
+
+type batchStats struct {
+	in, out, dead     int64
+	bytesIn, bytesOut int64
+	outByTopic        map[string]int64
+	deadByReason      map[schemas.Reason]int64
+}
+
+func (s *batchStats) addOut(topic string, n int64) {
+	if s.outByTopic == nil {
+		s.outByTopic = map[string]int64{}
+	}
+	s.out += n
+	s.outByTopic[topic] += n
+}
+
+func (s *batchStats) addDead(reason schemas.Reason) {
+	if s.deadByReason == nil {
+		s.deadByReason = map[schemas.Reason]int64{}
+	}
+	s.dead++
+	s.deadByReason[reason]++
+}
+
+// processPartition decodes one partition's messages into records, runs the
+// stage on each and appends the resulting messages (outputs and dead
+// letters) to out.
+func (r *Runner) processPartition(ctx context.Context, g *partitionBatch, out []kafka.Message, st *batchStats) ([]kafka.Message, error) {
+	var recs []arrow.Record
+	defer func() {
+		for _, rec := range recs {
+			rec.Release()
+		}
+	}()
+	b := schemas.NewDocumentBuilder(r.cfg.Mem)
+	defer b.Release()
+	flush := func() {
+		if b.Len() > 0 {
+			recs = append(recs, b.NewRecord())
+		}
+	}
+	for _, m := range g.msgs {
+		st.bytesIn += int64(len(m.Value))
+		ct, err := schemas.CheckHeaders(header(m, schemas.HeaderContentType), header(m, schemas.HeaderSchemaVersion))
+		if err != nil {
+			st.in++
+			out = r.deadMessage(out, m, err, st)
+			continue
+		}
+		switch ct {
+		case schemas.ContentTypeJSON:
+			doc, err := schemas.DecodeJSON(m.Value, r.cfg.Limits)
+			if err == nil && !r.accept[schemas.KindDocument] {
+				err = &schemas.DecodeError{Reason: schemas.ReasonWrongSchema, Err: fmt.Errorf("stage %s takes %v, not JSON documents", r.cfg.Name, r.cfg.Accept)}
+			}
+			if err != nil {
+				st.in++
+				out = r.deadMessage(out, m, err, st)
+				continue
+			}
+			if doc.ID == "" {
+				doc.ID = fmt.Sprintf("%s-%d-%d", m.Topic, m.Partition, m.Offset)
+			}
+			b.Append(doc, schemas.Origin{Topic: m.Topic, Partition: int32(m.Partition), Offset: m.Offset})
+			if b.Len() >= r.cfg.OutMaxRows*4 {
+				flush()
+			}
+		case schemas.ContentTypeArrow:
+			flush()
+			decoded, err := schemas.DecodeRecords(m.Value, r.cfg.Mem)
+			if err == nil {
+				for _, rec := range decoded {
+					if k, _, _ := schemas.KindOf(rec.Schema()); !r.accept[k] {
+						err = &schemas.DecodeError{Reason: schemas.ReasonWrongSchema, Err: fmt.Errorf("stage %s takes %v, not %q records", r.cfg.Name, r.cfg.Accept, k)}
+					}
+				}
+				if err != nil {
+					for _, rec := range decoded {
+						rec.Release()
+					}
+				}
+			}
+			if err != nil {
+				st.in++
+				out = r.deadMessage(out, m, err, st)
+				continue
+			}
+			recs = append(recs, decoded...)
+		}
+	}
+	flush()
+
+	for _, rec := range recs {
+		st.in += rec.NumRows()
+		res, err := r.process(ctx, rec)
+		if err != nil {
+			if ctx.Err() != nil {
+				return out, fmt.Errorf("stage %s: %w", r.cfg.Name, err)
+			}
+			// A permanent stage failure: every row of the batch is dead.
+			res = Result{}
+			for i := range int(rec.NumRows()) {
+				res.Dead = append(res.Dead, DeadRow{Row: i, Reason: schemas.ReasonProcessing, Err: err})
+			}
+		}
+		for _, o := range res.Out {
+			topic := o.Topic
+			if topic == "" {
+				topic = r.cfg.OutputTopic
+			}
+			var encErr error
+			out, encErr = r.encode(out, topic, g.partition, o.Record, st)
+			o.Record.Release()
+			if encErr != nil {
+				return out, fmt.Errorf("stage %s: encode output: %w", r.cfg.Name, encErr)
+			}
+		}
+		if len(res.Dead) > 0 {
+			out = r.deadRows(out, g.partition, rec, res.Dead, st)
+		}
+	}
+	return out, nil
+}
+
+// process calls the stage, retrying transient errors and turning panics into
+// errors.
+func (r *Runner) process(ctx context.Context, rec arrow.Record) (Result, error) {
+	backoff := r.cfg.BackoffMin
+	for {
+		res, err := r.safeProcess(ctx, rec)
+		if err == nil || !errors.Is(err, ErrRetry) {
+			return res, err
+		}
+		r.log.Warn("stage asked for a retry", "err", err, "backoff", backoff)
+		if !sleep(ctx, backoff) {
+			return Result{}, err
+		}
+		backoff = min(2*backoff, r.cfg.BackoffMax)
+	}
+}
+
+func (r *Runner) safeProcess(ctx context.Context, rec arrow.Record) (res Result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error("stage panicked", "panic", p, "stack", string(debug.Stack()))
+			for _, o := range res.Out {
+				o.Record.Release()
+			}
+			res, err = Result{}, fmt.Errorf("stage panicked: %v", p)
+		}
+	}()
+	return r.cfg.Stage.Process(ctx, rec)
+}
+
+// encode cuts rec into Arrow IPC messages of at most OutMaxRows rows and
+// about OutMaxBytes bytes, addressed to topic/partition.
+func (r *Runner) encode(out []kafka.Message, topic string, partition int, rec arrow.Record, st *batchStats) ([]kafka.Message, error) {
+	n := int(rec.NumRows())
+	if n == 0 {
+		return out, nil
+	}
+	sizes := rowSizes(rec)
+	for lo := 0; lo < n; {
+		hi, bytes := lo, 0
+		for hi < n && hi-lo < r.cfg.OutMaxRows && (hi == lo || bytes+sizes[hi] <= r.cfg.OutMaxBytes) {
+			bytes += sizes[hi]
+			hi++
+		}
+		part := rec
+		if lo != 0 || hi != n {
+			part = rec.NewSlice(int64(lo), int64(hi))
+		}
+		payload, err := schemas.EncodeRecord(part)
+		if part != rec {
+			part.Release()
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, kafka.Message{
+			Topic:     topic,
+			Partition: partition,
+			Value:     payload,
+			Headers:   arrowHeaders,
+		})
+		st.addOut(topic, int64(hi-lo))
+		st.bytesOut += int64(len(payload))
+		lo = hi
+	}
+	return out, nil
+}
+
+var arrowHeaders = []kafka.Header{
+	{Key: schemas.HeaderContentType, Value: []byte(schemas.ContentTypeArrow)},
+	{Key: schemas.HeaderSchemaVersion, Value: []byte(strconv.Itoa(schemas.Version))},
+}
+
+// rowSizes estimates the encoded bytes of each row of rec.
+func rowSizes(rec arrow.Record) []int {
+	n := int(rec.NumRows())
+	sizes := make([]int, n)
+	for _, col := range rec.Columns() {
+		switch a := col.(type) {
+		case *array.String:
+			for i := range n {
+				sizes[i] += a.ValueLen(i) + 4
+			}
+		case *array.Binary:
+			for i := range n {
+				sizes[i] += a.ValueLen(i) + 4
+			}
+		case *array.List:
+			off := a.Offsets()
+			w := 4
+			if fw, ok := a.ListValues().DataType().(arrow.FixedWidthDataType); ok {
+				w = max(fw.BitWidth()/8, 1)
+			}
+			for i := range n {
+				sizes[i] += int(off[i+1]-off[i])*w + 4
+			}
+		default:
+			w := 8
+			if fw, ok := col.DataType().(arrow.FixedWidthDataType); ok {
+				w = max(fw.BitWidth()/8, 1)
+			}
+			for i := range n {
+				sizes[i] += w
+			}
+		}
+	}
+	return sizes
+}
+
+// deadMessage dead-letters a whole input message.
+func (r *Runner) deadMessage(out []kafka.Message, m kafka.Message, err error, st *batchStats) []kafka.Message {
+	reason := schemas.ReasonOf(err)
+	st.addDead(reason)
+	h := make([]kafka.Header, 0, 8)
+	if ct := header(m, schemas.HeaderContentType); ct != "" {
+		h = append(h, kafka.Header{Key: schemas.HeaderContentType, Value: []byte(ct)})
+	}
+	h = append(h,
+		kafka.Header{Key: HeaderReason, Value: []byte(reason)},
+		kafka.Header{Key: HeaderError, Value: []byte(truncate(err.Error(), 1024))},
+		kafka.Header{Key: HeaderStage, Value: []byte(r.cfg.Name)},
+		kafka.Header{Key: HeaderOriginTopic, Value: []byte(m.Topic)},
+		kafka.Header{Key: HeaderOriginPartition, Value: []byte(strconv.Itoa(m.Partition))},
+		kafka.Header{Key: HeaderOriginOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
+	)
+	r.log.Debug("dead letter", "reason", reason, "err", err, "topic", m.Topic, "partition", m.Partition, "offset", m.Offset)
+	return append(out, kafka.Message{
+		Topic:     r.cfg.DeadLetterTopic,
+		Partition: m.Partition,
+		Key:       m.Key,
+		Value:     m.Value,
+		Headers:   h,
+	})
+}
+
+// deadRows dead-letters rows of rec, each as a JSON document.
+func (r *Runner) deadRows(out []kafka.Message, partition int, rec arrow.Record, dead []DeadRow, st *batchStats) []kafka.Message {
+	docs, derr := schemas.Documents(rec)
+	for _, d := range dead {
+		reason := d.Reason
+		if reason == "" {
+			reason = schemas.ReasonOf(d.Err)
+		}
+		msg := "rejected by stage"
+		if d.Err != nil {
+			msg = d.Err.Error()
+		}
+		var (
+			value  []byte
+			origin schemas.Origin
+		)
+		if derr == nil && d.Row >= 0 && d.Row < docs.Len() {
+			origin = docs.Origin(d.Row)
+			value, _ = schemas.EncodeJSON(docs.Doc(d.Row))
+		}
+		st.addDead(reason)
+		out = append(out, kafka.Message{
+			Topic:     r.cfg.DeadLetterTopic,
+			Partition: partition,
+			Value:     value,
+			Headers: []kafka.Header{
+				{Key: schemas.HeaderContentType, Value: []byte(schemas.ContentTypeJSON)},
+				{Key: HeaderReason, Value: []byte(reason)},
+				{Key: HeaderError, Value: []byte(truncate(msg, 1024))},
+				{Key: HeaderStage, Value: []byte(r.cfg.Name)},
+				{Key: HeaderOriginTopic, Value: []byte(origin.Topic)},
+				{Key: HeaderOriginPartition, Value: []byte(strconv.Itoa(int(origin.Partition)))},
+				{Key: HeaderOriginOffset, Value: []byte(strconv.FormatInt(origin.Offset, 10))},
+				{Key: HeaderOriginRow, Value: []byte(strconv.Itoa(int(origin.Row)))},
+			},
+		})
+	}
+	return out
+}
+
+// write produces msgs in chunks of at most WriteChunkBytes, each retried
+// with backoff until it is acknowledged or ctx ends. A chunk is written only
+// after the one before it, so a partition's messages keep their order even
+// across retries (a retry may only repeat a suffix, in order).
+func (r *Runner) write(ctx context.Context, msgs []kafka.Message) error {
+	for lo := 0; lo < len(msgs); {
+		hi, bytes := lo, 0
+		for hi < len(msgs) && (hi == lo || bytes+len(msgs[hi].Value) <= r.cfg.WriteChunkBytes) {
+			bytes += len(msgs[hi].Value)
+			hi++
+		}
+		if err := r.writeChunk(ctx, msgs[lo:hi]); err != nil {
+			return err
+		}
+		lo = hi
+	}
+	return nil
+}
+
+func (r *Runner) writeChunk(ctx context.Context, msgs []kafka.Message) error {
+	backoff := r.cfg.BackoffMin
+	for {
+		wctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
+		// kafka-go's Writer may set fields of the messages it is given.
+		err := r.cfg.Sink.Write(wctx, slices.Clone(msgs)...)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("stage %s: write %d messages: %w (gave up: %v)", r.cfg.Name, len(msgs), err, context.Cause(ctx))
+		}
+		if r.cfg.Metrics != nil {
+			r.cfg.Metrics.WriteRetries.WithLabelValues(r.cfg.Name).Inc()
+		}
+		r.log.Warn("write failed; retrying", "err", err, "messages", len(msgs), "backoff", backoff)
+		if !sleep(ctx, backoff) {
+			return fmt.Errorf("stage %s: write %d messages: %w", r.cfg.Name, len(msgs), err)
+		}
+		backoff = min(2*backoff, r.cfg.BackoffMax)
+	}
+}
+
+// commit commits the last message of each partition, retrying a few times.
+// A commit that still fails is logged: the next commit covers it, and after a
+// crash the input is redelivered (at-least-once).
+func (r *Runner) commit(ctx context.Context, lasts []kafka.Message) {
+	backoff := r.cfg.BackoffMin
+	for attempt := 1; ; attempt++ {
+		cctx, cancel := context.WithTimeout(ctx, r.cfg.CommitTimeout)
+		err := r.cfg.Source.Commit(cctx, lasts...)
+		cancel()
+		if err == nil {
+			return
+		}
+		if attempt >= r.cfg.CommitAttempts || ctx.Err() != nil || !sleep(ctx, backoff) {
+			if r.cfg.Metrics != nil {
+				r.cfg.Metrics.CommitFailure.WithLabelValues(r.cfg.Name).Inc()
+			}
+			r.log.Warn("commit failed; input will be redelivered if this process stops", "err", err, "attempts", attempt)
+			return
+		}
+		backoff = min(2*backoff, r.cfg.BackoffMax)
+	}
+}
+
+func header(m kafka.Message, key string) string {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// sleep waits d or until ctx ends; it reports whether d elapsed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,165 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// Topic names shared by the stages (DESIGN.md, "Flow").
+const (
+	TopicRaw          = "docs.raw"
+	TopicFeatures     = "docs.features"
+	TopicDeadLetter   = "docs.deadletter"
+	TopicRouterModels = "router.models"
+	// DomainTopicPrefix + domain id is the topic of one domain's documents.
+	DomainTopicPrefix = "docs.domain."
+)
+
+// DomainTopic returns the topic that carries domain d's documents.
+func DomainTopic(d int) string { return fmt.Sprintf("%s%d", DomainTopicPrefix, d) }
+
+// TopicSpec describes a topic to create.
+type TopicSpec struct {
+	Name       string
+	Partitions int               // default 4
+	Replicas   int               // default 1
+	Configs    map[string]string // e.g. retention.ms, cleanup.policy=compact
+}
+
+// TopicInfo describes an existing topic.
+type TopicInfo struct {
+	Name       string `json:"name"`
+	Partitions int    `json:"partitions"`
+}
+
+// EnsureTopics creates the topics that do not exist yet and waits until the
+// cluster reports each of them. Existing topics are left as they are.
+func EnsureTopics(ctx context.Context, cc ClientConfig, specs ...TopicSpec) error {
+	if err := cc.validate(); err != nil {
+		return fmt.Errorf("ensure topics: %w", err)
+	}
+	if len(specs) == 0 {
+		return nil
+	}
+	cl := cc.Client()
+	req := &kafka.CreateTopicsRequest{}
+	for _, s := range specs {
+		tc := kafka.TopicConfig{
+			Topic:             s.Name,
+			NumPartitions:     orInt(s.Partitions, 4),
+			ReplicationFactor: orInt(s.Replicas, 1),
+		}
+		keys := make([]string, 0, len(s.Configs))
+		for k := range s.Configs {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: k, ConfigValue: s.Configs[k]})
+		}
+		req.Topics = append(req.Topics, tc)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	res, err := cl.CreateTopics(cctx, req)
+	if err != nil {
+		return fmt.Errorf("create topics: %w", err)
+	}
+	for name, terr := range res.Errors {
+		if terr != nil && !errors.Is(terr, kafka.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", name, terr)
+		}
+	}
+	// Wait until metadata shows every topic with a leader on each partition.
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Name
+	}
+	return waitTopics(cctx, cl, names)
+}
+
+func waitTopics(ctx context.Context, cl *kafka.Client, names []string) error {
+	for {
+		md, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
+		if err == nil && topicsReady(md, names) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				err = ctx.Err()
+			}
+			return fmt.Errorf("wait for topics %v: %w", names, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func topicsReady(md *kafka.MetadataResponse, names []string) bool {
+	ready := map[string]bool{}
+	for _, t := range md.Topics {
+		if t.Error != nil || len(t.Partitions) == 0 {
+			continue
+		}
+		ok := true
+		for _, p := range t.Partitions {
+			if p.Error != nil || p.Leader.Host == "" {
+				ok = false
+			}
+		}
+		ready[t.Name] = ok
+	}
+	for _, n := range names {
+		if !ready[n] {
+			return false
+		}
+	}
+	return true
+}
+
+// ListTopics returns every non-internal topic with its partition count,
+// sorted by name.
+func ListTopics(ctx context.Context, cc ClientConfig) ([]TopicInfo, error) {
+	if err := cc.validate(); err != nil {
+		return nil, fmt.Errorf("list topics: %w", err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	md, err := cc.Client().Metadata(cctx, &kafka.MetadataRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("list topics: %w", err)
+	}
+	var out []TopicInfo
+	for _, t := range md.Topics {
+		if t.Internal || t.Error != nil {
+			continue
+		}
+		out = append(out, TopicInfo{Name: t.Name, Partitions: len(t.Partitions)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// PartitionCount returns the number of partitions of topic.
+func PartitionCount(ctx context.Context, cc ClientConfig, topic string) (int, error) {
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	md, err := cc.Client().Metadata(cctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return 0, fmt.Errorf("metadata of %s: %w", topic, err)
+	}
+	for _, t := range md.Topics {
+		if t.Name == topic {
+			if t.Error != nil {
+				return 0, fmt.Errorf("metadata of %s: %w", topic, t.Error)
+			}
+			return len(t.Partitions), nil
+		}
+	}
+	return 0, fmt.Errorf("metadata of %s: topic not found", topic)
+}

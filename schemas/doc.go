@@ -1,0 +1,25 @@
+// Package schemas defines what flows between the stages of the pipeline:
+// the Arrow schemas of every kind of row, their version, and the encoding and
+// decoding of Kafka payloads, Parquet rows and input files.
+//
+// Documents enter as JSON objects, one per Kafka message
+// ({"id": …, "text": …, other fields kept in Document.Meta}), decoded by
+// DecodeJSON, or as Arrow IPC streams. Between stages every payload is an
+// Arrow IPC stream (EncodeRecord, DecodeRecords) of one of five schemas —
+// DocumentSchema, FeaturesSchema, RoutedSchema, RouterModelSchema and
+// CheckpointSchema — each carrying its Kind and the schema Version in its
+// metadata; Kafka messages carry both in the content-type and schema-version
+// headers (CheckHeaders). The Features and Routed schemas start with the
+// document columns, so Documents reads the documents and their Origin out of
+// any of the three, and AppendDocument fills them in any builder.
+//
+// Every decoder treats its input as untrusted: it never panics, and a bad
+// input is a *DecodeError whose Reason (ReasonOf) is the dead-letter reason
+// that goes into a Kafka header. OpenInput reads the input files of the CLI
+// (JSON lines, gzip or not, Parquet, folders of .txt files, stdin) and
+// reports bad records in-line, so that a caller can dead-letter them and go
+// on. WriteRecordJSON, WriteArrowFileJSON and WriteParquetJSON render any
+// record or file as JSON lines for `pipeline inspect`.
+//
+// The package imports nothing else of this module and no Kafka client.
+package schemas

@@ -1,0 +1,83 @@
+package schemas
+
+import (
+	"encoding/json"
+	"strings"
+	"unicode/utf8"
+)
+
+// DefaultMaxTextBytes is the largest document text, in bytes, that Limits
+// accepts by default.
+const DefaultMaxTextBytes = 1 << 20
+
+// Limits bounds the documents a decoder accepts. The zero value means the
+// defaults.
+type Limits struct {
+	// MaxTextBytes is the largest len(Document.Text) accepted; larger texts
+	// are ReasonOversize. Default DefaultMaxTextBytes.
+	MaxTextBytes int
+}
+
+func (l Limits) maxTextBytes() int {
+	if l.MaxTextBytes <= 0 {
+		return DefaultMaxTextBytes
+	}
+	return l.MaxTextBytes
+}
+
+// Origin says where a row came from: the raw topic, partition and offset of
+// the Kafka message, and the row's index inside that message (0 for JSON).
+type Origin struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Row       int32
+}
+
+// Document is one input document.
+type Document struct {
+	// ID identifies the document. It may be "" when the input had none; the
+	// caller then generates one.
+	ID string
+	// Text is the document's UTF-8 text.
+	Text string
+	// Meta holds every other field of the input object as compact JSON object
+	// text, or nil when there were none.
+	Meta json.RawMessage
+}
+
+// ValidateDocument checks d against lim. Its error is a *DecodeError:
+// ReasonInvalidUTF8 when ID, Text or Meta is not valid UTF-8,
+// ReasonOversize when len(Text) is above the limit, and ReasonEmptyText when
+// Text is empty or only white space.
+func ValidateDocument(d Document, lim Limits) error {
+	switch {
+	case !utf8.ValidString(d.ID):
+		return errorf(ReasonInvalidUTF8, "schemas: document id is not valid UTF-8")
+	case !utf8.ValidString(d.Text):
+		return errorf(ReasonInvalidUTF8, "schemas: document %q: text is not valid UTF-8", clip(d.ID))
+	case !utf8.Valid(d.Meta):
+		return errorf(ReasonInvalidUTF8, "schemas: document %q: meta is not valid UTF-8", clip(d.ID))
+	}
+	if max := lim.maxTextBytes(); len(d.Text) > max {
+		return errorf(ReasonOversize, "schemas: document %q: text is %d bytes, limit %d", clip(d.ID), len(d.Text), max)
+	}
+	if isBlank(d.Text) {
+		return errorf(ReasonEmptyText, "schemas: document %q: text is empty", clip(d.ID))
+	}
+	return nil
+}
+
+// isBlank reports whether s holds only Unicode white space.
+func isBlank(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return strings.TrimSpace(s[i:]) == ""
+		}
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' && c != '\v' && c != '\f' {
+			return false
+		}
+	}
+	return true
+}

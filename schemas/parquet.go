@@ -1,0 +1,397 @@
+package schemas
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/zstd"
+)
+
+// DocumentRow is the Parquet row of a document. An empty Meta is written as
+// null.
+type DocumentRow struct {
+	ID   string `parquet:"id"`
+	Text string `parquet:"text"`
+	Meta string `parquet:"meta,optional"`
+}
+
+// WriteParquetDocuments writes docs to w as one Parquet file of DocumentRow,
+// zstd-compressed. OpenInput reads it back, Meta included.
+func WriteParquetDocuments(w io.Writer, docs []Document) error {
+	pw := parquet.NewGenericWriter[DocumentRow](w, parquet.Compression(&zstd.Codec{}))
+	const batch = 1024
+	rows := make([]DocumentRow, 0, min(batch, len(docs)))
+	for i := 0; i < len(docs); i += batch {
+		rows = rows[:0]
+		for _, d := range docs[i:min(i+batch, len(docs))] {
+			rows = append(rows, DocumentRow{ID: d.ID, Text: d.Text, Meta: string(d.Meta)})
+		}
+		if _, err := pw.Write(rows); err != nil {
+			pw.Close()
+			return fmt.Errorf("schemas: write parquet documents: %w", err)
+		}
+	}
+	if err := pw.Close(); err != nil {
+		return fmt.Errorf("schemas: write parquet documents: %w", err)
+	}
+	return nil
+}
+
+// WriteParquetJSON writes every row of the Parquet file of size bytes read
+// from r to w as one JSON object line, columns in schema order. It reads any
+// schema through parquet-go's generic rows: groups are objects, lists arrays,
+// byte arrays without a string annotation base64, floats numbers (null for
+// NaN and infinities).
+func WriteParquetJSON(w io.Writer, r io.ReaderAt, size int64) (err error) {
+	pr, err := openParquet(r, size)
+	if err != nil {
+		return fmt.Errorf("schemas: parquet to json: %w", err)
+	}
+	defer pr.close()
+	var buf []byte
+	for {
+		row, err := pr.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("schemas: parquet to json: %w", err)
+		}
+		buf = pr.appendRow(buf[:0], row, nil)
+		buf = append(buf, '\n')
+		if _, err := w.Write(buf); err != nil {
+			return fmt.Errorf("schemas: parquet to json: %w", err)
+		}
+	}
+	return nil
+}
+
+// parquetRows reads the rows of a Parquet file as map[string]any.
+type parquetRows struct {
+	file   *parquet.File
+	rd     *parquet.GenericReader[any]
+	fields []parquet.Field
+	binary []bool // top-level field i is a byte array without string annotation
+	rows   []any
+	n, i   int
+	eof    bool
+}
+
+func openParquet(r io.ReaderAt, size int64) (pr *parquetRows, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			pr, err = nil, errorf(ReasonProcessing, "malformed parquet file: %v", p)
+		}
+	}()
+	f, err := parquet.OpenFile(r, size)
+	if err != nil {
+		return nil, err
+	}
+	pr = &parquetRows{file: f, fields: f.Schema().Fields(), rows: make([]any, 64)}
+	pr.binary = make([]bool, len(pr.fields))
+	for i, fl := range pr.fields {
+		if fl.Leaf() {
+			t := fl.Type()
+			pr.binary[i] = (t.Kind() == parquet.ByteArray || t.Kind() == parquet.FixedLenByteArray) &&
+				(t.LogicalType() == nil || t.LogicalType().Value == nil)
+		}
+	}
+	pr.rd = parquet.NewGenericReader[any](f)
+	return pr, nil
+}
+
+func (pr *parquetRows) close() {
+	if pr.rd != nil {
+		pr.rd.Close()
+	}
+}
+
+// next returns the next row, or io.EOF.
+func (pr *parquetRows) next() (row map[string]any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			row, err = nil, fmt.Errorf("malformed parquet file: %v", p)
+		}
+	}()
+	for pr.i >= pr.n {
+		if pr.eof {
+			return nil, io.EOF
+		}
+		clear(pr.rows)
+		pr.n, err = pr.rd.Read(pr.rows)
+		pr.i = 0
+		if err == io.EOF {
+			pr.eof = true
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	v := pr.rows[pr.i]
+	pr.i++
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("row of type %T", v)
+	}
+	return m, nil
+}
+
+// appendRow appends row as a JSON object, fields in schema order, leaving out
+// the fields named in skip.
+func (pr *parquetRows) appendRow(dst []byte, row map[string]any, skip func(name string) bool) []byte {
+	dst = append(dst, '{')
+	first := true
+	for i, fl := range pr.fields {
+		name := fl.Name()
+		if skip != nil && skip(name) {
+			continue
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = appendJSONStringLossy(dst, name)
+		dst = append(dst, ':')
+		v := row[name]
+		if s, ok := v.(string); ok && pr.binary[i] {
+			dst = append(dst, '"')
+			dst = base64.StdEncoding.AppendEncode(dst, []byte(s))
+			dst = append(dst, '"')
+			continue
+		}
+		dst = appendAnyJSON(dst, v)
+	}
+	return append(dst, '}')
+}
+
+// appendAnyJSON appends v, a value of parquet-go's generic rows, as JSON.
+func appendAnyJSON(dst []byte, v any) []byte {
+	switch v := v.(type) {
+	case nil:
+		return append(dst, "null"...)
+	case string:
+		return appendJSONStringLossy(dst, v)
+	case []byte:
+		return appendBase64(dst, v)
+	case bool:
+		return strconv.AppendBool(dst, v)
+	case int:
+		return strconv.AppendInt(dst, int64(v), 10)
+	case int8:
+		return strconv.AppendInt(dst, int64(v), 10)
+	case int16:
+		return strconv.AppendInt(dst, int64(v), 10)
+	case int32:
+		return strconv.AppendInt(dst, int64(v), 10)
+	case int64:
+		return strconv.AppendInt(dst, v, 10)
+	case uint:
+		return strconv.AppendUint(dst, uint64(v), 10)
+	case uint8:
+		return strconv.AppendUint(dst, uint64(v), 10)
+	case uint16:
+		return strconv.AppendUint(dst, uint64(v), 10)
+	case uint32:
+		return strconv.AppendUint(dst, uint64(v), 10)
+	case uint64:
+		return strconv.AppendUint(dst, v, 10)
+	case float32:
+		return appendFloat(dst, float64(v), 32)
+	case float64:
+		return appendFloat(dst, v, 64)
+	case []any:
+		dst = append(dst, '[')
+		for i, e := range v {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendAnyJSON(dst, e)
+		}
+		return append(dst, ']')
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		dst = append(dst, '{')
+		for i, k := range keys {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONStringLossy(dst, k)
+			dst = append(dst, ':')
+			dst = appendAnyJSON(dst, v[k])
+		}
+		return append(dst, '}')
+	}
+	b, err := json.Marshal(v)
+	if err != nil || !utf8.Valid(b) {
+		return appendJSONStringLossy(dst, fmt.Sprint(v))
+	}
+	return append(dst, b...)
+}
+
+// parquetInput reads documents from a Parquet file: columns id and text, and
+// every other column into Meta. A string column named meta that holds JSON
+// objects (as WriteParquetDocuments writes) has its members spliced into Meta
+// at its place instead of being nested.
+type parquetInput struct {
+	name   string
+	closer io.Closer
+	rows   *parquetRows
+	lim    Limits
+	row    int
+	hasExt bool // any column besides id and text
+	buf    []byte
+}
+
+func newParquetInput(name string, r io.ReaderAt, size int64, closer io.Closer, lim Limits) (*parquetInput, error) {
+	rows, err := openParquet(r, size)
+	if err != nil {
+		return nil, fmt.Errorf("schemas: open %s: %w", name, err)
+	}
+	in := &parquetInput{name: name, closer: closer, rows: rows, lim: lim}
+	var haveText bool
+	for i, fl := range rows.fields {
+		switch fl.Name() {
+		case ColText:
+			if !fl.Leaf() || fl.Type().Kind() != parquet.ByteArray || rows.binary[i] {
+				rows.close()
+				return nil, errorf(ReasonWrongSchema, "schemas: open %s: column text is %s, want a string", name, fl.Type())
+			}
+			haveText = true
+		case ColID:
+			if !fl.Leaf() || fl.Repeated() {
+				rows.close()
+				return nil, errorf(ReasonWrongSchema, "schemas: open %s: column id is not a string or a number", name)
+			}
+		default:
+			in.hasExt = true
+		}
+	}
+	if !haveText {
+		rows.close()
+		return nil, errorf(ReasonWrongSchema, "schemas: open %s: no text column", name)
+	}
+	return in, nil
+}
+
+func (in *parquetInput) Next() (InputRecord, error) {
+	row, err := in.rows.next()
+	if err == io.EOF {
+		return InputRecord{}, io.EOF
+	}
+	if err != nil {
+		return InputRecord{}, fmt.Errorf("schemas: read %s row %d: %w", in.name, in.row, err)
+	}
+	rec := InputRecord{Source: in.name + "#row=" + strconv.Itoa(in.row)}
+	in.row++
+	d, err := in.document(row)
+	if err == nil {
+		err = ValidateDocument(d, in.lim)
+	}
+	rec.Doc = d
+	if err != nil {
+		rec.Err = err
+		rec.Raw = in.rows.appendRow(nil, row, nil)
+	}
+	return rec, nil
+}
+
+func (in *parquetInput) document(row map[string]any) (Document, error) {
+	var d Document
+	switch id := row[ColID].(type) {
+	case nil:
+	case string:
+		d.ID = id
+	case float32:
+		d.ID = strconv.FormatFloat(float64(id), 'g', -1, 32)
+	case float64:
+		d.ID = strconv.FormatFloat(id, 'g', -1, 64)
+	default:
+		d.ID = string(appendAnyJSON(nil, id))
+	}
+	switch text := row[ColText].(type) {
+	case nil:
+	case string:
+		d.Text = text
+	default:
+		return d, errorf(ReasonWrongSchema, "schemas: text of type %T", text)
+	}
+	if !in.hasExt {
+		return d, nil
+	}
+	b := in.buf[:0]
+	b = append(b, '{')
+	n := 0
+	for i, fl := range in.rows.fields {
+		name := fl.Name()
+		if name == ColID || name == ColText {
+			continue
+		}
+		v := row[name]
+		if s, ok := v.(string); ok && name == ColMeta && !in.rows.binary[i] {
+			if members, ok := objectMembers(s); ok {
+				if len(members) > 0 {
+					if n > 0 {
+						b = append(b, ',')
+					}
+					b = append(b, members...)
+					n++
+				}
+				continue
+			}
+		}
+		if v == nil && name == ColMeta {
+			continue
+		}
+		if n > 0 {
+			b = append(b, ',')
+		}
+		n++
+		b = appendJSONStringLossy(b, name)
+		b = append(b, ':')
+		if s, ok := v.(string); ok && in.rows.binary[i] {
+			b = appendBase64(b, []byte(s))
+		} else {
+			b = appendAnyJSON(b, v)
+		}
+	}
+	in.buf = b
+	if n > 0 {
+		d.Meta = append(json.RawMessage(nil), b...)
+		d.Meta = append(d.Meta, '}')
+	}
+	return d, nil
+}
+
+// objectMembers returns the compact members of the JSON object s, without
+// the braces, when s is one without id or text members.
+func objectMembers(s string) ([]byte, bool) {
+	if !utf8.ValidString(s) || !strings.HasPrefix(strings.TrimLeft(s, " \t\r\n"), "{") {
+		return nil, false
+	}
+	o, err := decodeObject([]byte(s))
+	if err != nil || o.haveID || o.haveText {
+		return nil, false
+	}
+	if len(o.meta) < 2 {
+		return nil, true
+	}
+	return o.meta[1 : len(o.meta)-1], true
+}
+
+func (in *parquetInput) Close() error {
+	in.rows.close()
+	if in.closer != nil {
+		return in.closer.Close()
+	}
+	return nil
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Integration tests (build tag `integration`): kcat interop, and the runtime's
+# Kafka tests against a real Apache Kafka from Maven Central — each of the two
+# supported release lines in turn (scripts/kafka/kafka.sh). Needs Java 17,
+# Maven and kcat.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+command -v kcat >/dev/null || { echo "test-integration: kcat not found (apt-get install kcat)" >&2; exit 1; }
+VERSIONS=${KAFKA_VERSIONS:-"4 3.9"}
+PORT=${KAFKA_PORT:-29092}
+
+for v in $VERSIONS; do
+  dir=$(mktemp -d "${TMPDIR:-/tmp}/domainflow-kafka-it.XXXXXX")
+  echo "== Apache Kafka $v on 127.0.0.1:$PORT ($dir)"
+  bash scripts/kafka/kafka.sh start --version "$v" --port "$PORT" --dir "$dir" >/dev/null
+  trap 'bash scripts/kafka/kafka.sh stop --port "$PORT" --dir "$dir" >/dev/null 2>&1 || true' EXIT
+  export DOMAINFLOW_KAFKA_BROKERS="127.0.0.1:$PORT" DOMAINFLOW_KAFKA_DIR="$dir" \
+         DOMAINFLOW_KAFKA_VERSION="$v" DOMAINFLOW_KAFKA_NAME="kafka-$v"
+  go test -tags integration -count=1 -timeout 20m \
+    -run '^(TestIdentity100kCrashRestart|TestBadInputKafka)$/^kafka' ./pipeline/
+  go test -tags integration -count=1 -timeout 20m \
+    -run '^(TestRealKafkaMultiProcess|TestKcatInterop)$' ./e2e/
+  bash scripts/kafka/kafka.sh stop --port "$PORT" --dir "$dir" >/dev/null
+  trap - EXIT
+  rm -rf "$dir"
+done
