@@ -72,12 +72,20 @@ func (c ClientConfig) Transport() *kafka.Transport {
 	}
 }
 
-// Client returns a kafka-go client for admin requests.
+// Client returns a kafka-go client for admin requests. Its connections
+// stay open for reuse; call CloseClient when done with it.
 func (c ClientConfig) Client() *kafka.Client {
 	return &kafka.Client{
 		Addr:      kafka.TCP(c.Brokers...),
 		Timeout:   10 * time.Second,
 		Transport: c.Transport(),
+	}
+}
+
+// CloseClient closes the idle connections of a client made by Client.
+func CloseClient(cl *kafka.Client) {
+	if t, ok := cl.Transport.(*kafka.Transport); ok {
+		t.CloseIdleConnections()
 	}
 }
 
@@ -291,7 +299,7 @@ func NewKafkaSink(cfg SinkConfig) (*KafkaSink, error) {
 		MaxAttempts:     3,
 		WriteBackoffMin: 50 * time.Millisecond,
 		WriteBackoffMax: time.Second,
-		BatchSize:       1 << 20, // bounded by BatchBytes instead
+		BatchSize:       WriteChunkMessages,
 		BatchBytes:      orInt64(cfg.BatchBytes, 32<<20),
 		BatchTimeout:    orDur(cfg.BatchTimeout, 2*time.Millisecond),
 		ReadTimeout:     orDur(cfg.WriteTimeout, 30*time.Second),

@@ -34,6 +34,12 @@ const (
 	HeaderOriginRow       = "origin-row"
 )
 
+// WriteChunkMessages caps the messages of one Sink.Write call made by a
+// Runner. KafkaSink puts up to this many messages of one partition in one
+// produce batch, so a call's messages for a partition are appended
+// atomically.
+const WriteChunkMessages = 8192
+
 // RunnerConfig configures a Runner. Name, Stage, Source, Sink and OutputTopic
 // are required; every other field has a default.
 type RunnerConfig struct {
@@ -197,18 +203,45 @@ func (r *Runner) Run(ctx context.Context) error {
 	})
 	defer stop()
 
+	// Processing and writing overlap: while batch N is written and
+	// committed, batch N+1 is decoded and processed. Batches are written and
+	// committed strictly in order by one goroutine.
+	prepared := make(chan *preparedBatch, 1)
+	werr := make(chan error, 1)
+	go func() { // owner: Run; ends when prepared is closed or a write fails
+		var err error
+		for pb := range prepared {
+			if err == nil {
+				if err = r.finish(work, pb); err != nil {
+					stopFetch()
+				}
+			}
+		}
+		werr <- err
+	}()
+
 	r.log.Info("stage running", "output", r.cfg.OutputTopic)
+	var err error
 	for {
 		batch, more := r.collect(ctx, msgs)
 		if len(batch) > 0 {
-			if err := r.handle(work, batch); err != nil {
+			var pb *preparedBatch
+			if pb, err = r.prepare(work, batch); err != nil {
 				stopFetch()
-				return err
+				break
 			}
+			prepared <- pb
 		}
 		if !more {
 			break
 		}
+	}
+	close(prepared)
+	if werrV := <-werr; err == nil {
+		err = werrV
+	}
+	if err != nil {
+		return err
 	}
 	c := r.Counts()
 	r.log.Info("stage stopped", "in", c.In, "out", c.Out, "dead", c.Dead, "batches", c.Batches)
@@ -305,45 +338,52 @@ func groupByPartition(batch []kafka.Message) []*partitionBatch {
 	return groups
 }
 
-// handle processes, writes and commits one micro-batch.
-func (r *Runner) handle(ctx context.Context, batch []kafka.Message) error {
-	start := time.Now()
-	var (
-		out   []kafka.Message
-		stats batchStats
-	)
+// preparedBatch is a processed micro-batch waiting to be written.
+type preparedBatch struct {
+	start time.Time
+	out   []kafka.Message
+	lasts []kafka.Message // the last input message of each partition
+	stats batchStats
+}
+
+// prepare decodes and processes one micro-batch.
+func (r *Runner) prepare(ctx context.Context, batch []kafka.Message) (*preparedBatch, error) {
+	pb := &preparedBatch{start: time.Now()}
 	groups := groupByPartition(batch)
 	for _, g := range groups {
 		var err error
-		out, err = r.processPartition(ctx, g, out, &stats)
+		pb.out, err = r.processPartition(ctx, g, pb.out, &pb.stats)
 		if err != nil {
-			return err
+			return nil, err
 		}
+		pb.lasts = append(pb.lasts, g.msgs[len(g.msgs)-1])
 	}
-	if err := r.write(ctx, out); err != nil {
+	return pb, nil
+}
+
+// finish writes a prepared batch, commits its input and counts it.
+func (r *Runner) finish(ctx context.Context, pb *preparedBatch) error {
+	if err := r.write(ctx, pb.out); err != nil {
 		return err
 	}
-	lasts := make([]kafka.Message, len(groups))
-	for i, g := range groups {
-		lasts[i] = g.msgs[len(g.msgs)-1]
-	}
-	r.commit(ctx, lasts)
+	r.commit(ctx, pb.lasts)
 
-	r.in.Add(stats.in)
-	r.out.Add(stats.out)
-	r.dead.Add(stats.dead)
+	st := &pb.stats
+	r.in.Add(st.in)
+	r.out.Add(st.out)
+	r.dead.Add(st.dead)
 	r.batches.Add(1)
 	if m := r.cfg.Metrics; m != nil {
-		m.RecordsIn.WithLabelValues(r.cfg.Name).Add(float64(stats.in))
-		for topic, n := range stats.outByTopic {
+		m.RecordsIn.WithLabelValues(r.cfg.Name).Add(float64(st.in))
+		for topic, n := range st.outByTopic {
 			m.RecordsOut.WithLabelValues(r.cfg.Name, topic).Add(float64(n))
 		}
-		for reason, n := range stats.deadByReason {
+		for reason, n := range st.deadByReason {
 			m.DeadLetters.WithLabelValues(r.cfg.Name, string(reason)).Add(float64(n))
 		}
-		m.Bytes.WithLabelValues(r.cfg.Name, "in").Add(float64(stats.bytesIn))
-		m.Bytes.WithLabelValues(r.cfg.Name, "out").Add(float64(stats.bytesOut))
-		m.BatchSeconds.WithLabelValues(r.cfg.Name).Observe(time.Since(start).Seconds())
+		m.Bytes.WithLabelValues(r.cfg.Name, "in").Add(float64(st.bytesIn))
+		m.Bytes.WithLabelValues(r.cfg.Name, "out").Add(float64(st.bytesOut))
+		m.BatchSeconds.WithLabelValues(r.cfg.Name).Observe(time.Since(pb.start).Seconds())
 	}
 	return nil
 }
@@ -653,7 +693,7 @@ func (r *Runner) deadRows(out []kafka.Message, partition int, rec arrow.Record, 
 func (r *Runner) write(ctx context.Context, msgs []kafka.Message) error {
 	for lo := 0; lo < len(msgs); {
 		hi, bytes := lo, 0
-		for hi < len(msgs) && (hi == lo || bytes+len(msgs[hi].Value) <= r.cfg.WriteChunkBytes) {
+		for hi < len(msgs) && hi-lo < WriteChunkMessages && (hi == lo || bytes+len(msgs[hi].Value) <= r.cfg.WriteChunkBytes) {
 			bytes += len(msgs[hi].Value)
 			hi++
 		}

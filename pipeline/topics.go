@@ -47,6 +47,7 @@ func EnsureTopics(ctx context.Context, cc ClientConfig, specs ...TopicSpec) erro
 		return nil
 	}
 	cl := cc.Client()
+	defer CloseClient(cl)
 	req := &kafka.CreateTopicsRequest{}
 	for _, s := range specs {
 		tc := kafka.TopicConfig{
@@ -130,7 +131,9 @@ func ListTopics(ctx context.Context, cc ClientConfig) ([]TopicInfo, error) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	md, err := cc.Client().Metadata(cctx, &kafka.MetadataRequest{})
+	cl := cc.Client()
+	defer CloseClient(cl)
+	md, err := cl.Metadata(cctx, &kafka.MetadataRequest{})
 	if err != nil {
 		return nil, fmt.Errorf("list topics: %w", err)
 	}
@@ -149,7 +152,9 @@ func ListTopics(ctx context.Context, cc ClientConfig) ([]TopicInfo, error) {
 func PartitionCount(ctx context.Context, cc ClientConfig, topic string) (int, error) {
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	md, err := cc.Client().Metadata(cctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	cl := cc.Client()
+	defer CloseClient(cl)
+	md, err := cl.Metadata(cctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return 0, fmt.Errorf("metadata of %s: %w", topic, err)
 	}

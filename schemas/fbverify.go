@@ -19,7 +19,7 @@ import (
 // only make the reader panic, which readStream recovers.
 
 const (
-	maxFieldDepth   = 64
+	maxFieldDepth   = 100 // the arrow writer nests at most 64 levels
 	maxTablesVisits = 1 << 16
 )
 

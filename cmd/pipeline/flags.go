@@ -198,7 +198,7 @@ func (k *kafkaFlags) register(fs *pflag.FlagSet) {
 	if env := strings.TrimSpace(os.Getenv(envBrokers)); env != "" {
 		def = env
 	}
-	fs.StringSliceVar(&k.brokers, "brokers", splitList(def), "Kafka bootstrap brokers, `host:port[,host:port]` (default from $"+envBrokers+")")
+	fs.StringSliceVar(&k.brokers, "brokers", splitList(def), "comma-separated Kafka bootstrap brokers, `host:port`; $"+envBrokers+" sets the default")
 	fs.BoolVar(&k.tls.Enable, "tls", false, "connect with TLS")
 	fs.StringVar(&k.tls.CAFile, "tls-ca", "", "PEM `file` of CAs to trust (default: the system pool); implies --tls")
 	fs.StringVar(&k.tls.CertFile, "tls-cert", "", "PEM client certificate `file` for mutual TLS; implies --tls")
@@ -246,12 +246,17 @@ func (k *kafkaFlags) client() (pipeline.ClientConfig, error) {
 // connect returns the client settings and checks, with a short timeout, that
 // the brokers answer, so that a wrong address fails at once with a clear
 // message instead of after the client's retries.
-func (k *kafkaFlags) connect(ctx context.Context) (pipeline.ClientConfig, error) {
+func (k *kafkaFlags) connect(ctx context.Context, log *slog.Logger) (pipeline.ClientConfig, error) {
 	cc, err := k.client()
 	if err != nil {
 		return cc, err
 	}
-	return cc, checkBrokers(ctx, cc)
+	start := time.Now()
+	if err := checkBrokers(ctx, cc); err != nil {
+		return cc, err
+	}
+	log.Debug("brokers reachable", "brokers", cc.Brokers, "tls", cc.TLS != nil, "sasl", k.sasl.Mechanism, "took", time.Since(start))
+	return cc, nil
 }
 
 // checkBrokers dials every broker until one accepts a TCP connection, then
@@ -275,13 +280,15 @@ func checkBrokers(ctx context.Context, cc pipeline.ClientConfig) error {
 	}
 	list := strings.Join(cc.Brokers, ",")
 	if !ok {
-		if ctx.Err() != nil && dialErr == nil {
+		if dialErr == nil {
 			dialErr = ctx.Err()
 		}
-		return fmt.Errorf("broker %s unreachable (checked for %v): %w", list, reachTimeout, dialErr)
+		return fmt.Errorf("broker %s unreachable: %w", list, dialErr)
 	}
-	if _, err := cc.Client().Metadata(ctx, &kafka.MetadataRequest{}); err != nil {
-		return fmt.Errorf("broker %s accepts connections but does not answer a metadata request within %v (check --tls and --sasl-* settings): %w", list, reachTimeout, err)
+	cl := cc.Client()
+	defer pipeline.CloseClient(cl)
+	if _, err := cl.Metadata(ctx, &kafka.MetadataRequest{}); err != nil {
+		return fmt.Errorf("broker %s accepts connections but does not answer a metadata request within %v (check the --tls and --sasl-* flags): %w", list, reachTimeout, err)
 	}
 	return nil
 }

@@ -78,7 +78,7 @@ func (a *app) runIdentity(cmd *cobra.Command, f identityFlags) error {
 		return usagef("identity: --linger %v: want a positive duration", f.linger)
 	}
 	ctx := cmd.Context()
-	cc, err := f.kafka.connect(ctx)
+	cc, err := f.kafka.connect(ctx, a.log)
 	if err != nil {
 		return fmt.Errorf("identity: %w", err)
 	}

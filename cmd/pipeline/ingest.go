@@ -56,8 +56,9 @@ Both topics are created when missing (--partitions partitions). Every message
 is acknowledged by all in-sync replicas; if any is not delivered the command
 says how many and exits 1. The report goes to stderr, or with --json to stdout
 as {"docs":N,"bytes":N,"deadletter":N,"seconds":S} (docs: documents written to
-the topic, bytes: their text bytes). SIGINT stops reading, delivers what was
-read and reports it with "interrupted":true.`,
+the topic, bytes: their text bytes), plus "failed":N when messages were not
+delivered. SIGINT stops reading, delivers what was read and reports it with
+"interrupted":true.`,
 		Example: `  pipeline ingest corpus.jsonl.gz
   pipeline ingest --brokers kafka-1:9092,kafka-2:9092 --tls --topic docs.raw archive.parquet notes/
   zcat dump.jsonl.gz | pipeline ingest --json -`,
@@ -102,7 +103,8 @@ type produceReport struct {
 	Bytes       int64   `json:"bytes"`
 	DeadLetter  int64   `json:"deadletter"`
 	Seconds     float64 `json:"seconds"`
-	Interrupted bool    `json:"interrupted,omitempty"`
+	Failed      int64   `json:"failed,omitempty"`      // messages not delivered (then the exit status is 1)
+	Interrupted bool    `json:"interrupted,omitempty"` // stopped by SIGINT/SIGTERM before the end of the input
 }
 
 // runProduce reads every input and produces its documents to the topic and
@@ -116,7 +118,7 @@ func (a *app) runProduce(ctx context.Context, job produceJob) error {
 			return fmt.Errorf("%s: %w", job.name, err)
 		}
 	}
-	cc, err := job.kafka.connect(ctx)
+	cc, err := job.kafka.connect(ctx, a.log)
 	if err != nil {
 		return fmt.Errorf("%s: %w", job.name, err)
 	}
@@ -127,110 +129,68 @@ func (a *app) runProduce(ctx context.Context, job produceJob) error {
 		return fmt.Errorf("%s: %w", job.name, err)
 	}
 	log := a.log.With("cmd", job.name, "topic", job.topic)
-	p := newProducer(cc, job.name, job.topic, log, a.stageMetrics())
-	bar := a.newJobProgress(job)
-	lim := schemas.Limits{MaxTextBytes: job.maxTextBytes}
-	pace := newPacer(job.docsPerSec)
-	var recordsIn prometheus.Counter
-	if m := a.stageMetrics(); m != nil {
-		recordsIn = m.RecordsIn.WithLabelValues(job.name)
+	run := &produceRun{
+		job:  job,
+		p:    newProducer(cc, job.name, job.topic, log, a.stageMetrics()),
+		bar:  a.newJobProgress(job),
+		pace: newPacer(job.docsPerSec),
+		lim:  schemas.Limits{MaxTextBytes: job.maxTextBytes},
+		log:  log,
 	}
+	if m := a.stageMetrics(); m != nil {
+		run.recordsIn = m.RecordsIn.WithLabelValues(job.name)
+	}
+	p := run.p
 
 	start := time.Now()
-	var readErr error
-	interrupted := false
-inputs:
+	var (
+		readErr     error
+		interrupted bool
+	)
 	for _, in := range job.inputs {
-		r, err := a.openInput(in, lim)
+		r, err := a.openInput(in, run.lim)
 		if err != nil {
 			readErr = fmt.Errorf("%s: %w", job.name, err)
 			break
 		}
-		log.Debug("reading input", "input", in)
-		base := idBase(in)
-		for n := int64(1); ; n++ {
-			if ctx.Err() != nil {
-				interrupted = true
-				r.Close()
-				break inputs
-			}
-			rec, err := r.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				r.Close()
-				readErr = fmt.Errorf("%s: read %s: %w", job.name, in, err)
-				break inputs
-			}
-			if recordsIn != nil {
-				recordsIn.Inc()
-			}
-			if job.parquetOnly {
-				bar.add(1)
-			} else {
-				bar.add(int64(len(rec.Raw)+len(rec.Doc.Text)+len(rec.Doc.ID)+len(rec.Doc.Meta)) + 16)
-			}
-			origin, pos := recordOrigin(in, rec.Source)
-			if rec.Err != nil {
-				p.deadLetter(rec.Raw, rec.Err, origin, pos)
-				continue
-			}
-			doc := rec.Doc
-			if doc.ID == "" {
-				if pos == "" {
-					pos = strconv.FormatInt(n, 10)
-				}
-				doc.ID = base + "-" + pos
-			}
-			value, err := schemas.AppendJSON(nil, doc)
-			if err != nil {
-				p.deadLetter(rec.Raw, err, origin, pos)
-				continue
-			}
-			if !pace.wait(ctx, p) {
-				interrupted = true
-				r.Close()
-				break inputs
-			}
-			p.add(kafka.Message{
-				Topic:      job.topic,
-				Key:        []byte(doc.ID),
-				Value:      value,
-				Headers:    docHeaders,
-				WriterData: len(doc.Text),
-			})
-		}
+		interrupted, readErr = run.input(ctx, in, r)
 		r.Close()
+		if interrupted || readErr != nil {
+			break
+		}
 	}
 	closeErr := p.close()
-	bar.finish()
+	run.bar.finish()
 	elapsed := time.Since(start)
 
+	c := p.counts()
 	rep := produceReport{
-		Docs:        p.docs,
-		Bytes:       p.bytes,
-		DeadLetter:  p.dead,
+		Docs:        c.docs,
+		Bytes:       c.bytes,
+		DeadLetter:  c.dead,
 		Seconds:     seconds(elapsed),
+		Failed:      c.failed,
 		Interrupted: interrupted,
 	}
 	log.Debug("done", "docs", rep.Docs, "bytes", rep.Bytes, "deadletter", rep.DeadLetter,
-		"failed", p.failed, "seconds", rep.Seconds, "interrupted", interrupted)
-	if readErr == nil && p.failed == 0 && closeErr == nil {
-		if job.json {
-			if err := writeJSON(a.stdout, rep); err != nil {
-				return err
-			}
-		} else {
-			a.printProduceSummary(job, rep, elapsed)
+		"failed", rep.Failed, "seconds", rep.Seconds, "interrupted", interrupted)
+	ok := readErr == nil && c.failed == 0 && closeErr == nil
+	switch {
+	case job.json:
+		// The report also goes out after a failure, so that a script sees
+		// what was delivered.
+		if err := writeJSON(a.stdout, rep); err != nil && ok {
+			return err
 		}
+	case ok:
+		a.printProduceSummary(job, rep, elapsed)
 	}
 	switch {
 	case readErr != nil:
 		return readErr
-	case p.failed > 0:
-		return fmt.Errorf("%s: %d of %d messages were not delivered (%d documents and %d dead letters were): %w",
-			job.name, p.failed, p.failed+p.docs+p.dead, p.docs, p.dead, p.err)
+	case c.failed > 0:
+		return fmt.Errorf("%s: %d of %d messages were not delivered (delivered: %s, %s): %w",
+			job.name, c.failed, c.failed+c.docs+c.dead, plural(c.docs, "document"), plural(c.dead, "dead letter"), c.err)
 	case closeErr != nil:
 		return fmt.Errorf("%s: %w", job.name, closeErr)
 	}
@@ -238,6 +198,72 @@ inputs:
 		log.Warn("interrupted before the end of the input")
 	}
 	return nil
+}
+
+// produceRun is what one run of ingest or replay uses for every input.
+type produceRun struct {
+	job       produceJob
+	p         *producer
+	bar       *progress
+	pace      *pacer
+	lim       schemas.Limits
+	recordsIn prometheus.Counter // nil without --metrics-addr
+	log       *slog.Logger
+}
+
+// input queues the documents and dead letters of input in, read from r. It
+// reports interrupted when ctx ended before the end of the input, and an
+// error when the input could not be read further.
+func (run *produceRun) input(ctx context.Context, in string, r schemas.InputReader) (interrupted bool, err error) {
+	run.log.Debug("reading input", "input", in)
+	base := idBase(in)
+	for n := int64(1); ; n++ {
+		if ctx.Err() != nil {
+			return true, nil
+		}
+		rec, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("%s: read %s: %w", run.job.name, in, err)
+		}
+		if run.recordsIn != nil {
+			run.recordsIn.Inc()
+		}
+		if run.job.parquetOnly {
+			run.bar.add(1)
+		} else { // about the record's bytes in the file
+			run.bar.add(int64(len(rec.Raw)+len(rec.Doc.Text)+len(rec.Doc.ID)+len(rec.Doc.Meta)) + 16)
+		}
+		origin, pos := recordOrigin(in, rec.Source)
+		if rec.Err != nil {
+			run.p.deadLetter(rec.Raw, rec.Err, origin, pos)
+			continue
+		}
+		doc := rec.Doc
+		if doc.ID == "" {
+			if pos == "" {
+				pos = strconv.FormatInt(n, 10)
+			}
+			doc.ID = base + "-" + pos
+		}
+		value, err := schemas.AppendJSON(nil, doc)
+		if err != nil {
+			run.p.deadLetter([]byte(doc.Text), err, origin, pos)
+			continue
+		}
+		if !run.pace.wait(ctx, run.p) {
+			return true, nil
+		}
+		run.p.add(kafka.Message{
+			Topic:      run.job.topic,
+			Key:        []byte(doc.ID),
+			Value:      value,
+			Headers:    docHeaders,
+			WriterData: len(doc.Text),
+		})
+	}
 }
 
 func (job produceJob) validate() error {
@@ -360,9 +386,9 @@ func (a *app) newJobProgress(job produceJob) *progress {
 }
 
 func (a *app) printProduceSummary(job produceJob, rep produceReport, elapsed time.Duration) {
-	msg := fmt.Sprintf("%s: %d documents (%s of text) to %s", job.name, rep.Docs, humanBytes(rep.Bytes), job.topic)
+	msg := fmt.Sprintf("%s: %s (%s of text) to %s", job.name, plural(rep.Docs, "document"), humanBytes(rep.Bytes), job.topic)
 	if rep.DeadLetter > 0 {
-		msg += fmt.Sprintf(", %d dead letters to %s", rep.DeadLetter, pipeline.TopicDeadLetter)
+		msg += fmt.Sprintf(", %s to %s", plural(rep.DeadLetter, "dead letter"), pipeline.TopicDeadLetter)
 	}
 	msg += fmt.Sprintf(" in %.2fs (%.0f docs/s)", elapsed.Seconds(), rate(rep.Docs, elapsed))
 	if rep.Interrupted {
@@ -535,6 +561,19 @@ func (p *producer) completed(msgs []kafka.Message, err error) {
 	}
 	p.cond.Broadcast()
 	p.mu.Unlock()
+}
+
+// produceCounts are a producer's totals.
+type produceCounts struct {
+	docs, bytes, dead, failed int64
+	err                       error // first delivery error
+}
+
+// counts returns the totals so far.
+func (p *producer) counts() produceCounts {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return produceCounts{docs: p.docs, bytes: p.bytes, dead: p.dead, failed: p.failed, err: p.err}
 }
 
 // close flushes the queue and waits until every message is acknowledged or

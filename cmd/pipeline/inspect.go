@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -123,7 +124,7 @@ type partitionRange struct {
 }
 
 func (a *app) inspectTopic(ctx context.Context, f inspectFlags, out *lineWriter) error {
-	cc, err := f.kafka.connect(ctx)
+	cc, err := f.kafka.connect(ctx, a.log)
 	if err != nil {
 		return err
 	}
@@ -134,7 +135,7 @@ func (a *app) inspectTopic(ctx context.Context, f inspectFlags, out *lineWriter)
 	var parts []int
 	if f.partition >= 0 {
 		if f.partition >= n {
-			return usagef("inspect: --partition %d: topic %s has partitions 0..%d", f.partition, f.topic, n-1)
+			return usagef("--partition %d: topic %s has partitions 0..%d", f.partition, f.topic, n-1)
 		}
 		parts = []int{f.partition}
 	} else {
@@ -229,7 +230,9 @@ func partitionRanges(ctx context.Context, cc pipeline.ClientConfig, topic string
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	res, err := cc.Client().ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: req}})
+	cl := cc.Client()
+	defer pipeline.CloseClient(cl)
+	res, err := cl.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: req}})
 	if err != nil {
 		return nil, fmt.Errorf("topic %s: list offsets: %w", topic, err)
 	}
@@ -257,9 +260,7 @@ func partitionRanges(ctx context.Context, cc pipeline.ClientConfig, topic string
 
 // readPartition sends the messages of one partition to ch: up to the end
 // offset, or until ctx ends when following.
-func readPartition(ctx context.Context, cc pipeline.ClientConfig, f inspectFlags, pr partitionRange, ch chan<- kafka.Message, log interface {
-	Warn(string, ...any)
-}) error {
+func readPartition(ctx context.Context, cc pipeline.ClientConfig, f inspectFlags, pr partitionRange, ch chan<- kafka.Message, log *slog.Logger) error {
 	if !f.follow && pr.start >= pr.end {
 		return nil
 	}
@@ -447,7 +448,7 @@ func inspectFile(path string, w io.Writer) error {
 	}
 	// Any other name: a Parquet or Arrow file is recognized by its content.
 	if !looksColumnar(path) {
-		return usagef("inspect: %s: not a Parquet or Arrow file, and not named .parquet, .arrow, .arrows, .ipc, .jsonl, .jsonl.gz or .txt", path)
+		return usagef("%s: not a Parquet or Arrow file, and not named .parquet, .arrow, .arrows, .ipc, .jsonl, .jsonl.gz or .txt", path)
 	}
 	return wrapFileErr(path, schemas.WriteFileJSON(w, path))
 }

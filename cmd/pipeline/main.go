@@ -1,13 +1,3 @@
-// Command pipeline is the domainflow command line: it runs the embedded
-// Kafka-protocol broker, moves documents into Kafka (ingest, replay), shows
-// what is on a topic or in a file (inspect), manages topics, and runs the
-// pipeline stages.
-//
-// Exit status: 0 on success and on a graceful stop (SIGINT or SIGTERM), 1 on
-// an error, 2 on a usage error (unknown command or flag, bad flag value, bad
-// config file). An error is printed as one line, "pipeline: <error>", on
-// stderr; commands that report print their report on stdout (exactly one JSON
-// object with --json) and log only on stderr.
 package main
 
 import (
@@ -31,7 +21,11 @@ import (
 )
 
 func main() {
+	// The first SIGINT or SIGTERM cancels ctx: the command stops gracefully.
+	// Then the default handling is back, so a second one ends the process at
+	// once (e.g. when it waits on a read from stdin).
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)

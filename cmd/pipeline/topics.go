@@ -42,7 +42,7 @@ by name: a table on stdout, or with --json one object
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			cc, err := kf.connect(ctx)
+			cc, err := kf.connect(ctx, a.log)
 			if err != nil {
 				return fmt.Errorf("topics list: %w", err)
 			}
@@ -105,7 +105,7 @@ flags from the command line only.`,
 				return err
 			}
 			ctx := cmd.Context()
-			cc, err := kf.connect(ctx)
+			cc, err := kf.connect(ctx, a.log)
 			if err != nil {
 				return fmt.Errorf("topics create: %w", err)
 			}

@@ -162,7 +162,9 @@ func Committed(tb testing.TB, cc pipeline.ClientConfig, group, topic string, par
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res, err := cc.Client().OffsetFetch(ctx, &kafka.OffsetFetchRequest{
+	cl := cc.Client()
+	defer pipeline.CloseClient(cl)
+	res, err := cl.OffsetFetch(ctx, &kafka.OffsetFetchRequest{
 		GroupID: group, Topics: map[string][]int{topic: ps},
 	})
 	if err != nil {

@@ -1,0 +1,161 @@
+package schemas
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"testing"
+
+	"github.com/apache/arrow/go/v15/arrow/array"
+)
+
+// Fuzz tests for every decoder, seeded from testdata/schemas. Run one with
+//
+//	go test -run='^$' -fuzz=FuzzDecodeJSON -fuzztime=20s ./schemas/
+
+func addSeedFiles(f *testing.F, pattern string) {
+	for _, p := range seedFiles(f, pattern) {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+}
+
+func FuzzDecodeJSON(f *testing.F) {
+	addSeedFiles(f, "json/*.json")
+	addSeedFiles(f, "jsonl/*.jsonl")
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		d, err := DecodeJSON(payload, Limits{MaxTextBytes: 1 << 10})
+		checkAgainstEncodingJSON(t, payload, d, err)
+		if err != nil {
+			return
+		}
+		enc, err := EncodeJSON(d)
+		if err != nil {
+			t.Fatalf("EncodeJSON(DecodeJSON(%q)): %v", payload, err)
+		}
+		if !json.Valid(enc) {
+			t.Fatalf("EncodeJSON output %q is not valid JSON", enc)
+		}
+		d2, err := DecodeJSON(enc, Limits{MaxTextBytes: 1 << 10})
+		if err != nil || !equalDoc(d, d2) {
+			t.Fatalf("round trip of %q: %+v, %v; want %+v", payload, show(d2), err, show(d))
+		}
+		if enc2, _ := EncodeJSON(d2); !bytes.Equal(enc, enc2) {
+			t.Fatalf("EncodeJSON is not stable: %q then %q", enc, enc2)
+		}
+	})
+}
+
+func FuzzDecodeRecords(f *testing.F) {
+	addSeedFiles(f, "arrow/*.arrows")
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		checkDecodeRecords(t, payload)
+		recs, err := DecodeRecords(payload, nil)
+		if err != nil {
+			return
+		}
+		defer releaseAll(recs)
+		// An accepted payload re-encodes to one that decodes to equal records.
+		again, err := AppendRecords(nil, recs...)
+		if err != nil {
+			t.Fatalf("re-encode: %v", err)
+		}
+		recs2, err := DecodeRecords(again, nil)
+		if err != nil {
+			t.Fatalf("decode of re-encoded payload: %v", err)
+		}
+		defer releaseAll(recs2)
+		if len(recs2) != len(recs) {
+			t.Fatalf("%d records, then %d", len(recs), len(recs2))
+		}
+		for i := range recs {
+			if !array.RecordApproxEqual(recs[i], recs2[i], array.WithNaNsEqual(true)) {
+				t.Fatalf("record %d changed on re-encoding", i)
+			}
+		}
+	})
+}
+
+func FuzzArrowFileJSON(f *testing.F) {
+	addSeedFiles(f, "arrow/*.arrows")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, in := range [][]byte{data, append(append([]byte("ARROW1\x00\x00"), data...), 0, 0, 0, 0, 'A', 'R', 'R', 'O', 'W', '1')} {
+			err := WriteArrowFileJSON(io.Discard, bytes.NewReader(in), int64(len(in)))
+			if err != nil && ReasonOf(err) != ReasonMalformedArrow && ReasonOf(err) != ReasonWrongSchema {
+				t.Fatalf("WriteArrowFileJSON: unexpected error %v", err)
+			}
+		}
+	})
+}
+
+// FuzzLineReader reads fuzzed bytes as a JSON-lines input file.
+func FuzzLineReader(f *testing.F) {
+	addSeedFiles(f, "jsonl/*.jsonl")
+	addSeedFiles(f, "json/*.json")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in, err := NewLineReader("fuzz", bytes.NewReader(data), Limits{MaxTextBytes: 64})
+		if err != nil {
+			return // a gzip header that does not parse
+		}
+		defer in.Close()
+		lines := bytes.Count(data, []byte("\n")) + 1
+		n := 0
+		for {
+			rec, err := in.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return // corrupt gzip stream
+			}
+			n++
+			if n > lines && (len(data) < 2 || data[0] != 0x1f) {
+				t.Fatalf("%d records from %d lines", n, lines)
+			}
+			if rec.Err != nil {
+				if rec.Raw == nil || ReasonOf(rec.Err) == ReasonProcessing {
+					t.Fatalf("bad record %s without raw bytes or reason: %v", rec.Source, rec.Err)
+				}
+				continue
+			}
+			if err := ValidateDocument(rec.Doc, Limits{MaxTextBytes: 64}); err != nil {
+				t.Fatalf("record %s passed but does not validate: %v", rec.Source, err)
+			}
+		}
+	})
+}
+
+// FuzzParquetInput reads fuzzed bytes as a Parquet input file.
+func FuzzParquetInput(f *testing.F) {
+	var buf bytes.Buffer
+	if err := WriteParquetDocuments(&buf, []Document{{ID: "a", Text: "alpha", Meta: json.RawMessage(`{"k":[1]}`)}, {ID: "b", Text: " "}}); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.Bytes())
+	addSeedFiles(f, "parquet/*.parquet")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > 1<<16 {
+			return
+		}
+		in, err := newParquetInput("fuzz", bytes.NewReader(data), int64(len(data)), nil, Limits{})
+		if err != nil {
+			return
+		}
+		defer in.Close()
+		for i := 0; i < 1000; i++ {
+			rec, err := in.Next()
+			if err != nil {
+				return
+			}
+			if rec.Err == nil {
+				if err := ValidateDocument(rec.Doc, Limits{}); err != nil {
+					t.Fatalf("row %s passed but does not validate: %v", rec.Source, err)
+				}
+			}
+		}
+	})
+}
