@@ -134,8 +134,10 @@ func testMultiProcess(t *testing.T, broker brokerProc) {
 	// Wave 1 with both members, then kill one.
 	pipetest.Produce(t, cc, wave(in, 0, per, parts)...)
 	waitAll(t, cc, out, per)
-	a.kill()
+	// Kill a while wave 2 is in flight: what a wrote but did not commit is
+	// redone by b.
 	pipetest.Produce(t, cc, wave(in, per, per, parts)...)
+	a.kill()
 	waitFor(t, 60*time.Second, "the survivor to own all four partitions", func() bool {
 		as := assignments(cc, group, in)
 		return len(as) == 1 && len(as[0]) == 4

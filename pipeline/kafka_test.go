@@ -162,7 +162,10 @@ func testIdentity100kCrashRestart(t *testing.T, cc pipeline.ClientConfig) {
 	}, schemas.Limits{})
 	ctx1, cancel1 := context.WithTimeout(context.Background(), 2*time.Minute)
 	cancelRun1 = cancel1
-	if err := r1.Run(ctx1); err != nil {
+	// After the crash, the batches already processed may still be written
+	// during the drain, or the drain may give up: a crashed process does not
+	// finish its work either. Both are fine; only the commits matter.
+	if err := r1.Run(ctx1); err != nil && !cs.crashed {
 		t.Fatalf("run 1: %v", err)
 	}
 	cancel1()

@@ -252,30 +252,44 @@ func (r *Runner) Run(ctx context.Context) error {
 // with backoff while the broker is away.
 func (r *Runner) fetchLoop(ctx context.Context, msgs chan<- kafka.Message) {
 	backoff := r.cfg.BackoffMin
-	for {
+	for ctx.Err() == nil {
+		// One deadline serves many fetches: Fetch returns at once while
+		// messages are queued, and a context per message costs a timer.
 		fctx, cancel := context.WithTimeout(ctx, r.cfg.FetchTimeout)
-		m, err := r.cfg.Source.Fetch(fctx)
+		done := r.fetchUntil(ctx, fctx, msgs, &backoff)
 		cancel()
+		if done {
+			return
+		}
+	}
+}
+
+// fetchUntil fetches until fctx's deadline passes (false) or ctx ends or the
+// source is exhausted (true).
+func (r *Runner) fetchUntil(ctx, fctx context.Context, msgs chan<- kafka.Message, backoff *time.Duration) bool {
+	for {
+		m, err := r.cfg.Source.Fetch(fctx)
 		switch {
 		case err == nil:
-			backoff = r.cfg.BackoffMin
+			*backoff = r.cfg.BackoffMin
 			select {
 			case msgs <- m:
 			case <-ctx.Done():
-				return
+				return true
 			}
 		case ctx.Err() != nil:
-			return
-		case errors.Is(err, context.DeadlineExceeded):
-			// Idle: nothing arrived within FetchTimeout.
+			return true
+		case fctx.Err() != nil:
+			// Idle until the deadline, or the deadline passed mid-stream.
+			return false
 		case errors.Is(err, io.EOF):
-			return
+			return true
 		default:
-			r.log.Warn("fetch failed; retrying", "err", err, "backoff", backoff)
-			if !sleep(ctx, backoff) {
-				return
+			r.log.Warn("fetch failed; retrying", "err", err, "backoff", *backoff)
+			if !sleep(ctx, *backoff) {
+				return true
 			}
-			backoff = min(2*backoff, r.cfg.BackoffMax)
+			*backoff = min(2**backoff, r.cfg.BackoffMax)
 		}
 		if l, ok := r.cfg.Source.(lagger); ok && r.cfg.Metrics != nil {
 			r.cfg.Metrics.Lag.WithLabelValues(r.cfg.Name).Set(float64(l.Lag()))

@@ -21,5 +21,13 @@
 // on. WriteRecordJSON, WriteArrowFileJSON and WriteParquetJSON render any
 // record or file as JSON lines for `pipeline inspect`.
 //
+// Arrow payloads are checked before the arrow reader trusts them: message
+// framing, the flatbuffers metadata (vector lengths, nesting), buffer sizes
+// (through a bounded allocator) and every offset of the decoded arrays.
+// Parquet files are checked as far as their metadata goes (trailer, footer,
+// page headers; LZ4 pages are refused); page data is decoded by parquet-go,
+// which trusts run lengths, so a corrupt local Parquet file can still make it
+// allocate far more than the file holds.
+//
 // The package imports nothing else of this module and no Kafka client.
 package schemas

@@ -50,14 +50,15 @@ func ExampleDocuments() {
 		return
 	}
 	for i := 0; i < docs.Len(); i++ {
-		fmt.Printf("%+v %+v\n", docs.Doc(i), docs.Origin(i))
+		d, o := docs.Doc(i), docs.Origin(i)
+		fmt.Printf("%s %q meta=%s from %s/%d@%d\n", d.ID, d.Text, d.Meta, o.Topic, o.Partition, o.Offset)
 	}
 	if err := schemas.WriteRecordJSON(os.Stdout, recs[0]); err != nil {
 		fmt.Println(err)
 	}
 	// Output:
-	// {ID:a Text:hello Meta:[]} {Topic:docs.raw Partition:0 Offset:7 Row:0}
-	// {ID:b Text:world Meta:[123 34 108 97 110 103 34 58 34 101 110 34 125]} {Topic:docs.raw Partition:0 Offset:8 Row:0}
+	// a "hello" meta= from docs.raw/0@7
+	// b "world" meta={"lang":"en"} from docs.raw/0@8
 	// {"id":"a","text":"hello","meta":null,"origin_topic":"docs.raw","origin_partition":0,"origin_offset":7,"origin_row":0}
 	// {"id":"b","text":"world","meta":"{\"lang\":\"en\"}","origin_topic":"docs.raw","origin_partition":0,"origin_offset":8,"origin_row":0}
 }

@@ -281,16 +281,18 @@ func (in *lineInput) readLine() (line []byte, tooLong bool, err error) {
 			}
 		}
 		switch err {
+		case bufio.ErrBufferFull:
+			continue
 		case nil:
 			if !tooLong {
 				return in.long[:len(in.long)-1], false, nil
 			}
-			return in.long, true, nil
-		case bufio.ErrBufferFull:
-			continue
-		default:
-			return in.long, tooLong, err
 		}
+		if tooLong { // the caller keeps this one: detach it from in.long
+			line, in.long = in.long, nil
+			return line, true, err
+		}
+		return in.long, false, err
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
+	"github.com/parquet-go/parquet-go/deprecated"
 )
 
 // DocumentRow is the Parquet row of a document. An empty Meta is written as
@@ -90,7 +91,7 @@ func openParquet(r io.ReaderAt, size int64) (pr *parquetRows, err error) {
 			pr, err = nil, errorf(ReasonProcessing, "malformed parquet file: %v", p)
 		}
 	}()
-	f, err := parquet.OpenFile(r, size)
+	f, err := openParquetFile(r, size)
 	if err != nil {
 		return nil, err
 	}
@@ -98,9 +99,7 @@ func openParquet(r io.ReaderAt, size int64) (pr *parquetRows, err error) {
 	pr.binary = make([]bool, len(pr.fields))
 	for i, fl := range pr.fields {
 		if fl.Leaf() {
-			t := fl.Type()
-			pr.binary[i] = (t.Kind() == parquet.ByteArray || t.Kind() == parquet.FixedLenByteArray) &&
-				(t.LogicalType() == nil || t.LogicalType().Value == nil)
+			pr.binary[i] = isBinary(fl.Type())
 		}
 	}
 	pr.rd = parquet.NewGenericReader[any](f)
@@ -111,6 +110,24 @@ func (pr *parquetRows) close() {
 	if pr.rd != nil {
 		pr.rd.Close()
 	}
+}
+
+// isBinary reports whether t is a byte array without a string, enum or JSON
+// annotation (new or deprecated style): its values are shown as base64.
+func isBinary(t parquet.Type) bool {
+	if t.Kind() != parquet.ByteArray && t.Kind() != parquet.FixedLenByteArray {
+		return false
+	}
+	if lt := t.LogicalType(); lt != nil && lt.Value != nil {
+		return false
+	}
+	if ct := t.ConvertedType(); ct != nil {
+		switch *ct {
+		case deprecated.UTF8, deprecated.Enum, deprecated.Json:
+			return false
+		}
+	}
+	return true
 }
 
 // next returns the next row, or io.EOF.

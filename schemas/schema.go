@@ -255,11 +255,3 @@ func sameType(a, b arrow.DataType) bool {
 	}
 	return arrow.TypeEqual(a, b)
 }
-
-// column returns the index of the column named name in s, or an error.
-func column(s *arrow.Schema, name string, typ arrow.DataType) (int, error) {
-	if err := checkFields(s, []arrow.Field{{Name: name, Type: typ}}); err != nil {
-		return -1, err
-	}
-	return s.FieldIndices(name)[0], nil
-}

@@ -1,0 +1,92 @@
+package schemas
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Files written by pyarrow (testdata/schemas/interop/make_interop.py).
+
+func TestInteropParquet(t *testing.T) {
+	for _, name := range []string{"pyarrow-zstd.parquet", "pyarrow-snappy.parquet"} {
+		p := filepath.Join("..", "testdata", "schemas", "interop", name)
+		in, err := OpenInput(p, Limits{})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var recs []InputRecord
+		for {
+			rec, err := in.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			recs = append(recs, rec)
+		}
+		in.Close()
+		if len(recs) != 300 {
+			t.Fatalf("%s: %d rows, want 300", name, len(recs))
+		}
+		for _, tt := range []struct {
+			row        int
+			id, prefix string
+			meta       string
+		}{
+			{0, "doc-0", "word0 ", `{"source":"brown","score":0,"tags":null,"num":null}`},
+			{129, "doc-129", "word29 word29 ", `{"source":"brown","score":64.5,"tags":["129","x"],"num":129}`},
+			{299, "doc-299", "word49 ", `{"source":"go","score":149.5,"tags":["299","x"],"num":299}`},
+		} {
+			r := recs[tt.row]
+			if r.Err != nil || r.Doc.ID != tt.id || !strings.HasPrefix(r.Doc.Text, tt.prefix) || string(r.Doc.Meta) != tt.meta {
+				t.Errorf("%s row %d = %+v, %v; want id %s, text %q…, meta %s", name, tt.row, show(r.Doc), r.Err, tt.id, tt.prefix, tt.meta)
+			}
+		}
+	}
+	// LZ4 is refused up front (see checkParquetPages).
+	if _, err := OpenInput(filepath.Join("..", "testdata", "schemas", "interop", "pyarrow-lz4.parquet"), Limits{}); err == nil || !strings.Contains(err.Error(), "LZ4") {
+		t.Errorf("OpenInput(lz4) error %v, want LZ4 refused", err)
+	}
+}
+
+func TestInteropArrow(t *testing.T) {
+	want := []Document{{ID: "a", Text: "hello"}, {ID: "b", Text: "wörld", Meta: []byte(`{"k":1}`)}}
+	for _, tt := range []struct {
+		name    string
+		batches int
+	}{{"pyarrow-documents.arrows", 2}, {"pyarrow-documents-zstd.arrows", 1}} {
+		data, err := os.ReadFile(filepath.Join("..", "testdata", "schemas", "interop", tt.name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := DecodeRecords(data, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if len(recs) != tt.batches {
+			t.Errorf("%s: %d batches, want %d", tt.name, len(recs), tt.batches)
+		}
+		docs, err := Documents(recs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, w := range want {
+			if d := docs.Doc(i); !equalDoc(d, w) || docs.Origin(i) != (Origin{Topic: "docs.raw", Partition: int32(i), Offset: int64(5 + i)}) {
+				t.Errorf("%s row %d = %+v %+v", tt.name, i, show(d), docs.Origin(i))
+			}
+		}
+		releaseAll(recs)
+	}
+	var buf bytes.Buffer
+	if err := WriteFileJSON(&buf, filepath.Join("..", "testdata", "schemas", "interop", "pyarrow-documents.arrow")); err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"id":"b","text":"wörld","meta":"{\"k\":1}","origin_topic":"docs.raw","origin_partition":1,"origin_offset":6,"origin_row":0}` + "\n"; !strings.HasSuffix(buf.String(), want) {
+		t.Errorf("arrow file as JSON:\n%s\nwant suffix %s", buf.String(), want)
+	}
+}
