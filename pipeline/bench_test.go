@@ -109,7 +109,7 @@ func BenchmarkThroughput(b *testing.B) {
 		docs []benchDoc
 	}{{"corpus", repeat(corpus, passes)}, {"1KB", repeat(oneKB(corpus), passes)}}
 	brokers := []namedBroker{{name: "kfake"}}
-	brokers = append(brokers, externalBrokers(nil)...)
+	brokers = append(brokers, externalBrokers(b)...)
 	for _, set := range sets {
 		var text int
 		for _, d := range set.docs {

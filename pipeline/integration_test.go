@@ -14,7 +14,7 @@ import (
 // DOMAINFLOW_KAFKA_BROKERS (scripts/test-integration.sh starts a real Apache
 // Kafka and sets it); DOMAINFLOW_KAFKA_NAME names it in test output.
 func init() {
-	externalBrokers = func(t *testing.T) []namedBroker {
+	externalBrokers = func(t testing.TB) []namedBroker {
 		addr := os.Getenv("DOMAINFLOW_KAFKA_BROKERS")
 		if addr == "" {
 			t.Fatal("integration build: DOMAINFLOW_KAFKA_BROKERS is not set (run make test-integration)")

@@ -24,7 +24,7 @@ type namedBroker struct {
 
 // externalBrokers lists brokers beyond the embedded one; the integration
 // build adds a real Apache Kafka (integration_test.go).
-var externalBrokers = func(*testing.T) []namedBroker { return nil }
+var externalBrokers = func(testing.TB) []namedBroker { return nil }
 
 // forEachBroker runs fn as a subtest against a fresh embedded broker and
 // against every external broker.
