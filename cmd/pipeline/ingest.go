@@ -16,13 +16,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/domainflow/domainflow/pipeline"
 	"github.com/domainflow/domainflow/schemas"
 )
 
 // ingestFlags are the flags of `pipeline ingest`.
-type ingestFlags struct {
+// produceFlags are the flags ingest and replay share.
+type produceFlags struct {
 	kafka        kafkaFlags
 	topic        string
 	partitions   int
@@ -30,8 +32,29 @@ type ingestFlags struct {
 	json         bool
 }
 
+func (f *produceFlags) register(fs *pflag.FlagSet) {
+	f.kafka.register(fs)
+	fs.StringVar(&f.topic, "topic", pipeline.TopicRaw, "`topic` to produce the documents to")
+	fs.IntVar(&f.partitions, "partitions", 4, "partitions of the topic and of docs.deadletter when they are created")
+	fs.IntVar(&f.maxTextBytes, "max-text-bytes", schemas.DefaultMaxTextBytes, "longest document text in `bytes`; longer ones are dead-lettered as oversize")
+	fs.BoolVar(&f.json, "json", false, `print {"docs","bytes","deadletter","seconds"} as JSON on stdout`)
+}
+
+// job returns the produce job these flags describe.
+func (f *produceFlags) job(name string, inputs []string) produceJob {
+	return produceJob{
+		name:         name,
+		kafka:        &f.kafka,
+		topic:        f.topic,
+		partitions:   f.partitions,
+		maxTextBytes: f.maxTextBytes,
+		json:         f.json,
+		inputs:       inputs,
+	}
+}
+
 func (a *app) ingestCmd() *cobra.Command {
-	var f ingestFlags
+	var f produceFlags
 	cmd := &cobra.Command{
 		Use:   "ingest [flags] INPUT...",
 		Short: "Produce documents from files to a Kafka topic",
@@ -64,23 +87,10 @@ delivered. SIGINT stops reading, delivers what was read and reports it with
   zcat dump.jsonl.gz | pipeline ingest --json -`,
 		Args: argsBetween(1, -1, "INPUT"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runProduce(cmd.Context(), produceJob{
-				name:         "ingest",
-				kafka:        &f.kafka,
-				topic:        f.topic,
-				partitions:   f.partitions,
-				maxTextBytes: f.maxTextBytes,
-				json:         f.json,
-				inputs:       args,
-			})
+			return a.runProduce(cmd.Context(), f.job("ingest", args))
 		},
 	}
-	fs := cmd.Flags()
-	f.kafka.register(fs)
-	fs.StringVar(&f.topic, "topic", pipeline.TopicRaw, "`topic` to produce the documents to")
-	fs.IntVar(&f.partitions, "partitions", 4, "partitions of the topic and of docs.deadletter when they are created")
-	fs.IntVar(&f.maxTextBytes, "max-text-bytes", schemas.DefaultMaxTextBytes, "longest document text in `bytes`; longer ones are dead-lettered as oversize")
-	fs.BoolVar(&f.json, "json", false, `print {"docs","bytes","deadletter","seconds"} as JSON on stdout`)
+	f.register(cmd.Flags())
 	return cmd
 }
 

@@ -5,19 +5,12 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/spf13/cobra"
-
-	"github.com/domainflow/domainflow/pipeline"
-	"github.com/domainflow/domainflow/schemas"
 )
 
 // replayFlags are the flags of `pipeline replay`.
 type replayFlags struct {
-	kafka        kafkaFlags
-	topic        string
-	partitions   int
-	maxTextBytes int
-	rate         float64
-	json         bool
+	produceFlags
+	rate float64
 }
 
 func (a *app) replayCmd() *cobra.Command {
@@ -48,26 +41,13 @@ counts rows.`,
   pipeline replay --json --brokers kafka:9092 archive.parquet`,
 		Args: argsBetween(1, -1, "FILE.parquet"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runProduce(cmd.Context(), produceJob{
-				name:         "replay",
-				kafka:        &f.kafka,
-				topic:        f.topic,
-				partitions:   f.partitions,
-				maxTextBytes: f.maxTextBytes,
-				json:         f.json,
-				inputs:       args,
-				docsPerSec:   f.rate,
-				parquetOnly:  true,
-			})
+			job := f.job("replay", args)
+			job.docsPerSec, job.parquetOnly = f.rate, true
+			return a.runProduce(cmd.Context(), job)
 		},
 	}
-	fs := cmd.Flags()
-	f.kafka.register(fs)
-	fs.StringVar(&f.topic, "topic", pipeline.TopicRaw, "`topic` to produce the documents to")
-	fs.IntVar(&f.partitions, "partitions", 4, "partitions of the topic and of docs.deadletter when they are created")
-	fs.IntVar(&f.maxTextBytes, "max-text-bytes", schemas.DefaultMaxTextBytes, "longest document text in `bytes`; longer ones are dead-lettered as oversize")
-	fs.Float64Var(&f.rate, "rate", 0, "at most this many `docs/s` (0: as fast as possible)")
-	fs.BoolVar(&f.json, "json", false, `print {"docs","bytes","deadletter","seconds"} as JSON on stdout`)
+	f.register(cmd.Flags())
+	cmd.Flags().Float64Var(&f.rate, "rate", 0, "at most this many `docs/s` (0: as fast as possible)")
 	return cmd
 }
 
