@@ -168,3 +168,70 @@ func PartitionCount(ctx context.Context, cc ClientConfig, topic string) (int, er
 	}
 	return 0, fmt.Errorf("metadata of %s: topic not found", topic)
 }
+
+// ReadTopic reads the messages of topic from the first offset of each
+// partition up to its end offset at the time of the call, without a consumer
+// group: partition 0 first, each in offset order. max > 0 stops after that
+// many messages, taken evenly from the partitions (a sample of the head of
+// the topic).
+func ReadTopic(ctx context.Context, cc ClientConfig, topic string, max int) ([]kafka.Message, error) {
+	n, err := PartitionCount(ctx, cc, topic)
+	if err != nil {
+		return nil, err
+	}
+	var out []kafka.Message
+	for p := range n {
+		limit := 0
+		if max > 0 {
+			limit = (max - len(out) + (n - p - 1)) / (n - p) // what is left, spread over the partitions left
+			if limit == 0 {
+				continue
+			}
+		}
+		ms, err := readPartition(ctx, cc, topic, p, limit)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ms...)
+	}
+	return out, nil
+}
+
+func readPartition(ctx context.Context, cc ClientConfig, topic string, p, limit int) ([]kafka.Message, error) {
+	conn, err := cc.Dialer().DialLeader(ctx, "tcp", cc.Brokers[0], topic, p)
+	if err != nil {
+		return nil, fmt.Errorf("dial leader of %s/%d: %w", topic, p, err)
+	}
+	first, last, err := conn.ReadOffsets()
+	conn.Close()
+	if err != nil {
+		return nil, fmt.Errorf("offsets of %s/%d: %w", topic, p, err)
+	}
+	if limit > 0 && last-first > int64(limit) {
+		last = first + int64(limit)
+	}
+	if last <= first {
+		return nil, nil
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers: cc.Brokers, Topic: topic, Partition: p, Dialer: cc.Dialer(),
+		MinBytes: 1, MaxBytes: 32 << 20, MaxWait: 50 * time.Millisecond,
+	})
+	defer r.Close()
+	if err := r.SetOffset(first); err != nil {
+		return nil, err
+	}
+	out := make([]kafka.Message, 0, last-first)
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		m, err := r.FetchMessage(rctx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("read %s/%d at %d of %d: %w", topic, p, len(out), last-first, err)
+		}
+		out = append(out, m)
+		if m.Offset+1 >= last {
+			return out, nil
+		}
+	}
+}

@@ -522,7 +522,7 @@ func TestIdentityStage(t *testing.T) {
 	if !strings.Contains(metrics, `domainflow_records_in_total{stage="identity"} 3`) {
 		t.Errorf("metrics lack the identity input count:\n%s", metrics)
 	}
-	var rep identityReport
+	var rep stageReport
 	decodeOne(t, res.stdout, &rep)
 	if rep.In != 3 || rep.Out != 3 || rep.Dead != 0 || rep.Batches < 1 {
 		t.Errorf("identity report = %+v", rep)

@@ -7,7 +7,6 @@ package pipetest
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -101,55 +100,7 @@ func ReadAll(tb testing.TB, cc pipeline.ClientConfig, topic string) []kafka.Mess
 // ReadTopic reads every message of topic up to the end offsets at the time
 // of the call.
 func ReadTopic(ctx context.Context, cc pipeline.ClientConfig, topic string) ([]kafka.Message, error) {
-	n, err := pipeline.PartitionCount(ctx, cc, topic)
-	if err != nil {
-		return nil, err
-	}
-	var out []kafka.Message
-	for p := range n {
-		ms, err := readPartition(ctx, cc, topic, p)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, ms...)
-	}
-	return out, nil
-}
-
-func readPartition(ctx context.Context, cc pipeline.ClientConfig, topic string, p int) ([]kafka.Message, error) {
-	conn, err := cc.Dialer().DialLeader(ctx, "tcp", cc.Brokers[0], topic, p)
-	if err != nil {
-		return nil, fmt.Errorf("dial leader of %s/%d: %w", topic, p, err)
-	}
-	first, last, err := conn.ReadOffsets()
-	conn.Close()
-	if err != nil {
-		return nil, fmt.Errorf("offsets of %s/%d: %w", topic, p, err)
-	}
-	if last <= first {
-		return nil, nil
-	}
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: cc.Brokers, Topic: topic, Partition: p, Dialer: cc.Dialer(),
-		MinBytes: 1, MaxBytes: 32 << 20, MaxWait: 50 * time.Millisecond,
-	})
-	defer r.Close()
-	if err := r.SetOffset(first); err != nil {
-		return nil, err
-	}
-	out := make([]kafka.Message, 0, last-first)
-	for {
-		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		m, err := r.FetchMessage(rctx)
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("read %s/%d at %d of %d: %w", topic, p, len(out), last-first, err)
-		}
-		out = append(out, m)
-		if m.Offset+1 >= last {
-			return out, nil
-		}
-	}
+	return pipeline.ReadTopic(ctx, cc, topic, 0)
 }
 
 // Committed returns the committed offset of group on topic/partition (-1

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/domainflow/domainflow/pipeline"
+	"github.com/domainflow/domainflow/schemas"
+)
+
+// stageFlags are the flags every Kafka stage command shares.
+type stageFlags struct {
+	kafka        kafkaFlags
+	in, out      string
+	group        string
+	batchRecords int
+	batchBytes   int
+	linger       time.Duration
+	json         bool
+}
+
+// register adds the flags; the topic flags are named inFlag and outFlag and
+// default to in and out.
+func (f *stageFlags) register(fs *pflag.FlagSet, inFlag, in, outFlag, out, group string) {
+	f.kafka.register(fs)
+	fs.StringVar(&f.in, inFlag, in, "input `topic`")
+	fs.StringVar(&f.out, outFlag, out, "output `topic`")
+	fs.StringVar(&f.group, "group", group, "consumer `group` id")
+	fs.IntVar(&f.batchRecords, "batch-records", 2000, "most messages in one micro-batch")
+	fs.IntVar(&f.batchBytes, "batch-bytes", 8<<20, "most payload `bytes` in one micro-batch")
+	fs.DurationVar(&f.linger, "linger", 20*time.Millisecond, "how long a micro-batch waits to fill after its first message")
+	fs.BoolVar(&f.json, "json", false, `print {"in","out","dead","batches"} as JSON on stdout when stopped`)
+}
+
+func (f *stageFlags) validate(name string) error {
+	switch {
+	case f.in == "" || f.out == "" || f.group == "":
+		return usagef("%s: the input and output topics and --group must not be empty", name)
+	case f.in == f.out:
+		return usagef("%s: input and output are both %s", name, f.in)
+	case f.out == pipeline.TopicDeadLetter:
+		return usagef("%s: the output %s is the dead-letter topic", name, f.out)
+	case f.batchRecords < 1 || f.batchBytes < 1:
+		return usagef("%s: --batch-records and --batch-bytes must be at least 1", name)
+	case f.linger <= 0:
+		return usagef("%s: --linger %v: want a positive duration", name, f.linger)
+	}
+	return nil
+}
+
+// stageReport is the --json report of a stage command.
+type stageReport struct {
+	In      int64 `json:"in"`
+	Out     int64 `json:"out"`
+	Dead    int64 `json:"dead"`
+	Batches int64 `json:"batches"`
+}
+
+// runStage runs stage between f.in and f.out on Kafka until ctx ends, then
+// reports its counts. cc must be connected.
+func (a *app) runStage(ctx context.Context, name string, f *stageFlags, cc pipeline.ClientConfig, stage pipeline.Stage, accept []schemas.Kind, log *slog.Logger) error {
+	n, err := pipeline.PartitionCount(ctx, cc, f.in)
+	if err != nil {
+		return fmt.Errorf("%s: input topic %s: %w", name, f.in, err)
+	}
+	err = pipeline.EnsureTopics(ctx, cc,
+		pipeline.TopicSpec{Name: f.out, Partitions: n},
+		pipeline.TopicSpec{Name: pipeline.TopicDeadLetter, Partitions: n})
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	src, err := pipeline.NewKafkaSource(pipeline.SourceConfig{Client: cc, Topics: []string{f.in}, GroupID: f.group})
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	defer src.Close()
+	sink, err := pipeline.NewKafkaSink(pipeline.SinkConfig{Client: cc})
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	defer sink.Close()
+	r, err := pipeline.NewRunner(pipeline.RunnerConfig{
+		Name:            name,
+		Stage:           stage,
+		Source:          src,
+		Sink:            sink,
+		OutputTopic:     f.out,
+		Accept:          accept,
+		BatchMaxRecords: f.batchRecords,
+		BatchMaxBytes:   f.batchBytes,
+		Linger:          f.linger,
+		Metrics:         a.stageMetrics(),
+		Logger:          log,
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	log.Info(name+" stage started", "in", f.in, "out", f.out, "group", f.group, "partitions", n)
+	start := time.Now()
+	runErr := r.Run(ctx)
+	c := r.Counts()
+	if runErr != nil {
+		return fmt.Errorf("%s: %w (in %d, out %d, dead %d before it failed)", name, runErr, c.In, c.Out, c.Dead)
+	}
+	if f.json {
+		return writeJSON(a.stdout, stageReport{In: c.In, Out: c.Out, Dead: c.Dead, Batches: c.Batches})
+	}
+	el := time.Since(start)
+	fmt.Fprintf(a.stderr, "%s: %d in, %d out, %d dead letters, %d batches in %.1fs (%.0f rows/s)\n",
+		name, c.In, c.Out, c.Dead, c.Batches, el.Seconds(), rate(c.In, el))
+	return nil
+}
