@@ -155,6 +155,7 @@ Exit status: 0 on success or a graceful stop (SIGINT/SIGTERM), 1 on an error,
 		a.inspectCmd(),
 		a.topicsCmd(),
 		a.identityCmd(),
+		a.embedCmd(),
 		a.versionCmd(),
 	)
 	return root

@@ -1,0 +1,431 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/domainflow/domainflow/pipeline"
+	"github.com/domainflow/domainflow/schemas"
+	"github.com/domainflow/domainflow/stages/embed"
+)
+
+// featurizerFlags choose and configure a featurizer; embed and cluster fit
+// share them.
+type featurizerFlags struct {
+	kind         string
+	state        string
+	refit        bool
+	fitSample    int
+	workers      int
+	maxTextBytes int
+
+	minDF, maxDF float64
+	maxFeatures  int
+	sublinearTF  bool
+	numberToken  string
+	noStopWords  bool
+
+	hashFeatures  int
+	alternateSign bool
+
+	dims, powerIters int
+	seed             uint64
+
+	httpURL, httpModel      string
+	httpDims, httpBatch     int
+	httpConcurrency         int
+	httpTimeout             time.Duration
+	httpNoNormalize, http64 bool
+}
+
+func (f *featurizerFlags) register(fs *pflag.FlagSet, defaultKind string) {
+	fs.StringVar(&f.kind, "featurizer", defaultKind, "`kind` of featurizer: tfidf (c-BTM's tf-idf), hashing (tf-idf over 2^18 hashed buckets), lsa (tf-idf → truncated SVD → L2), http (an /v1/embeddings service)")
+	fs.StringVar(&f.state, "state", "", "featurizer state `dir`: the latest version there is used; when it has none, the fitted state is saved there")
+	fs.BoolVar(&f.refit, "refit", false, "fit anew even when --state holds a state, and save the result as its next version")
+	fs.IntVar(&f.fitSample, "fit-sample", 0, "fit on the first `N` documents only (0: all of --in; on Kafka: 10000 from the head of the input topic)")
+	fs.IntVar(&f.workers, "workers", 0, "goroutines for featurization (0: one per CPU)")
+	fs.IntVar(&f.maxTextBytes, "max-text-bytes", schemas.DefaultMaxTextBytes, "longest document text in `bytes`; longer documents are rejected as oversize")
+	fs.Float64Var(&f.minDF, "min-df", 1, "ignore terms in fewer documents than this (a count ≥ 1, or a fraction < 1)")
+	fs.Float64Var(&f.maxDF, "max-df", 1, "ignore terms in more documents than this (a count > 1, or a fraction ≤ 1)")
+	fs.IntVar(&f.maxFeatures, "max-features", 0, "keep only the `N` most frequent terms (0: all)")
+	fs.BoolVar(&f.sublinearTF, "sublinear-tf", false, "use 1 + ln(tf) instead of the raw term count")
+	fs.StringVar(&f.numberToken, "number-token", "#NUMBER", "replace tokens that start with a digit by this `token` (empty: keep them)")
+	fs.BoolVar(&f.noStopWords, "no-stop-words", false, "keep English stop words")
+	fs.IntVar(&f.hashFeatures, "hash-features", 1<<18, "hashing: number of `buckets`")
+	fs.BoolVar(&f.alternateSign, "alternate-sign", false, "hashing: sign each token's count by its hash, as scikit-learn's default")
+	fs.IntVar(&f.dims, "dims", 100, "lsa: output dimension")
+	fs.IntVar(&f.powerIters, "power-iters", 5, "lsa: power iterations of the randomized SVD")
+	fs.Uint64Var(&f.seed, "seed", 0, "lsa: random seed (the fit is deterministic for a seed)")
+	fs.StringVar(&f.httpURL, "http-url", "", "http: base `URL` of the embedding service (POST URL/v1/embeddings); the API key comes from $DOMAINFLOW_EMBED_API_KEY")
+	fs.StringVar(&f.httpModel, "http-model", "", "http: model `name` sent with each request")
+	fs.IntVar(&f.httpDims, "http-dims", 0, "http: expected dimension (0: learn it from the first answer)")
+	fs.IntVar(&f.httpBatch, "http-batch", 64, "http: texts per request")
+	fs.IntVar(&f.httpConcurrency, "http-concurrency", 4, "http: requests in flight")
+	fs.DurationVar(&f.httpTimeout, "http-timeout", 30*time.Second, "http: timeout of one request")
+	fs.BoolVar(&f.httpNoNormalize, "http-no-normalize", false, "http: keep the service's vectors as they are (default: L2-normalize)")
+	fs.BoolVar(&f.http64, "http-base64", false, `http: ask for "encoding_format":"base64"`)
+}
+
+func (f *featurizerFlags) options() (embed.Kind, embed.FitOptions, error) {
+	k, err := embed.ParseKind(f.kind)
+	if err != nil {
+		return "", embed.FitOptions{}, usagef("%v", err)
+	}
+	if k == embed.KindHTTP && f.httpURL == "" {
+		return "", embed.FitOptions{}, usagef("--featurizer http needs --http-url")
+	}
+	tok := embed.DefaultTokenizer()
+	tok.NumberToken = f.numberToken
+	if f.noStopWords {
+		tok.StopWords = nil
+	}
+	return k, embed.FitOptions{
+		Tfidf: embed.TfidfConfig{Tokenizer: tok, MinDF: f.minDF, MaxDF: f.maxDF, MaxFeatures: f.maxFeatures, SublinearTF: f.sublinearTF, Workers: f.workers},
+		Hashing: embed.HashingConfig{Tokenizer: tok, Features: f.hashFeatures, AlternateSign: f.alternateSign, SublinearTF: f.sublinearTF,
+			Workers: f.workers},
+		LSA: embed.LSAConfig{Dims: f.dims, PowerIters: f.powerIters, Seed: f.seed, Workers: f.workers},
+		HTTP: embed.HTTPConfig{URL: f.httpURL, Model: f.httpModel, Dims: f.httpDims, BatchSize: f.httpBatch, Concurrency: f.httpConcurrency,
+			Timeout: f.httpTimeout, Normalize: !f.httpNoNormalize, Base64: f.http64, APIKey: os.Getenv("DOMAINFLOW_EMBED_API_KEY")},
+	}, nil
+}
+
+// existingState loads the latest state of --state unless --refit.
+func (f *featurizerFlags) existingState(cmd *cobra.Command) (*embed.State, error) {
+	if f.state == "" || f.refit {
+		return nil, nil
+	}
+	v, err := embed.LatestStateVersion(f.state)
+	if err != nil || v == 0 {
+		return nil, err
+	}
+	s, err := embed.LoadState(f.state, v)
+	if err != nil {
+		return nil, err
+	}
+	if cmd.Flags().Changed("featurizer") && string(s.Settings.Kind) != f.kind {
+		return nil, usagef("--state %s holds a %s featurizer, not %s (use --refit to replace it)", f.state, s.Settings.Kind, f.kind)
+	}
+	return s, nil
+}
+
+// fit fits a featurizer on texts, saves it to --state when given, and
+// returns it with the vectors of texts.
+func (f *featurizerFlags) fit(ctx context.Context, texts []string, log *slog.Logger) (*embed.State, embed.Vectors, error) {
+	k, opt, err := f.options()
+	if err != nil {
+		return nil, embed.Vectors{}, err
+	}
+	start := time.Now()
+	fz, v, err := embed.Fit(ctx, k, texts, opt)
+	if err != nil {
+		return nil, embed.Vectors{}, err
+	}
+	s, err := embed.NewState(fz, len(texts))
+	if err != nil {
+		return nil, embed.Vectors{}, err
+	}
+	if f.state != "" {
+		if _, err := embed.SaveState(f.state, s); err != nil {
+			return nil, embed.Vectors{}, err
+		}
+	}
+	log.Info("featurizer fitted", "featurizer", k, "docs", len(texts), "dim", fz.Dim(), "version", s.Settings.Version, "seconds", seconds(time.Since(start)))
+	return s, v, nil
+}
+
+// embedReport is the --json report of the offline `pipeline embed`.
+type embedReport struct {
+	Docs         int     `json:"docs"`
+	Bytes        int64   `json:"bytes"`
+	Seconds      float64 `json:"seconds"`
+	Featurizer   string  `json:"featurizer"`
+	Dim          int     `json:"dim"`
+	NNZ          int64   `json:"nnz"`
+	StateVersion int64   `json:"state_version"`
+	Fitted       bool    `json:"fitted"`
+	Rejected     int     `json:"rejected"`
+	PeakRSSBytes int64   `json:"peak_rss_bytes"`
+}
+
+type embedFlags struct {
+	stage stageFlags
+	feat  featurizerFlags
+	in    []string
+	out   string
+	watch time.Duration
+}
+
+func (a *app) embedCmd() *cobra.Command {
+	var f embedFlags
+	cmd := &cobra.Command{
+		Use:   "embed",
+		Short: "Featurize documents: offline from files, or as the Kafka stage docs.raw → docs.features",
+		Long: `Turn documents into vectors with one of four featurizers:
+
+  tfidf    c-BTM's tf-idf: lowercase, Unicode word tokens of 2+ characters,
+           tokens starting with a digit → #NUMBER, English stop words removed,
+           vocabulary fitted on a sample, smooth idf, L2-normalized, sparse
+  hashing  the same tf-idf over 2^18 hashed buckets (scikit-learn's
+           HashingVectorizer hash): an unbounded vocabulary
+  lsa      tf-idf → randomized truncated SVD to --dims (100) → L2 normalize:
+           c-BTM's document embedding, dense
+  http     an embedding service speaking the /v1/embeddings JSON API
+
+Offline (--in given): read the documents of INPUT (.jsonl, .jsonl.gz,
+.parquet, a folder of .txt, or - for stdin), fit the featurizer on them (or
+on the first --fit-sample) unless --state holds one, and write one Parquet row
+per document to --out: id, dim, indices (sparse) and values, and the state
+version. Records that cannot be read are reported on stderr and counted as
+"rejected". --json prints {"docs","bytes","seconds",...}.
+
+On Kafka (no --in): run the stage docs.raw → docs.features with consumer
+group --group until SIGINT/SIGTERM. The featurizer comes from --state; if the
+directory holds none, the stage first fits one on the first --fit-sample
+(10000) documents of the input topic and saves it there. A newer version saved
+into --state (e.g. by an offline 'pipeline embed --refit') is picked up while
+the stage runs, within --watch.
+
+A featurizer state is a versioned artifact in --state: featurizer-NNNNNN.arrow
+(Arrow IPC, what the stage loads) and featurizer-NNNNNN.parquet (the same
+table, for inspection: 'pipeline inspect FILE').`,
+		Example: `  pipeline embed --in corpus.jsonl.gz --out features.parquet --featurizer tfidf --state state/ --json
+  pipeline embed --in corpus.jsonl.gz --out lsa.parquet --featurizer lsa --dims 100 --seed 1
+  pipeline embed --brokers 127.0.0.1:9092 --state state/
+  pipeline embed --brokers 127.0.0.1:9092 --state state/ --featurizer hashing --fit-sample 5000`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(f.in) > 0 {
+				return a.runEmbedOffline(cmd, &f)
+			}
+			return a.runEmbedStage(cmd, &f)
+		},
+	}
+	fs := cmd.Flags()
+	f.stage.register(fs, "in-topic", pipeline.TopicRaw, "out-topic", pipeline.TopicFeatures, "embed")
+	f.feat.register(fs, string(embed.KindTfidf))
+	fs.StringSliceVar(&f.in, "in", nil, "offline: input `files` (comma-separated or repeated); without --in the command runs as a Kafka stage")
+	fs.StringVar(&f.out, "out", "", "offline: output Parquet `file`")
+	fs.DurationVar(&f.watch, "watch", 5*time.Second, "stage: how often to look for a newer state in --state")
+	return cmd
+}
+
+func (a *app) runEmbedOffline(cmd *cobra.Command, f *embedFlags) error {
+	start := time.Now()
+	if f.out == "" {
+		return usagef("embed: --in needs --out FILE.parquet")
+	}
+	if _, _, err := f.feat.options(); err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	log := a.log.With("cmd", "embed")
+	lim := schemas.Limits{MaxTextBytes: f.feat.maxTextBytes}
+	var (
+		ids, texts []string
+		bytes      int64
+		rejected   int
+	)
+	for _, path := range f.in {
+		if err := checkInput(path); err != nil {
+			return fmt.Errorf("embed: %w", err)
+		}
+		r, err := a.openInput(path, lim)
+		if err != nil {
+			return fmt.Errorf("embed: %w", err)
+		}
+		for {
+			rec, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				r.Close()
+				return fmt.Errorf("embed: read %s: %w", path, err)
+			}
+			if rec.Err != nil {
+				rejected++
+				log.Warn("record rejected", "source", rec.Source, "reason", schemas.ReasonOf(rec.Err), "err", rec.Err)
+				continue
+			}
+			id := rec.Doc.ID
+			if id == "" {
+				id = rec.Source
+			}
+			ids = append(ids, id)
+			texts = append(texts, rec.Doc.Text)
+			bytes += int64(len(rec.Doc.Text))
+		}
+		r.Close()
+	}
+	if len(texts) == 0 {
+		return fmt.Errorf("embed: no documents in %v", f.in)
+	}
+	log.Debug("input read", "docs", len(texts), "bytes", bytes, "seconds", seconds(time.Since(start)))
+	s, err := f.feat.existingState(cmd)
+	if err != nil {
+		return fmt.Errorf("embed: %w", err)
+	}
+	var v embed.Vectors
+	fitted := s == nil
+	if fitted {
+		sample := texts
+		if f.feat.fitSample > 0 && f.feat.fitSample < len(texts) {
+			sample = texts[:f.feat.fitSample]
+		}
+		s, v, err = f.feat.fit(ctx, sample, log)
+		if err != nil {
+			return fmt.Errorf("embed: fit: %w", err)
+		}
+		if len(sample) < len(texts) {
+			v = embed.Vectors{}
+		}
+	}
+	if v.Len() == 0 {
+		if v, err = s.Featurizer.Transform(ctx, texts); err != nil {
+			return fmt.Errorf("embed: %w", err)
+		}
+	}
+	log.Debug("featurized", "seconds", seconds(time.Since(start)))
+	settings, _ := json.Marshal(s.Settings)
+	err = writeAtomicFile(f.out, func(w io.Writer) error {
+		fw := embed.NewFeaturesWriter(w, string(settings))
+		if err := fw.Write(ids, v, s.Settings.Version); err != nil {
+			return err
+		}
+		return fw.Close()
+	})
+	if err != nil {
+		return fmt.Errorf("embed: %w", err)
+	}
+	rep := embedReport{
+		Docs: len(texts), Bytes: bytes, Seconds: seconds(time.Since(start)), Featurizer: string(s.Settings.Kind),
+		Dim: v.Dim(), StateVersion: s.Settings.Version, Fitted: fitted, Rejected: rejected, PeakRSSBytes: peakRSSBytes(),
+	}
+	if v.Sparse != nil {
+		rep.NNZ = int64(v.Sparse.NNZ())
+	} else {
+		rep.NNZ = int64(len(v.Dense.Data))
+	}
+	if f.stage.json {
+		return writeJSON(a.stdout, rep)
+	}
+	fmt.Fprintf(a.stderr, "embed: %s (%s of text) → %s with %s (dim %d, state v%d) in %.2fs (%.1f MB/s)\n",
+		plural(int64(rep.Docs), "document"), humanBytes(bytes), f.out, rep.Featurizer, rep.Dim, rep.StateVersion, rep.Seconds, float64(bytes)/1e6/rep.Seconds)
+	return nil
+}
+
+func (a *app) runEmbedStage(cmd *cobra.Command, f *embedFlags) error {
+	if err := f.stage.validate("embed"); err != nil {
+		return err
+	}
+	if f.feat.state == "" {
+		return usagef("embed: the Kafka stage needs --state DIR (where its featurizer is, or is saved after fitting)")
+	}
+	ctx := cmd.Context()
+	log := a.log.With("cmd", "embed")
+	cc, err := f.stage.kafka.connect(ctx, a.log)
+	if err != nil {
+		return fmt.Errorf("embed: %w", err)
+	}
+	s, err := f.feat.existingState(cmd)
+	if err != nil {
+		return fmt.Errorf("embed: %w", err)
+	}
+	if s == nil {
+		n := f.feat.fitSample
+		if n <= 0 {
+			n = 10000
+		}
+		texts, err := sampleTexts(ctx, cc, f.stage.in, n, schemas.Limits{MaxTextBytes: f.feat.maxTextBytes})
+		if err != nil {
+			return fmt.Errorf("embed: sample %s: %w", f.stage.in, err)
+		}
+		if len(texts) == 0 {
+			return fmt.Errorf("embed: %s holds no documents to fit the featurizer on; ingest some first or give --state with a fitted featurizer", f.stage.in)
+		}
+		if s, _, err = f.feat.fit(ctx, texts, log); err != nil {
+			return fmt.Errorf("embed: fit: %w", err)
+		}
+	}
+	stage := embed.NewStage(s)
+	log.Info("featurizer loaded", "featurizer", s.Settings.Kind, "version", s.Settings.Version, "dim", s.Featurizer.Dim())
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go embed.WatchStates(wctx, f.feat.state, s.Settings.Version, f.watch, func(ns *embed.State) {
+		stage.Swap(ns)
+		log.Info("featurizer reloaded", "featurizer", ns.Settings.Kind, "version", ns.Settings.Version, "dim", ns.Featurizer.Dim())
+	}, func(err error) { log.Warn("featurizer state not loaded", "err", err) })
+	return a.runStage(ctx, "embed", &f.stage, cc, stage, nil, log)
+}
+
+// sampleTexts decodes the documents among the first n messages of topic;
+// messages that are not valid documents are skipped (the stage dead-letters
+// them when it reaches them).
+func sampleTexts(ctx context.Context, cc pipeline.ClientConfig, topic string, n int, lim schemas.Limits) ([]string, error) {
+	msgs, err := pipeline.ReadTopic(ctx, cc, topic, n)
+	if err != nil {
+		return nil, err
+	}
+	var texts []string
+	for _, m := range msgs {
+		var ct, ver string
+		for _, h := range m.Headers {
+			switch h.Key {
+			case schemas.HeaderContentType:
+				ct = string(h.Value)
+			case schemas.HeaderSchemaVersion:
+				ver = string(h.Value)
+			}
+		}
+		ct, err := schemas.CheckHeaders(ct, ver)
+		if err != nil {
+			continue
+		}
+		if ct == schemas.ContentTypeJSON {
+			if d, err := schemas.DecodeJSON(m.Value, lim); err == nil {
+				texts = append(texts, d.Text)
+			}
+			continue
+		}
+		recs, err := schemas.DecodeRecords(m.Value, nil)
+		if err != nil {
+			continue
+		}
+		for _, rec := range recs {
+			if docs, err := schemas.Documents(rec); err == nil {
+				for i := range docs.Len() {
+					texts = append(texts, docs.Doc(i).Text)
+				}
+			}
+			rec.Release()
+		}
+	}
+	return texts, nil
+}
+
+// writeAtomicFile writes path through a temp file renamed into place.
+func writeAtomicFile(path string, write func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return os.Rename(tmp.Name(), path)
+}

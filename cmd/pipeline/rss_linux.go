@@ -1,0 +1,14 @@
+//go:build linux
+
+package main
+
+import "syscall"
+
+// peakRSSBytes is the process's peak resident set size, from getrusage (kilobytes on Linux).
+func peakRSSBytes() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Maxrss * 1024
+}

@@ -1,0 +1,140 @@
+package embed
+
+import (
+	"context"
+	"fmt"
+	"slices"
+)
+
+// Featurizer turns texts into vectors, one row per text, in input order.
+// Implementations are safe for concurrent use once fitted.
+type Featurizer interface {
+	// Dim is the number of columns of the output (0 while unknown, for an
+	// embedding service that has not answered yet).
+	Dim() int
+	Transform(ctx context.Context, texts []string) (Vectors, error)
+}
+
+var (
+	_ Featurizer = (*Tfidf)(nil)
+	_ Featurizer = (*Hashing)(nil)
+	_ Featurizer = (*LSAFeaturizer)(nil)
+	_ Featurizer = (*HTTPEmbedder)(nil)
+)
+
+// Kind names a featurizer.
+type Kind string
+
+// The featurizers.
+const (
+	KindTfidf   Kind = "tfidf"   // tf-idf over a vocabulary fitted on a sample (c-BTM's)
+	KindHashing Kind = "hashing" // tf-idf over 2^18 hashed buckets: an unbounded vocabulary
+	KindLSA     Kind = "lsa"     // tf-idf → randomized truncated SVD → L2 normalize (c-BTM's embedding)
+	KindHTTP    Kind = "http"    // an embedding service speaking /v1/embeddings
+)
+
+// Kinds lists the featurizer kinds.
+var Kinds = []Kind{KindTfidf, KindHashing, KindLSA, KindHTTP}
+
+// ParseKind checks a featurizer name.
+func ParseKind(s string) (Kind, error) {
+	k := Kind(s)
+	if !slices.Contains(Kinds, k) {
+		return "", fmt.Errorf("embed: unknown featurizer %q (want tfidf, hashing, lsa or http)", s)
+	}
+	return k, nil
+}
+
+// LSAFeaturizer is tf-idf followed by an LSA projection: c-BTM's embedding.
+type LSAFeaturizer struct {
+	Tfidf *Tfidf
+	LSA   *LSA
+}
+
+// Dim is the LSA dimension.
+func (f *LSAFeaturizer) Dim() int { return f.LSA.Dim() }
+
+// Transform featurizes with tf-idf and projects the rows.
+func (f *LSAFeaturizer) Transform(ctx context.Context, texts []string) (Vectors, error) {
+	v, err := f.Tfidf.Transform(ctx, texts)
+	if err != nil {
+		return Vectors{}, err
+	}
+	d, err := f.LSA.Project(ctx, v.Sparse)
+	if err != nil {
+		return Vectors{}, err
+	}
+	return Vectors{Dense: d}, nil
+}
+
+// FitOptions configure Fit; the part for the chosen kind is used.
+type FitOptions struct {
+	Tfidf   TfidfConfig   // tfidf and lsa
+	Hashing HashingConfig // hashing
+	LSA     LSAConfig     // lsa
+	HTTP    HTTPConfig    // http (nothing is fitted; the client is built)
+}
+
+// Fit fits a featurizer of kind k on texts and also returns the vectors of
+// texts (computed in the same pass where the featurizer allows it).
+func Fit(ctx context.Context, k Kind, texts []string, opt FitOptions) (Featurizer, Vectors, error) {
+	switch k {
+	case KindTfidf:
+		t, err := FitTfidf(ctx, texts, opt.Tfidf)
+		if err != nil {
+			return nil, Vectors{}, err
+		}
+		v, err := t.Transform(ctx, texts)
+		return t, v, err
+	case KindHashing:
+		h, err := FitHashing(ctx, texts, opt.Hashing)
+		if err != nil {
+			return nil, Vectors{}, err
+		}
+		v, err := h.Transform(ctx, texts)
+		return h, v, err
+	case KindLSA:
+		t, err := FitTfidf(ctx, texts, opt.Tfidf)
+		if err != nil {
+			return nil, Vectors{}, err
+		}
+		x, err := t.Transform(ctx, texts)
+		if err != nil {
+			return nil, Vectors{}, err
+		}
+		l, err := FitLSA(ctx, x.Sparse, opt.LSA)
+		if err != nil {
+			return nil, Vectors{}, err
+		}
+		d, err := l.Project(ctx, x.Sparse)
+		if err != nil {
+			return nil, Vectors{}, err
+		}
+		return &LSAFeaturizer{Tfidf: t, LSA: l}, Vectors{Dense: d}, nil
+	case KindHTTP:
+		e, err := NewHTTPEmbedder(opt.HTTP)
+		if err != nil {
+			return nil, Vectors{}, err
+		}
+		v, err := e.Transform(ctx, texts)
+		return e, v, err
+	default:
+		return nil, Vectors{}, fmt.Errorf("embed: unknown featurizer %q", k)
+	}
+}
+
+// KindOf returns the kind of a featurizer built by this package.
+func KindOf(f Featurizer) Kind {
+	switch f.(type) {
+	case *Tfidf:
+		return KindTfidf
+	case *Hashing:
+		return KindHashing
+	case *LSAFeaturizer:
+		return KindLSA
+	case *HTTPEmbedder:
+		return KindHTTP
+	default:
+		return ""
+	}
+}

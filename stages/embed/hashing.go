@@ -1,0 +1,421 @@
+package embed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+)
+
+// HashingConfig configures FitHashing. The zero value is scikit-learn's
+// HashingVectorizer(n_features=2**18, alternate_sign=False, norm=None)
+// with c-BTM's tokenizer, followed by TfidfTransformer() (smooth idf, L2
+// norm).
+type HashingConfig struct {
+	// Tokenizer splits the texts. Default DefaultTokenizer().
+	Tokenizer *Tokenizer
+	// Features is the number of hashed columns. Default 1<<18.
+	Features int
+	// AlternateSign gives a token the sign of its hash, as scikit-learn's
+	// alternate_sign=True. Default false. Counts that cancel to zero are
+	// dropped (scikit-learn keeps them as explicit zeros and counts them in
+	// the document frequency), and with SublinearTF a negative count c
+	// weighs -(1 + ln|c|) (scikit-learn gives NaN).
+	AlternateSign bool
+	// SublinearTF uses 1 + ln(tf) for the term frequency. Default false.
+	SublinearTF bool
+	// NoSmoothIDF uses idf = ln(n/df) + 1 instead of the default
+	// ln((1+n)/(1+df)) + 1; columns absent from the fit texts then get
+	// ln(n) + 1 (scikit-learn gives infinity).
+	NoSmoothIDF bool
+	// NoNorm leaves rows unnormalized instead of the default unit L2 norm.
+	NoNorm bool
+	// Workers is the number of goroutines. Default runtime.GOMAXPROCS(0).
+	// The output does not depend on it.
+	Workers int
+}
+
+func (c HashingConfig) validate() (HashingConfig, error) {
+	if c.Tokenizer == nil {
+		c.Tokenizer = DefaultTokenizer()
+	}
+	if c.Features == 0 {
+		c.Features = 1 << 18
+	}
+	switch {
+	case c.Features < 0 || c.Features > math.MaxInt32:
+		return c, fmt.Errorf("embed: hashing: features %d is not in [1, 2^31)", c.Features)
+	case c.Workers < 0:
+		return c, fmt.Errorf("embed: hashing: workers %d is negative", c.Workers)
+	}
+	return c, nil
+}
+
+func (c HashingConfig) workers() int { return TfidfConfig{Workers: c.Workers}.workers() }
+
+// Hashing is a tf-idf featurizer over hashed terms, compatible with
+// scikit-learn's HashingVectorizer followed by a TfidfTransformer: a token
+// goes to column |murmurhash3_32(token)| mod Features, so the vocabulary is
+// unbounded and nothing but the idf (from the document frequencies of the
+// fit texts) is learned. Fit it with FitHashing (or FitTransform) or rebuild
+// it with NewHashing. Safe for concurrent use.
+type Hashing struct {
+	Config HashingConfig
+	IDF    []float32 // len Config.Features
+
+	stop *stopTable
+}
+
+// NewHashing rebuilds a fitted hashing featurizer from its idf.
+func NewHashing(cfg HashingConfig, idf []float32) (*Hashing, error) {
+	cfg, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	if len(idf) != cfg.Features {
+		return nil, fmt.Errorf("embed: hashing: %d idf values for %d features", len(idf), cfg.Features)
+	}
+	return &Hashing{Config: cfg, IDF: idf, stop: newStopTable(cfg.Tokenizer.stopList())}, nil
+}
+
+// FitHashing computes the idf of the hashed columns over texts.
+func FitHashing(ctx context.Context, texts []string, cfg HashingConfig) (*Hashing, error) {
+	h, _, err := fitHashing(ctx, texts, cfg, false)
+	return h, err
+}
+
+// Dim is the number of hashed columns.
+func (h *Hashing) Dim() int { return h.Config.Features }
+
+// FitTransform fits h's configuration to texts, replacing its idf, and
+// returns the tf-idf rows of texts, tokenizing each text once. h may be a
+// zero Hashing.
+func (h *Hashing) FitTransform(ctx context.Context, texts []string) (Vectors, error) {
+	f, x, err := fitHashing(ctx, texts, h.Config, true)
+	if err != nil {
+		return Vectors{}, err
+	}
+	*h = *f
+	return x, nil
+}
+
+// Transform returns the tf-idf rows of texts: a CSR matrix with one row per
+// text, in order, columns increasing.
+func (h *Hashing) Transform(ctx context.Context, texts []string) (Vectors, error) {
+	if h.stop == nil || len(h.IDF) != h.Config.Features {
+		return Vectors{}, errors.New("embed: hashing: not fitted")
+	}
+	chunks, _, err := hashChunks(ctx, texts, h.Config, h.stop, true, false)
+	if err != nil {
+		return Vectors{}, err
+	}
+	m, err := assemble(ctx, h.Config.workers(), chunks, len(texts), h.Config.Features, h.IDF, h.Config.SublinearTF, !h.Config.NoNorm)
+	if err != nil {
+		return Vectors{}, err
+	}
+	return Vectors{Sparse: m}, nil
+}
+
+func fitHashing(ctx context.Context, texts []string, cfg HashingConfig, keep bool) (*Hashing, Vectors, error) {
+	cfg, err := cfg.validate()
+	if err != nil {
+		return nil, Vectors{}, err
+	}
+	stop := newStopTable(cfg.Tokenizer.stopList())
+	chunks, df, err := hashChunks(ctx, texts, cfg, stop, keep, true)
+	if err != nil {
+		return nil, Vectors{}, err
+	}
+	idf := make([]float32, cfg.Features)
+	for i, d := range df {
+		idf[i] = float32(idfValue(len(texts), int64(d), !cfg.NoSmoothIDF))
+	}
+	h := &Hashing{Config: cfg, IDF: idf, stop: stop}
+	if !keep {
+		return h, Vectors{}, nil
+	}
+	m, err := assemble(ctx, cfg.workers(), chunks, len(texts), cfg.Features, idf, cfg.SublinearTF, !cfg.NoNorm)
+	if err != nil {
+		return nil, Vectors{}, err
+	}
+	return h, Vectors{Sparse: m}, nil
+}
+
+// hashChunks tokenizes and hashes texts in parallel: with keep, each
+// chunk's rows as sorted (column, count) pairs; with wantDF, the document
+// frequency of each column.
+func hashChunks(ctx context.Context, texts []string, cfg HashingConfig, stop *stopTable, keep, wantDF bool) ([]chunk, []int32, error) {
+	nw := cfg.workers()
+	chunks := splitChunks(texts, nw)
+	type state struct {
+		sc         scanner
+		dc         docCounter
+		df         []int32
+		cols, cnts []int32
+		tmp        []uint64
+	}
+	states := make([]*state, min(nw, len(chunks)))
+	hs := newHasher(cfg.Features, cfg.AlternateSign)
+	err := runChunks(ctx, len(states), len(chunks), func(w, c int) {
+		st := states[w]
+		if st == nil {
+			st = &state{sc: cfg.Tokenizer.scanner("", make([]byte, 0, 256))}
+			if wantDF {
+				st.df = make([]int32, cfg.Features)
+			}
+			states[w] = st
+		}
+		ch := &chunks[c]
+		cols, cnts := st.cols[:0], st.cnts[:0]
+		if keep {
+			ch.reserve()
+			cols, cnts = ch.cols, ch.cnt
+		}
+		for _, text := range texts[ch.lo:ch.hi] {
+			st.sc.reset(text)
+			st.dc.begin()
+			start := len(cols)
+			for {
+				tk, ok := st.sc.next()
+				if !ok {
+					break
+				}
+				var hv uint32
+				if len(tk) <= 16 {
+					hv = murmur3Packed(st.sc.k1, st.sc.k2, len(tk))
+					if stop.hasPacked(st.sc.k1, st.sc.k2, len(tk), hv) {
+						continue
+					}
+				} else if hv = murmur3(tk); stop.long != nil && stop.long[string(tk)] {
+					continue
+				}
+				col, sign := hs.column(hv)
+				if len(cols)-start >= st.dc.limit {
+					st.dc.grow(cols[start:])
+				}
+				if p, fresh := st.dc.find(col, int32(len(cols)-start)); fresh {
+					cols = append(cols, col)
+					cnts = append(cnts, sign)
+				} else {
+					cnts[start+int(p)] += sign
+				}
+			}
+			if cfg.AlternateSign {
+				out := start
+				for k := start; k < len(cols); k++ {
+					if cnts[k] != 0 {
+						cols[out], cnts[out] = cols[k], cnts[k]
+						out++
+					}
+				}
+				cols, cnts = cols[:out], cnts[:out]
+			}
+			if wantDF {
+				for _, cl := range cols[start:] {
+					st.df[cl]++
+				}
+			}
+			if keep {
+				sortRow(cols[start:], cnts[start:], &st.tmp)
+				ch.nnz = append(ch.nnz, int32(len(cols)-start))
+			} else {
+				cols, cnts = cols[:0], cnts[:0]
+			}
+		}
+		if keep {
+			ch.cols, ch.cnt = cols, cnts
+		} else {
+			st.cols, st.cnts = cols, cnts
+		}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	var df []int32
+	if wantDF {
+		df = make([]int32, cfg.Features)
+		for _, st := range states {
+			if st == nil {
+				continue
+			}
+			for i, d := range st.df {
+				df[i] += d
+			}
+		}
+	}
+	return chunks, df, nil
+}
+
+// hasher maps a token's murmur hash to its column and sign as
+// scikit-learn's _hashing_fast does: column abs(h) % n for the signed hash
+// h (with abs(-2^31) % n taken as (2^31-1 - (n-1)) % n), sign -1 for h < 0
+// when alternating.
+type hasher struct {
+	n    uint32
+	mask uint32 // n-1 when n is a power of two, else 0
+	alt  bool
+}
+
+func newHasher(n int, alt bool) hasher {
+	h := hasher{n: uint32(n), alt: alt}
+	if n&(n-1) == 0 {
+		h.mask = uint32(n - 1)
+	}
+	return h
+}
+
+func (h hasher) column(hv uint32) (col, sign int32) {
+	s := int32(hv)
+	sign = 1
+	if h.alt && s < 0 {
+		sign = -1
+	}
+	var a uint32
+	switch {
+	case s == math.MinInt32:
+		return int32((math.MaxInt32 - (h.n - 1)) % h.n), sign
+	case s < 0:
+		a = uint32(-s)
+	default:
+		a = uint32(s)
+	}
+	if h.mask != 0 || h.n == 1 {
+		return int32(a & h.mask), sign
+	}
+	return int32(a % h.n), sign
+}
+
+// murmur3 is MurmurHash3_x86_32 of b with seed 0, scikit-learn's
+// murmurhash3_32 (read as int32 for the signed hash).
+func murmur3(b []byte) uint32 {
+	const c1, c2 = 0xcc9e2d51, 0x1b873593
+	var h uint32
+	n := len(b)
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		k := uint32(b[i]) | uint32(b[i+1])<<8 | uint32(b[i+2])<<16 | uint32(b[i+3])<<24
+		k *= c1
+		k = bits.RotateLeft32(k, 15)
+		k *= c2
+		h ^= k
+		h = bits.RotateLeft32(h, 13)
+		h = h*5 + 0xe6546b64
+	}
+	var k uint32
+	switch n - i {
+	case 3:
+		k ^= uint32(b[i+2]) << 16
+		fallthrough
+	case 2:
+		k ^= uint32(b[i+1]) << 8
+		fallthrough
+	case 1:
+		k ^= uint32(b[i])
+		k *= c1
+		k = bits.RotateLeft32(k, 15)
+		k *= c2
+		h ^= k
+	}
+	h ^= uint32(n)
+	h ^= h >> 16
+	h *= 0x85ebca6b
+	h ^= h >> 13
+	h *= 0xc2b2ae35
+	h ^= h >> 16
+	return h
+}
+
+// murmur3Packed is murmur3 of a token of n <= 16 bytes packed as packKey
+// does (little-endian, zero past n), without touching memory.
+func murmur3Packed(k1, k2 uint64, n int) uint32 {
+	const c1, c2 = 0xcc9e2d51, 0x1b873593
+	var h uint32
+	blocks := [4]uint32{uint32(k1), uint32(k1 >> 32), uint32(k2), uint32(k2 >> 32)}
+	nb := n >> 2
+	for i := range nb {
+		k := blocks[i&3] * c1
+		k = bits.RotateLeft32(k, 15) * c2
+		h ^= k
+		h = bits.RotateLeft32(h, 13)*5 + 0xe6546b64
+	}
+	if n&3 != 0 {
+		// The tail block: the remaining bytes, zero above (the packing).
+		k := blocks[nb&3] * c1
+		k = bits.RotateLeft32(k, 15) * c2
+		h ^= k
+	}
+	h ^= uint32(n)
+	h ^= h >> 16
+	h *= 0x85ebca6b
+	h ^= h >> 13
+	h *= 0xc2b2ae35
+	h ^= h >> 16
+	return h
+}
+
+// stopTable is a set of stop words keyed by their murmur hash, so that the
+// hashing featurizer checks a token with the hash it computes anyway; a
+// slot holds the word packed as in termTable, so a hit compares integers.
+type stopTable struct {
+	mask  uint32
+	slots []stopSlot
+	long  map[string]bool // words over 16 bytes
+}
+
+type stopSlot struct {
+	h      uint32
+	size   int32 // word length + 1; 0 marks an empty slot
+	k1, k2 uint64
+}
+
+func newStopTable(words []string) *stopTable {
+	size := 16
+	for size < 4*len(words) {
+		size *= 2
+	}
+	t := &stopTable{mask: uint32(size - 1), slots: make([]stopSlot, size)}
+	for _, w := range words {
+		if len(w) > 16 {
+			if t.long == nil {
+				t.long = make(map[string]bool)
+			}
+			t.long[w] = true
+			continue
+		}
+		b := append(make([]byte, 0, 16), w...)
+		h := murmur3(b)
+		k1, k2 := packKey(b)
+		j := h & t.mask
+		for t.slots[j].size != 0 {
+			j = (j + 1) & t.mask
+		}
+		t.slots[j] = stopSlot{h: h, size: int32(len(w) + 1), k1: k1, k2: k2}
+	}
+	return t
+}
+
+// has reports whether tok (with murmur hash h) is a stop word. tok's
+// capacity must be >= 16 (a scanner's buffer).
+func (t *stopTable) has(tok []byte, h uint32) bool {
+	if len(tok) > 16 {
+		return t.long != nil && t.long[string(tok)]
+	}
+	k1, k2 := packKey(tok)
+	return t.hasPacked(k1, k2, len(tok), h)
+}
+
+// hasPacked reports whether the token of n <= 16 bytes packed in k1, k2,
+// with murmur hash h, is a stop word.
+func (t *stopTable) hasPacked(k1, k2 uint64, n int, h uint32) bool {
+	size := int32(n + 1)
+	for j := h & t.mask; ; j = (j + 1) & t.mask {
+		s := &t.slots[j]
+		if s.size == 0 {
+			return false
+		}
+		if s.h == h && s.size == size && s.k1 == k1 && s.k2 == k2 {
+			return true
+		}
+	}
+}

@@ -1,0 +1,622 @@
+package embed
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
+	"github.com/apache/arrow/go/v15/arrow/ipc"
+	"github.com/apache/arrow/go/v15/arrow/memory"
+	"github.com/parquet-go/parquet-go"
+)
+
+// A featurizer's state — settings, vocabulary, idf, SVD basis — is a
+// versioned artifact: one table with a row per column of the tf-idf space
+// (term, idf, and for LSA the term's column of the SVD basis), and the
+// settings as JSON in the table's metadata. Each version is written twice,
+// as an Arrow IPC file (fast to load) and as Parquet (to inspect with any
+// tool), both atomically: DIR/featurizer-000001.arrow and .parquet.
+
+// stateMetaKey is the metadata key holding the settings JSON.
+const stateMetaKey = "domainflow.featurizer_state"
+
+// StateFormat is the version of the state layout.
+const StateFormat = 1
+
+// Settings describe a fitted featurizer; they are stored with its state.
+type Settings struct {
+	Format   int       `json:"format"`
+	Kind     Kind      `json:"kind"`
+	Version  int64     `json:"version"`
+	Created  time.Time `json:"created"`
+	FitDocs  int       `json:"fit_docs"`
+	Checksum string    `json:"checksum"` // sha256 of the table's values
+
+	Tokenizer *TokenizerSettings `json:"tokenizer,omitempty"`
+	Tfidf     *TfidfSettings     `json:"tfidf,omitempty"`
+	Hashing   *HashingSettings   `json:"hashing,omitempty"`
+	LSA       *LSASettings       `json:"lsa,omitempty"`
+	HTTP      *HTTPSettings      `json:"http,omitempty"`
+}
+
+// TokenizerSettings is the serialized Tokenizer.
+type TokenizerSettings struct {
+	Lowercase   bool     `json:"lowercase"`
+	MinLen      int      `json:"min_len"`
+	NumberToken string   `json:"number_token"`
+	StopWords   []string `json:"stop_words"` // sorted
+}
+
+// TfidfSettings is the serialized TfidfConfig (without the tokenizer).
+type TfidfSettings struct {
+	MinDF       float64 `json:"min_df"`
+	MaxDF       float64 `json:"max_df"`
+	MaxFeatures int     `json:"max_features"`
+	SublinearTF bool    `json:"sublinear_tf"`
+	NoSmoothIDF bool    `json:"no_smooth_idf"`
+	NoNorm      bool    `json:"no_norm"`
+}
+
+// HashingSettings is the serialized HashingConfig (without the tokenizer).
+type HashingSettings struct {
+	Features      int  `json:"features"`
+	AlternateSign bool `json:"alternate_sign"`
+	SublinearTF   bool `json:"sublinear_tf"`
+	NoSmoothIDF   bool `json:"no_smooth_idf"`
+	NoNorm        bool `json:"no_norm"`
+}
+
+// LSASettings is the serialized LSAConfig plus the singular values.
+type LSASettings struct {
+	Dims        int       `json:"dims"`
+	PowerIters  int       `json:"power_iters"`
+	Oversamples int       `json:"oversamples"`
+	Seed        uint64    `json:"seed"`
+	NoNorm      bool      `json:"no_norm"`
+	Singular    []float32 `json:"singular"`
+}
+
+// HTTPSettings is the serialized HTTPConfig. The API key is never stored.
+type HTTPSettings struct {
+	URL          string        `json:"url"`
+	Model        string        `json:"model"`
+	Dims         int           `json:"dims"`
+	BatchSize    int           `json:"batch_size"`
+	Concurrency  int           `json:"concurrency"`
+	Timeout      time.Duration `json:"timeout"`
+	Retries      int           `json:"retries"`
+	MaxTextBytes int           `json:"max_text_bytes"`
+	Normalize    bool          `json:"normalize"`
+	Base64       bool          `json:"base64"`
+}
+
+// State is a featurizer with its settings, as saved and loaded.
+type State struct {
+	Settings   Settings
+	Featurizer Featurizer
+}
+
+func tokenizerSettings(t *Tokenizer) *TokenizerSettings {
+	if t == nil {
+		t = DefaultTokenizer()
+	}
+	s := &TokenizerSettings{Lowercase: t.Lowercase, MinLen: t.MinLen, NumberToken: t.NumberToken, StopWords: []string{}}
+	for w := range t.StopWords {
+		s.StopWords = append(s.StopWords, w)
+	}
+	sort.Strings(s.StopWords)
+	return s
+}
+
+func (s *TokenizerSettings) tokenizer() *Tokenizer {
+	t := &Tokenizer{Lowercase: s.Lowercase, MinLen: s.MinLen, NumberToken: s.NumberToken, StopWords: map[string]bool{}}
+	for _, w := range s.StopWords {
+		t.StopWords[w] = true
+	}
+	return t
+}
+
+// stateTable is the table form of a state.
+type stateTable struct {
+	terms     []string    // nil for hashing and http
+	idf       []float32   // nil for http
+	component [][]float32 // LSA only: per term, its Dims coordinates
+}
+
+// NewState describes a fitted featurizer for saving. Version 0 means "the
+// next version" when saved with SaveState.
+func NewState(f Featurizer, fitDocs int) (*State, error) {
+	s := &State{Featurizer: f, Settings: Settings{Format: StateFormat, Kind: KindOf(f), FitDocs: fitDocs, Created: time.Now().UTC()}}
+	switch f := f.(type) {
+	case *Tfidf:
+		s.Settings.Tokenizer = tokenizerSettings(f.Config.Tokenizer)
+		s.Settings.Tfidf = tfidfSettings(f.Config)
+	case *Hashing:
+		c := f.Config
+		s.Settings.Tokenizer = tokenizerSettings(c.Tokenizer)
+		s.Settings.Hashing = &HashingSettings{Features: f.Dim(), AlternateSign: c.AlternateSign, SublinearTF: c.SublinearTF, NoSmoothIDF: c.NoSmoothIDF, NoNorm: c.NoNorm}
+	case *LSAFeaturizer:
+		s.Settings.Tokenizer = tokenizerSettings(f.Tfidf.Config.Tokenizer)
+		s.Settings.Tfidf = tfidfSettings(f.Tfidf.Config)
+		c := f.LSA.Config
+		s.Settings.LSA = &LSASettings{Dims: f.LSA.Dim(), PowerIters: c.PowerIters, Oversamples: c.Oversamples, Seed: c.Seed, NoNorm: c.NoNorm, Singular: f.LSA.Singular}
+	case *HTTPEmbedder:
+		c := f.cfg
+		s.Settings.HTTP = &HTTPSettings{URL: c.URL, Model: c.Model, Dims: f.Dim(), BatchSize: c.BatchSize, Concurrency: c.Concurrency,
+			Timeout: c.Timeout, Retries: c.Retries, MaxTextBytes: c.MaxTextBytes, Normalize: c.Normalize, Base64: c.Base64}
+	default:
+		return nil, fmt.Errorf("embed: cannot save a %T", f)
+	}
+	return s, nil
+}
+
+func tfidfSettings(c TfidfConfig) *TfidfSettings {
+	return &TfidfSettings{MinDF: c.MinDF, MaxDF: c.MaxDF, MaxFeatures: c.MaxFeatures, SublinearTF: c.SublinearTF, NoSmoothIDF: c.NoSmoothIDF, NoNorm: c.NoNorm}
+}
+
+func (s *TfidfSettings) config(tok *Tokenizer) TfidfConfig {
+	return TfidfConfig{Tokenizer: tok, MinDF: s.MinDF, MaxDF: s.MaxDF, MaxFeatures: s.MaxFeatures, SublinearTF: s.SublinearTF, NoSmoothIDF: s.NoSmoothIDF, NoNorm: s.NoNorm}
+}
+
+func (s *State) table() stateTable {
+	switch f := s.Featurizer.(type) {
+	case *Tfidf:
+		return stateTable{terms: f.Vocabulary, idf: f.IDF}
+	case *Hashing:
+		return stateTable{idf: f.IDF}
+	case *LSAFeaturizer:
+		t := stateTable{terms: f.Tfidf.Vocabulary, idf: f.Tfidf.IDF, component: make([][]float32, len(f.Tfidf.Vocabulary))}
+		c := f.LSA.Components // Dims × terms
+		for j := range t.component {
+			col := make([]float32, c.Rows)
+			for k := range c.Rows {
+				col[k] = c.Data[k*c.Cols+j]
+			}
+			t.component[j] = col
+		}
+		return t
+	default:
+		return stateTable{}
+	}
+}
+
+// checksum digests the table's values so a damaged file is detected.
+func (t stateTable) checksum() string {
+	h := sha256.New()
+	var b [8]byte
+	for _, term := range t.terms {
+		binary.LittleEndian.PutUint64(b[:], uint64(len(term)))
+		h.Write(b[:])
+		h.Write([]byte(term))
+	}
+	for _, v := range t.idf {
+		binary.LittleEndian.PutUint32(b[:4], math.Float32bits(v))
+		h.Write(b[:4])
+	}
+	for _, col := range t.component {
+		for _, v := range col {
+			binary.LittleEndian.PutUint32(b[:4], math.Float32bits(v))
+			h.Write(b[:4])
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+var stateSchemaFields = []arrow.Field{
+	{Name: "term", Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: "idf", Type: arrow.PrimitiveTypes.Float32, Nullable: true},
+	{Name: "component", Type: arrow.ListOf(arrow.PrimitiveTypes.Float32), Nullable: true},
+}
+
+// stateRow is the Parquet row of a state table.
+type stateRow struct {
+	Term      *string   `parquet:"term,optional"`
+	IDF       *float32  `parquet:"idf,optional"`
+	Component []float32 `parquet:"component,list"`
+}
+
+var stateFileRE = regexp.MustCompile(`^featurizer-(\d{6,})\.arrow$`)
+
+// StatePath returns the path of version v's Arrow file in dir; the Parquet
+// twin has the same name with .parquet.
+func StatePath(dir string, v int64) string {
+	return filepath.Join(dir, fmt.Sprintf("featurizer-%06d.arrow", v))
+}
+
+// LatestStateVersion returns the highest version saved in dir, or 0.
+func LatestStateVersion(dir string) (int64, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("embed: list states in %s: %w", dir, err)
+	}
+	var best int64
+	for _, e := range ents {
+		if m := stateFileRE.FindStringSubmatch(e.Name()); m != nil {
+			if v, err := strconv.ParseInt(m[1], 10, 64); err == nil && v > best {
+				best = v
+			}
+		}
+	}
+	return best, nil
+}
+
+// SaveState writes s into dir as the next version (or as s.Settings.Version
+// when that is set and unused) and returns the version written.
+func SaveState(dir string, s *State) (int64, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, fmt.Errorf("embed: state dir: %w", err)
+	}
+	latest, err := LatestStateVersion(dir)
+	if err != nil {
+		return 0, err
+	}
+	v := s.Settings.Version
+	if v <= latest {
+		v = latest + 1
+	}
+	s.Settings.Version = v
+	t := s.table()
+	s.Settings.Checksum = t.checksum()
+	meta, err := json.Marshal(s.Settings)
+	if err != nil {
+		return 0, fmt.Errorf("embed: encode settings: %w", err)
+	}
+	arrowPath := StatePath(dir, v)
+	parquetPath := arrowPath[:len(arrowPath)-len(".arrow")] + ".parquet"
+	// Parquet first: the Arrow file is what marks a version as present.
+	if err := writeAtomic(parquetPath, func(f *os.File) error { return writeStateParquet(f, t, meta) }); err != nil {
+		return 0, err
+	}
+	if err := writeAtomic(arrowPath, func(f *os.File) error { return writeStateArrow(f, t, meta) }); err != nil {
+		return 0, err
+	}
+	return v, nil
+}
+
+func writeStateArrow(f *os.File, t stateTable, meta []byte) error {
+	md := arrow.NewMetadata([]string{stateMetaKey}, []string{string(meta)})
+	schema := arrow.NewSchema(stateSchemaFields, &md)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	defer b.Release()
+	term := b.Field(0).(*array.StringBuilder)
+	idf := b.Field(1).(*array.Float32Builder)
+	comp := b.Field(2).(*array.ListBuilder)
+	compv := comp.ValueBuilder().(*array.Float32Builder)
+	for i := range t.rows() {
+		if t.terms != nil {
+			term.Append(t.terms[i])
+		} else {
+			term.AppendNull()
+		}
+		if t.idf != nil {
+			idf.Append(t.idf[i])
+		} else {
+			idf.AppendNull()
+		}
+		if t.component != nil {
+			comp.Append(true)
+			compv.AppendValues(t.component[i], nil)
+		} else {
+			comp.AppendNull()
+		}
+	}
+	rec := b.NewRecord()
+	defer rec.Release()
+	w, err := ipc.NewFileWriter(f, ipc.WithSchema(schema))
+	if err != nil {
+		return err
+	}
+	if err := w.Write(rec); err != nil {
+		return err
+	}
+	return w.Close()
+}
+
+func (t stateTable) rows() int {
+	if t.terms != nil {
+		return len(t.terms)
+	}
+	return len(t.idf)
+}
+
+func writeStateParquet(f *os.File, t stateTable, meta []byte) error {
+	w := parquet.NewGenericWriter[stateRow](f, parquet.KeyValueMetadata(stateMetaKey, string(meta)))
+	rows := make([]stateRow, 0, 4096)
+	flush := func() error {
+		_, err := w.Write(rows)
+		rows = rows[:0]
+		return err
+	}
+	for i := range t.rows() {
+		var r stateRow
+		if t.terms != nil {
+			r.Term = &t.terms[i]
+		}
+		if t.idf != nil {
+			r.IDF = &t.idf[i]
+		}
+		if t.component != nil {
+			r.Component = t.component[i]
+		}
+		rows = append(rows, r)
+		if len(rows) == cap(rows) {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	return w.Close()
+}
+
+// writeAtomic writes path through a temp file in the same directory that is
+// fsynced and renamed over path.
+func writeAtomic(path string, write func(*os.File) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("embed: write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return fmt.Errorf("embed: write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("embed: fsync %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("embed: write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("embed: write %s: %w", path, err)
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// LoadState loads version v from dir (v <= 0: the latest). It reads the Arrow
+// file and falls back to the Parquet twin when the Arrow file is missing or
+// damaged; the checksum must match.
+func LoadState(dir string, v int64) (*State, error) {
+	if v <= 0 {
+		latest, err := LatestStateVersion(dir)
+		if err != nil {
+			return nil, err
+		}
+		if latest == 0 {
+			return nil, fmt.Errorf("embed: no featurizer state in %s", dir)
+		}
+		v = latest
+	}
+	arrowPath := StatePath(dir, v)
+	s, err := loadStateArrow(arrowPath)
+	if err == nil {
+		return s, nil
+	}
+	parquetPath := arrowPath[:len(arrowPath)-len(".arrow")] + ".parquet"
+	s, perr := loadStateParquet(parquetPath)
+	if perr != nil {
+		return nil, fmt.Errorf("embed: load featurizer state %d: %v; parquet twin: %w", v, err, perr)
+	}
+	return s, nil
+}
+
+// LoadStateFile loads a state from one .arrow or .parquet file.
+func LoadStateFile(path string) (*State, error) {
+	if filepath.Ext(path) == ".parquet" {
+		return loadStateParquet(path)
+	}
+	return loadStateArrow(path)
+}
+
+func loadStateArrow(path string) (s *State, err error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			s, err = nil, fmt.Errorf("%s: damaged Arrow file: %v", path, p)
+		}
+	}()
+	r, err := ipc.NewFileReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	defer r.Close()
+	meta, ok := r.Schema().Metadata().GetValue(stateMetaKey)
+	if !ok {
+		return nil, fmt.Errorf("%s: not a featurizer state (no %s metadata)", path, stateMetaKey)
+	}
+	var t stateTable
+	for i := range r.NumRecords() {
+		rec, err := r.Record(i)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		term, ok1 := rec.Column(0).(*array.String)
+		idf, ok2 := rec.Column(1).(*array.Float32)
+		comp, ok3 := rec.Column(2).(*array.List)
+		if !ok1 || !ok2 || !ok3 {
+			return nil, fmt.Errorf("%s: unexpected column types", path)
+		}
+		vals, ok := comp.ListValues().(*array.Float32)
+		if !ok {
+			return nil, fmt.Errorf("%s: unexpected component type", path)
+		}
+		offs := comp.Offsets()
+		for j := range int(rec.NumRows()) {
+			if term.IsValid(j) {
+				t.terms = append(t.terms, term.Value(j))
+			}
+			if idf.IsValid(j) {
+				t.idf = append(t.idf, idf.Value(j))
+			}
+			if comp.IsValid(j) {
+				t.component = append(t.component, slices.Clone(vals.Float32Values()[offs[j]:offs[j+1]]))
+			}
+		}
+	}
+	return buildState(path, []byte(meta), t)
+}
+
+func loadStateParquet(path string) (*State, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	meta, ok := pf.Lookup(stateMetaKey)
+	if !ok {
+		return nil, fmt.Errorf("%s: not a featurizer state (no %s metadata)", path, stateMetaKey)
+	}
+	rows, err := parquet.Read[stateRow](f, st.Size())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var t stateTable
+	for _, r := range rows {
+		if r.Term != nil {
+			t.terms = append(t.terms, *r.Term)
+		}
+		if r.IDF != nil {
+			t.idf = append(t.idf, *r.IDF)
+		}
+		if len(r.Component) > 0 {
+			t.component = append(t.component, r.Component)
+		}
+	}
+	return buildState(path, []byte(meta), t)
+}
+
+// buildState checks a loaded table against its settings and rebuilds the
+// featurizer.
+func buildState(path string, meta []byte, t stateTable) (*State, error) {
+	var set Settings
+	if err := json.Unmarshal(meta, &set); err != nil {
+		return nil, fmt.Errorf("%s: settings: %w", path, err)
+	}
+	if set.Format != StateFormat {
+		return nil, fmt.Errorf("%s: state format %d, this build reads %d", path, set.Format, StateFormat)
+	}
+	if got := t.checksum(); got != set.Checksum {
+		return nil, fmt.Errorf("%s: checksum mismatch (damaged file)", path)
+	}
+	s := &State{Settings: set}
+	var err error
+	switch set.Kind {
+	case KindTfidf:
+		if set.Tokenizer == nil || set.Tfidf == nil {
+			return nil, fmt.Errorf("%s: tfidf state without settings", path)
+		}
+		s.Featurizer, err = NewTfidf(set.Tfidf.config(set.Tokenizer.tokenizer()), t.terms, t.idf)
+	case KindHashing:
+		h := set.Hashing
+		if set.Tokenizer == nil || h == nil {
+			return nil, fmt.Errorf("%s: hashing state without settings", path)
+		}
+		s.Featurizer, err = NewHashing(HashingConfig{Tokenizer: set.Tokenizer.tokenizer(), Features: h.Features, AlternateSign: h.AlternateSign,
+			SublinearTF: h.SublinearTF, NoSmoothIDF: h.NoSmoothIDF, NoNorm: h.NoNorm}, t.idf)
+	case KindLSA:
+		if set.Tokenizer == nil || set.Tfidf == nil || set.LSA == nil {
+			return nil, fmt.Errorf("%s: lsa state without settings", path)
+		}
+		tf, terr := NewTfidf(set.Tfidf.config(set.Tokenizer.tokenizer()), t.terms, t.idf)
+		if terr != nil {
+			return nil, fmt.Errorf("%s: %w", path, terr)
+		}
+		l := set.LSA
+		if len(t.component) != len(t.terms) {
+			return nil, fmt.Errorf("%s: %d components for %d terms", path, len(t.component), len(t.terms))
+		}
+		comps := NewDense(l.Dims, len(t.terms))
+		for j, col := range t.component {
+			if len(col) != l.Dims {
+				return nil, fmt.Errorf("%s: component of term %d has %d values, want %d", path, j, len(col), l.Dims)
+			}
+			for k, v := range col {
+				comps.Data[k*comps.Cols+j] = v
+			}
+		}
+		lsa, lerr := NewLSA(LSAConfig{Dims: l.Dims, PowerIters: l.PowerIters, Oversamples: l.Oversamples, Seed: l.Seed, NoNorm: l.NoNorm}, comps, l.Singular)
+		if lerr != nil {
+			return nil, fmt.Errorf("%s: %w", path, lerr)
+		}
+		s.Featurizer = &LSAFeaturizer{Tfidf: tf, LSA: lsa}
+	case KindHTTP:
+		h := set.HTTP
+		if h == nil {
+			return nil, fmt.Errorf("%s: http state without settings", path)
+		}
+		s.Featurizer, err = NewHTTPEmbedder(HTTPConfig{URL: h.URL, Model: h.Model, Dims: h.Dims, BatchSize: h.BatchSize, Concurrency: h.Concurrency,
+			Timeout: h.Timeout, Retries: h.Retries, MaxTextBytes: h.MaxTextBytes, Normalize: h.Normalize, Base64: h.Base64, APIKey: os.Getenv("DOMAINFLOW_EMBED_API_KEY")})
+	default:
+		return nil, fmt.Errorf("%s: unknown featurizer kind %q", path, set.Kind)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// WatchStates polls dir every interval and calls load with each state whose
+// version is newer than after, until ctx ends. Errors loading a version are
+// passed to onErr and the version is retried at the next poll.
+func WatchStates(ctx context.Context, dir string, after int64, interval time.Duration, load func(*State), onErr func(error)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		v, err := LatestStateVersion(dir)
+		if err != nil {
+			onErr(err)
+			continue
+		}
+		if v <= after {
+			continue
+		}
+		s, err := LoadState(dir, v)
+		if err != nil {
+			onErr(err)
+			continue
+		}
+		after = v
+		load(s)
+	}
+}

@@ -1,0 +1,1004 @@
+package embed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// TfidfConfig configures FitTfidf. The zero value is c-BTM's featurizer:
+// scikit-learn's TfidfVectorizer with DefaultTokenizer and default settings
+// (smooth idf, L2 norm, raw tf, min_df=1, max_df=1.0, no max_features).
+type TfidfConfig struct {
+	// Tokenizer splits the texts. Default DefaultTokenizer().
+	Tokenizer *Tokenizer
+	// MinDF drops terms in fewer documents: a whole number >= 1 is a
+	// document count, a value in (0, 1) a fraction of the documents. Default
+	// 1 (a count).
+	MinDF float64
+	// MaxDF drops terms in more documents: a value in (0, 1] is a fraction of
+	// the documents, a whole number > 1 a count. Default 1.0 (keep all).
+	// (scikit-learn's integer max_df=1 has no equivalent.)
+	MaxDF float64
+	// MaxFeatures keeps only the terms with the largest total counts, ties
+	// broken as scikit-learn 1.2 with numpy 1.24 does (numpy's introsort
+	// argsort over the alphabetical vocabulary). Default 0: all terms.
+	MaxFeatures int
+	// SublinearTF uses 1 + ln(tf) for the term frequency. Default false.
+	SublinearTF bool
+	// NoSmoothIDF uses idf = ln(n/df) + 1 instead of the default
+	// ln((1+n)/(1+df)) + 1.
+	NoSmoothIDF bool
+	// NoNorm leaves rows unnormalized instead of the default unit L2 norm.
+	NoNorm bool
+	// Workers is the number of goroutines. Default runtime.GOMAXPROCS(0).
+	// The output does not depend on it.
+	Workers int
+}
+
+// validate checks the configuration and fills in the defaults.
+func (c TfidfConfig) validate() (TfidfConfig, error) {
+	if c.Tokenizer == nil {
+		c.Tokenizer = DefaultTokenizer()
+	}
+	switch {
+	case math.IsNaN(c.MinDF) || c.MinDF < 0 || math.IsInf(c.MinDF, 0):
+		return c, fmt.Errorf("embed: tfidf: min_df %v is not a count or a fraction", c.MinDF)
+	case c.MinDF > 1 && c.MinDF != math.Trunc(c.MinDF):
+		return c, fmt.Errorf("embed: tfidf: min_df %v above 1 must be a whole document count", c.MinDF)
+	case math.IsNaN(c.MaxDF) || c.MaxDF < 0 || math.IsInf(c.MaxDF, 0):
+		return c, fmt.Errorf("embed: tfidf: max_df %v is not a count or a fraction", c.MaxDF)
+	case c.MaxDF > 1 && c.MaxDF != math.Trunc(c.MaxDF):
+		return c, fmt.Errorf("embed: tfidf: max_df %v above 1 must be a whole document count", c.MaxDF)
+	case c.MaxFeatures < 0:
+		return c, fmt.Errorf("embed: tfidf: max_features %d is negative", c.MaxFeatures)
+	case c.Workers < 0:
+		return c, fmt.Errorf("embed: tfidf: workers %d is negative", c.Workers)
+	}
+	minCount, minFrac := c.MinDF >= 1 || c.MinDF == 0, c.MinDF > 0 && c.MinDF < 1
+	maxCount, maxFrac := c.MaxDF > 1, c.MaxDF > 0 && c.MaxDF <= 1
+	if (minCount && maxCount && c.minDF() > c.MaxDF) || (minFrac && maxFrac && c.MinDF > c.MaxDF) {
+		return c, fmt.Errorf("embed: tfidf: max_df %v corresponds to fewer documents than min_df %v", c.MaxDF, c.MinDF)
+	}
+	return c, nil
+}
+
+func (c TfidfConfig) minDF() float64 {
+	if c.MinDF == 0 {
+		return 1
+	}
+	return c.MinDF
+}
+
+// docCountLimits returns the document-frequency bounds for n documents, as
+// scikit-learn computes them (a fraction times n, as a float).
+func (c TfidfConfig) docCountLimits(n int) (lo, hi float64, err error) {
+	lo = c.minDF()
+	if lo < 1 {
+		lo *= float64(n)
+	}
+	hi = c.MaxDF
+	switch {
+	case hi == 0:
+		hi = float64(n)
+	case hi <= 1:
+		hi *= float64(n)
+	}
+	if hi < lo {
+		return 0, 0, fmt.Errorf("embed: tfidf: max_df %v corresponds to fewer documents than min_df %v for %d documents", c.MaxDF, c.MinDF, n)
+	}
+	return lo, hi, nil
+}
+
+func (c TfidfConfig) workers() int {
+	if c.Workers > 0 {
+		return c.Workers
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// ErrEmptyVocabulary is returned by FitTfidf when the texts have no terms
+// (scikit-learn's "empty vocabulary") or none survive min_df and max_df.
+var ErrEmptyVocabulary = errors.New("embed: tfidf: empty vocabulary")
+
+// Tfidf is a fitted vocabulary tf-idf featurizer, compatible with
+// scikit-learn's TfidfVectorizer: Transform gives the same sparse rows (as
+// float32, computed in float64). Vocabulary[i] is the term of column i,
+// sorted by UTF-8 bytes (Python's code-point order), and IDF[i] its inverse
+// document frequency. Fit it with FitTfidf (or FitTransform), or rebuild a
+// saved one with NewTfidf. Safe for concurrent use.
+type Tfidf struct {
+	Config     TfidfConfig
+	Vocabulary []string
+	IDF        []float32
+
+	idx *tfidfIndex
+}
+
+// tfidfIndex maps terms to columns (stop words to -1), built on first use.
+type tfidfIndex struct {
+	once sync.Once
+	m    *termTable
+}
+
+// index returns the term → column table.
+func (t *Tfidf) index() *termTable {
+	t.idx.once.Do(func() {
+		if t.idx.m == nil {
+			t.idx.m, _ = buildIndex(t.Vocabulary, t.Config.Tokenizer) // a fitted vocabulary has no duplicates
+		}
+	})
+	return t.idx.m
+}
+
+// buildIndex maps the vocabulary's terms to their columns and the
+// tokenizer's stop words to -1 (it never yields them, even when the
+// vocabulary has them), so that one lookup per token does both.
+func buildIndex(vocabulary []string, tok *Tokenizer) (*termTable, error) {
+	m := newTermTable(len(vocabulary) + len(tok.StopWords))
+	for i, w := range vocabulary {
+		b := []byte(w)
+		if _, dup := m.lookup(b); dup {
+			return nil, fmt.Errorf("embed: tfidf: term %q appears twice in the vocabulary", w)
+		}
+		m.insert(b, int32(i))
+	}
+	for _, w := range tok.stopList() {
+		m.set([]byte(w), -1)
+	}
+	return m, nil
+}
+
+// NewTfidf rebuilds a fitted featurizer from its state. cfg's document
+// limits are not applied again.
+func NewTfidf(cfg TfidfConfig, vocabulary []string, idf []float32) (*Tfidf, error) {
+	cfg, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	if len(vocabulary) != len(idf) {
+		return nil, fmt.Errorf("embed: tfidf: %d terms but %d idf values", len(vocabulary), len(idf))
+	}
+	if len(vocabulary) == 0 {
+		return nil, ErrEmptyVocabulary
+	}
+	if len(vocabulary) > math.MaxInt32 {
+		return nil, fmt.Errorf("embed: tfidf: %d terms is too many", len(vocabulary))
+	}
+	m, err := buildIndex(vocabulary, cfg.Tokenizer)
+	if err != nil {
+		return nil, err
+	}
+	return &Tfidf{Config: cfg, Vocabulary: vocabulary, IDF: idf, idx: &tfidfIndex{m: m}}, nil
+}
+
+// Dim is the number of columns, the vocabulary size.
+func (t *Tfidf) Dim() int { return len(t.Vocabulary) }
+
+// FitTfidf learns the vocabulary and idf of texts.
+func FitTfidf(ctx context.Context, texts []string, cfg TfidfConfig) (*Tfidf, error) {
+	t, _, err := fitTfidf(ctx, texts, cfg, false)
+	return t, err
+}
+
+// FitTransform fits t's configuration to texts, replacing t's vocabulary and
+// idf, and returns the tf-idf rows of texts. It tokenizes each text once.
+// t may be a zero Tfidf (use the zero Config for c-BTM's defaults):
+//
+//	var t embed.Tfidf
+//	x, err := t.FitTransform(ctx, texts)
+func (t *Tfidf) FitTransform(ctx context.Context, texts []string) (Vectors, error) {
+	f, x, err := fitTfidf(ctx, texts, t.Config, true)
+	if err != nil {
+		return Vectors{}, err
+	}
+	*t = *f
+	return x, nil
+}
+
+// Transform returns the tf-idf rows of texts: a CSR matrix with one row per
+// text, in order, columns increasing. Terms outside the vocabulary are
+// ignored.
+func (t *Tfidf) Transform(ctx context.Context, texts []string) (Vectors, error) {
+	if t.idx == nil {
+		return Vectors{}, errors.New("embed: tfidf: not fitted")
+	}
+	index := t.index()
+	nw := t.Config.workers()
+	chunks := splitChunks(texts, nw)
+	tok := t.Config.Tokenizer
+	type state struct {
+		sc  scanner
+		dc  docCounter
+		tmp []uint64
+	}
+	states := make([]*state, min(nw, len(chunks)))
+	err := runChunks(ctx, len(states), len(chunks), func(w, c int) {
+		st := states[w]
+		if st == nil {
+			st = &state{sc: tok.scanner("", make([]byte, 0, 256))}
+			states[w] = st
+		}
+		ch := &chunks[c]
+		ch.reserve()
+		cols, cnt := ch.cols, ch.cnt
+		for _, text := range texts[ch.lo:ch.hi] {
+			st.sc.reset(text)
+			st.dc.begin()
+			start := len(cols)
+			for {
+				tk, ok := st.sc.next()
+				if !ok {
+					break
+				}
+				col, ok := index.lookupToken(&st.sc, tk)
+				if !ok || col < 0 {
+					continue
+				}
+				if len(cols)-start >= st.dc.limit {
+					st.dc.grow(cols[start:])
+				}
+				if p, fresh := st.dc.find(col, int32(len(cols)-start)); fresh {
+					cols = append(cols, col)
+					cnt = append(cnt, 1)
+				} else {
+					cnt[start+int(p)]++
+				}
+			}
+			sortRow(cols[start:], cnt[start:], &st.tmp)
+			ch.nnz = append(ch.nnz, int32(len(cols)-start))
+		}
+		ch.cols, ch.cnt = cols, cnt
+	})
+	if err != nil {
+		return Vectors{}, err
+	}
+	m, err := assemble(ctx, nw, chunks, len(texts), len(t.Vocabulary), t.IDF, t.Config.SublinearTF, !t.Config.NoNorm)
+	if err != nil {
+		return Vectors{}, err
+	}
+	return Vectors{Sparse: m}, nil
+}
+
+// seenMark records, per local id, the last document that had it (mark)
+// and where its count is (slot): per-document counting without clearing.
+type seenMark struct{ mark, slot int32 }
+
+// docCounter finds the distinct columns of one document: an open-addressing
+// table from column to its position in the document's pairs, stamped with
+// a document number so that it never needs clearing. Small enough to stay
+// in cache, it grows with the largest document (callers call grow when a
+// document reaches limit distinct columns).
+type docCounter struct {
+	slots []docSlot
+	shift uint32
+	mark  uint32
+	limit int
+}
+
+type docSlot struct {
+	mark     uint32
+	col, pos int32
+}
+
+func (d *docCounter) resize(size int) {
+	d.slots = make([]docSlot, size)
+	d.shift = uint32(32 - bits.TrailingZeros(uint(size)))
+	d.limit = size / 2
+	d.mark = 1
+}
+
+// begin starts a document.
+func (d *docCounter) begin() {
+	if d.slots == nil {
+		d.resize(1 << 10)
+		return
+	}
+	d.mark++
+	if d.mark == 0 {
+		clear(d.slots)
+		d.mark = 1
+	}
+}
+
+// find returns the position of col among the document's pairs; when col is
+// new it records pos for it and returns (pos, true).
+func (d *docCounter) find(col, pos int32) (int32, bool) {
+	mask := uint32(len(d.slots) - 1)
+	for i := (uint32(col) * 0x9e3779b1) >> d.shift; ; i = (i + 1) & mask {
+		s := &d.slots[i]
+		if s.mark != d.mark {
+			*s = docSlot{mark: d.mark, col: col, pos: pos}
+			return pos, true
+		}
+		if s.col == col {
+			return s.pos, false
+		}
+	}
+}
+
+// grow doubles the table, keeping the current document's columns.
+func (d *docCounter) grow(cols []int32) {
+	d.resize(2 * len(d.slots))
+	for i, c := range cols {
+		d.find(c, int32(i))
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Fitting
+//
+// Phase 1 (parallel over chunks of documents): each worker tokenizes its
+// documents into a private vocabulary (term → local id, document and total
+// counts) and, for FitTransform, keeps each document's (local id, count)
+// pairs. Phase 2: each worker sorts its vocabulary, a k-way merge makes the
+// global sorted vocabulary, min_df/max_df/max_features prune it and local ids
+// are mapped to columns. Phase 3 (FitTransform, parallel): the kept pairs are
+// remapped, sorted per row and weighted into the CSR.
+
+// vocabWorker is one worker's private vocabulary.
+type vocabWorker struct {
+	sc    scanner
+	ids   *termTable // term → local id; stop words → -1
+	terms []string         // local id → term
+	df    []int64
+	tf    []int64
+	seen  []seenMark
+	mark  int32
+	order []int32 // local ids sorted by term (phase 2)
+	keys  []uint64
+	toCol []int32 // local id → column or -1 (phase 2)
+
+	cols []int32 // scratch of FitTfidf (pairs are not kept)
+	cnt  []int32
+	tmp  []uint64 // scratch of sortRow
+}
+
+func newVocabWorker(tok *Tokenizer, stop []string) *vocabWorker {
+	w := &vocabWorker{sc: tok.scanner("", make([]byte, 0, 256)), ids: newTermTable(1 << 14)}
+	for _, s := range stop {
+		w.ids.insert([]byte(s), -1)
+	}
+	return w
+}
+
+// doc counts the terms of one text, appending its (local id, count) pairs
+// to cols and cnt.
+func (w *vocabWorker) doc(text string, cols, cnt []int32) ([]int32, []int32) {
+	w.sc.reset(text)
+	w.mark++
+	mark := w.mark
+	start := len(cols)
+	for {
+		tk, ok := w.sc.next()
+		if !ok {
+			break
+		}
+		id, ok := w.ids.lookupToken(&w.sc, tk)
+		if !ok {
+			id = int32(len(w.terms))
+			w.ids.insert(tk, id)
+			w.terms = append(w.terms, string(tk))
+			w.seen = append(w.seen, seenMark{})
+		} else if id < 0 {
+			continue
+		}
+		sn := &w.seen[id]
+		if sn.mark != mark {
+			sn.mark, sn.slot = mark, int32(len(cols))
+			cols = append(cols, id)
+			cnt = append(cnt, 1)
+		} else {
+			cnt[sn.slot]++
+		}
+	}
+	if n := len(w.terms); len(w.df) < n {
+		w.df = append(w.df, make([]int64, n-len(w.df))...)
+		w.tf = append(w.tf, make([]int64, n-len(w.tf))...)
+	}
+	for k := start; k < len(cols); k++ {
+		w.df[cols[k]]++
+		w.tf[cols[k]] += int64(cnt[k])
+	}
+	return cols, cnt
+}
+
+// sortTerms fills w.order with the local ids in term order.
+func (w *vocabWorker) sortTerms() {
+	n := len(w.terms)
+	w.keys = make([]uint64, n)
+	w.order = make([]int32, n)
+	for i, s := range w.terms {
+		w.keys[i] = termKey(s)
+		w.order[i] = int32(i)
+	}
+	slices.SortFunc(w.order, func(a, b int32) int {
+		ka, kb := w.keys[a], w.keys[b]
+		switch {
+		case ka < kb:
+			return -1
+		case ka > kb:
+			return 1
+		}
+		return strings.Compare(w.terms[a], w.terms[b])
+	})
+}
+
+// termKey is the first 8 bytes of s, big-endian and zero-padded: comparing
+// keys orders strings by bytes except between equal keys. (Tokens hold no
+// NUL bytes, so padding cannot tie a string with a longer one that differs.)
+func termKey(s string) uint64 {
+	var k uint64
+	n := min(len(s), 8)
+	for i := range n {
+		k |= uint64(s[i]) << (56 - 8*i)
+	}
+	return k
+}
+
+func fitTfidf(ctx context.Context, texts []string, cfg TfidfConfig, keep bool) (*Tfidf, Vectors, error) {
+	cfg, err := cfg.validate()
+	if err != nil {
+		return nil, Vectors{}, err
+	}
+	if len(texts) > math.MaxInt32 {
+		return nil, Vectors{}, fmt.Errorf("embed: tfidf: %d texts is too many", len(texts))
+	}
+	nw := cfg.workers()
+	chunks := splitChunks(texts, nw)
+	stop := cfg.Tokenizer.stopList()
+	workers := make([]*vocabWorker, min(nw, len(chunks)))
+	// Phase 1.
+	err = runChunks(ctx, len(workers), len(chunks), func(wi, c int) {
+		w := workers[wi]
+		if w == nil {
+			w = newVocabWorker(cfg.Tokenizer, stop)
+			workers[wi] = w
+		}
+		ch := &chunks[c]
+		ch.worker = wi
+		if keep {
+			ch.reserve()
+		}
+		for _, text := range texts[ch.lo:ch.hi] {
+			if keep {
+				n0 := len(ch.cols)
+				ch.cols, ch.cnt = w.doc(text, ch.cols, ch.cnt)
+				ch.nnz = append(ch.nnz, int32(len(ch.cols)-n0))
+			} else {
+				w.cols, w.cnt = w.doc(text, w.cols[:0], w.cnt[:0])
+			}
+		}
+	})
+	if err != nil {
+		return nil, Vectors{}, err
+	}
+	// Phase 2.
+	live := slices.DeleteFunc(slices.Clone(workers), func(w *vocabWorker) bool { return w == nil })
+	if err := runChunks(ctx, len(live), len(live), func(_, i int) { live[i].sortTerms() }); err != nil {
+		return nil, Vectors{}, err
+	}
+	terms, df, tf := mergeVocab(live)
+	if len(terms) == 0 {
+		return nil, Vectors{}, fmt.Errorf("%w; perhaps the documents only contain stop words", ErrEmptyVocabulary)
+	}
+	lo, hi, err := cfg.docCountLimits(len(texts))
+	if err != nil {
+		return nil, Vectors{}, err
+	}
+	keepCol := make([]bool, len(terms))
+	nkeep := 0
+	for i, d := range df {
+		if float64(d) >= lo && float64(d) <= hi {
+			keepCol[i] = true
+			nkeep++
+		}
+	}
+	if cfg.MaxFeatures > 0 && nkeep > cfg.MaxFeatures {
+		neg := make([]int64, 0, nkeep)
+		where := make([]int32, 0, nkeep)
+		for i, k := range keepCol {
+			if k {
+				neg = append(neg, -tf[i])
+				where = append(where, int32(i))
+			}
+		}
+		clear(keepCol)
+		for _, j := range numpyArgsort(neg)[:cfg.MaxFeatures] {
+			keepCol[where[j]] = true
+		}
+		nkeep = cfg.MaxFeatures
+	}
+	if nkeep == 0 {
+		return nil, Vectors{}, fmt.Errorf("%w after pruning: lower min_df or raise max_df", ErrEmptyVocabulary)
+	}
+	col := make([]int32, len(terms)) // global → column or -1
+	vocab := make([]string, 0, nkeep)
+	idf := make([]float32, 0, nkeep)
+	for i, k := range keepCol {
+		if !k {
+			col[i] = -1
+			continue
+		}
+		col[i] = int32(len(vocab))
+		vocab = append(vocab, terms[i])
+		idf = append(idf, float32(idfValue(len(texts), df[i], !cfg.NoSmoothIDF)))
+	}
+	t := &Tfidf{Config: cfg, Vocabulary: vocab, IDF: idf, idx: &tfidfIndex{}}
+	if !keep {
+		return t, Vectors{}, nil
+	}
+	// Phase 3.
+	for _, w := range live {
+		for l, g := range w.toCol {
+			w.toCol[l] = col[g]
+		}
+	}
+	tmps := make([][]uint64, nw)
+	err = runChunks(ctx, nw, len(chunks), func(wi, c int) {
+		ch := &chunks[c]
+		toCol := workers[ch.worker].toCol
+		var in, out int
+		for r, n := range ch.nnz {
+			start := out
+			for _, id := range ch.cols[in : in+int(n)] {
+				if cl := toCol[id]; cl >= 0 {
+					ch.cols[out] = cl
+					ch.cnt[out] = ch.cnt[in]
+					out++
+				}
+				in++
+			}
+			sortRow(ch.cols[start:out], ch.cnt[start:out], &tmps[wi])
+			ch.nnz[r] = int32(out - start)
+		}
+		ch.cols, ch.cnt = ch.cols[:out], ch.cnt[:out]
+	})
+	if err != nil {
+		return nil, Vectors{}, err
+	}
+	m, err := assemble(ctx, nw, chunks, len(texts), len(vocab), idf, cfg.SublinearTF, !cfg.NoNorm)
+	if err != nil {
+		return nil, Vectors{}, err
+	}
+	return t, Vectors{Sparse: m}, nil
+}
+
+// mergeVocab merges the workers' sorted vocabularies: the global sorted
+// terms with their document and total counts. It sets each worker's toCol
+// to map local ids to global term numbers.
+func mergeVocab(ws []*vocabWorker) (terms []string, df, tf []int64) {
+	total := 0
+	for _, w := range ws {
+		total += len(w.terms)
+		w.toCol = make([]int32, len(w.terms))
+	}
+	terms = make([]string, 0, total)
+	df = make([]int64, 0, total)
+	tf = make([]int64, 0, total)
+	pos := make([]int, len(ws))
+	// h is a min-heap of worker numbers by their next term.
+	h := make([]int, 0, len(ws))
+	less := func(a, b int) bool {
+		wa, wb := ws[a], ws[b]
+		ia, ib := wa.order[pos[a]], wb.order[pos[b]]
+		ka, kb := wa.keys[ia], wb.keys[ib]
+		if ka != kb {
+			return ka < kb
+		}
+		if c := strings.Compare(wa.terms[ia], wb.terms[ib]); c != 0 {
+			return c < 0
+		}
+		return a < b
+	}
+	down := func(i int) {
+		for {
+			l := 2*i + 1
+			if l >= len(h) {
+				return
+			}
+			if r := l + 1; r < len(h) && less(h[r], h[l]) {
+				l = r
+			}
+			if !less(h[l], h[i]) {
+				return
+			}
+			h[i], h[l] = h[l], h[i]
+			i = l
+		}
+	}
+	for i, w := range ws {
+		if len(w.order) > 0 {
+			h = append(h, i)
+		}
+	}
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	for len(h) > 0 {
+		wi := h[0]
+		w := ws[wi]
+		id := w.order[pos[wi]]
+		s := w.terms[id]
+		if n := len(terms); n == 0 || terms[n-1] != s {
+			terms = append(terms, s)
+			df = append(df, 0)
+			tf = append(tf, 0)
+		}
+		g := len(terms) - 1
+		df[g] += w.df[id]
+		tf[g] += w.tf[id]
+		w.toCol[id] = int32(g)
+		pos[wi]++
+		if pos[wi] == len(w.order) {
+			h[0] = h[len(h)-1]
+			h = h[:len(h)-1]
+		}
+		down(0)
+	}
+	return terms, df, tf
+}
+
+// idfValue is scikit-learn's idf: ln((1+n)/(1+df)) + 1 smoothed, else
+// ln(n/df) + 1 (df is taken as at least 1 there).
+func idfValue(n int, df int64, smooth bool) float64 {
+	if smooth {
+		return math.Log(float64(n+1)/float64(df+1)) + 1
+	}
+	return math.Log(float64(n)/float64(max(df, 1))) + 1
+}
+
+// numpyArgsort returns the permutation that sorts v ascending exactly as
+// numpy 1.24's default argsort (kind="quicksort": an introsort, not stable)
+// does for int64, which is how scikit-learn's max_features picks among tied
+// counts. Reference: numpy/core/src/npysort/quicksort.cpp, aquicksort_ and
+// heapsort.cpp, aheapsort_.
+func numpyArgsort(v []int64) []int {
+	const small = 15 // SMALL_QUICKSORT
+	num := len(v)
+	tosort := make([]int, num)
+	for i := range tosort {
+		tosort[i] = i
+	}
+	if num < 2 {
+		return tosort
+	}
+	type frame struct{ pl, pr, depth int }
+	var stack []frame
+	pl, pr := 0, num-1
+	cdepth := 0
+	for u := num; u > 1; u >>= 1 {
+		cdepth++
+	}
+	cdepth *= 2
+	t := tosort
+	for {
+		if cdepth < 0 {
+			numpyAheapsort(v, t[pl:pr+1])
+		} else {
+			for pr-pl > small {
+				pm := pl + (pr-pl)>>1
+				if v[t[pm]] < v[t[pl]] {
+					t[pm], t[pl] = t[pl], t[pm]
+				}
+				if v[t[pr]] < v[t[pm]] {
+					t[pr], t[pm] = t[pm], t[pr]
+				}
+				if v[t[pm]] < v[t[pl]] {
+					t[pm], t[pl] = t[pl], t[pm]
+				}
+				vp := v[t[pm]]
+				pi, pj := pl, pr-1
+				t[pm], t[pj] = t[pj], t[pm]
+				for {
+					pi++
+					for v[t[pi]] < vp {
+						pi++
+					}
+					pj--
+					for vp < v[t[pj]] {
+						pj--
+					}
+					if pi >= pj {
+						break
+					}
+					t[pi], t[pj] = t[pj], t[pi]
+				}
+				pk := pr - 1
+				t[pi], t[pk] = t[pk], t[pi]
+				cdepth--
+				if pi-pl < pr-pi {
+					stack = append(stack, frame{pi + 1, pr, cdepth})
+					pr = pi - 1
+				} else {
+					stack = append(stack, frame{pl, pi - 1, cdepth})
+					pl = pi + 1
+				}
+			}
+			for pi := pl + 1; pi <= pr; pi++ {
+				vi := t[pi]
+				vp := v[vi]
+				pj := pi
+				for pj > pl && vp < v[t[pj-1]] {
+					t[pj] = t[pj-1]
+					pj--
+				}
+				t[pj] = vi
+			}
+		}
+		if len(stack) == 0 {
+			break
+		}
+		f := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		pl, pr, cdepth = f.pl, f.pr, f.depth
+	}
+	return tosort
+}
+
+// numpyAheapsort is numpy's aheapsort_ (1-based heap over tosort).
+func numpyAheapsort(v []int64, tosort []int) {
+	n := len(tosort)
+	a := func(i int) *int { return &tosort[i-1] }
+	for l := n >> 1; l > 0; l-- {
+		tmp := *a(l)
+		i, j := l, l<<1
+		for j <= n {
+			if j < n && v[*a(j)] < v[*a(j + 1)] {
+				j++
+			}
+			if v[tmp] < v[*a(j)] {
+				*a(i) = *a(j)
+				i = j
+				j += j
+			} else {
+				break
+			}
+		}
+		*a(i) = tmp
+	}
+	for n > 1 {
+		tmp := *a(n)
+		*a(n) = *a(1)
+		n--
+		i, j := 1, 2
+		for j <= n {
+			if j < n && v[*a(j)] < v[*a(j + 1)] {
+				j++
+			}
+			if v[tmp] < v[*a(j)] {
+				*a(i) = *a(j)
+				i = j
+				j += j
+			} else {
+				break
+			}
+		}
+		*a(i) = tmp
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Shared machinery of the tf-idf featurizers
+
+// chunk is a run of documents [lo, hi) processed by one worker at a time,
+// with its rows as (column, count) pairs: row r has nnz[r] pairs.
+type chunk struct {
+	lo, hi int
+	bytes  int
+	worker int
+	nnz    []int32
+	cols   []int32
+	cnt    []int32
+}
+
+// reserve sizes the pair buffers from the chunk's text size.
+func (c *chunk) reserve() {
+	n := c.bytes/16 + 16
+	c.nnz = make([]int32, 0, c.hi-c.lo)
+	c.cols = make([]int32, 0, n)
+	c.cnt = make([]int32, 0, n)
+}
+
+// splitChunks cuts texts into runs of about equal bytes, several per worker
+// so that uneven documents still balance.
+func splitChunks(texts []string, workers int) []chunk {
+	total := 0
+	for _, t := range texts {
+		total += len(t)
+	}
+	target := max(total/(workers*8+1), 64<<10)
+	var out []chunk
+	lo, b := 0, 0
+	for i, t := range texts {
+		b += len(t)
+		if b >= target || i-lo >= 4096 {
+			out = append(out, chunk{lo: lo, hi: i + 1, bytes: b})
+			lo, b = i+1, 0
+		}
+	}
+	if lo < len(texts) {
+		out = append(out, chunk{lo: lo, hi: len(texts), bytes: b})
+	}
+	return out
+}
+
+// runChunks calls fn(w, i) for i in [0, n) on workers goroutines (w is the
+// goroutine's number, for per-worker state), handing out i in order. It
+// returns when all calls are done, or early with ctx's error.
+func runChunks(ctx context.Context, workers, n int, fn func(w, i int)) error {
+	workers = min(workers, n)
+	if workers <= 1 {
+		for i := range n {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			fn(0, i)
+		}
+		return ctx.Err()
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				fn(w, i)
+			}
+		}()
+	}
+	wg.Wait()
+	return ctx.Err()
+}
+
+// sortRow sorts a row's pairs by column (columns are distinct): insertion
+// sort for short rows, else an LSD radix sort on 8-bit digits of the column,
+// with tmp as scratch.
+func sortRow(cols, cnt []int32, tmp *[]uint64) {
+	n := len(cols)
+	if n < 2 {
+		return
+	}
+	if n <= 48 {
+		for i := 1; i < n; i++ {
+			c, k := cols[i], cnt[i]
+			j := i
+			for j > 0 && cols[j-1] > c {
+				cols[j], cnt[j] = cols[j-1], cnt[j-1]
+				j--
+			}
+			cols[j], cnt[j] = c, k
+		}
+		return
+	}
+	if cap(*tmp) < 2*n {
+		*tmp = make([]uint64, 2*n)
+	}
+	a, b := (*tmp)[:n], (*tmp)[n:2*n]
+	var maxc int32
+	sorted := true
+	for i, c := range cols {
+		a[i] = uint64(c)<<32 | uint64(uint32(cnt[i]))
+		maxc = max(maxc, c)
+		if i > 0 && c < cols[i-1] {
+			sorted = false
+		}
+	}
+	if sorted {
+		return
+	}
+	for shift := uint(32); shift < 32+uint(bits.Len32(uint32(maxc))); shift += 8 {
+		var count [256]int32
+		for _, p := range a {
+			count[byte(p>>shift)]++
+		}
+		var sum int32
+		for d, c := range count {
+			count[d] = sum
+			sum += c
+		}
+		for _, p := range a {
+			d := byte(p >> shift)
+			b[count[d]] = p
+			count[d]++
+		}
+		a, b = b, a
+	}
+	for i, p := range a {
+		cols[i], cnt[i] = int32(p>>32), int32(uint32(p))
+	}
+}
+
+// logTable[c] = 1 + ln(c), the sublinear term frequency of small counts.
+var logTable = func() (t [1024]float64) {
+	for c := 1; c < len(t); c++ {
+		t[c] = 1 + math.Log(float64(c))
+	}
+	return t
+}()
+
+// tfWeight is the term-frequency factor of a count: the count, or
+// 1 + ln|count| (with the count's sign, for alternate-sign hashing).
+func tfWeight(c int32, sublinear bool) float64 {
+	if !sublinear {
+		return float64(c)
+	}
+	if c > 0 && c < int32(len(logTable)) {
+		return logTable[c]
+	}
+	if c < 0 {
+		return -tfWeight(-c, true)
+	}
+	return 1 + math.Log(float64(c))
+}
+
+// assemble weights the chunks' rows (tf × idf, then L2 norm if norm) into
+// one CSR matrix, in parallel: row values are computed in float64 and
+// rounded to float32 once.
+func assemble(ctx context.Context, workers int, chunks []chunk, rows, cols int, idf []float32, sublinear, norm bool) (*CSR, error) {
+	m := &CSR{Rows: rows, Cols: cols, Indptr: make([]int64, rows+1)}
+	off := make([]int64, len(chunks)+1)
+	for i := range chunks {
+		off[i+1] = off[i] + int64(len(chunks[i].cols))
+	}
+	nnz := off[len(chunks)]
+	m.Indices = make([]int32, nnz)
+	m.Data = make([]float32, nnz)
+	scratch := make([][]float64, min(workers, len(chunks)))
+	err := runChunks(ctx, workers, len(chunks), func(w, c int) {
+		ch := &chunks[c]
+		p := off[c]
+		copy(m.Indices[p:], ch.cols)
+		vals := m.Data[p : p+int64(len(ch.cols))]
+		k := 0
+		for r, n := range ch.nnz {
+			m.Indptr[ch.lo+r+1] = p + int64(k) + int64(n)
+			rc, rn := ch.cols[k:k+int(n)], ch.cnt[k:k+int(n)]
+			out := vals[k : k+int(n)]
+			k += int(n)
+			if !norm {
+				for j, cl := range rc {
+					out[j] = float32(tfWeight(rn[j], sublinear) * float64(idf[cl]))
+				}
+				continue
+			}
+			if cap(scratch[w]) < int(n) {
+				scratch[w] = make([]float64, n, 2*n)
+			}
+			x := scratch[w][:n]
+			var ss float64
+			for j, cl := range rc {
+				v := tfWeight(rn[j], sublinear) * float64(idf[cl])
+				x[j] = v
+				ss += v * v
+			}
+			if ss == 0 {
+				for j := range out {
+					out[j] = float32(x[j])
+				}
+				continue
+			}
+			d := math.Sqrt(ss)
+			for j := range out {
+				out[j] = float32(x[j] / d)
+			}
+		}
+		ch.cols, ch.cnt, ch.nnz = nil, nil, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
