@@ -220,8 +220,10 @@ func newLineInput(name string, r io.Reader, closer io.Closer, lim Limits) (*line
 		if err != nil {
 			return nil, fmt.Errorf("schemas: open %s: %w", name, err)
 		}
-		in.closers = append([]io.Closer{zr}, in.closers...)
-		br = bufio.NewReaderSize(zr, 1<<20)
+		// Decompress in a goroutine of its own, overlapping with parsing.
+		ra := newReadahead(zr)
+		in.closers = append([]io.Closer{ra, zr}, in.closers...)
+		br = bufio.NewReaderSize(ra, 1<<20)
 	}
 	in.br = br
 	return in, nil

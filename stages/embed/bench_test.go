@@ -64,39 +64,62 @@ func BenchmarkTokenize(b *testing.B) {
 	b.SetBytes(n)
 	b.ReportAllocs()
 	for b.Loop() {
-		for _, t := range texts {
-			tok.Tokens(t, func([]byte) {})
-		}
+		tokenizeAll(tok, texts)
 	}
 }
 
-// BenchmarkTokenizeHash is one core's tokenizer + murmur3 + stop-word
-// check, the inner loop of the hashing featurizer.
+func tokenizeAll(tok *Tokenizer, texts []string) (n int) {
+	for _, t := range texts {
+		tok.Tokens(t, func([]byte) { n++ })
+	}
+	return n
+}
+
+// BenchmarkTokenizeHash is one core's inner loop of the hashing featurizer:
+// tokenizer, memo, murmur3 and stop-word check, column.
 func BenchmarkTokenizeHash(b *testing.B) {
 	texts, n := benchTexts(b)
 	tok := DefaultTokenizer()
 	stop := newStopTable(tok.stopList())
 	hs := newHasher(1<<18, false)
-	sc := tok.scanner("", make([]byte, 0, 256))
-	var sink int32
+	memo := new([memoSize]memoEntry)
 	b.SetBytes(n)
 	for b.Loop() {
-		for _, t := range texts {
-			sc.reset(t)
-			for {
-				tk, ok := sc.next()
-				if !ok {
-					break
+		tokenizeHashAll(tok, stop, hs, memo, texts)
+	}
+}
+
+func tokenizeHashAll(tok *Tokenizer, stop *stopTable, hs hasher, memo *[memoSize]memoEntry, texts []string) (sum uint32) {
+	sc := tok.scanner("", nil)
+	for _, t := range texts {
+		sc.reset(t)
+		for {
+			tk, ok := sc.next()
+			if !ok {
+				break
+			}
+			var key uint32
+			if n := len(tk); n <= 16 {
+				e := &memo[memoSlot(sc.k1, sc.k2)]
+				if e.k1 == sc.k1 && e.k2 == sc.k2 && e.size == int32(n+1) {
+					key = e.key
+				} else {
+					h := murmur3Packed(sc.k1, sc.k2, n)
+					key = stopKey
+					if !stop.hasPacked(sc.k1, sc.k2, n, h) {
+						key = hs.key(h)
+					}
+					*e = memoEntry{k1: sc.k1, k2: sc.k2, size: int32(n + 1), key: key}
 				}
-				h := murmur3(tk)
-				if !stop.has(tk, h) {
-					c, _ := hs.column(h)
-					sink += c
-				}
+			} else if h := murmur3(tk); !stop.has(tk, h) {
+				key = hs.key(h)
+			}
+			if key != stopKey {
+				sum += key
 			}
 		}
 	}
-	_ = sink
+	return sum
 }
 
 func benchWorkers(b *testing.B, fn func(b *testing.B, workers int)) {
@@ -170,6 +193,18 @@ func BenchmarkHashingFitTransform(b *testing.B) {
 		for b.Loop() {
 			h := Hashing{Config: HashingConfig{Workers: w, SublinearTF: true}}
 			if _, err := h.FitTransform(context.Background(), texts); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkHashingFit(b *testing.B) {
+	texts, n := benchTexts(b)
+	benchWorkers(b, func(b *testing.B, w int) {
+		b.SetBytes(n)
+		for b.Loop() {
+			if _, err := FitHashing(context.Background(), texts, HashingConfig{Workers: w, SublinearTF: true}); err != nil {
 				b.Fatal(err)
 			}
 		}

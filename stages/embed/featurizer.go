@@ -80,33 +80,26 @@ type FitOptions struct {
 func Fit(ctx context.Context, k Kind, texts []string, opt FitOptions) (Featurizer, Vectors, error) {
 	switch k {
 	case KindTfidf:
-		t, err := FitTfidf(ctx, texts, opt.Tfidf)
+		t := &Tfidf{Config: opt.Tfidf}
+		v, err := t.FitTransform(ctx, texts) // one tokenization pass
 		if err != nil {
 			return nil, Vectors{}, err
 		}
-		v, err := t.Transform(ctx, texts)
-		return t, v, err
+		return t, v, nil
 	case KindHashing:
-		h, err := FitHashing(ctx, texts, opt.Hashing)
+		h := &Hashing{Config: opt.Hashing}
+		v, err := h.FitTransform(ctx, texts)
 		if err != nil {
 			return nil, Vectors{}, err
 		}
-		v, err := h.Transform(ctx, texts)
-		return h, v, err
+		return h, v, nil
 	case KindLSA:
-		t, err := FitTfidf(ctx, texts, opt.Tfidf)
+		t := &Tfidf{Config: opt.Tfidf}
+		x, err := t.FitTransform(ctx, texts)
 		if err != nil {
 			return nil, Vectors{}, err
 		}
-		x, err := t.Transform(ctx, texts)
-		if err != nil {
-			return nil, Vectors{}, err
-		}
-		l, err := FitLSA(ctx, x.Sparse, opt.LSA)
-		if err != nil {
-			return nil, Vectors{}, err
-		}
-		d, err := l.Project(ctx, x.Sparse)
+		l, d, err := FitProjectLSA(ctx, x.Sparse, opt.LSA)
 		if err != nil {
 			return nil, Vectors{}, err
 		}

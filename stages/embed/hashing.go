@@ -144,23 +144,27 @@ func fitHashing(ctx context.Context, texts []string, cfg HashingConfig, keep boo
 
 // hashChunks tokenizes and hashes texts in parallel: with keep, each
 // chunk's rows as sorted (column, count) pairs; with wantDF, the document
-// frequency of each column.
+// frequency of each column. Per token a worker does one scanner step and,
+// for the frequent tokens that hit its memo, one cache-resident probe
+// instead of murmur3 and the stop-word table; a document's column keys are
+// then radix-sorted and run-length counted (no per-token hash table).
 func hashChunks(ctx context.Context, texts []string, cfg HashingConfig, stop *stopTable, keep, wantDF bool) ([]chunk, []int32, error) {
 	nw := cfg.workers()
 	chunks := splitChunks(texts, nw)
 	type state struct {
 		sc         scanner
-		dc         docCounter
+		memo       *[memoSize]memoEntry
+		keys, tmp  []uint32
 		df         []int32
 		cols, cnts []int32
-		tmp        []uint64
 	}
 	states := make([]*state, min(nw, len(chunks)))
 	hs := newHasher(cfg.Features, cfg.AlternateSign)
+	keyBits := bits.Len32(uint32(cfg.Features-1)) + 1
 	err := runChunks(ctx, len(states), len(chunks), func(w, c int) {
 		st := states[w]
 		if st == nil {
-			st = &state{sc: cfg.Tokenizer.scanner("", make([]byte, 0, 256))}
+			st = &state{sc: cfg.Tokenizer.scanner("", make([]byte, 0, 256)), memo: new([memoSize]memoEntry)}
 			if wantDF {
 				st.df = make([]int32, cfg.Features)
 			}
@@ -173,51 +177,50 @@ func hashChunks(ctx context.Context, texts []string, cfg HashingConfig, stop *st
 			cols, cnts = ch.cols, ch.cnt
 		}
 		for _, text := range texts[ch.lo:ch.hi] {
+			// Each token's key is its column and sign bit; sorting the
+			// document's keys groups a column's tokens for counting.
 			st.sc.reset(text)
-			st.dc.begin()
-			start := len(cols)
+			keys := st.keys[:0]
 			for {
 				tk, ok := st.sc.next()
 				if !ok {
 					break
 				}
-				var hv uint32
-				if len(tk) <= 16 {
-					hv = murmur3Packed(st.sc.k1, st.sc.k2, len(tk))
-					if stop.hasPacked(st.sc.k1, st.sc.k2, len(tk), hv) {
-						continue
+				var key uint32
+				if n := len(tk); n <= 16 {
+					// Frequent tokens hit the memo and skip murmur3 and the
+					// stop-word table.
+					k1, k2 := st.sc.k1, st.sc.k2
+					e := &st.memo[memoSlot(k1, k2)]
+					if e.k1 == k1 && e.k2 == k2 && e.size == int32(n+1) {
+						key = e.key
+					} else {
+						hv := murmur3Packed(k1, k2, n)
+						key = stopKey
+						if !stop.hasPacked(k1, k2, n, hv) {
+							key = hs.key(hv)
+						}
+						*e = memoEntry{k1: k1, k2: k2, size: int32(n + 1), key: key}
 					}
-				} else if hv = murmur3(tk); stop.long != nil && stop.long[string(tk)] {
+				} else if hv := murmur3(tk); stop.long != nil && stop.long[string(tk)] {
+					key = stopKey
+				} else {
+					key = hs.key(hv)
+				}
+				if key == stopKey {
 					continue
 				}
-				col, sign := hs.column(hv)
-				if len(cols)-start >= st.dc.limit {
-					st.dc.grow(cols[start:])
-				}
-				if p, fresh := st.dc.find(col, int32(len(cols)-start)); fresh {
-					cols = append(cols, col)
-					cnts = append(cnts, sign)
-				} else {
-					cnts[start+int(p)] += sign
-				}
+				keys = append(keys, key)
 			}
-			if cfg.AlternateSign {
-				out := start
-				for k := start; k < len(cols); k++ {
-					if cnts[k] != 0 {
-						cols[out], cnts[out] = cols[k], cnts[k]
-						out++
-					}
-				}
-				cols, cnts = cols[:out], cnts[:out]
-			}
+			st.keys = keys
+			start := len(cols)
+			cols, cnts = appendCounts(cols, cnts, keys, &st.tmp, keyBits)
 			if wantDF {
 				for _, cl := range cols[start:] {
 					st.df[cl]++
 				}
 			}
 			if keep {
-				sortRow(cols[start:], cnts[start:], &st.tmp)
 				ch.nnz = append(ch.nnz, int32(len(cols)-start))
 			} else {
 				cols, cnts = cols[:0], cnts[:0]
@@ -247,6 +250,102 @@ func hashChunks(ctx context.Context, texts []string, cfg HashingConfig, stop *st
 	return chunks, df, nil
 }
 
+// The memo of a hashing worker: a direct-mapped cache from a token (of at
+// most 16 bytes, packed) to its key (column and sign) or stopKey.
+const (
+	memoBits = 12
+	memoSize = 1 << memoBits
+)
+
+// stopKey marks a stop word in the memo; no column's key can be all ones
+// (columns are below 2^31 - 1).
+const stopKey = ^uint32(0)
+
+type memoEntry struct {
+	k1, k2 uint64
+	size   int32 // token length + 1; 0 marks an empty entry
+	key    uint32
+}
+
+func memoSlot(k1, k2 uint64) uint64 {
+	return ((k1 * 0x9e3779b97f4a7c15) ^ k2) * 0xbf58476d1ce4e5b9 >> (64 - memoBits)
+}
+
+// appendCounts sorts one document's token keys (column<<1 | 1 for a
+// negative sign; keyBits significant bits) and appends its (column, summed
+// count) pairs in column order to cols and cnts, leaving out counts that
+// cancel to zero. tmp is scratch.
+func appendCounts(cols, cnts []int32, keys []uint32, tmp *[]uint32, keyBits int) ([]int32, []int32) {
+	n := len(keys)
+	if n == 0 {
+		return cols, cnts
+	}
+	if n <= 48 {
+		for i := 1; i < n; i++ {
+			k := keys[i]
+			j := i
+			for j > 0 && keys[j-1] > k {
+				keys[j] = keys[j-1]
+				j--
+			}
+			keys[j] = k
+		}
+	} else {
+		radixSort32(keys, tmp, keyBits)
+	}
+	col, cnt := keys[0]>>1, int32(1-2*(keys[0]&1))
+	for _, k := range keys[1:] {
+		if c := k >> 1; c != col {
+			if cnt != 0 {
+				cols = append(cols, int32(col))
+				cnts = append(cnts, cnt)
+			}
+			col, cnt = c, 0
+		}
+		cnt += int32(1 - 2*(k&1))
+	}
+	if cnt != 0 {
+		cols = append(cols, int32(col))
+		cnts = append(cnts, cnt)
+	}
+	return cols, cnts
+}
+
+// radixSort32 sorts keys of keyBits significant bits: an LSD radix sort
+// with as few passes of at most 11-bit digits as cover keyBits.
+func radixSort32(keys []uint32, tmp *[]uint32, keyBits int) {
+	passes := (keyBits + 10) / 11
+	width := uint((keyBits + passes - 1) / passes)
+	if cap(*tmp) < len(keys) {
+		*tmp = make([]uint32, len(keys), 2*len(keys))
+	}
+	a, b := keys, (*tmp)[:len(keys)]
+	var count [1 << 11]int32
+	mask := uint32(1)<<width - 1
+	for p := range passes {
+		shift := uint(p) * width
+		cn := count[:mask+1]
+		clear(cn)
+		for _, k := range a {
+			cn[k>>shift&mask]++
+		}
+		var sum int32
+		for d, c := range cn {
+			cn[d] = sum
+			sum += c
+		}
+		for _, k := range a {
+			d := k >> shift & mask
+			b[cn[d]] = k
+			cn[d]++
+		}
+		a, b = b, a
+	}
+	if passes%2 == 1 {
+		copy(keys, a)
+	}
+}
+
 // hasher maps a token's murmur hash to its column and sign as
 // scikit-learn's _hashing_fast does: column abs(h) % n for the signed hash
 // h (with abs(-2^31) % n taken as (2^31-1 - (n-1)) % n), sign -1 for h < 0
@@ -263,6 +362,13 @@ func newHasher(n int, alt bool) hasher {
 		h.mask = uint32(n - 1)
 	}
 	return h
+}
+
+// key is the token's column shifted left by one, with the low bit set for a
+// negative sign.
+func (h hasher) key(hv uint32) uint32 {
+	col, sign := h.column(hv)
+	return uint32(col)<<1 | uint32(sign)>>31
 }
 
 func (h hasher) column(hv uint32) (col, sign int32) {
@@ -327,24 +433,35 @@ func murmur3(b []byte) uint32 {
 }
 
 // murmur3Packed is murmur3 of a token of n <= 16 bytes packed as packKey
-// does (little-endian, zero past n), without touching memory.
+// does (little-endian, zero past n), in registers and without branches on
+// n: it runs all four block rounds, keeps the state after n/4 of them, and
+// mixes the tail block unconditionally (a zero block mixes to zero).
 func murmur3Packed(k1, k2 uint64, n int) uint32 {
 	const c1, c2 = 0xcc9e2d51, 0x1b873593
+	mix := func(k uint32) uint32 { return bits.RotateLeft32(k*c1, 15) * c2 }
+	round := func(h, k uint32) uint32 { return bits.RotateLeft32(h^mix(k), 13)*5 + 0xe6546b64 }
+	h1 := round(0, uint32(k1))
+	h2 := round(h1, uint32(k1>>32))
+	h3 := round(h2, uint32(k2))
+	h4 := round(h3, uint32(k2>>32))
+	nb := uint(n >> 2)
 	var h uint32
-	blocks := [4]uint32{uint32(k1), uint32(k1 >> 32), uint32(k2), uint32(k2 >> 32)}
-	nb := n >> 2
-	for i := range nb {
-		k := blocks[i&3] * c1
-		k = bits.RotateLeft32(k, 15) * c2
-		h ^= k
-		h = bits.RotateLeft32(h, 13)*5 + 0xe6546b64
+	if nb == 1 {
+		h = h1
 	}
-	if n&3 != 0 {
-		// The tail block: the remaining bytes, zero above (the packing).
-		k := blocks[nb&3] * c1
-		k = bits.RotateLeft32(k, 15) * c2
-		h ^= k
+	if nb == 2 {
+		h = h2
 	}
+	if nb == 3 {
+		h = h3
+	}
+	if nb == 4 {
+		h = h4
+	}
+	// The tail block is the 32 bits after the nb whole ones (shifts by 64
+	// or more give 0 in Go, so this is 0 for n == 16 too).
+	tail := uint32(k1>>(32*nb) | k2>>(32*(nb-2)))
+	h ^= mix(tail)
 	h ^= uint32(n)
 	h ^= h >> 16
 	h *= 0x85ebca6b

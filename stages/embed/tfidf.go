@@ -1,6 +1,7 @@
 package embed
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,7 +9,6 @@ import (
 	"math/bits"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -215,15 +215,16 @@ func (t *Tfidf) Transform(ctx context.Context, texts []string) (Vectors, error) 
 	chunks := splitChunks(texts, nw)
 	tok := t.Config.Tokenizer
 	type state struct {
-		sc  scanner
-		dc  docCounter
-		tmp []uint64
+		sc        scanner
+		memo      *[memoSize]memoEntry // token → column or -1, as in hashChunks
+		keys, tmp []uint32
 	}
+	keyBits := bits.Len32(uint32(len(t.Vocabulary)-1)) + 1
 	states := make([]*state, min(nw, len(chunks)))
 	err := runChunks(ctx, len(states), len(chunks), func(w, c int) {
 		st := states[w]
 		if st == nil {
-			st = &state{sc: tok.scanner("", make([]byte, 0, 256))}
+			st = &state{sc: tok.scanner("", make([]byte, 0, 256)), memo: new([memoSize]memoEntry)}
 			states[w] = st
 		}
 		ch := &chunks[c]
@@ -231,28 +232,34 @@ func (t *Tfidf) Transform(ctx context.Context, texts []string) (Vectors, error) 
 		cols, cnt := ch.cols, ch.cnt
 		for _, text := range texts[ch.lo:ch.hi] {
 			st.sc.reset(text)
-			st.dc.begin()
-			start := len(cols)
+			keys := st.keys[:0]
 			for {
 				tk, ok := st.sc.next()
 				if !ok {
 					break
 				}
-				col, ok := index.lookupToken(&st.sc, tk)
-				if !ok || col < 0 {
-					continue
+				col := int32(-1)
+				if n := len(tk); n <= 16 {
+					k1, k2 := st.sc.k1, st.sc.k2
+					e := &st.memo[memoSlot(k1, k2)]
+					if e.k1 == k1 && e.k2 == k2 && e.size == int32(n+1) {
+						col = int32(e.key)
+					} else {
+						if c, ok := index.lookupPacked(k1, k2, n); ok {
+							col = c
+						}
+						*e = memoEntry{k1: k1, k2: k2, size: int32(n + 1), key: uint32(col)}
+					}
+				} else if c, ok := index.long[string(tk)]; ok {
+					col = c
 				}
-				if len(cols)-start >= st.dc.limit {
-					st.dc.grow(cols[start:])
-				}
-				if p, fresh := st.dc.find(col, int32(len(cols)-start)); fresh {
-					cols = append(cols, col)
-					cnt = append(cnt, 1)
-				} else {
-					cnt[start+int(p)]++
+				if col >= 0 {
+					keys = append(keys, uint32(col)<<1)
 				}
 			}
-			sortRow(cols[start:], cnt[start:], &st.tmp)
+			st.keys = keys
+			start := len(cols)
+			cols, cnt = appendCounts(cols, cnt, keys, &st.tmp, keyBits)
 			ch.nnz = append(ch.nnz, int32(len(cols)-start))
 		}
 		ch.cols, ch.cnt = cols, cnt
@@ -271,67 +278,6 @@ func (t *Tfidf) Transform(ctx context.Context, texts []string) (Vectors, error) 
 // and where its count is (slot): per-document counting without clearing.
 type seenMark struct{ mark, slot int32 }
 
-// docCounter finds the distinct columns of one document: an open-addressing
-// table from column to its position in the document's pairs, stamped with
-// a document number so that it never needs clearing. Small enough to stay
-// in cache, it grows with the largest document (callers call grow when a
-// document reaches limit distinct columns).
-type docCounter struct {
-	slots []docSlot
-	shift uint32
-	mark  uint32
-	limit int
-}
-
-type docSlot struct {
-	mark     uint32
-	col, pos int32
-}
-
-func (d *docCounter) resize(size int) {
-	d.slots = make([]docSlot, size)
-	d.shift = uint32(32 - bits.TrailingZeros(uint(size)))
-	d.limit = size / 2
-	d.mark = 1
-}
-
-// begin starts a document.
-func (d *docCounter) begin() {
-	if d.slots == nil {
-		d.resize(1 << 10)
-		return
-	}
-	d.mark++
-	if d.mark == 0 {
-		clear(d.slots)
-		d.mark = 1
-	}
-}
-
-// find returns the position of col among the document's pairs; when col is
-// new it records pos for it and returns (pos, true).
-func (d *docCounter) find(col, pos int32) (int32, bool) {
-	mask := uint32(len(d.slots) - 1)
-	for i := (uint32(col) * 0x9e3779b1) >> d.shift; ; i = (i + 1) & mask {
-		s := &d.slots[i]
-		if s.mark != d.mark {
-			*s = docSlot{mark: d.mark, col: col, pos: pos}
-			return pos, true
-		}
-		if s.col == col {
-			return s.pos, false
-		}
-	}
-}
-
-// grow doubles the table, keeping the current document's columns.
-func (d *docCounter) grow(cols []int32) {
-	d.resize(2 * len(d.slots))
-	for i, c := range cols {
-		d.find(c, int32(i))
-	}
-}
-
 // ---------------------------------------------------------------------------
 // Fitting
 //
@@ -347,7 +293,9 @@ func (d *docCounter) grow(cols []int32) {
 type vocabWorker struct {
 	sc    scanner
 	ids   *termTable // term → local id; stop words → -1
-	terms []string         // local id → term
+	memo  *[memoSize]memoEntry
+	arena []byte // the terms' bytes: local id i is arena[offs[i]:offs[i+1]]
+	offs  []int32
 	df    []int64
 	tf    []int64
 	seen  []seenMark
@@ -358,11 +306,11 @@ type vocabWorker struct {
 
 	cols []int32 // scratch of FitTfidf (pairs are not kept)
 	cnt  []int32
-	tmp  []uint64 // scratch of sortRow
 }
 
 func newVocabWorker(tok *Tokenizer, stop []string) *vocabWorker {
-	w := &vocabWorker{sc: tok.scanner("", make([]byte, 0, 256)), ids: newTermTable(1 << 14)}
+	w := &vocabWorker{sc: tok.scanner("", make([]byte, 0, 256)), ids: newTermTable(1 << 14), offs: []int32{0},
+		memo: new([memoSize]memoEntry)}
 	for _, s := range stop {
 		w.ids.insert([]byte(s), -1)
 	}
@@ -381,13 +329,21 @@ func (w *vocabWorker) doc(text string, cols, cnt []int32) ([]int32, []int32) {
 		if !ok {
 			break
 		}
-		id, ok := w.ids.lookupToken(&w.sc, tk)
-		if !ok {
-			id = int32(len(w.terms))
-			w.ids.insert(tk, id)
-			w.terms = append(w.terms, string(tk))
-			w.seen = append(w.seen, seenMark{})
-		} else if id < 0 {
+		var id int32
+		if n := len(tk); n <= 16 {
+			// Frequent tokens hit the memo before the (large) term table.
+			k1, k2 := w.sc.k1, w.sc.k2
+			e := &w.memo[memoSlot(k1, k2)]
+			if e.k1 == k1 && e.k2 == k2 && e.size == int32(n+1) {
+				id = int32(e.key)
+			} else {
+				id = w.lookupOrAdd(tk)
+				*e = memoEntry{k1: k1, k2: k2, size: int32(n + 1), key: uint32(id)}
+			}
+		} else {
+			id = w.lookupOrAdd(tk)
+		}
+		if id < 0 {
 			continue
 		}
 		sn := &w.seen[id]
@@ -399,7 +355,7 @@ func (w *vocabWorker) doc(text string, cols, cnt []int32) ([]int32, []int32) {
 			cnt[sn.slot]++
 		}
 	}
-	if n := len(w.terms); len(w.df) < n {
+	if n := len(w.offs) - 1; len(w.df) < n {
 		w.df = append(w.df, make([]int64, n-len(w.df))...)
 		w.tf = append(w.tf, make([]int64, n-len(w.tf))...)
 	}
@@ -410,13 +366,30 @@ func (w *vocabWorker) doc(text string, cols, cnt []int32) ([]int32, []int32) {
 	return cols, cnt
 }
 
+// lookupOrAdd returns the local id of the scanner's current token tk,
+// adding it to the vocabulary when new (-1 for a stop word).
+func (w *vocabWorker) lookupOrAdd(tk []byte) int32 {
+	if id, ok := w.ids.lookupToken(&w.sc, tk); ok {
+		return id
+	}
+	id := int32(len(w.offs) - 1)
+	w.ids.insert(tk, id)
+	w.arena = append(w.arena, tk...)
+	w.offs = append(w.offs, int32(len(w.arena)))
+	w.seen = append(w.seen, seenMark{})
+	return id
+}
+
+// term returns the bytes of local id i.
+func (w *vocabWorker) term(i int32) []byte { return w.arena[w.offs[i]:w.offs[i+1]] }
+
 // sortTerms fills w.order with the local ids in term order.
 func (w *vocabWorker) sortTerms() {
-	n := len(w.terms)
+	n := len(w.offs) - 1
 	w.keys = make([]uint64, n)
 	w.order = make([]int32, n)
-	for i, s := range w.terms {
-		w.keys[i] = termKey(s)
+	for i := range n {
+		w.keys[i] = termKey(w.term(int32(i)))
 		w.order[i] = int32(i)
 	}
 	slices.SortFunc(w.order, func(a, b int32) int {
@@ -427,14 +400,15 @@ func (w *vocabWorker) sortTerms() {
 		case ka > kb:
 			return 1
 		}
-		return strings.Compare(w.terms[a], w.terms[b])
+		return bytes.Compare(w.term(a), w.term(b))
 	})
 }
 
-// termKey is the first 8 bytes of s, big-endian and zero-padded: comparing
-// keys orders strings by bytes except between equal keys. (Tokens hold no
-// NUL bytes, so padding cannot tie a string with a longer one that differs.)
-func termKey(s string) uint64 {
+// termKey is the first 8 bytes of s, big-endian and zero-padded: keys
+// order strings as bytes.Compare does wherever they differ (a padding
+// zero sorts first, as the end of a shorter string does), so equal keys
+// are the only ties left to break.
+func termKey(s []byte) uint64 {
 	var k uint64
 	n := min(len(s), 8)
 	for i := range n {
@@ -519,17 +493,26 @@ func fitTfidf(ctx context.Context, texts []string, cfg TfidfConfig, keep bool) (
 	if nkeep == 0 {
 		return nil, Vectors{}, fmt.Errorf("%w after pruning: lower min_df or raise max_df", ErrEmptyVocabulary)
 	}
+	// The kept terms share one string.
 	col := make([]int32, len(terms)) // global → column or -1
-	vocab := make([]string, 0, nkeep)
+	var all []byte
+	ends := make([]int, 0, nkeep)
 	idf := make([]float32, 0, nkeep)
 	for i, k := range keepCol {
 		if !k {
 			col[i] = -1
 			continue
 		}
-		col[i] = int32(len(vocab))
-		vocab = append(vocab, terms[i])
+		col[i] = int32(len(ends))
+		r := terms[i]
+		all = append(all, live[r.w].term(r.id)...)
+		ends = append(ends, len(all))
 		idf = append(idf, float32(idfValue(len(texts), df[i], !cfg.NoSmoothIDF)))
+	}
+	joined := string(all)
+	vocab := make([]string, nkeep)
+	for i, e := range ends {
+		vocab[i] = joined[prevEnd(ends, i):e]
 	}
 	t := &Tfidf{Config: cfg, Vocabulary: vocab, IDF: idf, idx: &tfidfIndex{}}
 	if !keep {
@@ -571,16 +554,20 @@ func fitTfidf(ctx context.Context, texts []string, cfg TfidfConfig, keep bool) (
 	return t, Vectors{Sparse: m}, nil
 }
 
+// termRef names a worker's local term.
+type termRef struct{ w, id int32 }
+
 // mergeVocab merges the workers' sorted vocabularies: the global sorted
-// terms with their document and total counts. It sets each worker's toCol
-// to map local ids to global term numbers.
-func mergeVocab(ws []*vocabWorker) (terms []string, df, tf []int64) {
+// terms (as references to a worker's copy) with their document and total
+// counts. It sets each worker's toCol to map local ids to global term
+// numbers.
+func mergeVocab(ws []*vocabWorker) (terms []termRef, df, tf []int64) {
 	total := 0
 	for _, w := range ws {
-		total += len(w.terms)
-		w.toCol = make([]int32, len(w.terms))
+		total += len(w.order)
+		w.toCol = make([]int32, len(w.order))
 	}
-	terms = make([]string, 0, total)
+	terms = make([]termRef, 0, total)
 	df = make([]int64, 0, total)
 	tf = make([]int64, 0, total)
 	pos := make([]int, len(ws))
@@ -593,7 +580,7 @@ func mergeVocab(ws []*vocabWorker) (terms []string, df, tf []int64) {
 		if ka != kb {
 			return ka < kb
 		}
-		if c := strings.Compare(wa.terms[ia], wb.terms[ib]); c != 0 {
+		if c := bytes.Compare(wa.term(ia), wb.term(ib)); c != 0 {
 			return c < 0
 		}
 		return a < b
@@ -622,15 +609,16 @@ func mergeVocab(ws []*vocabWorker) (terms []string, df, tf []int64) {
 	for i := len(h)/2 - 1; i >= 0; i-- {
 		down(i)
 	}
+	var last []byte
 	for len(h) > 0 {
 		wi := h[0]
 		w := ws[wi]
 		id := w.order[pos[wi]]
-		s := w.terms[id]
-		if n := len(terms); n == 0 || terms[n-1] != s {
-			terms = append(terms, s)
+		if t := w.term(id); len(terms) == 0 || !bytes.Equal(last, t) {
+			terms = append(terms, termRef{int32(wi), id})
 			df = append(df, 0)
 			tf = append(tf, 0)
+			last = t
 		}
 		g := len(terms) - 1
 		df[g] += w.df[id]
@@ -644,6 +632,14 @@ func mergeVocab(ws []*vocabWorker) (terms []string, df, tf []int64) {
 		down(0)
 	}
 	return terms, df, tf
+}
+
+// prevEnd is where term i starts in the joined vocabulary.
+func prevEnd(ends []int, i int) int {
+	if i == 0 {
+		return 0
+	}
+	return ends[i-1]
 }
 
 // idfValue is scikit-learn's idf: ln((1+n)/(1+df)) + 1 smoothed, else

@@ -139,11 +139,11 @@ func (t *Tokenizer) stopList() []string {
 
 // Byte classes of the ASCII fast path.
 const (
-	bSep   = 0    // ASCII, not a word character
-	bLower = 1    // a-z and '_'
-	bUpper = 2    // A-Z
-	bDigit = 4    // 0-9
-	bHigh  = 8    // 0x80-0xFF: part of a multi-byte (or invalid) sequence
+	bSep   = 0 // ASCII, not a word character
+	bLower = 1 // a-z and '_'
+	bUpper = 2 // A-Z
+	bDigit = 4 // 0-9
+	bHigh  = 8 // 0x80-0xFF: part of a multi-byte (or invalid) sequence
 	bWord  = bLower | bUpper | bDigit
 )
 
@@ -387,11 +387,9 @@ func (s *scanner) next() (tok []byte, ok bool) {
 					if s.lower {
 						x0, x1 = lowerWord(x0), lowerWord(x1)
 					}
-					if l < 8 {
-						x0, x1 = x0&(1<<(8*uint(l))-1), 0
-					} else {
-						x1 &= 1<<(8*uint(l-8)) - 1
-					}
+					// Branch-free masks (a shift by >= 64 gives 0 in Go).
+					x0 &= 1<<(8*uint(l)) - 1
+					x1 &= 1<<(8*uint(max(l-8, 0))) - 1
 					b := s.buf[:16]
 					binary.LittleEndian.PutUint64(b, x0)
 					binary.LittleEndian.PutUint64(b[8:], x1)
@@ -442,7 +440,7 @@ func (s *scanner) load(base int) {
 			x = binary.LittleEndian.Uint64(pad[8*k:])
 		}
 		h := x & hi8
-		w := asciiWordMask(x &^ hi8) &^ h // exact: no byte >= 0x80, no carries
+		w := asciiWordMask(x&^hi8) &^ h // exact: no byte >= 0x80, no carries
 		// Gather the 8 high bits into one byte: bit 8j+7 goes to bit j.
 		word |= ((w >> 7) * 0x0102040810204080 >> 56) << (8 * k)
 		high |= ((h >> 7) * 0x0102040810204080 >> 56) << (8 * k)
@@ -474,38 +472,6 @@ func asciiWordMask(x uint64) uint64 {
 	digits := (x + lo7*(0x80-'0')) &^ (x + lo7*(0x7f-'9'))
 	under := ^((x ^ lo7*'_') + lo7*0x7f)
 	return (letters | digits | under) & hi8
-}
-
-// skipSeparators returns the index of the first byte at or after i that is
-// an ASCII word character or not ASCII (len(text) if none).
-func skipSeparators(text string, i int) int {
-	for i+8 <= len(text) {
-		x := load64(text, i)
-		if stop := (asciiWordMask(x) | x) & hi8; stop != 0 {
-			return i + bits.TrailingZeros64(stop)>>3
-		}
-		i += 8
-	}
-	for i < len(text) && byteClass[text[i]] == bSep {
-		i++
-	}
-	return i
-}
-
-// asciiWordEnd returns the index of the first byte at or after i that is
-// not an ASCII word character.
-func asciiWordEnd(text string, i int) int {
-	for i+8 <= len(text) {
-		x := load64(text, i)
-		if end := (^asciiWordMask(x) | x) & hi8; end != 0 {
-			return i + bits.TrailingZeros64(end)>>3
-		}
-		i += 8
-	}
-	for i < len(text) && byteClass[text[i]]&bWord != 0 {
-		i++
-	}
-	return i
 }
 
 // lowerWord lowercases the ASCII letters of x (exact below its first byte
@@ -650,7 +616,7 @@ type termSlot struct {
 
 func newTermTable(capacity int) *termTable {
 	size := 16
-	for size < 2*capacity {
+	for 3*size < 5*capacity { // load factor at most 0.6
 		size *= 2
 	}
 	return &termTable{slots: make([]termSlot, size), shift: uint(64 - bits.TrailingZeros(uint(size)))}
@@ -759,7 +725,7 @@ func (t *termTable) insert(tok []byte, id int32) {
 	if cap(tok) < 16 {
 		tok = append(make([]byte, 0, 16), tok...)
 	}
-	if 2*(t.n-len(t.long)) > len(t.slots) {
+	if 5*(t.n-len(t.long)) > 3*len(t.slots) {
 		t.grow()
 	}
 	k1, k2 := packKey(tok)
