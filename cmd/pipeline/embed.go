@@ -148,6 +148,8 @@ type embedReport struct {
 	Docs         int     `json:"docs"`
 	Bytes        int64   `json:"bytes"`
 	Seconds      float64 `json:"seconds"`
+	ReadSeconds  float64 `json:"read_seconds"`      // reading and decoding the input
+	FeatSeconds  float64 `json:"featurize_seconds"` // fitting and transforming
 	Featurizer   string  `json:"featurizer"`
 	Dim          int     `json:"dim"`
 	NNZ          int64   `json:"nnz"`
@@ -270,7 +272,8 @@ func (a *app) runEmbedOffline(cmd *cobra.Command, f *embedFlags) error {
 	if len(texts) == 0 {
 		return fmt.Errorf("embed: no documents in %v", f.in)
 	}
-	log.Debug("input read", "docs", len(texts), "bytes", bytes, "seconds", seconds(time.Since(start)))
+	readDone := time.Now()
+	log.Debug("input read", "docs", len(texts), "bytes", bytes, "seconds", seconds(readDone.Sub(start)))
 	s, err := f.feat.existingState(cmd)
 	if err != nil {
 		return fmt.Errorf("embed: %w", err)
@@ -295,7 +298,8 @@ func (a *app) runEmbedOffline(cmd *cobra.Command, f *embedFlags) error {
 			return fmt.Errorf("embed: %w", err)
 		}
 	}
-	log.Debug("featurized", "seconds", seconds(time.Since(start)))
+	featDone := time.Now()
+	log.Debug("featurized", "seconds", seconds(featDone.Sub(readDone)))
 	settings, _ := json.Marshal(s.Settings)
 	err = writeAtomicFile(f.out, func(w io.Writer) error {
 		fw := embed.NewFeaturesWriter(w, string(settings))
@@ -309,6 +313,7 @@ func (a *app) runEmbedOffline(cmd *cobra.Command, f *embedFlags) error {
 	}
 	rep := embedReport{
 		Docs: len(texts), Bytes: bytes, Seconds: seconds(time.Since(start)), Featurizer: string(s.Settings.Kind),
+		ReadSeconds: seconds(readDone.Sub(start)), FeatSeconds: seconds(featDone.Sub(readDone)),
 		Dim: v.Dim(), StateVersion: s.Settings.Version, Fitted: fitted, Rejected: rejected, PeakRSSBytes: peakRSSBytes(),
 	}
 	if v.Sparse != nil {

@@ -99,7 +99,13 @@ func Fit(ctx context.Context, k Kind, texts []string, opt FitOptions) (Featurize
 		if err != nil {
 			return nil, Vectors{}, err
 		}
-		l, d, err := FitProjectLSA(ctx, x.Sparse, opt.LSA)
+		// FitLSA + Project rather than FitProjectLSA: the rows of the fit
+		// sample then equal, bit for bit, what the saved state gives later.
+		l, err := FitLSA(ctx, x.Sparse, opt.LSA)
+		if err != nil {
+			return nil, Vectors{}, err
+		}
+		d, err := l.Project(ctx, x.Sparse)
 		if err != nil {
 			return nil, Vectors{}, err
 		}
