@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -121,16 +122,24 @@ func (f *featurizerFlags) existingState(cmd *cobra.Command) (*embed.State, error
 // fit fits a featurizer on texts, saves it to --state when given, and
 // returns it with the vectors of texts.
 func (f *featurizerFlags) fit(ctx context.Context, texts []string, log *slog.Logger) (*embed.State, embed.Vectors, error) {
+	return f.fitWith(log, func(k embed.Kind, opt embed.FitOptions) (embed.Featurizer, embed.Vectors, error) {
+		return embed.Fit(ctx, k, texts, opt)
+	})
+}
+
+// fitWith fits with fitFn (embed.Fit or embed.FitStream), saves the state to
+// --state when given, and returns it with the vectors of the fitted texts.
+func (f *featurizerFlags) fitWith(log *slog.Logger, fitFn func(embed.Kind, embed.FitOptions) (embed.Featurizer, embed.Vectors, error)) (*embed.State, embed.Vectors, error) {
 	k, opt, err := f.options()
 	if err != nil {
 		return nil, embed.Vectors{}, err
 	}
 	start := time.Now()
-	fz, v, err := embed.Fit(ctx, k, texts, opt)
+	fz, v, err := fitFn(k, opt)
 	if err != nil {
 		return nil, embed.Vectors{}, err
 	}
-	s, err := embed.NewState(fz, len(texts))
+	s, err := embed.NewState(fz, v.Len())
 	if err != nil {
 		return nil, embed.Vectors{}, err
 	}
@@ -139,7 +148,7 @@ func (f *featurizerFlags) fit(ctx context.Context, texts []string, log *slog.Log
 			return nil, embed.Vectors{}, err
 		}
 	}
-	log.Info("featurizer fitted", "featurizer", k, "docs", len(texts), "dim", fz.Dim(), "version", s.Settings.Version, "seconds", seconds(time.Since(start)))
+	log.Info("featurizer fitted", "featurizer", k, "docs", v.Len(), "dim", fz.Dim(), "version", s.Settings.Version, "seconds", seconds(time.Since(start)))
 	return s, v, nil
 }
 
@@ -148,8 +157,8 @@ type embedReport struct {
 	Docs         int     `json:"docs"`
 	Bytes        int64   `json:"bytes"`
 	Seconds      float64 `json:"seconds"`
-	ReadSeconds  float64 `json:"read_seconds"`      // reading and decoding the input
-	FeatSeconds  float64 `json:"featurize_seconds"` // fitting and transforming
+	ReadSeconds  float64 `json:"read_seconds"`      // until the input was read and decoded
+	FeatSeconds  float64 `json:"featurize_seconds"` // until the vectors were ready (fitting overlaps reading)
 	Featurizer   string  `json:"featurizer"`
 	Dim          int     `json:"dim"`
 	NNZ          int64   `json:"nnz"`
@@ -221,85 +230,144 @@ table, for inspection: 'pipeline inspect FILE').`,
 	return cmd
 }
 
+// docReader reads the documents of the input files in order, keeping their
+// ids and counting text bytes and rejected records.
+type docReader struct {
+	a        *app
+	paths    []string
+	lim      schemas.Limits
+	log      *slog.Logger
+	cur      schemas.InputReader
+	curPath  string
+	ids      []string
+	texts    []string
+	bytes    int64
+	rejected int
+}
+
+// next returns up to n more texts, or io.EOF after the last.
+func (d *docReader) next(n int) ([]string, error) {
+	first := len(d.texts)
+	for len(d.texts)-first < n {
+		if d.cur == nil {
+			if len(d.paths) == 0 {
+				break
+			}
+			d.curPath, d.paths = d.paths[0], d.paths[1:]
+			if err := checkInput(d.curPath); err != nil {
+				return nil, err
+			}
+			r, err := d.a.openInput(d.curPath, d.lim)
+			if err != nil {
+				return nil, err
+			}
+			d.cur = r
+		}
+		rec, err := d.cur.Next()
+		if errors.Is(err, io.EOF) {
+			d.cur.Close()
+			d.cur = nil
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", d.curPath, err)
+		}
+		if rec.Err != nil {
+			d.rejected++
+			d.log.Warn("record rejected", "source", rec.Source, "reason", schemas.ReasonOf(rec.Err), "err", rec.Err)
+			continue
+		}
+		id := rec.Doc.ID
+		if id == "" {
+			id = rec.Source
+		}
+		d.ids = append(d.ids, id)
+		d.texts = append(d.texts, rec.Doc.Text)
+		d.bytes += int64(len(rec.Doc.Text))
+	}
+	if len(d.texts) == first {
+		return nil, io.EOF
+	}
+	return d.texts[first:], nil
+}
+
+func (d *docReader) close() {
+	if d.cur != nil {
+		d.cur.Close()
+	}
+}
+
 func (a *app) runEmbedOffline(cmd *cobra.Command, f *embedFlags) error {
 	start := time.Now()
 	if f.out == "" {
 		return usagef("embed: --in needs --out FILE.parquet")
 	}
-	if _, _, err := f.feat.options(); err != nil {
+	k, _, err := f.feat.options()
+	if err != nil {
 		return err
 	}
-	ctx := cmd.Context()
-	log := a.log.With("cmd", "embed")
-	lim := schemas.Limits{MaxTextBytes: f.feat.maxTextBytes}
-	var (
-		ids, texts []string
-		bytes      int64
-		rejected   int
-	)
 	for _, path := range f.in {
 		if err := checkInput(path); err != nil {
 			return fmt.Errorf("embed: %w", err)
 		}
-		r, err := a.openInput(path, lim)
-		if err != nil {
-			return fmt.Errorf("embed: %w", err)
-		}
-		for {
-			rec, err := r.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				r.Close()
-				return fmt.Errorf("embed: read %s: %w", path, err)
-			}
-			if rec.Err != nil {
-				rejected++
-				log.Warn("record rejected", "source", rec.Source, "reason", schemas.ReasonOf(rec.Err), "err", rec.Err)
-				continue
-			}
-			id := rec.Doc.ID
-			if id == "" {
-				id = rec.Source
-			}
-			ids = append(ids, id)
-			texts = append(texts, rec.Doc.Text)
-			bytes += int64(len(rec.Doc.Text))
-		}
-		r.Close()
 	}
-	if len(texts) == 0 {
-		return fmt.Errorf("embed: no documents in %v", f.in)
-	}
-	readDone := time.Now()
-	log.Debug("input read", "docs", len(texts), "bytes", bytes, "seconds", seconds(readDone.Sub(start)))
+	ctx := cmd.Context()
+	log := a.log.With("cmd", "embed")
 	s, err := f.feat.existingState(cmd)
 	if err != nil {
 		return fmt.Errorf("embed: %w", err)
 	}
-	var v embed.Vectors
-	fitted := s == nil
-	if fitted {
-		sample := texts
-		if f.feat.fitSample > 0 && f.feat.fitSample < len(texts) {
-			sample = texts[:f.feat.fitSample]
-		}
-		s, v, err = f.feat.fit(ctx, sample, log)
+	dr := &docReader{a: a, paths: f.in, lim: schemas.Limits{MaxTextBytes: f.feat.maxTextBytes}, log: log}
+	defer dr.close()
+	var (
+		v        embed.Vectors
+		fitted   = s == nil
+		readDone time.Time
+	)
+	if fitted && f.feat.fitSample <= 0 && k != embed.KindHTTP {
+		// Fit on everything while reading: tokenization overlaps decoding.
+		const chunk = 64
+		s, v, err = f.feat.fitWith(log, func(k embed.Kind, opt embed.FitOptions) (embed.Featurizer, embed.Vectors, error) {
+			return embed.FitStream(ctx, k, func() ([]string, error) {
+				texts, err := dr.next(chunk)
+				if errors.Is(err, io.EOF) && readDone.IsZero() {
+					readDone = time.Now()
+				}
+				return texts, err
+			}, opt)
+		})
 		if err != nil {
 			return fmt.Errorf("embed: fit: %w", err)
 		}
-		if len(sample) < len(texts) {
-			v = embed.Vectors{}
+	} else {
+		if _, err := dr.next(math.MaxInt); err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("embed: %w", err)
+		}
+		readDone = time.Now()
+		if len(dr.texts) > 0 && fitted {
+			sample := dr.texts
+			if f.feat.fitSample > 0 && f.feat.fitSample < len(sample) {
+				sample = sample[:f.feat.fitSample]
+			}
+			if s, v, err = f.feat.fit(ctx, sample, log); err != nil {
+				return fmt.Errorf("embed: fit: %w", err)
+			}
+			if len(sample) < len(dr.texts) {
+				v = embed.Vectors{}
+			}
 		}
 	}
+	if len(dr.texts) == 0 {
+		return fmt.Errorf("embed: no documents in %v", f.in)
+	}
 	if v.Len() == 0 {
-		if v, err = s.Featurizer.Transform(ctx, texts); err != nil {
+		if v, err = s.Featurizer.Transform(ctx, dr.texts); err != nil {
 			return fmt.Errorf("embed: %w", err)
 		}
 	}
 	featDone := time.Now()
-	log.Debug("featurized", "seconds", seconds(featDone.Sub(readDone)))
+	ids, texts, bytes, rejected := dr.ids, dr.texts, dr.bytes, dr.rejected
+	log.Debug("featurized", "docs", len(texts), "bytes", bytes, "read_seconds", seconds(readDone.Sub(start)), "seconds", seconds(featDone.Sub(start)))
 	settings, _ := json.Marshal(s.Settings)
 	err = writeAtomicFile(f.out, func(w io.Writer) error {
 		fw := embed.NewFeaturesWriter(w, string(settings))
@@ -313,7 +381,7 @@ func (a *app) runEmbedOffline(cmd *cobra.Command, f *embedFlags) error {
 	}
 	rep := embedReport{
 		Docs: len(texts), Bytes: bytes, Seconds: seconds(time.Since(start)), Featurizer: string(s.Settings.Kind),
-		ReadSeconds: seconds(readDone.Sub(start)), FeatSeconds: seconds(featDone.Sub(readDone)),
+		ReadSeconds: seconds(readDone.Sub(start)), FeatSeconds: seconds(featDone.Sub(start)),
 		Dim: v.Dim(), StateVersion: s.Settings.Version, Fitted: fitted, Rejected: rejected, PeakRSSBytes: peakRSSBytes(),
 	}
 	if v.Sparse != nil {

@@ -179,3 +179,20 @@ func TestEmbedStage(t *testing.T) {
 		t.Fatalf("stage report = %+v", rep)
 	}
 }
+
+func TestBenchFeaturize(t *testing.T) {
+	t.Parallel()
+	var rep benchFeaturizeReport
+	decodeOne(t, mustCLI(t, "bench", "featurize", "--in", fixture, "--runs", "2", "--dims", "8", "--json").stdout, &rep)
+	if rep.Docs != 334 || rep.Bytes != 2495538 || len(rep.Results) != 3 {
+		t.Fatalf("report = %+v", rep)
+	}
+	for _, r := range rep.Results {
+		if len(r.Seconds) != 2 || r.Median <= 0 || r.MBPerS <= 0 || r.Dim == 0 {
+			t.Errorf("result = %+v", r)
+		}
+	}
+	if r := cli(t, "bench", "featurize", "--in", fixture, "--featurizers", "http"); r.code != 2 {
+		t.Errorf("bench featurize --featurizers http: exit %d, want 2", r.code)
+	}
+}

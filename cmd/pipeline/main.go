@@ -156,6 +156,7 @@ Exit status: 0 on success or a graceful stop (SIGINT/SIGTERM), 1 on an error,
 		a.topicsCmd(),
 		a.identityCmd(),
 		a.embedCmd(),
+		a.benchCmd(),
 		a.versionCmd(),
 	)
 	return root

@@ -122,6 +122,46 @@ func Fit(ctx context.Context, k Kind, texts []string, opt FitOptions) (Featurize
 	}
 }
 
+// FitStream is Fit over texts delivered in chunks by next (io.EOF after the
+// last): tokenization overlaps with whatever next does to produce the texts,
+// such as reading and decoding a file. The result equals Fit on all chunks.
+// The http featurizer is not fitted, so it is not streamed.
+func FitStream(ctx context.Context, k Kind, next func() ([]string, error), opt FitOptions) (Featurizer, Vectors, error) {
+	switch k {
+	case KindTfidf:
+		t := &Tfidf{Config: opt.Tfidf}
+		v, err := t.FitTransformStream(ctx, next)
+		if err != nil {
+			return nil, Vectors{}, err
+		}
+		return t, v, nil
+	case KindHashing:
+		h := &Hashing{Config: opt.Hashing}
+		v, err := h.FitTransformStream(ctx, next)
+		if err != nil {
+			return nil, Vectors{}, err
+		}
+		return h, v, nil
+	case KindLSA:
+		t := &Tfidf{Config: opt.Tfidf}
+		x, err := t.FitTransformStream(ctx, next)
+		if err != nil {
+			return nil, Vectors{}, err
+		}
+		l, err := FitLSA(ctx, x.Sparse, opt.LSA)
+		if err != nil {
+			return nil, Vectors{}, err
+		}
+		d, err := l.Project(ctx, x.Sparse)
+		if err != nil {
+			return nil, Vectors{}, err
+		}
+		return &LSAFeaturizer{Tfidf: t, LSA: l}, Vectors{Dense: d}, nil
+	default:
+		return nil, Vectors{}, fmt.Errorf("embed: featurizer %q cannot be fitted on a stream", k)
+	}
+}
+
 // KindOf returns the kind of a featurizer built by this package.
 func KindOf(f Featurizer) Kind {
 	switch f.(type) {

@@ -127,15 +127,50 @@ func fitHashing(ctx context.Context, texts []string, cfg HashingConfig, keep boo
 	if err != nil {
 		return nil, Vectors{}, err
 	}
+	return finishHashing(ctx, cfg, stop, chunks, df, len(texts), keep)
+}
+
+// FitTransformStream fits h's configuration on the texts delivered by next,
+// chunk by chunk, and returns the tf-idf rows of all of them in delivery
+// order: the same idf and rows, bit for bit, as FitTransform on the
+// concatenation of the chunks, whatever Workers is. next returns the next
+// chunk of texts, or io.EOF (with no texts) when there are no more; any
+// other error aborts and is returned. Tokenization of a chunk starts as
+// soon as next returns it, concurrently with the next call to next, using
+// at most Workers goroutines in total (the caller's goroutine, which calls
+// next, is separate). The texts of a chunk must stay valid until
+// FitTransformStream returns. On error h is unchanged.
+func (h *Hashing) FitTransformStream(ctx context.Context, next func() ([]string, error)) (Vectors, error) {
+	cfg, err := h.Config.validate()
+	if err != nil {
+		return Vectors{}, err
+	}
+	stop := newStopTable(cfg.Tokenizer.stopList())
+	hw := newHashWork(cfg, stop, true, true)
+	chunks, n, err := streamChunks(ctx, cfg.workers(), next, "hashing", hw.run)
+	if err != nil {
+		return Vectors{}, err
+	}
+	f, x, err := finishHashing(ctx, cfg, stop, chunks, hw.df(), n, true)
+	if err != nil {
+		return Vectors{}, err
+	}
+	*h = *f
+	return x, nil
+}
+
+// finishHashing computes the idf from the document frequencies df of n
+// documents and, with keep, weighs the chunks' rows.
+func finishHashing(ctx context.Context, cfg HashingConfig, stop *stopTable, chunks []chunk, df []int32, n int, keep bool) (*Hashing, Vectors, error) {
 	idf := make([]float32, cfg.Features)
 	for i, d := range df {
-		idf[i] = float32(idfValue(len(texts), int64(d), !cfg.NoSmoothIDF))
+		idf[i] = float32(idfValue(n, int64(d), !cfg.NoSmoothIDF))
 	}
 	h := &Hashing{Config: cfg, IDF: idf, stop: stop}
 	if !keep {
 		return h, Vectors{}, nil
 	}
-	m, err := assemble(ctx, cfg.workers(), chunks, len(texts), cfg.Features, idf, cfg.SublinearTF, !cfg.NoNorm)
+	m, err := assemble(ctx, cfg.workers(), chunks, n, cfg.Features, idf, cfg.SublinearTF, !cfg.NoNorm)
 	if err != nil {
 		return nil, Vectors{}, err
 	}
@@ -144,110 +179,140 @@ func fitHashing(ctx context.Context, texts []string, cfg HashingConfig, keep boo
 
 // hashChunks tokenizes and hashes texts in parallel: with keep, each
 // chunk's rows as sorted (column, count) pairs; with wantDF, the document
-// frequency of each column. Per token a worker does one scanner step and,
-// for the frequent tokens that hit its memo, one cache-resident probe
-// instead of murmur3 and the stop-word table; a document's column keys are
-// then radix-sorted and run-length counted (no per-token hash table).
+// frequency of each column.
 func hashChunks(ctx context.Context, texts []string, cfg HashingConfig, stop *stopTable, keep, wantDF bool) ([]chunk, []int32, error) {
 	nw := cfg.workers()
 	chunks := splitChunks(texts, nw)
-	type state struct {
-		sc         scanner
-		memo       *[memoSize]memoEntry
-		keys, tmp  []uint32
-		df         []int32
-		cols, cnts []int32
-	}
-	states := make([]*state, min(nw, len(chunks)))
-	hs := newHasher(cfg.Features, cfg.AlternateSign)
-	keyBits := bits.Len32(uint32(cfg.Features-1)) + 1
-	err := runChunks(ctx, len(states), len(chunks), func(w, c int) {
-		st := states[w]
-		if st == nil {
-			st = &state{sc: cfg.Tokenizer.scanner("", make([]byte, 0, 256)), memo: new([memoSize]memoEntry)}
-			if wantDF {
-				st.df = make([]int32, cfg.Features)
-			}
-			states[w] = st
-		}
+	hw := newHashWork(cfg, stop, keep, wantDF)
+	err := runChunks(ctx, nw, len(chunks), func(w, c int) {
 		ch := &chunks[c]
-		cols, cnts := st.cols[:0], st.cnts[:0]
-		if keep {
-			ch.reserve()
-			cols, cnts = ch.cols, ch.cnt
-		}
-		for _, text := range texts[ch.lo:ch.hi] {
-			// Each token's key is its column and sign bit; sorting the
-			// document's keys groups a column's tokens for counting.
-			st.sc.reset(text)
-			keys := st.keys[:0]
-			for {
-				tk, ok := st.sc.next()
-				if !ok {
-					break
-				}
-				var key uint32
-				if n := len(tk); n <= 16 {
-					// Frequent tokens hit the memo and skip murmur3 and the
-					// stop-word table.
-					k1, k2 := st.sc.k1, st.sc.k2
-					e := &st.memo[memoSlot(k1, k2)]
-					if e.k1 == k1 && e.k2 == k2 && e.size == int32(n+1) {
-						key = e.key
-					} else {
-						hv := murmur3Packed(k1, k2, n)
-						key = stopKey
-						if !stop.hasPacked(k1, k2, n, hv) {
-							key = hs.key(hv)
-						}
-						*e = memoEntry{k1: k1, k2: k2, size: int32(n + 1), key: key}
-					}
-				} else if hv := murmur3(tk); stop.long != nil && stop.long[string(tk)] {
-					key = stopKey
-				} else {
-					key = hs.key(hv)
-				}
-				if key == stopKey {
-					continue
-				}
-				keys = append(keys, key)
-			}
-			st.keys = keys
-			start := len(cols)
-			cols, cnts = appendCounts(cols, cnts, keys, &st.tmp, keyBits)
-			if wantDF {
-				for _, cl := range cols[start:] {
-					st.df[cl]++
-				}
-			}
-			if keep {
-				ch.nnz = append(ch.nnz, int32(len(cols)-start))
-			} else {
-				cols, cnts = cols[:0], cnts[:0]
-			}
-		}
-		if keep {
-			ch.cols, ch.cnt = cols, cnts
-		} else {
-			st.cols, st.cnts = cols, cnts
-		}
+		hw.run(w, ch, texts[ch.lo:ch.hi])
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	var df []int32
-	if wantDF {
-		df = make([]int32, cfg.Features)
-		for _, st := range states {
-			if st == nil {
+	return chunks, hw.df(), nil
+}
+
+// hashWork is the tokenizing and hashing of chunks by a pool of workers,
+// each with its own state (created on first use). Per token a worker does
+// one scanner step and, for the frequent tokens that hit its memo, one
+// cache-resident probe instead of murmur3 and the stop-word table; a
+// document's column keys are then radix-sorted and run-length counted (no
+// per-token hash table).
+type hashWork struct {
+	cfg          HashingConfig
+	stop         *stopTable
+	hs           hasher
+	keyBits      int
+	keep, wantDF bool
+	states       []*hashState
+}
+
+type hashState struct {
+	sc         scanner
+	memo       *[memoSize]memoEntry
+	keys, tmp  []uint32
+	df         []int32
+	cols, cnts []int32
+}
+
+func newHashWork(cfg HashingConfig, stop *stopTable, keep, wantDF bool) *hashWork {
+	return &hashWork{cfg: cfg, stop: stop, hs: newHasher(cfg.Features, cfg.AlternateSign),
+		keyBits: bits.Len32(uint32(cfg.Features-1)) + 1, keep: keep, wantDF: wantDF,
+		states: make([]*hashState, cfg.workers())}
+}
+
+// run hashes texts, the documents of ch, on worker w: with keep, into ch's
+// rows; with wantDF, counting the document frequencies.
+func (hw *hashWork) run(w int, ch *chunk, texts []string) {
+	cfg, stop, hs, keyBits, keep, wantDF := hw.cfg, hw.stop, hw.hs, hw.keyBits, hw.keep, hw.wantDF
+	st := hw.states[w]
+	if st == nil {
+		st = &hashState{sc: cfg.Tokenizer.scanner("", make([]byte, 0, 256)), memo: new([memoSize]memoEntry)}
+		if wantDF {
+			st.df = make([]int32, cfg.Features)
+		}
+		hw.states[w] = st
+	}
+	ch.worker = w
+	cols, cnts := st.cols[:0], st.cnts[:0]
+	if keep {
+		ch.reserve()
+		cols, cnts = ch.cols, ch.cnt
+	}
+	for _, text := range texts {
+		// Each token's key is its column and sign bit; sorting the
+		// document's keys groups a column's tokens for counting.
+		st.sc.reset(text)
+		keys := st.keys[:0]
+		for {
+			tk, ok := st.sc.next()
+			if !ok {
+				break
+			}
+			var key uint32
+			if n := len(tk); n <= 16 {
+				// Frequent tokens hit the memo and skip murmur3 and the
+				// stop-word table.
+				k1, k2 := st.sc.k1, st.sc.k2
+				e := &st.memo[memoSlot(k1, k2)]
+				if e.k1 == k1 && e.k2 == k2 && e.size == int32(n+1) {
+					key = e.key
+				} else {
+					hv := murmur3Packed(k1, k2, n)
+					key = stopKey
+					if !stop.hasPacked(k1, k2, n, hv) {
+						key = hs.key(hv)
+					}
+					*e = memoEntry{k1: k1, k2: k2, size: int32(n + 1), key: key}
+				}
+			} else if hv := murmur3(tk); stop.long != nil && stop.long[string(tk)] {
+				key = stopKey
+			} else {
+				key = hs.key(hv)
+			}
+			if key == stopKey {
 				continue
 			}
-			for i, d := range st.df {
-				df[i] += d
+			keys = append(keys, key)
+		}
+		st.keys = keys
+		start := len(cols)
+		cols, cnts = appendCounts(cols, cnts, keys, &st.tmp, keyBits)
+		if wantDF {
+			for _, cl := range cols[start:] {
+				st.df[cl]++
 			}
 		}
+		if keep {
+			ch.nnz = append(ch.nnz, int32(len(cols)-start))
+		} else {
+			cols, cnts = cols[:0], cnts[:0]
+		}
 	}
-	return chunks, df, nil
+	if keep {
+		ch.cols, ch.cnt = cols, cnts
+	} else {
+		st.cols, st.cnts = cols, cnts
+	}
+}
+
+// df sums the workers' document frequencies (nil without wantDF).
+func (hw *hashWork) df() []int32 {
+	if !hw.wantDF {
+		return nil
+	}
+	df := make([]int32, hw.cfg.Features)
+	for _, st := range hw.states {
+		if st == nil {
+			continue
+		}
+		for i, d := range st.df {
+			df[i] += d
+		}
+	}
+	return df
 }
 
 // The memo of a hashing worker: a direct-mapped cache from a token (of at

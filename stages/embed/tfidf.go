@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/bits"
 	"runtime"
@@ -427,33 +428,88 @@ func fitTfidf(ctx context.Context, texts []string, cfg TfidfConfig, keep bool) (
 	}
 	nw := cfg.workers()
 	chunks := splitChunks(texts, nw)
-	stop := cfg.Tokenizer.stopList()
-	workers := make([]*vocabWorker, min(nw, len(chunks)))
+	p := newTfidfPhase1(cfg, nw, keep)
 	// Phase 1.
-	err = runChunks(ctx, len(workers), len(chunks), func(wi, c int) {
-		w := workers[wi]
-		if w == nil {
-			w = newVocabWorker(cfg.Tokenizer, stop)
-			workers[wi] = w
-		}
+	err = runChunks(ctx, nw, len(chunks), func(wi, c int) {
 		ch := &chunks[c]
-		ch.worker = wi
-		if keep {
-			ch.reserve()
-		}
-		for _, text := range texts[ch.lo:ch.hi] {
-			if keep {
-				n0 := len(ch.cols)
-				ch.cols, ch.cnt = w.doc(text, ch.cols, ch.cnt)
-				ch.nnz = append(ch.nnz, int32(len(ch.cols)-n0))
-			} else {
-				w.cols, w.cnt = w.doc(text, w.cols[:0], w.cnt[:0])
-			}
-		}
+		p.run(wi, ch, texts[ch.lo:ch.hi])
 	})
 	if err != nil {
 		return nil, Vectors{}, err
 	}
+	return p.finish(ctx, chunks, len(texts))
+}
+
+// FitTransformStream fits t's configuration on the texts delivered by next,
+// chunk by chunk, and returns the tf-idf rows of all of them in delivery
+// order: the same vocabulary, idf and rows, bit for bit, as FitTransform on
+// the concatenation of the chunks, whatever Workers is. next returns the
+// next chunk of texts, or io.EOF (with no texts) when there are no more;
+// any other error aborts and is returned. Tokenization of a chunk starts as
+// soon as next returns it, concurrently with the next call to next, using at
+// most Workers goroutines in total (the caller's goroutine, which calls
+// next, is separate). The texts of a chunk must stay valid until
+// FitTransformStream returns. On error t is unchanged.
+func (t *Tfidf) FitTransformStream(ctx context.Context, next func() ([]string, error)) (Vectors, error) {
+	cfg, err := t.Config.validate()
+	if err != nil {
+		return Vectors{}, err
+	}
+	nw := cfg.workers()
+	p := newTfidfPhase1(cfg, nw, true)
+	chunks, n, err := streamChunks(ctx, nw, next, "tfidf", p.run)
+	if err != nil {
+		return Vectors{}, err
+	}
+	f, x, err := p.finish(ctx, chunks, n)
+	if err != nil {
+		return Vectors{}, err
+	}
+	*t = *f
+	return x, nil
+}
+
+// tfidfPhase1 is the state of phase 1: a private vocabulary per worker
+// goroutine (created on first use) and, with keep, each chunk's rows as
+// (local id, count) pairs.
+type tfidfPhase1 struct {
+	cfg     TfidfConfig
+	nw      int
+	keep    bool
+	stop    []string
+	workers []*vocabWorker
+}
+
+func newTfidfPhase1(cfg TfidfConfig, nw int, keep bool) *tfidfPhase1 {
+	return &tfidfPhase1{cfg: cfg, nw: nw, keep: keep, stop: cfg.Tokenizer.stopList(), workers: make([]*vocabWorker, nw)}
+}
+
+// run counts the terms of texts, the documents of ch, on worker wi.
+func (p *tfidfPhase1) run(wi int, ch *chunk, texts []string) {
+	w := p.workers[wi]
+	if w == nil {
+		w = newVocabWorker(p.cfg.Tokenizer, p.stop)
+		p.workers[wi] = w
+	}
+	ch.worker = wi
+	if p.keep {
+		ch.reserve()
+	}
+	for _, text := range texts {
+		if p.keep {
+			n0 := len(ch.cols)
+			ch.cols, ch.cnt = w.doc(text, ch.cols, ch.cnt)
+			ch.nnz = append(ch.nnz, int32(len(ch.cols)-n0))
+		} else {
+			w.cols, w.cnt = w.doc(text, w.cols[:0], w.cnt[:0])
+		}
+	}
+}
+
+// finish runs phases 2 and 3 over phase 1's results for n documents in
+// chunks (in document order).
+func (p *tfidfPhase1) finish(ctx context.Context, chunks []chunk, n int) (*Tfidf, Vectors, error) {
+	cfg, nw, keep, workers := p.cfg, p.nw, p.keep, p.workers
 	// Phase 2.
 	live := slices.DeleteFunc(slices.Clone(workers), func(w *vocabWorker) bool { return w == nil })
 	if err := runChunks(ctx, len(live), len(live), func(_, i int) { live[i].sortTerms() }); err != nil {
@@ -463,7 +519,7 @@ func fitTfidf(ctx context.Context, texts []string, cfg TfidfConfig, keep bool) (
 	if len(terms) == 0 {
 		return nil, Vectors{}, fmt.Errorf("%w; perhaps the documents only contain stop words", ErrEmptyVocabulary)
 	}
-	lo, hi, err := cfg.docCountLimits(len(texts))
+	lo, hi, err := cfg.docCountLimits(n)
 	if err != nil {
 		return nil, Vectors{}, err
 	}
@@ -507,7 +563,7 @@ func fitTfidf(ctx context.Context, texts []string, cfg TfidfConfig, keep bool) (
 		r := terms[i]
 		all = append(all, live[r.w].term(r.id)...)
 		ends = append(ends, len(all))
-		idf = append(idf, float32(idfValue(len(texts), df[i], !cfg.NoSmoothIDF)))
+		idf = append(idf, float32(idfValue(n, df[i], !cfg.NoSmoothIDF)))
 	}
 	joined := string(all)
 	vocab := make([]string, nkeep)
@@ -547,7 +603,7 @@ func fitTfidf(ctx context.Context, texts []string, cfg TfidfConfig, keep bool) (
 	if err != nil {
 		return nil, Vectors{}, err
 	}
-	m, err := assemble(ctx, nw, chunks, len(texts), len(vocab), idf, cfg.SublinearTF, !cfg.NoNorm)
+	m, err := assemble(ctx, nw, chunks, n, len(vocab), idf, cfg.SublinearTF, !cfg.NoNorm)
 	if err != nil {
 		return nil, Vectors{}, err
 	}
@@ -810,8 +866,12 @@ func splitChunks(texts []string, workers int) []chunk {
 	for _, t := range texts {
 		total += len(t)
 	}
-	target := max(total/(workers*8+1), 64<<10)
-	var out []chunk
+	return appendChunks(nil, texts, max(total/(workers*8+1), 64<<10))
+}
+
+// appendChunks appends texts cut into runs of about target bytes (at most
+// 4097 documents) to out.
+func appendChunks(out []chunk, texts []string, target int) []chunk {
 	lo, b := 0, 0
 	for i, t := range texts {
 		b += len(t)
@@ -857,6 +917,125 @@ func runChunks(ctx context.Context, workers, n int, fn func(w, i int)) error {
 	}
 	wg.Wait()
 	return ctx.Err()
+}
+
+// streamChunkBytes is the size of the chunks a streamed delivery is cut
+// into: small enough to balance the workers without knowing the total.
+const streamChunkBytes = 64 << 10
+
+// streamChunks calls next until io.EOF, cuts each delivery into chunks of
+// about streamChunkBytes (lo and hi numbering the documents across
+// deliveries) and calls fn(w, ch, texts) for each, texts being ch's
+// documents, on at most workers goroutines (w is the goroutine's number)
+// while the calling goroutine goes on calling next. It returns the chunks
+// in delivery order and the number of documents once all calls are done,
+// or the first error of next or ctx (after the calls under way are done).
+// what names the featurizer in errors.
+func streamChunks(ctx context.Context, workers int, next func() ([]string, error), what string, fn func(w int, ch *chunk, texts []string)) ([]chunk, int, error) {
+	type job struct {
+		ch    *chunk
+		texts []string
+	}
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu      sync.Mutex
+		cond    = sync.NewCond(&mu)
+		queue   []job // pending jobs are queue[head:]
+		head    int
+		eof     bool
+		wg      sync.WaitGroup
+		started int
+	)
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		cond.Broadcast()
+		mu.Unlock()
+	})
+	defer stop()
+	work := func(w int) {
+		defer wg.Done()
+		for {
+			mu.Lock()
+			for head == len(queue) && !eof && ctx.Err() == nil {
+				cond.Wait()
+			}
+			if ctx.Err() != nil || head == len(queue) {
+				mu.Unlock()
+				return
+			}
+			j := queue[head]
+			queue[head] = job{}
+			head++
+			mu.Unlock()
+			fn(w, j.ch, j.texts)
+		}
+	}
+	var all []*chunk
+	n := 0
+	var err error
+	for {
+		if err = ctx.Err(); err != nil {
+			break
+		}
+		var texts []string
+		texts, err = next()
+		eofNow := errors.Is(err, io.EOF)
+		if err != nil && !eofNow {
+			break
+		}
+		err = nil
+		if len(texts) > math.MaxInt32-n {
+			err = fmt.Errorf("embed: %s: %d texts is too many", what, n+len(texts))
+			break
+		}
+		cut := appendChunks(nil, texts, streamChunkBytes)
+		mu.Lock()
+		for i := range cut {
+			ch := &cut[i]
+			j := job{ch: ch, texts: texts[ch.lo:ch.hi]}
+			ch.lo += n
+			ch.hi += n
+			all = append(all, ch)
+			queue = append(queue, j)
+		}
+		// As runChunks, min(workers, chunks) goroutines.
+		for started < workers && started < len(all) {
+			wg.Add(1)
+			go work(started)
+			started++
+		}
+		if head > 1024 && head*2 > len(queue) {
+			queue = append(queue[:0], queue[head:]...)
+			head = 0
+		}
+		cond.Broadcast()
+		mu.Unlock()
+		n += len(texts)
+		if eofNow {
+			break
+		}
+	}
+	if err != nil {
+		cancel()
+	}
+	mu.Lock()
+	eof = true
+	cond.Broadcast()
+	mu.Unlock()
+	wg.Wait()
+	if err == nil {
+		err = parent.Err()
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	chunks := make([]chunk, len(all))
+	for i, ch := range all {
+		chunks[i] = *ch
+	}
+	return chunks, n, nil
 }
 
 // sortRow sorts a row's pairs by column (columns are distinct): insertion
