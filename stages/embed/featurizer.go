@@ -3,6 +3,7 @@ package embed
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 )
 
@@ -76,50 +77,25 @@ type FitOptions struct {
 }
 
 // Fit fits a featurizer of kind k on texts and also returns the vectors of
-// texts (computed in the same pass where the featurizer allows it).
+// texts, computed in the same pass (for http, nothing is fitted: the client
+// is built and the texts embedded).
 func Fit(ctx context.Context, k Kind, texts []string, opt FitOptions) (Featurizer, Vectors, error) {
-	switch k {
-	case KindTfidf:
-		t := &Tfidf{Config: opt.Tfidf}
-		v, err := t.FitTransform(ctx, texts) // one tokenization pass
-		if err != nil {
-			return nil, Vectors{}, err
-		}
-		return t, v, nil
-	case KindHashing:
-		h := &Hashing{Config: opt.Hashing}
-		v, err := h.FitTransform(ctx, texts)
-		if err != nil {
-			return nil, Vectors{}, err
-		}
-		return h, v, nil
-	case KindLSA:
-		t := &Tfidf{Config: opt.Tfidf}
-		x, err := t.FitTransform(ctx, texts)
-		if err != nil {
-			return nil, Vectors{}, err
-		}
-		// FitLSA + Project rather than FitProjectLSA: the rows of the fit
-		// sample then equal, bit for bit, what the saved state gives later.
-		l, err := FitLSA(ctx, x.Sparse, opt.LSA)
-		if err != nil {
-			return nil, Vectors{}, err
-		}
-		d, err := l.Project(ctx, x.Sparse)
-		if err != nil {
-			return nil, Vectors{}, err
-		}
-		return &LSAFeaturizer{Tfidf: t, LSA: l}, Vectors{Dense: d}, nil
-	case KindHTTP:
+	if k == KindHTTP {
 		e, err := NewHTTPEmbedder(opt.HTTP)
 		if err != nil {
 			return nil, Vectors{}, err
 		}
 		v, err := e.Transform(ctx, texts)
 		return e, v, err
-	default:
-		return nil, Vectors{}, fmt.Errorf("embed: unknown featurizer %q", k)
 	}
+	done := false
+	return FitStream(ctx, k, func() ([]string, error) {
+		if done {
+			return nil, io.EOF
+		}
+		done = true
+		return texts, nil
+	}, opt)
 }
 
 // FitStream is Fit over texts delivered in chunks by next (io.EOF after the
