@@ -2,6 +2,6 @@
 // balanced k-means fitting, streaming balanced routing and the versioned
 // router model.
 //
-// Status: not implemented yet; tracked by issue 4. The package exists so the
-// repository has the layout of DESIGN.md from the first commit.
+// Status: in progress (issue 4). Rows and Model are the shared types of the
+// fitting and routing code.
 package cluster
