@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# make demo: the main job on the embedded broker. For now (milestone 1) the
-# round trip: start a durable embedded broker, ingest the demo corpus into
-# docs.raw, run the identity stage (docs.raw → docs.identity) through the
-# stage runtime, inspect both topics, and stop everything.
+# make demo: the main job on the embedded broker, as far as it is built:
+# start a durable embedded broker, ingest the demo corpus into docs.raw, run
+# the featurization stage (docs.raw → docs.features; it fits c-BTM's tf-idf on
+# the head of the topic and saves the state), inspect the topics, and stop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,21 +32,22 @@ echo "== 2. ingest $INPUT → docs.raw"
 "$BIN" ingest --brokers "$addr" --json "$INPUT" | tee "$WORK/ingest.json"
 docs=$(sed -n 's/.*"docs":\([0-9]*\).*/\1/p' "$WORK/ingest.json")
 
-echo "== 3. identity stage docs.raw → docs.identity (Arrow IPC batches)"
-"$BIN" identity --brokers "$addr" --in docs.raw --out docs.identity --json --log-level warn >"$WORK/identity.json" &
-ipid=$!
-pids+=($ipid)
+echo "== 3. featurization stage docs.raw → docs.features (fits tf-idf on the topic's head, state in $WORK/state)"
+"$BIN" embed --brokers "$addr" --state "$WORK/state" --json --log-level warn >"$WORK/embed.json" &
+epid=$!
+pids+=($epid)
 for _ in $(seq 1 300); do
-  n=$("$BIN" inspect --brokers "$addr" --topic docs.identity 2>/dev/null | wc -l)
+  n=$({ "$BIN" inspect --brokers "$addr" --topic docs.features 2>/dev/null || true; } | wc -l)
   [ "$n" -ge "$docs" ] && break
   sleep 0.2
 done
-kill -TERM "$ipid"; wait "$ipid" || true
-echo "   stage counts: $(cat "$WORK/identity.json")"
+kill -TERM "$epid"; wait "$epid" || true
+echo "   stage counts: $(cat "$WORK/embed.json")"
+echo "   featurizer state: $(ls "$WORK/state" | tr '\n' ' ')"
 
 echo "== 4. topics"
 "$BIN" topics list --brokers "$addr"
 
-echo "== 5. first two rows of docs.identity (lines cut to 300 characters)"
-"$BIN" inspect --brokers "$addr" --topic docs.identity --max 2 | cut -c1-300
-echo "== demo done: $docs documents ingested and routed through the stage runtime"
+echo "== 5. first row of docs.features (cut to 300 characters)"
+"$BIN" inspect --brokers "$addr" --topic docs.features --max 1 | cut -c1-300
+echo "== demo done: $docs documents ingested and featurized through the stage runtime"

@@ -1,0 +1,523 @@
+package cluster
+
+// Balanced k-means (c-BTM's domain discovery), deterministic for a seed.
+//
+// Dimension legend: N rows, D = Dim, K clusters, T k-means++ trials.
+//
+// Points are the rows as given (L2-normalized upstream) in R^D with squared
+// Euclidean distance ‖x−c‖² = ‖x‖² + ‖c‖² − 2x·c. Centroids are the plain
+// means of their points, held in float64 during the fit and NOT
+// renormalized (this is k-means on the unit sphere's points, not spherical
+// k-means); Model.Centroids are those means rounded to float32.
+//
+// Parallelism never changes a result: per-row work (dot products, distances)
+// is independent of how rows are split among workers, sums over rows are
+// taken sequentially in row order, and centroid sums are taken per cluster
+// in row order.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+)
+
+// FitConfig configures Fit. The zero value of every field but K selects its
+// default.
+type FitConfig struct {
+	// K is the number of clusters, 1 ≤ K ≤ N. Required.
+	K int
+	// Unbalanced selects plain k-means (argmin assignment). Default false:
+	// exact balance, every cluster gets ⌊N/K⌋ or ⌈N/K⌉ points (the larger
+	// sizes go to the first N%K clusters, see BalancedCaps).
+	Unbalanced bool
+	// MaxIter caps the Lloyd iterations per restart. Default 100.
+	MaxIter int
+	// Tol stops a restart when the relative change of the objective between
+	// two iterations is below Tol (it also stops when no assignment
+	// changes). Default 1e-4; negative means 0.
+	Tol float64
+	// Restarts is the number of independent k-means++ initializations; the
+	// one with the lowest objective is kept (the earliest on ties).
+	// Default 3.
+	Restarts int
+	// Seed seeds all randomness. The same Seed and input give a bit-identical
+	// Model and assignment whatever Workers is. Default 0.
+	Seed uint64
+	// Workers is the number of goroutines. Default runtime.GOMAXPROCS(0).
+	Workers int
+}
+
+func (c FitConfig) maxIter() int {
+	if c.MaxIter <= 0 {
+		return 100
+	}
+	return c.MaxIter
+}
+
+func (c FitConfig) tol() float64 {
+	switch {
+	case c.Tol == 0:
+		return 1e-4
+	case c.Tol < 0:
+		return 0
+	}
+	return c.Tol
+}
+
+func (c FitConfig) restarts() int {
+	if c.Restarts <= 0 {
+		return 3
+	}
+	return c.Restarts
+}
+
+func (c FitConfig) workers() int {
+	if c.Workers <= 0 {
+		return runtime.GOMAXPROCS(0)
+	}
+	return c.Workers
+}
+
+// ErrBadK is returned by Fit when K is not in [1, N].
+var ErrBadK = errors.New("cluster: K must be between 1 and the number of rows")
+
+// Fit clusters the rows with k-means++ initialization and Lloyd iterations,
+// balanced (exact sizes ⌊N/K⌋..⌈N/K⌉ through BalancedAssign at every
+// assignment step) unless cfg.Unbalanced. It returns the model of the best
+// restart and the assignment of each row; the model's centroids are the means
+// of that assignment, its Sizes the cluster sizes and Inertia the sum of
+// squared distances of the rows to their assigned centroids.
+//
+// In unbalanced mode a cluster left empty takes the point farthest from its
+// centroid (among clusters with more than one point). Fit returns ctx's error
+// if ctx is done before it finishes.
+func Fit(ctx context.Context, x *Rows, cfg FitConfig) (*Model, []int, error) {
+	if x == nil {
+		return nil, nil, errors.New("cluster: fit: nil rows")
+	}
+	if err := x.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("cluster: fit: %w", err)
+	}
+	if x.N == 0 {
+		return nil, nil, errors.New("cluster: fit: no rows")
+	}
+	if cfg.K < 1 || cfg.K > x.N {
+		return nil, nil, fmt.Errorf("cluster: fit: K=%d with %d rows: %w", cfg.K, x.N, ErrBadK)
+	}
+	f := newFitter(x, cfg)
+	var best *Model
+	var bestLabels []int
+	for r := range cfg.restarts() {
+		m, labels, err := f.run(ctx, r)
+		if err != nil {
+			return nil, nil, fmt.Errorf("cluster: fit: %w", err)
+		}
+		if best == nil || m.Inertia < best.Inertia {
+			best, bestLabels = m, labels
+		}
+	}
+	return best, bestLabels, nil
+}
+
+// Assign returns for each row its nearest centroid (lowest index on ties) and
+// the squared distance to it (clamped at 0). It panics if x.Dim != m.Dim.
+func (m *Model) Assign(x *Rows) (domains []int, dist []float32) {
+	if x.Dim != m.Dim {
+		panic("cluster: Model.Assign: dimension mismatch")
+	}
+	c := make([]float64, len(m.Centroids))
+	for i, v := range m.Centroids {
+		c[i] = float64(v)
+	}
+	cn := newCentroids(m.K, m.Dim)
+	cn.set(c)
+	sq := make([]float64, x.N*m.K)
+	xn := rowNorms(x, runtime.GOMAXPROCS(0))
+	distances(sq, x, xn, cn, runtime.GOMAXPROCS(0))
+	domains = make([]int, x.N)
+	dist = make([]float32, x.N)
+	for i := range x.N {
+		j := argmin(sq[i*m.K : (i+1)*m.K])
+		domains[i] = j
+		dist[i] = float32(max(sq[i*m.K+j], 0))
+	}
+	return domains, dist
+}
+
+// ---------------------------------------------------------------------------
+// Kernels: dot products of rows with a few dense vectors, parallel over rows.
+
+// rowChunk is the number of rows handed to a worker at a time.
+const rowChunk = 64
+
+// parallelRows calls fn on consecutive row ranges [lo, hi) covering [0, n),
+// from up to workers goroutines; fn must only write per-row outputs.
+func parallelRows(n, workers int, fn func(lo, hi int)) { parallelFor(n, rowChunk, workers, fn) }
+
+// parallelFor calls fn on the ranges [c*chunk, min((c+1)*chunk, n)) from up
+// to workers goroutines, which take the ranges in turn.
+func parallelFor(n, chunk, workers int, fn func(lo, hi int)) {
+	chunks := (n + chunk - 1) / chunk
+	if workers > chunks {
+		workers = chunks
+	}
+	if workers <= 1 {
+		fn(0, n)
+		return
+	}
+	var mu sync.Mutex
+	next := 0
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				c := next
+				next++
+				mu.Unlock()
+				if c >= chunks {
+					return
+				}
+				fn(c*chunk, min((c+1)*chunk, n))
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// centroids holds M dense vectors of dimension D, transposed (ct[d*M+j] is
+// coordinate d of vector j) so that a row's nonzeros index contiguous
+// M-vectors, and their squared norms.
+type centroids struct {
+	m, dim int
+	ct     []float64 // D×M
+	norm   []float64 // M
+}
+
+func newCentroids(m, dim int) *centroids {
+	return &centroids{m: m, dim: dim, ct: make([]float64, dim*m), norm: make([]float64, m)}
+}
+
+// set loads M row-major vectors c (M×D).
+func (cn *centroids) set(c []float64) {
+	m, dim := cn.m, cn.dim
+	for j := range m {
+		s := 0.0
+		for d, v := range c[j*dim : (j+1)*dim] {
+			cn.ct[d*m+j] = v
+			s += v * v
+		}
+		cn.norm[j] = s
+	}
+}
+
+// setRows loads rows idx of x as the vectors (m = len(idx)).
+func (cn *centroids) setRows(x *Rows, xn []float64, idx []int) {
+	clear(cn.ct)
+	m := cn.m
+	for j, i := range idx {
+		cols, vals := x.Row(i)
+		if cols == nil {
+			for d, v := range vals {
+				cn.ct[d*m+j] = float64(v)
+			}
+		} else {
+			for t, c := range cols {
+				cn.ct[int(c)*m+j] = float64(vals[t])
+			}
+		}
+		cn.norm[j] = xn[i]
+	}
+}
+
+// rowNorms returns ‖x_i‖² for every row.
+func rowNorms(x *Rows, workers int) []float64 {
+	out := make([]float64, x.N)
+	parallelRows(x.N, workers, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			_, vals := x.Row(i)
+			s := 0.0
+			for _, v := range vals {
+				s += float64(v) * float64(v)
+			}
+			out[i] = s
+		}
+	})
+	return out
+}
+
+// distances sets sq[i*M+j] = ‖x_i‖² + ‖c_j‖² − 2 x_i·c_j (N×M).
+func distances(sq []float64, x *Rows, xn []float64, cn *centroids, workers int) {
+	m := cn.m
+	parallelRows(x.N, workers, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			dot := sq[i*m : (i+1)*m]
+			clear(dot)
+			cols, vals := x.Row(i)
+			if cols == nil {
+				for d, v := range vals {
+					if v == 0 {
+						continue
+					}
+					w := float64(v)
+					for j, c := range cn.ct[d*m : (d+1)*m] {
+						dot[j] += w * c
+					}
+				}
+			} else {
+				for t, col := range cols {
+					w := float64(vals[t])
+					for j, c := range cn.ct[int(col)*m : (int(col)+1)*m] {
+						dot[j] += w * c
+					}
+				}
+			}
+			for j := range dot {
+				dot[j] = xn[i] + cn.norm[j] - 2*dot[j]
+			}
+		}
+	})
+}
+
+func argmin(s []float64) int {
+	j := 0
+	for t, v := range s {
+		if v < s[j] {
+			j = t
+		}
+	}
+	return j
+}
+
+// ---------------------------------------------------------------------------
+// The fit.
+
+type fitter struct {
+	x       *Rows
+	cfg     FitConfig
+	k       int
+	workers int
+	xn      []float64 // ‖x_i‖²
+	sq      []float64 // N×K squared distances
+	cn      *centroids
+}
+
+func newFitter(x *Rows, cfg FitConfig) *fitter {
+	w := cfg.workers()
+	return &fitter{
+		x: x, cfg: cfg, k: cfg.K, workers: w,
+		xn: rowNorms(x, w),
+		sq: make([]float64, x.N*cfg.K),
+		cn: newCentroids(cfg.K, x.Dim),
+	}
+}
+
+// run performs restart r: k-means++ then Lloyd iterations.
+func (f *fitter) run(ctx context.Context, r int) (*Model, []int, error) {
+	n, k, dim := f.x.N, f.k, f.x.Dim
+	rng := rand.New(rand.NewPCG(f.cfg.Seed, uint64(r)))
+	seeds, err := f.kmeansPP(ctx, rng)
+	if err != nil {
+		return nil, nil, err
+	}
+	f.cn.setRows(f.x, f.xn, seeds)
+
+	labels := make([]int, n)
+	prev := make([]int, n)
+	for i := range prev {
+		prev[i] = -1
+	}
+	c := make([]float64, k*dim)
+	var caps []int
+	if !f.cfg.Unbalanced {
+		caps = BalancedCaps(n, k)
+	}
+	tol := f.cfg.tol()
+	prevObj := math.Inf(1)
+	for it := range f.cfg.maxIter() {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		// Assignment step.
+		distances(f.sq, f.x, f.xn, f.cn, f.workers)
+		if caps != nil {
+			copy(labels, BalancedAssign(f.sq, n, k, caps))
+		} else {
+			for i := range n {
+				labels[i] = argmin(f.sq[i*k : (i+1)*k])
+			}
+			f.fillEmpty(labels)
+		}
+		obj := 0.0
+		changed := 0
+		for i, j := range labels {
+			obj += f.sq[i*k+j]
+			if j != prev[i] {
+				changed++
+			}
+		}
+		copy(prev, labels)
+		// Update step.
+		f.means(c, labels)
+		f.cn.set(c)
+		if changed == 0 || (it > 0 && math.Abs(prevObj-obj) < tol*math.Abs(prevObj)) {
+			break
+		}
+		prevObj = obj
+	}
+
+	// The model: the means of the final assignment and its objective.
+	distances(f.sq, f.x, f.xn, f.cn, f.workers)
+	m := &Model{K: k, Dim: dim, Centroids: make([]float32, k*dim), Sizes: make([]int, k)}
+	for i, v := range c {
+		m.Centroids[i] = float32(v)
+	}
+	for i, j := range labels {
+		m.Sizes[j]++
+		m.Inertia += max(f.sq[i*k+j], 0)
+	}
+	return m, labels, nil
+}
+
+// fillEmpty gives every empty cluster the point farthest from its centroid
+// among clusters of size > 1 (lowest row index on ties), using f.sq.
+func (f *fitter) fillEmpty(labels []int) {
+	k := f.k
+	sizes := make([]int, k)
+	for _, j := range labels {
+		sizes[j]++
+	}
+	var taken []bool
+	for j := range k {
+		if sizes[j] > 0 {
+			continue
+		}
+		if taken == nil {
+			taken = make([]bool, len(labels))
+		}
+		far, fd := -1, math.Inf(-1)
+		for i, a := range labels {
+			if sizes[a] > 1 && !taken[i] && f.sq[i*k+a] > fd {
+				far, fd = i, f.sq[i*k+a]
+			}
+		}
+		sizes[labels[far]]--
+		labels[far] = j
+		sizes[j]++
+		taken[far] = true
+	}
+}
+
+// means sets c (K×D row-major) to the mean of each cluster's rows. Each
+// cluster is summed in row order by one goroutine.
+func (f *fitter) means(c []float64, labels []int) {
+	k, dim := f.k, f.x.Dim
+	members := make([][]int, k)
+	for i, j := range labels {
+		members[j] = append(members[j], i)
+	}
+	clear(c)
+	parallelFor(k, 1, f.workers, func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			cj := c[j*dim : (j+1)*dim]
+			for _, i := range members[j] {
+				cols, vals := f.x.Row(i)
+				if cols == nil {
+					for d, v := range vals {
+						cj[d] += float64(v)
+					}
+				} else {
+					for t, col := range cols {
+						cj[col] += float64(vals[t])
+					}
+				}
+			}
+			if len(members[j]) > 0 {
+				inv := 1 / float64(len(members[j]))
+				for d := range cj {
+					cj[d] *= inv
+				}
+			}
+		}
+	})
+}
+
+// kmeansPP picks K seed rows by greedy k-means++ (as scikit-learn does): the
+// first uniformly, each next one the best of 2+⌊ln K⌋ candidates sampled
+// proportionally to the squared distance to the nearest seed, "best" meaning
+// the lowest resulting potential Σ min distance².
+func (f *fitter) kmeansPP(ctx context.Context, rng *rand.Rand) ([]int, error) {
+	n, k := f.x.N, f.k
+	trials := 2 + int(math.Log(float64(k)))
+	seeds := make([]int, 0, k)
+	seeds = append(seeds, rng.IntN(n))
+	closest := make([]float64, n)
+	one := newCentroids(1, f.x.Dim)
+	one.setRows(f.x, f.xn, seeds)
+	distances(closest, f.x, f.xn, one, f.workers)
+	pot := 0.0
+	for i := range closest {
+		closest[i] = max(closest[i], 0)
+		pot += closest[i]
+	}
+	cand := make([]int, trials)
+	cn := newCentroids(trials, f.x.Dim)
+	sq := make([]float64, n*trials)
+	cum := make([]float64, n)
+	for len(seeds) < k {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		s := 0.0
+		for i, d := range closest {
+			s += d
+			cum[i] = s
+		}
+		for t := range cand {
+			if pot <= 0 {
+				cand[t] = rng.IntN(n)
+				continue
+			}
+			r := rng.Float64() * pot
+			i := searchCum(cum, r)
+			cand[t] = i
+		}
+		cn.setRows(f.x, f.xn, cand)
+		distances(sq, f.x, f.xn, cn, f.workers)
+		bestT, bestPot := 0, math.Inf(1)
+		for t := range trials {
+			p := 0.0
+			for i := range n {
+				p += min(closest[i], max(sq[i*trials+t], 0))
+			}
+			if p < bestPot {
+				bestT, bestPot = t, p
+			}
+		}
+		seeds = append(seeds, cand[bestT])
+		for i := range n {
+			closest[i] = min(closest[i], max(sq[i*trials+bestT], 0))
+		}
+		pot = bestPot
+	}
+	return seeds, nil
+}
+
+// searchCum returns the first i with cum[i] > r (the last index if none),
+// skipping rows of zero weight.
+func searchCum(cum []float64, r float64) int {
+	lo, hi := 0, len(cum)-1
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if cum[mid] > r {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
+}
