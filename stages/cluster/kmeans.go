@@ -12,7 +12,7 @@ package cluster
 //
 // Parallelism never changes a result: per-row work (dot products, distances)
 // is independent of how rows are split among workers, sums over rows are
-// taken sequentially in row order, and centroid sums are taken per cluster
+// taken sequentially in row order, and centroid sums are taken sequentially
 // in row order.
 
 import (
@@ -250,30 +250,32 @@ func rowNorms(x *Rows, workers int) []float64 {
 	return out
 }
 
-// distances sets sq[i*M+j] = ‖x_i‖² + ‖c_j‖² − 2 x_i·c_j (N×M).
+// distances sets sq[i*M+j] = ‖x_i‖² + ‖c_j‖² − 2 x_i·c_j (N×M). The dot
+// products accumulate four coordinates at a time, in column order.
 func distances(sq []float64, x *Rows, xn []float64, cn *centroids, workers int) {
 	m := cn.m
+	ct := cn.ct
 	parallelRows(x.N, workers, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			dot := sq[i*m : (i+1)*m]
 			clear(dot)
 			cols, vals := x.Row(i)
+			t := 0
 			if cols == nil {
-				for d, v := range vals {
-					if v == 0 {
-						continue
-					}
-					w := float64(v)
-					for j, c := range cn.ct[d*m : (d+1)*m] {
-						dot[j] += w * c
-					}
+				for ; t+4 <= len(vals); t += 4 {
+					axpy4(dot, vals[t:t+4], ct[t*m:(t+4)*m])
+				}
+				for ; t < len(vals); t++ {
+					axpy(dot, float64(vals[t]), ct[t*m:(t+1)*m])
 				}
 			} else {
-				for t, col := range cols {
-					w := float64(vals[t])
-					for j, c := range cn.ct[int(col)*m : (int(col)+1)*m] {
-						dot[j] += w * c
-					}
+				for ; t+4 <= len(vals); t += 4 {
+					c0, c1, c2, c3 := int(cols[t])*m, int(cols[t+1])*m, int(cols[t+2])*m, int(cols[t+3])*m
+					axpy4s(dot, vals[t:t+4], ct[c0:c0+m], ct[c1:c1+m], ct[c2:c2+m], ct[c3:c3+m])
+				}
+				for ; t < len(vals); t++ {
+					c := int(cols[t]) * m
+					axpy(dot, float64(vals[t]), ct[c:c+m])
 				}
 			}
 			for j := range dot {
@@ -281,6 +283,31 @@ func distances(sq []float64, x *Rows, xn []float64, cn *centroids, workers int) 
 			}
 		}
 	})
+}
+
+// axpy sets dst[j] += w*c[j].
+func axpy(dst []float64, w float64, c []float64) {
+	c = c[:len(dst)]
+	for j := range dst {
+		dst[j] += w * c[j]
+	}
+}
+
+// axpy4 sets dst[j] += w[0]*c[j] + w[1]*c[m+j] + w[2]*c[2m+j] + w[3]*c[3m+j]
+// with m = len(dst) (four consecutive rows of a transposed block).
+func axpy4(dst []float64, w []float32, c []float64) {
+	m := len(dst)
+	axpy4s(dst, w, c[:m], c[m:2*m], c[2*m:3*m], c[3*m:4*m])
+}
+
+// axpy4s sets dst[j] += w[0]*c0[j] + w[1]*c1[j] + w[2]*c2[j] + w[3]*c3[j].
+func axpy4s(dst []float64, w []float32, c0, c1, c2, c3 []float64) {
+	w0, w1, w2, w3 := float64(w[0]), float64(w[1]), float64(w[2]), float64(w[3])
+	n := len(dst)
+	c0, c1, c2, c3 = c0[:n], c1[:n], c2[:n], c3[:n]
+	for j := range dst {
+		dst[j] += w0*c0[j] + w1*c1[j] + w2*c2[j] + w3*c3[j]
+	}
 }
 
 func argmin(s []float64) int {
@@ -304,16 +331,31 @@ type fitter struct {
 	xn      []float64 // ‖x_i‖²
 	sq      []float64 // N×K squared distances
 	cn      *centroids
+	// used lists, for sparse rows, the columns with a nonzero in some row
+	// (increasing); centroid coordinates elsewhere stay 0. Nil when dense.
+	used []int32
 }
 
 func newFitter(x *Rows, cfg FitConfig) *fitter {
 	w := cfg.workers()
-	return &fitter{
+	f := &fitter{
 		x: x, cfg: cfg, k: cfg.K, workers: w,
 		xn: rowNorms(x, w),
 		sq: make([]float64, x.N*cfg.K),
 		cn: newCentroids(cfg.K, x.Dim),
 	}
+	if x.Sparse() {
+		seen := make([]bool, x.Dim)
+		for _, c := range x.Indices {
+			seen[c] = true
+		}
+		for c, ok := range seen {
+			if ok {
+				f.used = append(f.used, int32(c))
+			}
+		}
+	}
+	return f
 }
 
 // run performs restart r: k-means++ then Lloyd iterations.
@@ -331,7 +373,6 @@ func (f *fitter) run(ctx context.Context, r int) (*Model, []int, error) {
 	for i := range prev {
 		prev[i] = -1
 	}
-	c := make([]float64, k*dim)
 	var caps []int
 	if !f.cfg.Unbalanced {
 		caps = BalancedCaps(n, k)
@@ -362,8 +403,7 @@ func (f *fitter) run(ctx context.Context, r int) (*Model, []int, error) {
 		}
 		copy(prev, labels)
 		// Update step.
-		f.means(c, labels)
-		f.cn.set(c)
+		f.means(labels)
 		if changed == 0 || (it > 0 && math.Abs(prevObj-obj) < tol*math.Abs(prevObj)) {
 			break
 		}
@@ -373,8 +413,10 @@ func (f *fitter) run(ctx context.Context, r int) (*Model, []int, error) {
 	// The model: the means of the final assignment and its objective.
 	distances(f.sq, f.x, f.xn, f.cn, f.workers)
 	m := &Model{K: k, Dim: dim, Centroids: make([]float32, k*dim), Sizes: make([]int, k)}
-	for i, v := range c {
-		m.Centroids[i] = float32(v)
+	for d := range dim {
+		for j, v := range f.cn.ct[d*k : (d+1)*k] {
+			m.Centroids[j*dim+d] = float32(v)
+		}
 	}
 	for i, j := range labels {
 		m.Sizes[j]++
@@ -412,38 +454,56 @@ func (f *fitter) fillEmpty(labels []int) {
 	}
 }
 
-// means sets c (K×D row-major) to the mean of each cluster's rows. Each
-// cluster is summed in row order by one goroutine.
-func (f *fitter) means(c []float64, labels []int) {
-	k, dim := f.k, f.x.Dim
-	members := make([][]int, k)
-	for i, j := range labels {
-		members[j] = append(members[j], i)
+// means sets the centroids to the mean of each cluster's rows, summing
+// each coordinate in row order directly into the transposed layout. It is
+// sequential: O(nnz + K·(used columns)), small next to the O(nnz·K)
+// distances.
+func (f *fitter) means(labels []int) {
+	cn, k := f.cn, f.k
+	if f.used == nil {
+		clear(cn.ct)
+	} else {
+		for _, d := range f.used {
+			clear(cn.ct[int(d)*k : (int(d)+1)*k])
+		}
 	}
-	clear(c)
-	parallelFor(k, 1, f.workers, func(lo, hi int) {
-		for j := lo; j < hi; j++ {
-			cj := c[j*dim : (j+1)*dim]
-			for _, i := range members[j] {
-				cols, vals := f.x.Row(i)
-				if cols == nil {
-					for d, v := range vals {
-						cj[d] += float64(v)
-					}
-				} else {
-					for t, col := range cols {
-						cj[col] += float64(vals[t])
-					}
-				}
+	sizes := make([]int, k)
+	for i, j := range labels {
+		sizes[j]++
+		cols, vals := f.x.Row(i)
+		if cols == nil {
+			for d, v := range vals {
+				cn.ct[d*k+j] += float64(v)
 			}
-			if len(members[j]) > 0 {
-				inv := 1 / float64(len(members[j]))
-				for d := range cj {
-					cj[d] *= inv
-				}
+		} else {
+			for t, col := range cols {
+				cn.ct[int(col)*k+j] += float64(vals[t])
 			}
 		}
-	})
+	}
+	inv := make([]float64, k)
+	for j, s := range sizes {
+		if s > 0 {
+			inv[j] = 1 / float64(s)
+		}
+	}
+	clear(cn.norm)
+	scale := func(d int) {
+		c := cn.ct[d*k : (d+1)*k]
+		for j := range c {
+			c[j] *= inv[j]
+			cn.norm[j] += c[j] * c[j]
+		}
+	}
+	if f.used == nil {
+		for d := range cn.dim {
+			scale(d)
+		}
+	} else {
+		for _, d := range f.used {
+			scale(int(d))
+		}
+	}
 }
 
 // kmeansPP picks K seed rows by greedy k-means++ (as scikit-learn does): the
