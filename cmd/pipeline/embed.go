@@ -237,10 +237,12 @@ type docReader struct {
 	paths    []string
 	lim      schemas.Limits
 	log      *slog.Logger
+	keepMeta bool // also keep each document's metadata
 	cur      schemas.InputReader
 	curPath  string
 	ids      []string
 	texts    []string
+	metas    []json.RawMessage
 	bytes    int64
 	rejected int
 }
@@ -283,6 +285,9 @@ func (d *docReader) next(n int) ([]string, error) {
 		}
 		d.ids = append(d.ids, id)
 		d.texts = append(d.texts, rec.Doc.Text)
+		if d.keepMeta {
+			d.metas = append(d.metas, rec.Doc.Meta)
+		}
 		d.bytes += int64(len(rec.Doc.Text))
 	}
 	if len(d.texts) == first {

@@ -157,6 +157,8 @@ Exit status: 0 on success or a graceful stop (SIGINT/SIGTERM), 1 on an error,
 		a.identityCmd(),
 		a.embedCmd(),
 		a.benchCmd(),
+		a.clusterCmd(),
+		a.domainsCmd(),
 		a.versionCmd(),
 	)
 	return root
