@@ -191,7 +191,7 @@ the closest previous ones, so domain ids stay stable across refits.
 		},
 	}
 	fs := cmd.Flags()
-	feat.register(fs, string(embed.KindTfidf))
+	feat.register(fs, string(embed.KindTfidf), false)
 	fs.StringSliceVar(&in, "in", nil, "input `files` (.jsonl, .jsonl.gz, .parquet, a folder of .txt, - for stdin)")
 	fs.StringVar(&out, "out", "", "router `dir`: the featurizer state and the router versions are saved there")
 	fs.IntVar(&k, "k", 8, "number of domains")
@@ -200,9 +200,6 @@ the closest previous ones, so domain ids stay stable across refits.
 	fs.IntVar(&maxIter, "max-iter", 100, "most Lloyd iterations per restart")
 	fs.IntVar(&topN, "top-terms", 10, "top terms kept per domain")
 	fs.BoolVar(&asJSON, "json", false, `print {"k","sizes","seconds",...} as JSON on stdout`)
-	// --state and --refit make no sense here: the state goes to --out.
-	_ = fs.MarkHidden("state")
-	_ = fs.MarkHidden("refit")
 	return cmd
 }
 

@@ -49,10 +49,14 @@ type featurizerFlags struct {
 	httpNoNormalize, http64 bool
 }
 
-func (f *featurizerFlags) register(fs *pflag.FlagSet, defaultKind string) {
+// register adds the flags; withState adds --state and --refit (commands
+// whose state goes elsewhere leave them out).
+func (f *featurizerFlags) register(fs *pflag.FlagSet, defaultKind string, withState bool) {
 	fs.StringVar(&f.kind, "featurizer", defaultKind, "`kind` of featurizer: tfidf (c-BTM's tf-idf), hashing (tf-idf over 2^18 hashed buckets), lsa (tf-idf → truncated SVD → L2), http (an /v1/embeddings service)")
-	fs.StringVar(&f.state, "state", "", "featurizer state `dir`: the latest version there is used; when it has none, the fitted state is saved there")
-	fs.BoolVar(&f.refit, "refit", false, "fit anew even when --state holds a state, and save the result as its next version")
+	if withState {
+		fs.StringVar(&f.state, "state", "", "featurizer state `dir`: the latest version there is used; when it has none, the fitted state is saved there")
+		fs.BoolVar(&f.refit, "refit", false, "fit anew even when --state holds a state, and save the result as its next version")
+	}
 	fs.IntVar(&f.fitSample, "fit-sample", 0, "fit on the first `N` documents only (0: all of --in; on Kafka: 10000 from the head of the input topic)")
 	fs.IntVar(&f.workers, "workers", 0, "goroutines for featurization (0: one per CPU)")
 	fs.IntVar(&f.maxTextBytes, "max-text-bytes", schemas.DefaultMaxTextBytes, "longest document text in `bytes`; longer documents are rejected as oversize")
@@ -223,7 +227,7 @@ table, for inspection: 'pipeline inspect FILE').`,
 	}
 	fs := cmd.Flags()
 	f.stage.register(fs, "in-topic", pipeline.TopicRaw, "out-topic", pipeline.TopicFeatures, "embed")
-	f.feat.register(fs, string(embed.KindTfidf))
+	f.feat.register(fs, string(embed.KindTfidf), true)
 	fs.StringSliceVar(&f.in, "in", nil, "offline: input `files` (comma-separated or repeated); without --in the command runs as a Kafka stage")
 	fs.StringVar(&f.out, "out", "", "offline: output Parquet `file`")
 	fs.DurationVar(&f.watch, "watch", 5*time.Second, "stage: how often to look for a newer state in --state")
