@@ -1,7 +1,15 @@
-// Package cluster is the domain stage (docs.features → docs.domain.<d>):
-// balanced k-means fitting, streaming balanced routing and the versioned
-// router model.
+// Package cluster is the domain stage's logic (docs.features →
+// docs.domain.<d>): balanced k-means, streaming balanced routing and the
+// versioned router model.
 //
-// Status: in progress (issue 4). Rows and Model are the shared types of the
-// fitting and routing code.
+// Fit runs k-means++ and Lloyd iterations on sparse or dense unit vectors
+// (Rows), keeping the best of several restarts; in balanced mode every
+// assignment step is an exact min-cost assignment with capacities ⌊n/k⌋ or
+// ⌈n/k⌉ (BalancedAssign), so fit sizes are exactly balanced. Router routes a
+// live stream: nearest centroid plus per-domain prices, with hard bounds that
+// keep every domain within a tolerance of equal over the stream; plain argmin
+// stays available. RouterModel is the versioned artifact (Arrow IPC file and
+// Parquet twin, or an Arrow IPC payload for the router.models topic) whose
+// domains keep stable ids across refits (MatchIDs) and can be split or
+// removed. NMI, ARI, Purity and Balance score clusterings.
 package cluster
