@@ -27,9 +27,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -379,37 +377,20 @@ type routerRow struct {
 // ---------------------------------------------------------------------------
 // Files.
 
-var routerFileRE = regexp.MustCompile(`^router-(\d{6,})\.arrow$`)
-
 // RouterPath returns the path of version v's Arrow file in dir; the Parquet
 // twin has the same name with .parquet.
-func RouterPath(dir string, v int64) string {
-	return filepath.Join(dir, fmt.Sprintf("router-%06d.arrow", v))
-}
+func RouterPath(dir string, v int64) string { return schemas.ArtifactPath(dir, "router", v) }
 
-func parquetTwin(arrowPath string) string {
-	return strings.TrimSuffix(arrowPath, ".arrow") + ".parquet"
-}
+func parquetTwin(arrowPath string) string { return schemas.ParquetTwin(arrowPath) }
 
 // LatestRouterVersion returns the highest router version saved in dir (by
 // the names of its Arrow files), or 0 when there is none.
 func LatestRouterVersion(dir string) (int64, error) {
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil
-	}
+	v, err := schemas.LatestArtifactVersion(dir, "router")
 	if err != nil {
-		return 0, fmt.Errorf("cluster: list routers in %s: %w", dir, err)
+		return 0, fmt.Errorf("cluster: %w", err)
 	}
-	var best int64
-	for _, e := range ents {
-		if mm := routerFileRE.FindStringSubmatch(e.Name()); mm != nil {
-			if v, err := strconv.ParseInt(mm[1], 10, 64); err == nil && v > best {
-				best = v
-			}
-		}
-	}
-	return best, nil
+	return v, nil
 }
 
 // SaveRouter writes m into dir as DIR/router-NNNNNN.arrow and its .parquet
@@ -479,31 +460,10 @@ func writeRouterParquet(f *os.File, t routerTable, meta []byte) error {
 	return w.Close()
 }
 
-// writeAtomicFile writes path through a temp file in the same directory that
-// is fsynced and renamed over path.
+// writeAtomicFile writes path atomically (schemas.WriteFileAtomic).
 func writeAtomicFile(path string, write func(*os.File) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("cluster: write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return fmt.Errorf("cluster: write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("cluster: fsync %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("cluster: write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("cluster: write %s: %w", path, err)
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = d.Sync()
-		d.Close()
+	if err := schemas.WriteFileAtomic(path, write); err != nil {
+		return fmt.Errorf("cluster: %w", err)
 	}
 	return nil
 }

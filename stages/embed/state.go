@@ -7,15 +7,12 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/apache/arrow/go/v15/arrow"
@@ -23,6 +20,8 @@ import (
 	"github.com/apache/arrow/go/v15/arrow/ipc"
 	"github.com/apache/arrow/go/v15/arrow/memory"
 	"github.com/parquet-go/parquet-go"
+
+	"github.com/domainflow/domainflow/schemas"
 )
 
 // A featurizer's state — settings, vocabulary, idf, SVD basis — is a
@@ -230,32 +229,17 @@ type stateRow struct {
 	Component []float32 `parquet:"component,list"`
 }
 
-var stateFileRE = regexp.MustCompile(`^featurizer-(\d{6,})\.arrow$`)
-
 // StatePath returns the path of version v's Arrow file in dir; the Parquet
 // twin has the same name with .parquet.
-func StatePath(dir string, v int64) string {
-	return filepath.Join(dir, fmt.Sprintf("featurizer-%06d.arrow", v))
-}
+func StatePath(dir string, v int64) string { return schemas.ArtifactPath(dir, "featurizer", v) }
 
 // LatestStateVersion returns the highest version saved in dir, or 0.
 func LatestStateVersion(dir string) (int64, error) {
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil
-	}
+	v, err := schemas.LatestArtifactVersion(dir, "featurizer")
 	if err != nil {
-		return 0, fmt.Errorf("embed: list states in %s: %w", dir, err)
+		return 0, fmt.Errorf("embed: %w", err)
 	}
-	var best int64
-	for _, e := range ents {
-		if m := stateFileRE.FindStringSubmatch(e.Name()); m != nil {
-			if v, err := strconv.ParseInt(m[1], 10, 64); err == nil && v > best {
-				best = v
-			}
-		}
-	}
-	return best, nil
+	return v, nil
 }
 
 // SaveState writes s into dir as the next version (or as s.Settings.Version
@@ -280,7 +264,7 @@ func SaveState(dir string, s *State) (int64, error) {
 		return 0, fmt.Errorf("embed: encode settings: %w", err)
 	}
 	arrowPath := StatePath(dir, v)
-	parquetPath := arrowPath[:len(arrowPath)-len(".arrow")] + ".parquet"
+	parquetPath := schemas.ParquetTwin(arrowPath)
 	// Parquet first: the Arrow file is what marks a version as present.
 	if err := writeAtomic(parquetPath, func(f *os.File) error { return writeStateParquet(f, t, meta) }); err != nil {
 		return 0, err
@@ -369,31 +353,10 @@ func writeStateParquet(f *os.File, t stateTable, meta []byte) error {
 	return w.Close()
 }
 
-// writeAtomic writes path through a temp file in the same directory that is
-// fsynced and renamed over path.
+// writeAtomic writes path atomically (schemas.WriteFileAtomic).
 func writeAtomic(path string, write func(*os.File) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("embed: write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return fmt.Errorf("embed: write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("embed: fsync %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("embed: write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("embed: write %s: %w", path, err)
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = d.Sync()
-		d.Close()
+	if err := schemas.WriteFileAtomic(path, write); err != nil {
+		return fmt.Errorf("embed: %w", err)
 	}
 	return nil
 }
@@ -417,7 +380,7 @@ func LoadState(dir string, v int64) (*State, error) {
 	if err == nil {
 		return s, nil
 	}
-	parquetPath := arrowPath[:len(arrowPath)-len(".arrow")] + ".parquet"
+	parquetPath := schemas.ParquetTwin(arrowPath)
 	s, perr := loadStateParquet(parquetPath)
 	if perr != nil {
 		return nil, fmt.Errorf("embed: load featurizer state %d: %v; parquet twin: %w", v, err, perr)

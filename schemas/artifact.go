@@ -1,0 +1,85 @@
+package schemas
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Versioned artifacts (featurizer states, router models, checkpoints) are
+// files named DIR/<prefix>-NNNNNN.arrow (Arrow IPC, what the stages load) with
+// a Parquet twin DIR/<prefix>-NNNNNN.parquet (the same table, for any Parquet
+// tool), each written atomically.
+
+// ArtifactPath returns the Arrow file of version v of the artifact prefix in
+// dir.
+func ArtifactPath(dir, prefix string, v int64) string {
+	return filepath.Join(dir, fmt.Sprintf("%s-%06d.arrow", prefix, v))
+}
+
+// ParquetTwin returns the Parquet file beside an artifact's Arrow file.
+func ParquetTwin(arrowPath string) string {
+	return strings.TrimSuffix(arrowPath, ".arrow") + ".parquet"
+}
+
+// LatestArtifactVersion returns the highest version of prefix saved in dir
+// (by the names of its Arrow files), or 0 when there is none or dir does not
+// exist.
+func LatestArtifactVersion(dir, prefix string) (int64, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("list %s versions in %s: %w", prefix, dir, err)
+	}
+	var best int64
+	for _, e := range ents {
+		name := e.Name()
+		rest, ok := strings.CutPrefix(name, prefix+"-")
+		if !ok {
+			continue
+		}
+		num, ok := strings.CutSuffix(rest, ".arrow")
+		if !ok || len(num) < 6 {
+			continue
+		}
+		if v, err := strconv.ParseInt(num, 10, 64); err == nil && v > best {
+			best = v
+		}
+	}
+	return best, nil
+}
+
+// WriteFileAtomic writes path through a temp file in the same directory,
+// fsyncs it, renames it over path and syncs the directory, so that path is
+// either the old file or the whole new one, also after a crash.
+func WriteFileAtomic(path string, write func(*os.File) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("fsync %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
