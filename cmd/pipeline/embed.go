@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -495,19 +494,7 @@ func sampleTexts(ctx context.Context, cc pipeline.ClientConfig, topic string, n 
 	return texts, nil
 }
 
-// writeAtomicFile writes path through a temp file renamed into place.
+// writeAtomicFile writes path atomically (schemas.WriteFileAtomic).
 func writeAtomicFile(path string, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("create %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return os.Rename(tmp.Name(), path)
+	return schemas.WriteFileAtomic(path, func(f *os.File) error { return write(f) })
 }
