@@ -38,6 +38,7 @@ domain ids, sizes, top terms). 'pipeline domains --router DIR' lists them.`,
 		Args: noSubcommand,
 	}
 	cmd.AddCommand(a.clusterFitCmd(), a.clusterAssignCmd(), a.clusterEvalCmd())
+	a.addClusterStage(cmd) // `cluster --brokers`: the Kafka stage docs.features → docs.domain.<id>
 	return cmd
 }
 

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow/go/v15/arrow/array"
+
+	"github.com/domainflow/domainflow/pipeline"
+	"github.com/domainflow/domainflow/schemas"
+	"github.com/domainflow/domainflow/stages/cluster"
+)
+
+// TestClusterStage runs `pipeline embed` and `pipeline cluster` on Kafka
+// together with a router fitted offline: every document of the fixture lands
+// exactly once on its domain's topic, the router is published on
+// router.models, and a refit saved into the router dir is picked up.
+func TestClusterStage(t *testing.T) {
+	t.Parallel()
+	addr := startBroker(t)
+	cc := pipeline.ClientConfig{Brokers: []string{addr}}
+	router := filepath.Join(t.TempDir(), "router")
+	const k = 4
+	mustCLI(t, "cluster", "fit", "--in", fixture, "--k", "4", "--out", router, "--seed", "1")
+	mustCLI(t, "ingest", "--brokers", addr, fixture)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type proc struct {
+		done           chan result
+		stdout, stderr *syncBuffer
+	}
+	start := func(args ...string) proc {
+		r := proc{done: make(chan result, 1), stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+		go func() {
+			code := run(ctx, args, strings.NewReader(""), r.stdout, r.stderr)
+			r.done <- result{code: code, stdout: r.stdout.String(), stderr: r.stderr.String()}
+		}()
+		return r
+	}
+	emb := start("embed", "--brokers", addr, "--state", router, "--watch", "50ms", "--linger", "5ms")
+	cl := start("cluster", "--brokers", addr, "--router", router, "--watch", "50ms", "--linger", "5ms", "--json")
+
+	// routedDocs counts each document id over the domain topics.
+	routedDocs := func() (map[string]int, int) {
+		ids, rows := map[string]int{}, 0
+		for id := range k {
+			msgs, err := pipeline.ReadTopic(ctx, cc, pipeline.DomainTopic(id), 0)
+			if err != nil {
+				return nil, 0
+			}
+			for _, m := range msgs {
+				recs, err := schemas.DecodeRecords(m.Value, nil)
+				if err != nil {
+					t.Fatalf("%s: %v", m.Topic, err)
+				}
+				for _, rec := range recs {
+					docs, err := schemas.Documents(rec)
+					if err != nil {
+						t.Fatal(err)
+					}
+					dom := rec.Column(rec.Schema().FieldIndices(schemas.ColDomain)[0]).(*array.Int32)
+					for i := range docs.Len() {
+						if int(dom.Value(i)) != id {
+							t.Fatalf("document %s of domain %d on %s", docs.ID(i), dom.Value(i), m.Topic)
+						}
+						ids[docs.ID(i)]++
+						rows++
+					}
+					rec.Release()
+				}
+			}
+		}
+		return ids, rows
+	}
+	var (
+		ids  map[string]int
+		rows int
+	)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ids, rows = routedDocs()
+		if rows >= 334 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the domain topics hold %d rows, want 334\nembed:\n%s\ncluster:\n%s", rows, emb.stderr.String(), cl.stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if rows != 334 || len(ids) != 334 {
+		t.Fatalf("%d rows of %d distinct documents routed, want 334 each", rows, len(ids))
+	}
+
+	// router.models holds the router in use.
+	latestPublished := func() *cluster.RouterModel {
+		msgs, err := pipeline.ReadTopic(ctx, cc, pipeline.TopicRouterModels, 0)
+		if err != nil || len(msgs) == 0 {
+			t.Fatalf("router.models: %d messages, err %v", len(msgs), err)
+		}
+		m := msgs[len(msgs)-1]
+		if string(m.Key) != routerModelKey {
+			t.Fatalf("router.models key %q", m.Key)
+		}
+		rm, err := cluster.DecodeRouter(m.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rm
+	}
+	v1, err := cluster.LoadRouter(router, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rm := latestPublished(); rm.Version != 1 || !slices.Equal(rm.IDs, v1.IDs) {
+		t.Fatalf("router.models holds v%d with ids %v, want v1 with %v", rm.Version, rm.IDs, v1.IDs)
+	}
+
+	// A refit into the same dir is version 2 with the same ids; the stage
+	// reloads and republishes it.
+	mustCLI(t, "cluster", "fit", "--in", fixture, "--k", "4", "--out", router, "--seed", "1")
+	v2, err := cluster.LoadRouter(router, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := slices.Sorted(slices.Values(v1.IDs)), slices.Sorted(slices.Values(v2.IDs))
+	if !slices.Equal(a, b) {
+		t.Fatalf("refit ids %v, first fit %v", b, a)
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for !strings.Contains(cl.stderr.String(), "router reloaded") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the stage did not reload router v2; stderr:\n%s", cl.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for latestPublished().Version != 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("router v2 was not published on router.models")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	cancel()
+	if res := <-emb.done; res.code != 0 {
+		t.Fatalf("embed stage: exit %d: %s", res.code, res.stderr)
+	}
+	res := <-cl.done
+	if res.code != 0 {
+		t.Fatalf("cluster stage: exit %d: %s", res.code, res.stderr)
+	}
+	var rep stageReport
+	decodeOne(t, res.stdout, &rep)
+	if rep.In != 334 || rep.Out != 334 || rep.Dead != 0 {
+		t.Fatalf("cluster stage report = %+v", rep)
+	}
+}
+
+// TestClusterStageUsage: without --brokers `cluster` prints its help; with
+// it, --router is required.
+func TestClusterStageUsage(t *testing.T) {
+	t.Parallel()
+	if r := mustCLI(t, "cluster"); !strings.Contains(r.stdout, "Available Commands") {
+		t.Errorf("pipeline cluster: stdout %q", r.stdout)
+	}
+	if r := cli(t, "cluster", "--brokers", "127.0.0.1:1"); r.code != 2 || !strings.Contains(r.stderr, "--router") {
+		t.Errorf("pipeline cluster --brokers without --router: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := cli(t, "cluster", "bogus"); r.code != 2 {
+		t.Errorf("pipeline cluster bogus: exit %d", r.code)
+	}
+}
