@@ -40,15 +40,18 @@ const (
 // atomically.
 const WriteChunkMessages = 8192
 
-// RunnerConfig configures a Runner. Name, Stage, Source, Sink and OutputTopic
-// are required; every other field has a default.
+// RunnerConfig configures a Runner. Name, Stage, Source and Sink are
+// required; every other field has a default.
 type RunnerConfig struct {
 	// Name of the stage in logs, metrics and dead-letter headers.
 	Name   string
 	Stage  Stage
 	Source Source
 	Sink   Sink
-	// OutputTopic receives outputs whose Output.Topic is empty.
+	// OutputTopic receives outputs whose Output.Topic is empty. It may be
+	// empty for a stage that names the topic of every output (e.g. one topic
+	// per domain); an output without a topic is then an error that stops the
+	// runner.
 	OutputTopic string
 	// DeadLetterTopic receives what cannot be processed. Default: docs.deadletter.
 	DeadLetterTopic string
@@ -131,8 +134,6 @@ func (c *RunnerConfig) validate() error {
 		return errors.New("runner: a source is required")
 	case c.Sink == nil:
 		return errors.New("runner: a sink is required")
-	case c.OutputTopic == "":
-		return errors.New("runner: an output topic is required")
 	case c.BackoffMin > c.BackoffMax:
 		return errors.New("runner: BackoffMin exceeds BackoffMax")
 	}
@@ -510,6 +511,10 @@ func (r *Runner) processPartition(ctx context.Context, g *partitionBatch, out []
 			topic := o.Topic
 			if topic == "" {
 				topic = r.cfg.OutputTopic
+			}
+			if topic == "" {
+				o.Record.Release()
+				return out, fmt.Errorf("stage %s returned an output without a topic, and the runner has no OutputTopic", r.cfg.Name)
 			}
 			var encErr error
 			out, encErr = r.encode(out, topic, g.partition, o.Record, st)

@@ -325,6 +325,35 @@ func TestRunnerStageFailuresDeadLetterRows(t *testing.T) {
 	}
 }
 
+func TestRunnerOutputWithoutTopic(t *testing.T) {
+	src := pipeline.NewMemSource(pipetest.JSONDoc("in", "a", "alpha"))
+	src.CloseInput()
+	sink := pipeline.NewMemSink()
+	// No OutputTopic: outputs that name their topic are fine.
+	named := pipeline.StageFunc(func(ctx context.Context, in arrow.Record) (pipeline.Result, error) {
+		res, err := pipeline.Identity.Process(ctx, in)
+		res.Out[0].Topic = "named"
+		return res, err
+	})
+	r, err := pipeline.NewRunner(pipeline.RunnerConfig{Name: "named", Stage: named, Source: src, Sink: sink, Logger: quietLogger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(sink.Messages("named")); n != 1 {
+		t.Fatalf("%d messages on the named topic, want 1", n)
+	}
+	// An output without a topic stops the runner with an error.
+	src = pipeline.NewMemSource(pipetest.JSONDoc("in", "a", "alpha"))
+	src.CloseInput()
+	r, _ = pipeline.NewRunner(pipeline.RunnerConfig{Name: "unnamed", Stage: pipeline.Identity, Source: src, Sink: pipeline.NewMemSink(), Logger: quietLogger})
+	if err := r.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "without a topic") {
+		t.Fatalf("Run = %v, want an error about the missing topic", err)
+	}
+}
+
 func TestNewRunnerValidates(t *testing.T) {
 	ok := pipeline.RunnerConfig{Name: "x", Stage: pipeline.Identity, Source: pipeline.NewMemSource(), Sink: pipeline.NewMemSink(), OutputTopic: "o"}
 	tests := []struct {
@@ -336,7 +365,6 @@ func TestNewRunnerValidates(t *testing.T) {
 		{"no stage", func(c *pipeline.RunnerConfig) { c.Stage = nil }, "stage is required"},
 		{"no source", func(c *pipeline.RunnerConfig) { c.Source = nil }, "source"},
 		{"no sink", func(c *pipeline.RunnerConfig) { c.Sink = nil }, "sink"},
-		{"no output", func(c *pipeline.RunnerConfig) { c.OutputTopic = "" }, "output topic"},
 		{"backoff", func(c *pipeline.RunnerConfig) { c.BackoffMin, c.BackoffMax = time.Second, time.Millisecond }, "Backoff"},
 	}
 	for _, tt := range tests {

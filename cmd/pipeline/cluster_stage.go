@@ -34,11 +34,10 @@ func (a *app) addClusterStage(cmd *cobra.Command) {
 	var f clusterStageFlags
 	fs := cmd.Flags()
 	// Every output names its domain topic, so the shared stage flags are
-	// taken without their output-topic flag; f.stage.out keeps a placeholder
-	// default that runStage needs (it only creates that topic, nothing is
-	// written to it).
+	// taken without their output-topic flag and f.stage.out stays empty.
 	stageFS := pflag.NewFlagSet("cluster", pflag.ContinueOnError)
-	f.stage.register(stageFS, "in-topic", pipeline.TopicFeatures, "out-topic", "docs.domain", "cluster")
+	f.stage.register(stageFS, "in-topic", pipeline.TopicFeatures, "out-topic", "", "cluster")
+	f.stage.perOutputTopic = true
 	stageFS.VisitAll(func(fl *pflag.Flag) {
 		if fl.Name != "out-topic" {
 			fs.AddFlag(fl)

@@ -14,13 +14,16 @@ import (
 
 // stageFlags are the flags every Kafka stage command shares.
 type stageFlags struct {
-	kafka        kafkaFlags
-	in, out      string
-	group        string
-	batchRecords int
-	batchBytes   int
-	linger       time.Duration
-	json         bool
+	kafka   kafkaFlags
+	in, out string
+	// perOutputTopic marks a stage that names the topic of each output: it
+	// has no output topic flag and out stays "".
+	perOutputTopic bool
+	group          string
+	batchRecords   int
+	batchBytes     int
+	linger         time.Duration
+	json           bool
 }
 
 // register adds the flags; the topic flags are named inFlag and outFlag and
@@ -38,7 +41,7 @@ func (f *stageFlags) register(fs *pflag.FlagSet, inFlag, in, outFlag, out, group
 
 func (f *stageFlags) validate(name string) error {
 	switch {
-	case f.in == "" || f.out == "" || f.group == "":
+	case f.in == "" || f.group == "" || (f.out == "" && !f.perOutputTopic):
 		return usagef("%s: the input and output topics and --group must not be empty", name)
 	case f.in == f.out:
 		return usagef("%s: input and output are both %s", name, f.in)
@@ -67,9 +70,11 @@ func (a *app) runStage(ctx context.Context, name string, f *stageFlags, cc pipel
 	if err != nil {
 		return fmt.Errorf("%s: input topic %s: %w", name, f.in, err)
 	}
-	err = pipeline.EnsureTopics(ctx, cc,
-		pipeline.TopicSpec{Name: f.out, Partitions: n},
-		pipeline.TopicSpec{Name: pipeline.TopicDeadLetter, Partitions: n})
+	specs := []pipeline.TopicSpec{{Name: pipeline.TopicDeadLetter, Partitions: n}}
+	if f.out != "" {
+		specs = append(specs, pipeline.TopicSpec{Name: f.out, Partitions: n})
+	}
+	err = pipeline.EnsureTopics(ctx, cc, specs...)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
