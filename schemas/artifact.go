@@ -83,3 +83,30 @@ func WriteFileAtomic(path string, write func(*os.File) error) error {
 	}
 	return nil
 }
+
+// LoadArtifact loads version v of prefix from dir (v <= 0: the latest) with
+// load, trying the Arrow file first and its Parquet twin when the Arrow file
+// is missing or damaged. load gets the file's path and reads either format.
+func LoadArtifact[T any](dir, prefix string, v int64, load func(path string) (T, error)) (T, error) {
+	var zero T
+	if v <= 0 {
+		latest, err := LatestArtifactVersion(dir, prefix)
+		if err != nil {
+			return zero, err
+		}
+		if latest == 0 {
+			return zero, fmt.Errorf("no %s in %s", prefix, dir)
+		}
+		v = latest
+	}
+	arrowPath := ArtifactPath(dir, prefix, v)
+	a, err := load(arrowPath)
+	if err == nil {
+		return a, nil
+	}
+	a, perr := load(ParquetTwin(arrowPath))
+	if perr != nil {
+		return zero, fmt.Errorf("load %s %d: %v; parquet twin: %w", prefix, v, err, perr)
+	}
+	return a, nil
+}

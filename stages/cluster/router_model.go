@@ -381,8 +381,6 @@ type routerRow struct {
 // twin has the same name with .parquet.
 func RouterPath(dir string, v int64) string { return schemas.ArtifactPath(dir, "router", v) }
 
-func parquetTwin(arrowPath string) string { return schemas.ParquetTwin(arrowPath) }
-
 // LatestRouterVersion returns the highest router version saved in dir (by
 // the names of its Arrow files), or 0 when there is none.
 func LatestRouterVersion(dir string) (int64, error) {
@@ -422,7 +420,7 @@ func SaveRouter(dir string, m *RouterModel) (int64, error) {
 	}
 	arrowPath := RouterPath(dir, v)
 	// Parquet first: the Arrow file is what marks a version as present.
-	if err := writeAtomicFile(parquetTwin(arrowPath), func(f *os.File) error { return writeRouterParquet(f, t, meta) }); err != nil {
+	if err := writeAtomicFile(schemas.ParquetTwin(arrowPath), func(f *os.File) error { return writeRouterParquet(f, t, meta) }); err != nil {
 		m.Version = old
 		return 0, err
 	}
@@ -472,24 +470,9 @@ func writeAtomicFile(path string, write func(*os.File) error) error {
 // the Arrow file and falls back to the Parquet twin when the Arrow file is
 // missing or damaged; the checksum must match.
 func LoadRouter(dir string, v int64) (*RouterModel, error) {
-	if v <= 0 {
-		latest, err := LatestRouterVersion(dir)
-		if err != nil {
-			return nil, err
-		}
-		if latest == 0 {
-			return nil, fmt.Errorf("cluster: no router model in %s", dir)
-		}
-		v = latest
-	}
-	arrowPath := RouterPath(dir, v)
-	m, err := LoadRouterFile(arrowPath)
-	if err == nil {
-		return m, nil
-	}
-	m, perr := LoadRouterFile(parquetTwin(arrowPath))
-	if perr != nil {
-		return nil, fmt.Errorf("cluster: load router %d: %v; parquet twin: %w", v, err, perr)
+	m, err := schemas.LoadArtifact(dir, "router", v, LoadRouterFile)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	return m, nil
 }

@@ -365,27 +365,11 @@ func writeAtomic(path string, write func(*os.File) error) error {
 // file and falls back to the Parquet twin when the Arrow file is missing or
 // damaged; the checksum must match.
 func LoadState(dir string, v int64) (*State, error) {
-	if v <= 0 {
-		latest, err := LatestStateVersion(dir)
-		if err != nil {
-			return nil, err
-		}
-		if latest == 0 {
-			return nil, fmt.Errorf("embed: no featurizer state in %s", dir)
-		}
-		v = latest
+	st, err := schemas.LoadArtifact(dir, "featurizer", v, LoadStateFile)
+	if err != nil {
+		return nil, fmt.Errorf("embed: %w", err)
 	}
-	arrowPath := StatePath(dir, v)
-	s, err := loadStateArrow(arrowPath)
-	if err == nil {
-		return s, nil
-	}
-	parquetPath := schemas.ParquetTwin(arrowPath)
-	s, perr := loadStateParquet(parquetPath)
-	if perr != nil {
-		return nil, fmt.Errorf("embed: load featurizer state %d: %v; parquet twin: %w", v, err, perr)
-	}
-	return s, nil
+	return st, nil
 }
 
 // LoadStateFile loads a state from one .arrow or .parquet file.
