@@ -215,7 +215,7 @@ func readPartition(ctx context.Context, cc ClientConfig, topic string, p, limit 
 	}
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers: cc.Brokers, Topic: topic, Partition: p, Dialer: cc.Dialer(),
-		MinBytes: 1, MaxBytes: 32 << 20, MaxWait: 50 * time.Millisecond,
+		MinBytes: 1, MaxBytes: 80 << 20, MaxWait: 50 * time.Millisecond,
 	})
 	defer r.Close()
 	if err := r.SetOffset(first); err != nil {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -159,7 +158,8 @@ the closest previous ones, so domain ids stay stable across refits.
 				return fmt.Errorf("cluster fit: %d documents for %d domains: need at least as many documents as domains", v.Len(), k)
 			}
 			fc := cluster.FitConfig{K: k, Unbalanced: !balanced, Restarts: restarts, MaxIter: maxIter, Seed: feat.seed, Workers: feat.workers}
-			m, _, err := cluster.Fit(ctx, rowsOf(v), fc)
+			rows := rowsOf(v)
+			m, labels, err := cluster.Fit(ctx, rows, fc)
 			if err != nil {
 				return fmt.Errorf("cluster fit: %w", err)
 			}
@@ -174,6 +174,7 @@ the closest previous ones, so domain ids stay stable across refits.
 			rm := &cluster.RouterModel{
 				FeaturizerVersion: s.Settings.Version, Featurizer: string(s.Settings.Kind), Created: time.Now().UTC(),
 				IDs: ids, Model: m, TopTerms: domainTopTerms(s, m, topN), Fit: fc, NextID: nextID,
+				Examples: cluster.Examples(m, rows, dr.ids, labels, numExamples),
 			}
 			if _, err := cluster.SaveRouter(out, rm); err != nil {
 				return fmt.Errorf("cluster fit: %w", err)
@@ -452,61 +453,4 @@ func sortedIDs(rm *cluster.RouterModel) []int {
 	ids := append([]int(nil), rm.IDs...)
 	sort.Ints(ids)
 	return ids
-}
-
-func (a *app) domainsCmd() *cobra.Command {
-	var (
-		router string
-		asJSON bool
-	)
-	cmd := &cobra.Command{
-		Use:   "domains",
-		Short: "List the domains of a router: id, size at fit, top terms",
-		Long: `Print the domains of the latest router version in --router: the stable domain
-id, the number of fit documents in it, and its top terms (the terms its
-centroid weighs most; none for the hashing and http featurizers).`,
-		Example: `  pipeline domains --router router/
-  pipeline domains --router router/ --json`,
-		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if router == "" {
-				return usagef("domains: --router is required")
-			}
-			rm, err := cluster.LoadRouter(router, 0)
-			if err != nil {
-				return fmt.Errorf("domains: %w", err)
-			}
-			type domain struct {
-				ID       int      `json:"id"`
-				Size     int      `json:"size"`
-				TopTerms []string `json:"top_terms"`
-			}
-			var ds []domain
-			for j := range rm.K() {
-				d := domain{ID: rm.IDs[j], Size: rm.Model.Sizes[j], TopTerms: []string{}}
-				if j < len(rm.TopTerms) && rm.TopTerms[j] != nil {
-					d.TopTerms = rm.TopTerms[j]
-				}
-				ds = append(ds, d)
-			}
-			sort.Slice(ds, func(i, j int) bool { return ds[i].ID < ds[j].ID })
-			if asJSON {
-				return writeJSON(a.stdout, struct {
-					Version           int64    `json:"version"`
-					Featurizer        string   `json:"featurizer"`
-					FeaturizerVersion int64    `json:"featurizer_version"`
-					Domains           []domain `json:"domains"`
-				}{rm.Version, rm.Featurizer, rm.FeaturizerVersion, ds})
-			}
-			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(w, "ID\tSIZE\tTOP TERMS\n")
-			for _, d := range ds {
-				fmt.Fprintf(w, "%d\t%d\t%s\n", d.ID, d.Size, strings.Join(d.TopTerms, " "))
-			}
-			return w.Flush()
-		},
-	}
-	cmd.Flags().StringVar(&router, "router", "", "router `dir`")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
-	return cmd
 }

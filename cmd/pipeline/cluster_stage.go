@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
+	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -14,18 +18,23 @@ import (
 	"github.com/domainflow/domainflow/pipeline"
 	"github.com/domainflow/domainflow/schemas"
 	"github.com/domainflow/domainflow/stages/cluster"
+	"github.com/domainflow/domainflow/stages/embed"
 )
 
 // clusterStageFlags are the flags of `pipeline cluster --brokers …`.
 type clusterStageFlags struct {
-	stage  stageFlags
-	router string
-	watch  time.Duration
+	stage      stageFlags
+	router     string
+	watch      time.Duration
+	k          int
+	balanced   bool
+	seed       uint64
+	restarts   int
+	fitSample  int
+	fitWindow  int64
+	fitWait    time.Duration
+	stateEvery time.Duration
 }
-
-// routerModelKey is the key of router versions on the compacted
-// router.models topic: the latest one is what a consumer keeps.
-const routerModelKey = "router"
 
 // addClusterStage makes `pipeline cluster` (no subcommand) run the Kafka
 // stage docs.features → docs.domain.<id> when --brokers is given; without it
@@ -43,20 +52,39 @@ func (a *app) addClusterStage(cmd *cobra.Command) {
 			fs.AddFlag(fl)
 		}
 	})
-	fs.StringVar(&f.router, "router", "", "stage: router `dir` (a 'cluster fit' output); its latest router version is used")
+	fs.StringVar(&f.router, "router", "", "stage: router `dir`: its latest router version is used, and a router fitted by the stage is saved there")
 	fs.DurationVar(&f.watch, "watch", 5*time.Second, "stage: how often to look for a newer router version in --router")
+	fs.IntVar(&f.k, "k", 8, "stage, fit on a sample: number of domains")
+	fs.BoolVar(&f.balanced, "balanced", true, "stage, fit on a sample: exact balance at fit")
+	fs.Uint64Var(&f.seed, "seed", 1, "stage, fit on a sample: seed of the sample and of k-means")
+	fs.IntVar(&f.restarts, "restarts", 3, "stage, fit on a sample: k-means++ restarts")
+	fs.IntVar(&f.fitSample, "fit-sample", 10000, "stage, fit on a sample: reservoir size (documents)")
+	fs.Int64Var(&f.fitWindow, "fit-window", 100000, "stage, fit on a sample: fit once this many documents were offered to the reservoir, even if more keep coming")
+	fs.DurationVar(&f.fitWait, "fit-wait", 3*time.Second, "stage, fit on a sample: how long the input must stay quiet (or the reservoir full) before fitting")
+	fs.DurationVar(&f.stateEvery, "state-interval", 10*time.Second, "stage: how often the routed counts are saved on router.models (and at exit)")
 	cmd.Long += `
 
 On Kafka (--brokers given, no subcommand): run the stage docs.features →
-docs.domain.<id> with consumer group --group until SIGINT/SIGTERM. Each
-document is routed by the latest router of --router (balanced streaming
-assignment unless the router says otherwise) and published on its domain's
-topic; rows of another featurizer version or dimension go to the dead-letter
-topic. The router in use is published on router.models (key "router"); a
-newer version saved into --router (e.g. by 'cluster fit' again) is picked up
-within --watch, keeping the routed counts of the domain ids it keeps.`
+docs.domain.<id> with consumer group --group until SIGINT/SIGTERM. The router
+comes from, in this order: the latest version in --router; the latest router
+on router.models (a restart, or another process of the group); or a fit on a
+reservoir sample of docs.features (--k, --fit-sample, --balanced), which is
+saved into --router when given. Each document is routed by the router
+(balanced streaming assignment unless the router says otherwise) and
+published on its domain's topic; rows of another featurizer version or
+dimension go to the dead-letter topic, except rows of the previous router's
+featurizer version while a refit takes over, which are routed through the
+previous centroids onto the domains that remain.
+
+The router in use is published on router.models (key "router") with its
+featurizer state (key "featurizer"), where embedding stages pick it up. A newer
+version saved into --router (a refit with 'cluster fit', 'domains split' or
+'domains remove') or published on router.models is picked up while the stage
+runs, keeping domain ids and the routed counts of the ids it keeps. The
+routed counts are saved on router.models so balance holds across restarts.`
 	cmd.Example += `
-  pipeline cluster --brokers 127.0.0.1:9092 --router router/`
+  pipeline cluster --brokers 127.0.0.1:9092 --router router/
+  pipeline cluster --brokers 127.0.0.1:9092 --k 5 --router router/   # fit on the stream if router/ is empty`
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if !cmd.Flags().Changed("brokers") {
 			return cmd.Help()
@@ -69,22 +97,17 @@ func (a *app) runClusterStage(cmd *cobra.Command, f *clusterStageFlags) error {
 	if err := f.stage.validate("cluster"); err != nil {
 		return err
 	}
-	if f.router == "" {
-		return usagef("cluster: the Kafka stage needs --router DIR (a 'cluster fit' output)")
+	if f.watch <= 0 || f.stateEvery <= 0 || f.fitWait <= 0 {
+		return usagef("cluster: --watch, --state-interval and --fit-wait must be positive durations")
 	}
-	if f.watch <= 0 {
-		return usagef("cluster: --watch %v: want a positive duration", f.watch)
+	if f.k < 1 || f.fitSample < 1 {
+		return usagef("cluster: --k and --fit-sample must be at least 1")
+	}
+	if f.fitSample < f.k {
+		return usagef("cluster: --fit-sample %d is smaller than --k %d", f.fitSample, f.k)
 	}
 	ctx := cmd.Context()
 	log := a.log.With("cmd", "cluster")
-	_, rm, err := loadRouterDir(f.router)
-	if err != nil {
-		return fmt.Errorf("cluster: router %s: %w", f.router, err)
-	}
-	stage, err := cluster.NewStage(rm)
-	if err != nil {
-		return fmt.Errorf("cluster: %w", err)
-	}
 	cc, err := f.stage.kafka.connect(ctx, a.log)
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
@@ -93,17 +116,332 @@ func (a *app) runClusterStage(cmd *cobra.Command, f *clusterStageFlags) error {
 	if err != nil {
 		return fmt.Errorf("cluster: input topic %s: %w", f.stage.in, err)
 	}
+	rm, fromDir, err := a.clusterRouter(ctx, cc, f, log)
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	stage, err := cluster.NewStage(rm)
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	latest, err := routerTopicLatest(ctx, cc)
+	if err != nil {
+		return fmt.Errorf("cluster: read %s: %w", pipeline.TopicRouterModels, err)
+	}
+	stateKey := routingStateKeyPrefix + f.stage.group
+	if m, ok := latest[stateKey]; ok {
+		counts, err := decodeRoutingState(m.Value)
+		if err == nil {
+			err = stage.SetCounts(counts)
+		}
+		if err != nil {
+			log.Warn("routed counts not restored", "err", err)
+		} else {
+			log.Info("routed counts restored", "counts", counts)
+		}
+	}
 	if err := ensureDomainTopics(ctx, cc, rm, n); err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
-	if err := publishRouter(ctx, cc, rm); err != nil {
-		return fmt.Errorf("cluster: %w", err)
+	if fromDir {
+		if err := publishFeaturizer(ctx, cc, f.router, rm.FeaturizerVersion); err != nil {
+			return fmt.Errorf("cluster: %w", err)
+		}
+	}
+	if m, ok := latest[routerModelKey]; !ok || routerVersionOf(m) < rm.Version {
+		if err := publishRouter(ctx, cc, rm); err != nil {
+			return fmt.Errorf("cluster: %w", err)
+		}
 	}
 	log.Info("router loaded", "version", rm.Version, "k", rm.K(), "ids", rm.IDs, "featurizer_version", rm.FeaturizerVersion, "dim", rm.Model.Dim)
+	rw := &routerWatch{a: a, cc: cc, f: f, stage: stage, partitions: n, log: log}
 	wctx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
-	go a.watchRouters(wctx, cc, f, stage, n, log)
+	var wg sync.WaitGroup
+	defer func() {
+		stopWatch()
+		wg.Wait()
+		// The final counts, after the runner drained its last batch.
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := publishOnRouterTopic(sctx, cc, stateKey, encodeRoutingState(stage.Model().Version, stage.Counts())); err != nil {
+			log.Warn("routed counts not saved", "err", err)
+		}
+	}()
+	wg.Add(3)
+	go func() { defer wg.Done(); rw.watchDir(wctx) }()
+	go func() { defer wg.Done(); watchRouterTopic(wctx, cc, log, rw.onTopic) }()
+	go func() { defer wg.Done(); a.routingStateLoop(wctx, cc, stage, stateKey, f.stateEvery, log) }()
 	return a.runStage(ctx, "cluster", &f.stage, cc, stage, []schemas.Kind{schemas.KindFeatures}, log)
+}
+
+// routerVersionOf reads the version of a router message (-1 if it does not
+// decode).
+func routerVersionOf(m kafka.Message) int64 {
+	rm, err := cluster.DecodeRouter(m.Value)
+	if err != nil {
+		return -1
+	}
+	return rm.Version
+}
+
+// clusterRouter finds the router to start with: --router's latest version,
+// router.models' latest, or a fit on a sample of the input. fromDir says it
+// came from --router (whose featurizer state is then published too).
+func (a *app) clusterRouter(ctx context.Context, cc pipeline.ClientConfig, f *clusterStageFlags, log *slog.Logger) (*cluster.RouterModel, bool, error) {
+	if f.router != "" {
+		if v, err := cluster.LatestRouterVersion(f.router); err == nil && v > 0 {
+			_, rm, err := loadRouterDir(f.router)
+			if err != nil {
+				return nil, false, fmt.Errorf("router %s: %w", f.router, err)
+			}
+			return rm, true, nil
+		}
+	}
+	latest, err := routerTopicLatest(ctx, cc)
+	if err != nil {
+		return nil, false, fmt.Errorf("read %s: %w", pipeline.TopicRouterModels, err)
+	}
+	if m, ok := latest[routerModelKey]; ok {
+		rm, err := cluster.DecodeRouter(m.Value)
+		if err != nil {
+			return nil, false, fmt.Errorf("router on %s: %w", pipeline.TopicRouterModels, err)
+		}
+		log.Info("router taken from "+pipeline.TopicRouterModels, "version", rm.Version)
+		return rm, false, nil
+	}
+	rm, err := a.fitOnStream(ctx, cc, f, log)
+	return rm, false, err
+}
+
+// fitOnStream fits a router on a reservoir sample of the input topic: it
+// reads from the first offset until the reservoir is full and the input has
+// been quiet for --fit-wait (or until the input stays quiet with at least k
+// rows, or until --fit-window rows were offered), then fits, names domains by the featurizer on router.models when
+// there is one, and saves into --router when given.
+func (a *app) fitOnStream(ctx context.Context, cc pipeline.ClientConfig, f *clusterStageFlags, log *slog.Logger) (*cluster.RouterModel, error) {
+	res := cluster.NewReservoir(f.fitSample, f.seed)
+	n, err := pipeline.PartitionCount(ctx, cc, f.stage.in)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("no router yet: sampling the input to fit one", "topic", f.stage.in, "k", f.k, "sample", f.fitSample)
+	readers := make([]*kafka.Reader, n)
+	for p := range n {
+		readers[p] = kafka.NewReader(kafka.ReaderConfig{Brokers: cc.Brokers, Topic: f.stage.in, Partition: p, Dialer: cc.Dialer(),
+			MinBytes: 1, MaxBytes: 32 << 20, MaxWait: 100 * time.Millisecond, StartOffset: kafka.FirstOffset})
+		defer readers[p].Close()
+	}
+	lastNew := time.Now()
+	for p := 0; ; p = (p + 1) % n {
+		rctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		m, err := readers[p].FetchMessage(rctx)
+		cancel()
+		if err == nil {
+			lastNew = time.Now()
+			if recs, derr := schemas.DecodeRecords(m.Value, nil); derr == nil {
+				for _, rec := range recs {
+					_, _ = res.Add(rec) // bad records are the stage's to dead-letter
+					rec.Release()
+				}
+			}
+			if res.Seen() >= f.fitWindow && res.Len() >= f.k {
+				break
+			}
+			continue
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("sample %s/%d: %w", f.stage.in, p, err)
+		}
+		if time.Since(lastNew) >= f.fitWait && res.Len() >= f.k {
+			break
+		}
+		if time.Since(lastNew) >= 10*f.fitWait && p == n-1 {
+			log.Info("waiting for documents to fit on", "have", res.Len(), "need", f.k)
+			lastNew = time.Now().Add(-f.fitWait)
+		}
+	}
+	rows, ids := res.Rows()
+	fc := cluster.FitConfig{K: f.k, Unbalanced: !f.balanced, Restarts: f.restarts, Seed: f.seed}
+	start := time.Now()
+	m, labels, err := cluster.Fit(ctx, rows, fc)
+	if err != nil {
+		return nil, fmt.Errorf("fit on the sample: %w", err)
+	}
+	ids0, nextID := cluster.MatchIDs(nil, m)
+	rm := &cluster.RouterModel{FeaturizerVersion: res.Version(), IDs: ids0, Model: m, Fit: fc, NextID: nextID,
+		Examples: cluster.Examples(m, rows, ids, labels, numExamples), Created: time.Now().UTC()}
+	// Name the domains with the featurizer on router.models, if it is the
+	// one the sample was featurized with.
+	var state *embed.State
+	var stateBytes []byte
+	if latest, err := routerTopicLatest(ctx, cc); err == nil {
+		if msg, ok := latest[featurizerKey]; ok {
+			if v, s, b, err := featurizerMessage(msg); err == nil && v == res.Version() {
+				state, stateBytes = s, b
+			}
+		}
+	}
+	if state != nil {
+		rm.Featurizer = string(state.Settings.Kind)
+		rm.TopTerms = domainTopTerms(state, m, 10)
+	}
+	if f.router != "" {
+		if stateBytes != nil {
+			if err := saveFeaturizerBytes(f.router, res.Version(), stateBytes); err != nil {
+				return nil, fmt.Errorf("save the featurizer into %s: %w", f.router, err)
+			}
+		}
+		if _, err := cluster.SaveRouter(f.router, rm); err != nil {
+			return nil, err
+		}
+	} else {
+		rm.Version = 1
+	}
+	log.Info("router fitted on the stream", "version", rm.Version, "k", f.k, "sample", rows.N, "seen", res.Seen(),
+		"featurizer_version", rm.FeaturizerVersion, "sizes", m.Sizes, "seconds", time.Since(start).Seconds())
+	return rm, nil
+}
+
+// routerWatch swaps newer routers into a running stage, from --router and
+// from router.models.
+type routerWatch struct {
+	a          *app
+	cc         pipeline.ClientConfig
+	f          *clusterStageFlags
+	stage      *cluster.Stage
+	partitions int
+	log        *slog.Logger
+	mu         sync.Mutex // one swap at a time
+}
+
+// swap installs rm if it is newer than the stage's router; fromDir says
+// whether it (and its featurizer) should be published.
+func (rw *routerWatch) swap(ctx context.Context, rm *cluster.RouterModel, fromDir bool) error {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	if rm.Version <= rw.stage.Model().Version {
+		return nil
+	}
+	if err := ensureDomainTopics(ctx, rw.cc, rm, rw.partitions); err != nil {
+		return err
+	}
+	if fromDir {
+		// The featurizer first: embedding stages switch to it and their
+		// rows of the new version reach a stage that already routes them.
+		if err := publishFeaturizer(ctx, rw.cc, rw.f.router, rm.FeaturizerVersion); err != nil {
+			return err
+		}
+	}
+	if err := rw.stage.Swap(rm); err != nil {
+		return err
+	}
+	rw.log.Info("router reloaded", "version", rm.Version, "k", rm.K(), "ids", rm.IDs, "featurizer_version", rm.FeaturizerVersion, "dim", rm.Model.Dim)
+	if fromDir {
+		if err := publishRouter(ctx, rw.cc, rm); err != nil {
+			rw.log.Warn("router not published", "version", rm.Version, "err", err)
+		}
+	}
+	return nil
+}
+
+// watchDir polls --router every --watch for a newer router version. A
+// version that fails is retried at the next poll.
+func (rw *routerWatch) watchDir(ctx context.Context) {
+	if rw.f.router == "" {
+		return
+	}
+	t := time.NewTicker(rw.f.watch)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		v, err := cluster.LatestRouterVersion(rw.f.router)
+		if err != nil {
+			if !errors.Is(err, os.ErrNotExist) {
+				rw.log.Warn("router not loaded", "err", err)
+			}
+			continue
+		}
+		if v <= rw.stage.Model().Version {
+			continue
+		}
+		rm, err := cluster.LoadRouter(rw.f.router, v)
+		if err == nil {
+			err = rw.swap(ctx, rm, true)
+		}
+		if err != nil && ctx.Err() == nil {
+			rw.log.Warn("router not loaded", "version", v, "err", err)
+		}
+	}
+}
+
+// onTopic swaps in a newer router published on router.models by another
+// process (e.g. 'domains split --brokers').
+func (rw *routerWatch) onTopic(m kafka.Message) {
+	if string(m.Key) != routerModelKey {
+		return
+	}
+	rm, err := cluster.DecodeRouter(m.Value)
+	if err != nil {
+		rw.log.Warn("router on "+pipeline.TopicRouterModels+" not decoded", "offset", m.Offset, "err", err)
+		return
+	}
+	if err := rw.swap(context.Background(), rm, false); err != nil {
+		rw.log.Warn("router from "+pipeline.TopicRouterModels+" not loaded", "version", rm.Version, "err", err)
+	}
+}
+
+// routingStateLoop saves the routed counts every interval and keeps the
+// routing gauges current.
+func (a *app) routingStateLoop(ctx context.Context, cc pipeline.ClientConfig, stage *cluster.Stage, key string, every time.Duration, log *slog.Logger) {
+	var routed *prometheus.GaugeVec
+	var imbalance, version prometheus.Gauge
+	if a.reg != nil {
+		routed = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "domainflow_domain_routed_documents",
+			Help: "Documents routed to each domain since the stage's counts began (restored across restarts)."}, []string{"domain"})
+		imbalance = prometheus.NewGauge(prometheus.GaugeOpts{Name: "domainflow_domain_imbalance",
+			Help: "Largest over smallest routed domain size (1 = perfectly balanced)."})
+		version = prometheus.NewGauge(prometheus.GaugeOpts{Name: "domainflow_router_version", Help: "Version of the router in use."})
+		for _, c := range []prometheus.Collector{routed, imbalance, version} {
+			if err := a.reg.Register(c); err != nil {
+				log.Warn("routing metrics not registered", "err", err)
+			}
+		}
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	lastSave := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		counts := stage.Counts()
+		if routed != nil {
+			routed.Reset()
+			sizes := make([]int, 0, len(counts))
+			for id, c := range counts {
+				routed.WithLabelValues(strconv.Itoa(id)).Set(float64(c))
+				sizes = append(sizes, int(c))
+			}
+			mm, _ := cluster.Balance(sizes)
+			imbalance.Set(mm)
+			version.Set(float64(stage.Model().Version))
+		}
+		if time.Since(lastSave) >= every {
+			lastSave = time.Now()
+			if err := publishOnRouterTopic(ctx, cc, key, encodeRoutingState(stage.Model().Version, counts)); err != nil && ctx.Err() == nil {
+				log.Warn("routed counts not saved", "err", err)
+			}
+		}
+	}
 }
 
 // waitPartitions returns the partition count of topic, waiting for the topic
@@ -135,73 +473,4 @@ func ensureDomainTopics(ctx context.Context, cc pipeline.ClientConfig, rm *clust
 		specs[j] = pipeline.TopicSpec{Name: pipeline.DomainTopic(id), Partitions: n}
 	}
 	return pipeline.EnsureTopics(ctx, cc, specs...)
-}
-
-// publishRouter writes rm to the compacted router.models topic.
-func publishRouter(ctx context.Context, cc pipeline.ClientConfig, rm *cluster.RouterModel) error {
-	b, err := cluster.EncodeRouter(rm)
-	if err != nil {
-		return err
-	}
-	err = pipeline.EnsureTopics(ctx, cc, pipeline.TopicSpec{Name: pipeline.TopicRouterModels, Partitions: 1,
-		Configs: map[string]string{"cleanup.policy": "compact"}})
-	if err != nil {
-		return err
-	}
-	sink, err := pipeline.NewKafkaSink(pipeline.SinkConfig{Client: cc})
-	if err != nil {
-		return err
-	}
-	defer sink.Close()
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	err = sink.Write(wctx, kafka.Message{Topic: pipeline.TopicRouterModels, Key: []byte(routerModelKey), Value: b, Headers: []kafka.Header{
-		{Key: schemas.HeaderContentType, Value: []byte(schemas.ContentTypeArrow)},
-		{Key: schemas.HeaderSchemaVersion, Value: []byte(strconv.Itoa(schemas.Version))},
-	}})
-	if err != nil {
-		return fmt.Errorf("publish router v%d on %s: %w", rm.Version, pipeline.TopicRouterModels, err)
-	}
-	return nil
-}
-
-// watchRouters polls --router every --watch for a newer router version: it
-// creates the topics of new domain ids, swaps the router into the stage and
-// publishes it. A version that fails is retried at the next poll.
-func (a *app) watchRouters(ctx context.Context, cc pipeline.ClientConfig, f *clusterStageFlags, stage *cluster.Stage, n int, log *slog.Logger) {
-	t := time.NewTicker(f.watch)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		cur := stage.Model().Version
-		v, err := cluster.LatestRouterVersion(f.router)
-		if err != nil {
-			log.Warn("router not loaded", "err", err)
-			continue
-		}
-		if v <= cur {
-			continue
-		}
-		rm, err := cluster.LoadRouter(f.router, v)
-		if err == nil {
-			err = ensureDomainTopics(ctx, cc, rm, n)
-		}
-		if err == nil {
-			err = stage.Swap(rm)
-		}
-		if err != nil {
-			if ctx.Err() == nil {
-				log.Warn("router not loaded", "version", v, "err", err)
-			}
-			continue
-		}
-		log.Info("router reloaded", "version", rm.Version, "k", rm.K(), "ids", rm.IDs, "featurizer_version", rm.FeaturizerVersion, "dim", rm.Model.Dim)
-		if err := publishRouter(ctx, cc, rm); err != nil && ctx.Err() == nil {
-			log.Warn("router not published", "version", rm.Version, "err", err)
-		}
-	}
 }

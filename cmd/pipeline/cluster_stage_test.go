@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -98,19 +99,7 @@ func TestClusterStage(t *testing.T) {
 
 	// router.models holds the router in use.
 	latestPublished := func() *cluster.RouterModel {
-		msgs, err := pipeline.ReadTopic(ctx, cc, pipeline.TopicRouterModels, 0)
-		if err != nil || len(msgs) == 0 {
-			t.Fatalf("router.models: %d messages, err %v", len(msgs), err)
-		}
-		m := msgs[len(msgs)-1]
-		if string(m.Key) != routerModelKey {
-			t.Fatalf("router.models key %q", m.Key)
-		}
-		rm, err := cluster.DecodeRouter(m.Value)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return rm
+		return publishedRouter(t, ctx, cc)
 	}
 	v1, err := cluster.LoadRouter(router, 1)
 	if err != nil {
@@ -161,15 +150,40 @@ func TestClusterStage(t *testing.T) {
 	}
 }
 
+// publishedRouter is the last router on router.models.
+func publishedRouter(t *testing.T, ctx context.Context, cc pipeline.ClientConfig) *cluster.RouterModel {
+	t.Helper()
+	latest, err := routerTopicLatest(ctx, cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ok := latest[routerModelKey]
+	if !ok {
+		t.Fatalf("router.models holds no router (keys %v)", slices.Collect(maps.Keys(latest)))
+	}
+	rm, err := cluster.DecodeRouter(m.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rm
+}
+
 // TestClusterStageUsage: without --brokers `cluster` prints its help; with
-// it, --router is required.
+// it, bad fit flags are usage errors.
 func TestClusterStageUsage(t *testing.T) {
 	t.Parallel()
 	if r := mustCLI(t, "cluster"); !strings.Contains(r.stdout, "Available Commands") {
 		t.Errorf("pipeline cluster: stdout %q", r.stdout)
 	}
-	if r := cli(t, "cluster", "--brokers", "127.0.0.1:1"); r.code != 2 || !strings.Contains(r.stderr, "--router") {
-		t.Errorf("pipeline cluster --brokers without --router: exit %d, stderr %q", r.code, r.stderr)
+	for _, args := range [][]string{
+		{"--k", "0"},
+		{"--fit-sample", "2", "--k", "4"},
+		{"--watch", "0s"},
+	} {
+		r := cli(t, append([]string{"cluster", "--brokers", "127.0.0.1:1"}, args...)...)
+		if r.code != 2 {
+			t.Errorf("pipeline cluster --brokers … %v: exit %d, stderr %q", args, r.code, r.stderr)
+		}
 	}
 	if r := cli(t, "cluster", "bogus"); r.code != 2 {
 		t.Errorf("pipeline cluster bogus: exit %d", r.code)

@@ -442,6 +442,7 @@ func (a *app) runEmbedStage(cmd *cobra.Command, f *embedFlags) error {
 	log.Info("featurizer loaded", "featurizer", s.Settings.Kind, "version", s.Settings.Version, "dim", s.Featurizer.Dim())
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
+	a.shareFeaturizer(wctx, cc, f.feat.state, s, log)
 	go embed.WatchStates(wctx, f.feat.state, s.Settings.Version, f.watch, func(ns *embed.State) {
 		stage.Swap(ns)
 		log.Info("featurizer reloaded", "featurizer", ns.Settings.Kind, "version", ns.Settings.Version, "dim", ns.Featurizer.Dim())

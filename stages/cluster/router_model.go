@@ -53,6 +53,9 @@ type RouterModel struct {
 	// without terms is stored as an empty list and loads as nil; a model
 	// whose centroids all have no terms loads with TopTerms nil.
 	TopTerms [][]string
+	// Examples holds per centroid j a few ids of the fit sample's documents
+	// nearest to it, or is nil (kept in the settings JSON).
+	Examples [][]string
 	Fit      FitConfig
 	Route    RouteConfig
 	NextID   int // the id a new domain gets (max id + 1 at least; ids are never reused)
@@ -79,6 +82,7 @@ type routerSettings struct {
 	Fit               FitConfig   `json:"fit"`
 	Route             RouteConfig `json:"route"`
 	Checksum          string      `json:"checksum"` // sha256 of the table's values
+	Examples          [][]string  `json:"examples,omitempty"` // per table row
 }
 
 // K returns the number of domains (0 for a router without a model).
@@ -143,6 +147,9 @@ func (m *RouterModel) validate() error {
 			return fmt.Errorf("cluster: router model: id %d not below next id %d", id, m.NextID)
 		}
 	}
+	if m.Examples != nil && len(m.Examples) != md.K {
+		return fmt.Errorf("cluster: router model: examples for %d centroids, have %d", len(m.Examples), md.K)
+	}
 	if m.TopTerms != nil && len(m.TopTerms) != md.K {
 		return fmt.Errorf("cluster: router model: top terms for %d centroids, have %d", len(m.TopTerms), md.K)
 	}
@@ -162,13 +169,20 @@ func (m *RouterModel) clone() *RouterModel {
 		md.Sizes = slices.Clone(m.Model.Sizes)
 		c.Model = &md
 	}
-	if m.TopTerms != nil {
-		c.TopTerms = make([][]string, len(m.TopTerms))
-		for j, t := range m.TopTerms {
-			c.TopTerms[j] = slices.Clone(t)
-		}
-	}
+	c.TopTerms = cloneLists(m.TopTerms)
+	c.Examples = cloneLists(m.Examples)
 	return &c
+}
+
+func cloneLists(l [][]string) [][]string {
+	if l == nil {
+		return nil
+	}
+	c := make([][]string, len(l))
+	for j, t := range l {
+		c[j] = slices.Clone(t)
+	}
+	return c
 }
 
 // ---------------------------------------------------------------------------
@@ -232,7 +246,7 @@ func (m *RouterModel) settings(t routerTable) ([]byte, error) {
 	s := routerSettings{
 		Format: RouterFormat, Version: m.Version, FeaturizerVersion: m.FeaturizerVersion, Featurizer: m.Featurizer,
 		Created: m.Created, K: m.Model.K, Dim: m.Model.Dim, Inertia: m.Model.Inertia, NextID: m.NextID,
-		Fit: m.Fit, Route: m.Route, Checksum: t.checksum(),
+		Fit: m.Fit, Route: m.Route, Checksum: t.checksum(), Examples: m.Examples,
 	}
 	b, err := json.Marshal(s)
 	if err != nil {
@@ -279,6 +293,12 @@ func buildRouter(meta []byte, t routerTable) (*RouterModel, error) {
 	}
 	if anyTerms {
 		m.TopTerms = terms
+	}
+	if s.Examples != nil {
+		if len(s.Examples) != k {
+			return nil, fmt.Errorf("examples for %d domains, k=%d", len(s.Examples), k)
+		}
+		m.Examples = s.Examples
 	}
 	if err := m.validate(); err != nil {
 		return nil, err
@@ -794,6 +814,9 @@ func (m *RouterModel) RemoveDomain(id int) (*RouterModel, error) {
 	if c.TopTerms != nil {
 		c.TopTerms = slices.Delete(c.TopTerms, j, j+1)
 	}
+	if c.Examples != nil {
+		c.Examples = slices.Delete(c.Examples, j, j+1)
+	}
 	c.Fit.K = md.K
 	c.Version, c.Created = 0, time.Now().UTC()
 	return c, nil
@@ -863,6 +886,10 @@ func (m *RouterModel) SplitDomain(ctx context.Context, id int, members *Rows, se
 	if c.TopTerms != nil {
 		c.TopTerms[j] = nil
 		c.TopTerms = append(c.TopTerms, nil)
+	}
+	if c.Examples != nil {
+		c.Examples[j] = nil
+		c.Examples = append(c.Examples, nil)
 	}
 	c.Fit.K = md.K
 	c.Version, c.Created = 0, time.Now().UTC()

@@ -38,11 +38,47 @@ const (
 // The model can be swapped while the stage runs (Swap); the router's counts
 // carry over by domain id, so balance holds across versions. Process and
 // Swap may be called from different goroutines.
+//
+// A refit brings a new featurizer version, and rows featurized by the old
+// one are still in flight when the new router arrives. Those rows are not
+// dead-lettered: the stage keeps a bridge, the previous router's centroids
+// of the domain ids the new router keeps, and routes each such row to the
+// nearest of them (plain argmin, counted in the balance). Rows of any other
+// version go to the dead-letter topic.
 type Stage struct {
 	mu     sync.Mutex
 	model  *RouterModel
 	router *Router
+	bridge *bridge
 	mem    memory.Allocator
+}
+
+// bridge routes rows of a previous featurizer version onto the current
+// model's domains.
+type bridge struct {
+	from  *RouterModel // the last model of that featurizer version
+	model *Model       // from's centroids of the ids the current model keeps
+	index []int        // bridge centroid → current centroid row
+}
+
+// newBridge maps from's domains onto cur's; nil when no id survives or the
+// featurizer version is the same.
+func newBridge(from, cur *RouterModel) *bridge {
+	if from == nil || from.FeaturizerVersion == cur.FeaturizerVersion {
+		return nil
+	}
+	b := &bridge{from: from, model: &Model{Dim: from.Model.Dim}}
+	for j, id := range from.IDs {
+		if cj, ok := cur.Index(id); ok {
+			b.model.Centroids = append(b.model.Centroids, from.Model.Centroid(j)...)
+			b.index = append(b.index, cj)
+			b.model.K++
+		}
+	}
+	if b.model.K == 0 {
+		return nil
+	}
+	return b
 }
 
 var _ pipeline.Stage = (*Stage)(nil)
@@ -98,8 +134,30 @@ func (st *Stage) Swap(m *RouterModel) error {
 	if err := r.SetState(carryState(st.model, st.router.State(), m, r)); err != nil {
 		return fmt.Errorf("cluster: stage: carry router state to v%d: %w", m.Version, err)
 	}
+	switch {
+	case st.model.FeaturizerVersion != m.FeaturizerVersion:
+		st.bridge = newBridge(st.model, m)
+	case st.bridge != nil: // same featurizer (a split or removal): re-map the bridge's ids
+		st.bridge = newBridge(st.bridge.from, m)
+	}
 	st.model, st.router = m, r
 	return nil
+}
+
+// SetCounts restores routed counts by domain id (e.g. from a checkpoint of
+// Counts): ids the model does not have are ignored, missing ones start at the
+// mean of the given counts.
+func (st *Stage) SetCounts(counts map[int]int64) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	prev := &RouterModel{Model: &Model{K: len(counts)}}
+	ps := RouterState{}
+	for id, c := range counts {
+		prev.IDs = append(prev.IDs, id)
+		ps.Counts = append(ps.Counts, c)
+		ps.Total += c
+	}
+	return st.router.SetState(carryState(prev, ps, st.model, st.router))
 }
 
 // carryState maps a router state of model prev onto the domains of next.
@@ -160,13 +218,21 @@ func (st *Stage) Process(_ context.Context, in arrow.Record) (pipeline.Result, e
 	if err != nil {
 		return pipeline.Result{}, err
 	}
+	var domains []int
+	var dist []float32
+	if len(keep) > 0 {
+		if domains, dist, err = st.router.Route(rows); err != nil {
+			return pipeline.Result{}, err
+		}
+	}
+	if st.bridge != nil && hasReason(dead, ReasonWrongFeaturizerVersion) {
+		if keep, domains, dist, dead, err = st.routeBridged(in, keep, domains, dist, dead); err != nil {
+			return pipeline.Result{}, err
+		}
+	}
 	res := pipeline.Result{Dead: dead}
 	if len(keep) == 0 {
 		return res, nil
-	}
-	domains, dist, err := st.router.Route(rows)
-	if err != nil {
-		return pipeline.Result{}, err
 	}
 	// Group the kept rows by domain id, in input order.
 	byID := map[int][]int{} // id → positions in keep
@@ -191,6 +257,56 @@ func (st *Stage) Process(_ context.Context, in arrow.Record) (pipeline.Result, e
 		res.Out = append(res.Out, pipeline.Output{Topic: pipeline.DomainTopic(id), Record: rec})
 	}
 	return res, nil
+}
+
+// hasReason reports whether any dead row has reason r.
+func hasReason(dead []pipeline.DeadRow, r schemas.Reason) bool {
+	for _, d := range dead {
+		if d.Reason == r {
+			return true
+		}
+	}
+	return false
+}
+
+// routeBridged routes the rows of the bridge's featurizer version (dead so
+// far) to the nearest of its centroids and merges them, in input order, with
+// the rows routed by the current router (keep, domains, dist).
+func (st *Stage) routeBridged(in arrow.Record, keep, domains []int, dist []float32, dead []pipeline.DeadRow) ([]int, []int, []float32, []pipeline.DeadRow, error) {
+	b := st.bridge
+	rows, bkeep, _, err := decodeFeatures(in, b.from.FeaturizerVersion, b.model.Dim)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if len(bkeep) == 0 {
+		return keep, domains, dist, dead, nil
+	}
+	bdom, bdist := b.model.Assign(rows)
+	bridged := make(map[int]bool, len(bkeep))
+	for _, r := range bkeep {
+		bridged[r] = true
+	}
+	var still []pipeline.DeadRow
+	for _, d := range dead {
+		if !bridged[d.Row] {
+			still = append(still, d)
+		}
+	}
+	n := len(keep) + len(bkeep)
+	mk, md, mdist := make([]int, 0, n), make([]int, 0, n), make([]float32, 0, n)
+	i, j := 0, 0
+	for i < len(keep) || j < len(bkeep) {
+		if j == len(bkeep) || (i < len(keep) && keep[i] < bkeep[j]) {
+			mk, md, mdist = append(mk, keep[i]), append(md, domains[i]), append(mdist, dist[i])
+			i++
+			continue
+		}
+		cj := b.index[bdom[j]]
+		st.router.routeCommit(cj)
+		mk, md, mdist = append(mk, bkeep[j]), append(md, cj), append(mdist, bdist[j])
+		j++
+	}
+	return mk, md, mdist, still, nil
 }
 
 // routedRecord builds the Routed record of the kept rows keep[pos[i]].

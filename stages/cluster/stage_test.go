@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -448,5 +449,178 @@ func TestStageKafka(t *testing.T) {
 	}
 	if got := pipetest.ReadAll(t, cc, "docs.domain"); len(got) != 0 {
 		t.Fatalf("%d messages on the placeholder topic", len(got))
+	}
+}
+
+// TestStageRefitBridge: after a swap to a router of a new featurizer
+// version, rows still featurized by the old version are routed through the
+// old centroids to the nearest domain the new router keeps; rows of any
+// other version are dead; nothing is lost and input order holds.
+func TestStageRefitBridge(t *testing.T) {
+	st, err := NewStage(stageModel(1, []int{3, 5, 7, 9}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The refit lives in another space (featurizer v2, dimension 3) and
+	// drops id 9 (the (0,-1) centroid of v1).
+	m2 := &RouterModel{Version: 2, FeaturizerVersion: 2, Featurizer: "test", IDs: []int{3, 5, 7}, NextID: 10,
+		Model: &Model{K: 3, Dim: 3, Centroids: []float32{1, 0, 0, 0, 1, 0, 0, 0, 1}, Sizes: []int{1, 1, 1}}}
+	if err := st.Swap(m2); err != nil {
+		t.Fatal(err)
+	}
+	vs := []featVec{
+		{val: []float32{1, 0}, dim: 2, version: 1},       // old: nearest id 3
+		{val: []float32{0, 0, 1}, dim: 3, version: 2},    // new: id 7
+		{val: []float32{0, -1}, dim: 2, version: 1},      // old: nearest 9 is gone → 3, 5 or 7 (all at √2): lowest row, id 3
+		{val: []float32{0.1, 0.9}, dim: 2, version: 1},   // old: id 5
+		{val: []float32{1, 0, 0, 0}, dim: 4, version: 7}, // unknown version: dead
+		{val: []float32{0, 1, 0}, dim: 3, version: 2},    // new: id 5
+	}
+	rec := featuresRecord(t, "d", 0, vs)
+	defer rec.Release()
+	res, err := st.Process(context.Background(), rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Dead) != 1 || res.Dead[0].Row != 4 || res.Dead[0].Reason != ReasonWrongFeaturizerVersion {
+		t.Fatalf("dead rows %+v, want row 4 only", res.Dead)
+	}
+	got := map[string]int32{}
+	for _, o := range res.Out {
+		rows := decodeRouted(t, []kafka.Message{{Topic: o.Topic, Value: mustEncode(t, o.Record)}})
+		last := int64(-1)
+		for _, r := range rows {
+			if r.offset <= last {
+				t.Fatalf("rows out of order on %s: %+v", o.Topic, rows)
+			}
+			last = r.offset
+			got[r.id] = r.domain
+		}
+		o.Record.Release()
+	}
+	want := map[string]int32{"d0": 3, "d1": 7, "d2": 3, "d3": 5, "d5": 5}
+	if len(got) != len(want) {
+		t.Fatalf("routed %v, want %v", got, want)
+	}
+	for id, d := range want {
+		if got[id] != d {
+			t.Fatalf("routed %v, want %v", got, want)
+		}
+	}
+	var total int64
+	for _, c := range st.Counts() {
+		total += c
+	}
+	if total != 5 {
+		t.Fatalf("counts %v: bridged rows not counted", st.Counts())
+	}
+	// A removal on the new featurizer keeps the bridge, re-mapped: id 3 is
+	// gone, so an old row nearest it goes to the next nearest kept id.
+	m3, err := m2.RemoveDomain(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m3.Version = 3
+	if err := st.Swap(m3); err != nil {
+		t.Fatal(err)
+	}
+	rec2 := featuresRecord(t, "e", 0, []featVec{{val: []float32{0.9, 0.2}, dim: 2, version: 1}})
+	defer rec2.Release()
+	res, err = st.Process(context.Background(), rec2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Dead) != 0 || len(res.Out) != 1 || res.Out[0].Topic != pipeline.DomainTopic(5) {
+		t.Fatalf("after removing 3: out %v dead %v, want the row on domain 5", res.Out, res.Dead)
+	}
+	res.Out[0].Record.Release()
+}
+
+// TestStageSetCounts: restored counts by id drive the balance from the
+// first row on.
+func TestStageSetCounts(t *testing.T) {
+	st, err := NewStage(stageModel(1, []int{3, 5, 7, 9}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetCounts(map[int]int64{3: 500, 5: 100, 7: 100, 42: 7}); err != nil {
+		t.Fatal(err)
+	}
+	c := st.Counts()
+	// 9 is missing: it starts at the mean of the given counts (707/4).
+	if c[3] != 500 || c[5] != 100 || c[7] != 100 || c[9] != 177 || len(c) != 4 {
+		t.Fatalf("counts %v", c)
+	}
+	rec := featuresRecord(t, "d", 0, skewed(400, 3))
+	defer rec.Release()
+	res, err := st.Process(context.Background(), rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range res.Out {
+		if o.Topic == pipeline.DomainTopic(3) {
+			t.Fatalf("domain 3 is far over its share but got rows")
+		}
+		o.Record.Release()
+	}
+}
+
+// TestReservoir: the sample is uniform-ish, bounded, restarts on a newer
+// featurizer version, skips bad rows and is deterministic for a seed.
+func TestReservoir(t *testing.T) {
+	fill := func(seed uint64) (*Reservoir, []string) {
+		r := NewReservoir(100, seed)
+		for b := range 20 {
+			vs := skewed(50, uint64(b))
+			vs[0].dim = 3 // wrong dimension: skipped
+			rec := featuresRecord(t, "d", b*50, vs)
+			skipped, err := r.Add(rec)
+			rec.Release()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if skipped != 1 {
+				t.Fatalf("batch %d: %d skipped, want 1", b, skipped)
+			}
+		}
+		_, ids := r.Rows()
+		return r, ids
+	}
+	r, ids := fill(7)
+	if r.Len() != 100 || r.Seen() != 20*49 || r.Version() != 1 {
+		t.Fatalf("len %d seen %d version %d", r.Len(), r.Seen(), r.Version())
+	}
+	// Uniform over the stream: the sample reaches into its second half.
+	late := 0
+	for _, id := range ids {
+		n, _ := strconv.Atoi(id[1:])
+		if n >= 500 {
+			late++
+		}
+	}
+	if late < 25 || late > 75 {
+		t.Fatalf("%d of 100 sampled rows from the second half", late)
+	}
+	_, ids2 := fill(7)
+	if !slices.Equal(ids, ids2) {
+		t.Fatal("same seed, different sample")
+	}
+	x, _ := r.Rows()
+	if err := x.Validate(); err != nil || x.N != 100 || x.Dim != 2 {
+		t.Fatalf("rows: %v (n %d dim %d)", err, x.N, x.Dim)
+	}
+	// A newer featurizer version restarts the sample.
+	vs := skewed(10, 99)
+	for i := range vs {
+		vs[i] = featVec{idx: []int32{0, 4}, val: []float32{0.6, 0.8}, dim: 5, version: 2}
+	}
+	rec := featuresRecord(t, "n", 0, vs)
+	defer rec.Release()
+	if _, err := r.Add(rec); err != nil {
+		t.Fatal(err)
+	}
+	x, ids = r.Rows()
+	if r.Version() != 2 || x.N != 10 || !x.Sparse() || x.Dim != 5 || ids[0] != "n0" {
+		t.Fatalf("after v2: version %d n %d sparse %v dim %d", r.Version(), x.N, x.Sparse(), x.Dim)
 	}
 }

@@ -1,0 +1,65 @@
+package cluster
+
+import (
+	"cmp"
+	"slices"
+)
+
+// Examples returns per centroid of m the ids of up to n rows of x labelled
+// with it (labels[i] is row i's centroid, e.g. from Fit), nearest to the
+// centroid first; ties by row order. ids[i] names row i. Labels outside
+// [0, m.K) are skipped.
+func Examples(m *Model, x *Rows, ids []string, labels []int, n int) [][]string {
+	if n <= 0 || m == nil || x == nil {
+		return nil
+	}
+	type cand struct {
+		d float64
+		i int
+	}
+	by := make([][]cand, m.K)
+	for i := range min(x.N, len(labels), len(ids)) {
+		j := labels[i]
+		if j < 0 || j >= m.K {
+			continue
+		}
+		by[j] = append(by[j], cand{rowDist(x, i, m.Centroid(j)), i})
+	}
+	out := make([][]string, m.K)
+	for j, cs := range by {
+		slices.SortFunc(cs, func(a, b cand) int {
+			if c := cmp.Compare(a.d, b.d); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.i, b.i)
+		})
+		out[j] = []string{}
+		for _, c := range cs[:min(n, len(cs))] {
+			out[j] = append(out[j], ids[c.i])
+		}
+	}
+	return out
+}
+
+// rowDist is the squared Euclidean distance between row i of x and c.
+func rowDist(x *Rows, i int, c []float32) float64 {
+	idx, val := x.Row(i)
+	if idx == nil {
+		s := 0.0
+		for d, v := range val {
+			t := float64(v) - float64(c[d])
+			s += t * t
+		}
+		return s
+	}
+	// ‖x‖² − 2x·c + ‖c‖²
+	s := 0.0
+	for _, v := range c {
+		s += float64(v) * float64(v)
+	}
+	for p, d := range idx {
+		v := float64(val[p])
+		s += v*v - 2*v*float64(c[d])
+	}
+	return max(s, 0)
+}
