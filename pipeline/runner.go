@@ -641,28 +641,29 @@ func rowSizes(rec arrow.Record) []int {
 
 // deadMessage dead-letters a whole input message.
 func (r *Runner) deadMessage(out []kafka.Message, m kafka.Message, err error, st *batchStats) []kafka.Message {
-	reason := schemas.ReasonOf(err)
-	st.addDead(reason)
+	st.addDead(schemas.ReasonOf(err))
+	r.log.Debug("dead letter", "reason", schemas.ReasonOf(err), "err", err, "topic", m.Topic, "partition", m.Partition, "offset", m.Offset)
+	return append(out, DeadLetter(r.cfg.DeadLetterTopic, r.cfg.Name, m, err))
+}
+
+// DeadLetter returns the dead letter of a whole input message m rejected by
+// stage with err: m's key and value on topic (same partition number), with
+// the reason (schemas.ReasonOf(err)), the error, the stage and m's origin in
+// headers, and m's content type when it had one.
+func DeadLetter(topic, stage string, m kafka.Message, err error) kafka.Message {
 	h := make([]kafka.Header, 0, 8)
 	if ct := header(m, schemas.HeaderContentType); ct != "" {
 		h = append(h, kafka.Header{Key: schemas.HeaderContentType, Value: []byte(ct)})
 	}
 	h = append(h,
-		kafka.Header{Key: HeaderReason, Value: []byte(reason)},
+		kafka.Header{Key: HeaderReason, Value: []byte(schemas.ReasonOf(err))},
 		kafka.Header{Key: HeaderError, Value: []byte(truncate(err.Error(), 1024))},
-		kafka.Header{Key: HeaderStage, Value: []byte(r.cfg.Name)},
+		kafka.Header{Key: HeaderStage, Value: []byte(stage)},
 		kafka.Header{Key: HeaderOriginTopic, Value: []byte(m.Topic)},
 		kafka.Header{Key: HeaderOriginPartition, Value: []byte(strconv.Itoa(m.Partition))},
 		kafka.Header{Key: HeaderOriginOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
 	)
-	r.log.Debug("dead letter", "reason", reason, "err", err, "topic", m.Topic, "partition", m.Partition, "offset", m.Offset)
-	return append(out, kafka.Message{
-		Topic:     r.cfg.DeadLetterTopic,
-		Partition: m.Partition,
-		Key:       m.Key,
-		Value:     m.Value,
-		Headers:   h,
-	})
+	return kafka.Message{Topic: topic, Partition: m.Partition, Key: m.Key, Value: m.Value, Headers: h}
 }
 
 // deadRows dead-letters rows of rec, each as a JSON document.

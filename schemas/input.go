@@ -198,10 +198,17 @@ func NewLineReader(name string, r io.Reader, lim Limits) (InputReader, error) {
 	return newLineInput(name, r, nil, lim)
 }
 
+// sliceReader is what lineInput reads lines from: a *bufio.Reader, or the
+// readahead of a gzip input, which hands out lines from its blocks without
+// another copy.
+type sliceReader interface {
+	ReadSlice(delim byte) ([]byte, error)
+}
+
 // lineInput reads JSON lines.
 type lineInput struct {
 	name    string
-	br      *bufio.Reader
+	br      sliceReader
 	closers []io.Closer
 	lim     Limits
 	maxLine int
@@ -220,10 +227,12 @@ func newLineInput(name string, r io.Reader, closer io.Closer, lim Limits) (*line
 		if err != nil {
 			return nil, fmt.Errorf("schemas: open %s: %w", name, err)
 		}
-		// Decompress in a goroutine of its own, overlapping with parsing.
+		// Decompress in a goroutine of its own, overlapping with parsing;
+		// lines come straight from its blocks.
 		ra := newReadahead(zr)
 		in.closers = append([]io.Closer{ra, zr}, in.closers...)
-		br = bufio.NewReaderSize(ra, 1<<20)
+		in.br = ra
+		return in, nil
 	}
 	in.br = br
 	return in, nil
@@ -250,7 +259,7 @@ func (in *lineInput) Next() (InputRecord, error) {
 		if len(bytes.TrimLeft(line, " \t\r\n")) == 0 {
 			continue
 		}
-		d, err := DecodeJSON(line, in.lim)
+		d, err := decodeLine(line, in.lim)
 		rec := InputRecord{Doc: d, Source: src}
 		if err != nil {
 			rec.Err = fmt.Errorf("%s: %w", src, err)

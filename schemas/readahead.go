@@ -1,6 +1,8 @@
 package schemas
 
 import (
+	"bufio"
+	"bytes"
 	"io"
 	"sync"
 )
@@ -15,9 +17,10 @@ type readahead struct {
 	once   sync.Once
 	wg     sync.WaitGroup
 
-	cur []byte // unread part of the current block
-	buf []byte // the current block, returned to free when consumed
-	err error  // sticky error from the source
+	cur   []byte // unread part of the current block
+	buf   []byte // the current block, returned to free when consumed
+	err   error  // sticky error from the source
+	carry []byte // ReadSlice: a line that spans blocks
 }
 
 type raBlock struct {
@@ -86,6 +89,70 @@ func (ra *readahead) Read(p []byte) (int, error) {
 	n := copy(p, ra.cur)
 	ra.cur = ra.cur[n:]
 	return n, nil
+}
+
+// raCarryMax is the longest slice ReadSlice returns without
+// bufio.ErrBufferFull when the line spans blocks, as a bufio.Reader of that
+// size would.
+const raCarryMax = 1 << 20
+
+// nextBlock releases the current block and waits for the next one; it
+// returns false, with the current block released, once the source's error
+// was reached.
+func (ra *readahead) nextBlock() bool {
+	if ra.buf != nil {
+		ra.free <- ra.buf[:cap(ra.buf)]
+		ra.buf = nil
+	}
+	if ra.err != nil {
+		return false
+	}
+	blk := <-ra.blocks
+	ra.buf, ra.cur, ra.err = blk.b, blk.b, blk.err
+	return true
+}
+
+// ReadSlice reads through the first delim and returns the bytes read, as
+// bufio.Reader.ReadSlice does: at the end of the source it returns what is
+// left with the source's error (io.EOF at the end), and a line that spans
+// blocks and grows past raCarryMax comes in parts with
+// bufio.ErrBufferFull. The slice points into a block, or into a buffer of
+// its own for a line that spans blocks, and is valid until the next call.
+func (ra *readahead) ReadSlice(delim byte) ([]byte, error) {
+	ra.carry = ra.carry[:0]
+	for {
+		if len(ra.cur) == 0 && !ra.nextBlock() {
+			if len(ra.carry) > 0 {
+				return ra.carry, ra.err
+			}
+			return nil, ra.err
+		}
+		if len(ra.cur) == 0 {
+			continue
+		}
+		if i := bytes.IndexByte(ra.cur, delim); i >= 0 {
+			if len(ra.carry) == 0 {
+				line := ra.cur[:i+1]
+				ra.cur = ra.cur[i+1:]
+				return line, nil
+			}
+			if n := raCarryMax - len(ra.carry); i+1 > n {
+				ra.carry = append(ra.carry, ra.cur[:n]...)
+				ra.cur = ra.cur[n:]
+				return ra.carry, bufio.ErrBufferFull
+			}
+			ra.carry = append(ra.carry, ra.cur[:i+1]...)
+			ra.cur = ra.cur[i+1:]
+			return ra.carry, nil
+		}
+		// No delim in the rest of the block: keep it and go on.
+		n := min(len(ra.cur), raCarryMax-len(ra.carry))
+		ra.carry = append(ra.carry, ra.cur[:n]...)
+		ra.cur = ra.cur[n:]
+		if len(ra.carry) == raCarryMax {
+			return ra.carry, bufio.ErrBufferFull
+		}
+	}
 }
 
 // Close stops the goroutine and waits for it.

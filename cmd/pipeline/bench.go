@@ -28,6 +28,8 @@ BENCHMARKS.md.`,
 		Args: noSubcommand,
 	}
 	cmd.AddCommand(a.benchFeaturizeCmd())
+	cmd.AddCommand(a.benchTrainCmd())
+	cmd.AddCommand(a.benchGemmCmd())
 	return cmd
 }
 

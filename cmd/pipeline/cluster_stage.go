@@ -34,6 +34,7 @@ type clusterStageFlags struct {
 	fitWindow  int64
 	fitWait    time.Duration
 	stateEvery time.Duration
+	rebuild    bool
 }
 
 // addClusterStage makes `pipeline cluster` (no subcommand) run the Kafka
@@ -61,6 +62,7 @@ func (a *app) addClusterStage(cmd *cobra.Command) {
 	fs.IntVar(&f.fitSample, "fit-sample", 10000, "stage, fit on a sample: reservoir size (documents)")
 	fs.Int64Var(&f.fitWindow, "fit-window", 100000, "stage, fit on a sample: fit once this many documents were offered to the reservoir, even if more keep coming")
 	fs.DurationVar(&f.fitWait, "fit-wait", 3*time.Second, "stage, fit on a sample: how long the input must stay quiet (or the reservoir full) before fitting")
+	fs.BoolVar(&f.rebuild, "rebuild-state", false, "stage: rebuild the routed counts by re-routing the input up to the group's committed offsets (exact with one input partition; what 'pipeline run' uses) instead of loading the saved counts")
 	fs.DurationVar(&f.stateEvery, "state-interval", 10*time.Second, "stage: how often the routed counts are saved on router.models (and at exit)")
 	cmd.Long += `
 
@@ -129,7 +131,11 @@ func (a *app) runClusterStage(cmd *cobra.Command, f *clusterStageFlags) error {
 		return fmt.Errorf("cluster: read %s: %w", pipeline.TopicRouterModels, err)
 	}
 	stateKey := routingStateKeyPrefix + f.stage.group
-	if m, ok := latest[stateKey]; ok {
+	if f.rebuild {
+		if err := rebuildRouting(ctx, cc, f.stage.group, f.stage.in, n, stage, log); err != nil {
+			return fmt.Errorf("cluster: rebuild the routed counts: %w", err)
+		}
+	} else if m, ok := latest[stateKey]; ok {
 		counts, err := decodeRoutingState(m.Value)
 		if err == nil {
 			err = stage.SetCounts(counts)
@@ -144,8 +150,10 @@ func (a *app) runClusterStage(cmd *cobra.Command, f *clusterStageFlags) error {
 		return fmt.Errorf("cluster: %w", err)
 	}
 	if fromDir {
+		// Embedding stages that share this pipeline's featurizer lineage
+		// pick it up here; a state too large for the topic only warns.
 		if err := publishFeaturizer(ctx, cc, f.router, rm.FeaturizerVersion); err != nil {
-			return fmt.Errorf("cluster: %w", err)
+			log.Warn("featurizer not published on "+pipeline.TopicRouterModels, "err", err)
 		}
 	}
 	if m, ok := latest[routerModelKey]; !ok || routerVersionOf(m) < rm.Version {
@@ -172,6 +180,54 @@ func (a *app) runClusterStage(cmd *cobra.Command, f *clusterStageFlags) error {
 	go func() { defer wg.Done(); watchRouterTopic(wctx, cc, log, rw.onTopic) }()
 	go func() { defer wg.Done(); a.routingStateLoop(wctx, cc, stage, stateKey, f.stateEvery, log) }()
 	return a.runStage(ctx, "cluster", &f.stage, cc, stage, []schemas.Kind{schemas.KindFeatures}, log)
+}
+
+// rebuildRouting re-routes the input up to the group's committed offsets
+// through stage, discarding the output, so that its routed counts and its
+// duplicate filter are what they were when those offsets were committed.
+func rebuildRouting(ctx context.Context, cc pipeline.ClientConfig, group, topic string, n int, stage *cluster.Stage, log *slog.Logger) error {
+	committed, err := pipeline.CommittedOffsets(ctx, cc, group, topic, n)
+	if err != nil {
+		return err
+	}
+	rows := 0
+	for p, end := range committed {
+		if end <= 0 {
+			continue
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: cc.Brokers, Topic: topic, Partition: p, Dialer: cc.Dialer(),
+			MinBytes: 1, MaxBytes: 32 << 20, MaxWait: 100 * time.Millisecond, StartOffset: kafka.FirstOffset})
+		for {
+			fctx, cancel := context.WithTimeout(ctx, time.Minute)
+			m, err := r.FetchMessage(fctx)
+			cancel()
+			if err != nil {
+				r.Close()
+				return fmt.Errorf("re-read %s/%d: %w", topic, p, err)
+			}
+			if m.Offset >= end {
+				break
+			}
+			recs, err := schemas.DecodeRecords(m.Value, nil)
+			if err == nil {
+				for _, rec := range recs {
+					if res, err := stage.Process(ctx, rec); err == nil {
+						for _, o := range res.Out {
+							rows += int(o.Record.NumRows())
+							o.Record.Release()
+						}
+					}
+					rec.Release()
+				}
+			}
+			if m.Offset+1 >= end {
+				break
+			}
+		}
+		r.Close()
+	}
+	log.Info("routed counts rebuilt", "rows", rows, "committed", committed, "counts", stage.Counts())
+	return nil
 }
 
 // routerVersionOf reads the version of a router message (-1 if it does not
@@ -332,7 +388,7 @@ func (rw *routerWatch) swap(ctx context.Context, rm *cluster.RouterModel, fromDi
 		// The featurizer first: embedding stages switch to it and their
 		// rows of the new version reach a stage that already routes them.
 		if err := publishFeaturizer(ctx, rw.cc, rw.f.router, rm.FeaturizerVersion); err != nil {
-			return err
+			rw.log.Warn("featurizer not published on "+pipeline.TopicRouterModels, "version", rm.FeaturizerVersion, "err", err)
 		}
 	}
 	if err := rw.stage.Swap(rm); err != nil {

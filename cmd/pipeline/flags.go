@@ -210,6 +210,29 @@ func (k *kafkaFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&k.sasl.Password, "sasl-password", "", "SASL `password` (default from $"+envSASLPassword+", which keeps it out of ps)")
 }
 
+// args returns the flags that give another command the same connection
+// (the SASL password travels in the environment variable, not in args).
+func (k *kafkaFlags) args() []string {
+	out := []string{"--brokers", strings.Join(k.brokers, ",")}
+	t := k.tls
+	if t.Enable {
+		out = append(out, "--tls")
+	}
+	for _, kv := range [][2]string{{"--tls-ca", t.CAFile}, {"--tls-cert", t.CertFile}, {"--tls-key", t.KeyFile},
+		{"--tls-server-name", t.ServerName}, {"--sasl-mechanism", k.sasl.Mechanism}, {"--sasl-user", k.sasl.User}} {
+		if kv[1] != "" {
+			out = append(out, kv[0], kv[1])
+		}
+	}
+	if t.InsecureSkipVerify {
+		out = append(out, "--tls-insecure-skip-verify")
+	}
+	if k.sasl.Password != "" && os.Getenv(envSASLPassword) == "" {
+		os.Setenv(envSASLPassword, k.sasl.Password)
+	}
+	return out
+}
+
 // client returns the connection settings the flags describe.
 func (k *kafkaFlags) client() (pipeline.ClientConfig, error) {
 	var cc pipeline.ClientConfig

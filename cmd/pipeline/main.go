@@ -159,6 +159,11 @@ Exit status: 0 on success or a graceful stop (SIGINT/SIGTERM), 1 on an error,
 		a.benchCmd(),
 		a.clusterCmd(),
 		a.domainsCmd(),
+		a.trainCmd(),
+		a.expertsCmd(),
+		a.evalCmd(),
+		a.archiveCmd(),
+		a.runCmd(),
 		a.versionCmd(),
 	)
 	return root

@@ -183,7 +183,7 @@ func watchRouterTopic(ctx context.Context, cc pipeline.ClientConfig, log *slog.L
 
 // routingState is the routed counts of a cluster stage's group.
 type routingState struct {
-	RouterVersion int64           `json:"router_version"`
+	RouterVersion int64            `json:"router_version"`
 	Counts        map[string]int64 `json:"counts"` // domain id → documents routed
 	Saved         time.Time        `json:"saved"`
 }

@@ -107,28 +107,9 @@ func ReadTopic(ctx context.Context, cc pipeline.ClientConfig, topic string) ([]k
 // when none).
 func Committed(tb testing.TB, cc pipeline.ClientConfig, group, topic string, partitions int) []int64 {
 	tb.Helper()
-	ps := make([]int, partitions)
-	for i := range ps {
-		ps[i] = i
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cl := cc.Client()
-	defer pipeline.CloseClient(cl)
-	res, err := cl.OffsetFetch(ctx, &kafka.OffsetFetchRequest{
-		GroupID: group, Topics: map[string][]int{topic: ps},
-	})
+	out, err := pipeline.CommittedOffsets(context.Background(), cc, group, topic, partitions)
 	if err != nil {
-		tb.Fatalf("offset fetch: %v", err)
-	}
-	out := make([]int64, partitions)
-	for i := range out {
-		out[i] = -1
-	}
-	for _, p := range res.Topics[topic] {
-		if p.Error == nil && p.Partition < partitions {
-			out[p.Partition] = p.CommittedOffset
-		}
+		tb.Fatal(err)
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"cmp"
+	"runtime"
 	"slices"
 )
 
@@ -62,4 +63,22 @@ func rowDist(x *Rows, i int, c []float32) float64 {
 		s += v*v - 2*v*float64(c[d])
 	}
 	return max(s, 0)
+}
+
+// SquaredDistances returns the squared Euclidean distance of every row of x
+// to every centroid of m, [x.N, m.K] row-major, clamped at 0. It panics if
+// x.Dim != m.Dim.
+func (m *Model) SquaredDistances(x *Rows) []float32 {
+	if x.Dim != m.Dim {
+		panic("cluster: Model.SquaredDistances: dimension mismatch")
+	}
+	out := make([]float32, x.N*m.K)
+	parallelRows(x.N, runtime.GOMAXPROCS(0), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			for j := range m.K {
+				out[i*m.K+j] = float32(rowDist(x, i, m.Centroid(j)))
+			}
+		}
+	})
+	return out
 }

@@ -81,7 +81,7 @@ type routerSettings struct {
 	NextID            int         `json:"next_id"`
 	Fit               FitConfig   `json:"fit"`
 	Route             RouteConfig `json:"route"`
-	Checksum          string      `json:"checksum"` // sha256 of the table's values
+	Checksum          string      `json:"checksum"`           // sha256 of the table's values
 	Examples          [][]string  `json:"examples,omitempty"` // per table row
 }
 

@@ -75,7 +75,7 @@ func (r *Reservoir) Add(rec arrow.Record) (skipped int, err error) {
 	if r.version < 0 {
 		return int(rec.NumRows()), nil
 	}
-	rows, keep, dead, err := decodeFeatures(rec, r.version, r.dim)
+	rows, keep, dead, err := decodeFeatures(rec, r.version, r.dim, nil)
 	if err != nil {
 		return 0, fmt.Errorf("cluster: reservoir: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"sync"
 
 	"github.com/apache/arrow/go/v15/arrow"
@@ -51,6 +52,11 @@ type Stage struct {
 	router *Router
 	bridge *bridge
 	mem    memory.Allocator
+	// last is the last origin position handled per origin partition
+	// ("topic/partition"): rows at or below it are duplicates (a stage
+	// upstream re-sent them after a crash) and are dropped.
+	last       map[string]schemas.Origin
+	duplicated int64
 }
 
 // bridge routes rows of a previous featurizer version onto the current
@@ -89,7 +95,45 @@ func NewStage(m *RouterModel) (*Stage, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Stage{model: m, router: r, mem: memory.DefaultAllocator}, nil
+	return &Stage{model: m, router: r, mem: memory.DefaultAllocator, last: map[string]schemas.Origin{}}, nil
+}
+
+// Duplicates is how many rows were dropped as already handled.
+func (st *Stage) Duplicates() int64 {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.duplicated
+}
+
+// duplicates marks the rows of in at or below the last origin position
+// handled from their origin partition (rows without an origin topic are
+// never duplicates), and records the new last positions. Upstream stages
+// deliver at least once, so after a crash they may re-send rows; dropping
+// them makes routing, and the balance it keeps, a function of the distinct
+// rows in order.
+func (st *Stage) duplicates(in arrow.Record) ([]bool, error) {
+	docs, err := schemas.Documents(in)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: stage: %w", err)
+	}
+	var dup []bool
+	for i := range docs.Len() {
+		o := docs.Origin(i)
+		if o.Topic == "" {
+			continue
+		}
+		key := o.Topic + "/" + strconv.Itoa(int(o.Partition))
+		if last, ok := st.last[key]; ok && (o.Offset < last.Offset || (o.Offset == last.Offset && o.Row <= last.Row)) {
+			if dup == nil {
+				dup = make([]bool, docs.Len())
+			}
+			dup[i] = true
+			st.duplicated++
+			continue
+		}
+		st.last[key] = o
+	}
+	return dup, nil
 }
 
 func stageRouter(m *RouterModel) (*Router, error) {
@@ -214,7 +258,11 @@ func (st *Stage) Process(_ context.Context, in arrow.Record) (pipeline.Result, e
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	m := st.model
-	rows, keep, dead, err := decodeFeatures(in, m.FeaturizerVersion, m.Model.Dim)
+	dup, err := st.duplicates(in)
+	if err != nil {
+		return pipeline.Result{}, err
+	}
+	rows, keep, dead, err := decodeFeatures(in, m.FeaturizerVersion, m.Model.Dim, dup)
 	if err != nil {
 		return pipeline.Result{}, err
 	}
@@ -274,7 +322,7 @@ func hasReason(dead []pipeline.DeadRow, r schemas.Reason) bool {
 // the rows routed by the current router (keep, domains, dist).
 func (st *Stage) routeBridged(in arrow.Record, keep, domains []int, dist []float32, dead []pipeline.DeadRow) ([]int, []int, []float32, []pipeline.DeadRow, error) {
 	b := st.bridge
-	rows, bkeep, _, err := decodeFeatures(in, b.from.FeaturizerVersion, b.model.Dim)
+	rows, bkeep, _, err := decodeFeatures(in, b.from.FeaturizerVersion, b.model.Dim, nil)
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
@@ -379,7 +427,7 @@ func (st *Stage) routedRecord(in arrow.Record, keep, pos []int, id int, dist []f
 // featurizer version version and dimension dim, as Rows (sparse when any of
 // them is sparse, else dense), with their input row numbers in keep; the
 // other rows are dead.
-func decodeFeatures(rec arrow.Record, version int64, dim int) (rows *Rows, keep []int, dead []pipeline.DeadRow, err error) {
+func decodeFeatures(rec arrow.Record, version int64, dim int, skip []bool) (rows *Rows, keep []int, dead []pipeline.DeadRow, err error) {
 	s := rec.Schema()
 	col := func(name string) arrow.Array { return rec.Column(s.FieldIndices(name)[0]) }
 	dims, ok1 := col(schemas.ColDim).(*array.Int32)
@@ -397,6 +445,9 @@ func decodeFeatures(rec arrow.Record, version int64, dim int) (rows *Rows, keep 
 	n := int(rec.NumRows())
 	sparse := false
 	for i := range n {
+		if skip != nil && skip[i] {
+			continue
+		}
 		if vers.IsNull(i) || vers.Value(i) != version {
 			got := "null"
 			if !vers.IsNull(i) {

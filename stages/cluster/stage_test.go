@@ -47,6 +47,12 @@ type featVec struct {
 // origin offset first+i.
 func featuresRecord(t testing.TB, prefix string, first int, vs []featVec) arrow.Record {
 	t.Helper()
+	return featuresRecordAt(t, prefix, first, 0, vs)
+}
+
+// featuresRecordAt is featuresRecord with rows from origin partition part.
+func featuresRecordAt(t testing.TB, prefix string, first, part int, vs []featVec) arrow.Record {
+	t.Helper()
 	rb := array.NewRecordBuilder(memory.DefaultAllocator, schemas.FeaturesSchema())
 	defer rb.Release()
 	s := schemas.FeaturesSchema()
@@ -57,7 +63,7 @@ func featuresRecord(t testing.TB, prefix string, first int, vs []featVec) arrow.
 	ver := rb.Field(fi(schemas.ColFeaturizerVersion)).(*array.Int64Builder)
 	for i, v := range vs {
 		schemas.AppendDocument(rb, schemas.Document{ID: prefix + strconv.Itoa(first+i), Text: "text " + strconv.Itoa(first+i)},
-			schemas.Origin{Topic: pipeline.TopicRaw, Offset: int64(first + i)})
+			schemas.Origin{Topic: pipeline.TopicRaw, Partition: int32(part), Offset: int64(first + i)})
 		dim.Append(v.dim)
 		if v.idx == nil {
 			idx.AppendNull()
@@ -334,7 +340,9 @@ func TestStageSwap(t *testing.T) {
 	if _, ok := after[9]; ok {
 		t.Fatalf("retired id 9 still counted: %v", after)
 	}
-	res, err = st.Process(context.Background(), rec)
+	rec2 := featuresRecord(t, "d", 400, skewed(400, 2))
+	defer rec2.Release()
+	res, err = st.Process(context.Background(), rec2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +397,7 @@ func TestStageKafka(t *testing.T) {
 	vs := skewed(n, 3)
 	var msgs []kafka.Message
 	for lo := 0; lo < n; lo += per {
-		rec := featuresRecord(t, "d", lo, vs[lo:lo+per])
+		rec := featuresRecordAt(t, "d", lo, (lo/per)%2, vs[lo:lo+per])
 		m := arrowMessage(t, pipeline.TopicFeatures, rec)
 		m.Partition = (lo / per) % 2
 		msgs = append(msgs, m)
@@ -524,7 +532,7 @@ func TestStageRefitBridge(t *testing.T) {
 	if err := st.Swap(m3); err != nil {
 		t.Fatal(err)
 	}
-	rec2 := featuresRecord(t, "e", 0, []featVec{{val: []float32{0.9, 0.2}, dim: 2, version: 1}})
+	rec2 := featuresRecord(t, "e", 100, []featVec{{val: []float32{0.9, 0.2}, dim: 2, version: 1}})
 	defer rec2.Release()
 	res, err = st.Process(context.Background(), rec2)
 	if err != nil {
@@ -622,5 +630,48 @@ func TestReservoir(t *testing.T) {
 	x, ids = r.Rows()
 	if r.Version() != 2 || x.N != 10 || !x.Sparse() || x.Dim != 5 || ids[0] != "n0" {
 		t.Fatalf("after v2: version %d n %d sparse %v dim %d", r.Version(), x.N, x.Sparse(), x.Dim)
+	}
+}
+
+// TestStageDropsDuplicates: rows re-sent by an upstream stage after a crash
+// (at or below the last origin position seen) are dropped, so the routing
+// and the balance are those of the distinct rows.
+func TestStageDropsDuplicates(t *testing.T) {
+	st, err := NewStage(stageModel(1, []int{3, 5, 7, 9}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	route := func(first, n int) int {
+		rec := featuresRecord(t, "d", first, skewed(n, uint64(first)))
+		defer rec.Release()
+		res, err := st.Process(context.Background(), rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := 0
+		for _, o := range res.Out {
+			out += int(o.Record.NumRows())
+			o.Record.Release()
+		}
+		if len(res.Dead) != 0 {
+			t.Fatalf("dead rows %v", res.Dead)
+		}
+		return out
+	}
+	if got := route(0, 100); got != 100 {
+		t.Fatalf("first batch: %d routed", got)
+	}
+	if got := route(0, 100); got != 0 || st.Duplicates() != 100 {
+		t.Fatalf("re-sent batch: %d routed, %d duplicates", got, st.Duplicates())
+	}
+	if got := route(50, 100); got != 50 || st.Duplicates() != 150 {
+		t.Fatalf("overlapping batch: %d routed, %d duplicates", got, st.Duplicates())
+	}
+	var total int64
+	for _, c := range st.Counts() {
+		total += c
+	}
+	if total != 150 {
+		t.Fatalf("counts %v: duplicates were counted", st.Counts())
 	}
 }

@@ -163,8 +163,9 @@ func (h *Hashing) FitTransformStream(ctx context.Context, next func() ([]string,
 // documents and, with keep, weighs the chunks' rows.
 func finishHashing(ctx context.Context, cfg HashingConfig, stop *stopTable, chunks []chunk, df []int32, n int, keep bool) (*Hashing, Vectors, error) {
 	idf := make([]float32, cfg.Features)
+	vals := newIDFTable(n, len(df), !cfg.NoSmoothIDF)
 	for i, d := range df {
-		idf[i] = float32(idfValue(n, int64(d), !cfg.NoSmoothIDF))
+		idf[i] = vals.at(int64(d))
 	}
 	h := &Hashing{Config: cfg, IDF: idf, stop: stop}
 	if !keep {

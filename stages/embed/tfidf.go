@@ -275,9 +275,14 @@ func (t *Tfidf) Transform(ctx context.Context, texts []string) (Vectors, error) 
 	return Vectors{Sparse: m}, nil
 }
 
-// seenMark records, per local id, the last document that had it (mark)
-// and where its count is (slot): per-document counting without clearing.
-type seenMark struct{ mark, slot int32 }
+// termStat is a worker's record of one local id: the last document that
+// had it (mark) and where its count is in that document's pairs (slot), for
+// per-document counting without clearing, and its document and total counts
+// so far. One record per id keeps a token's updates in one cache line.
+type termStat struct {
+	mark, slot int32
+	df, tf     int64
+}
 
 // ---------------------------------------------------------------------------
 // Fitting
@@ -297,9 +302,7 @@ type vocabWorker struct {
 	memo  *[memoSize]memoEntry
 	arena []byte // the terms' bytes: local id i is arena[offs[i]:offs[i+1]]
 	offs  []int32
-	df    []int64
-	tf    []int64
-	seen  []seenMark
+	stats []termStat // per local id
 	mark  int32
 	order []int32 // local ids sorted by term (phase 2)
 	keys  []uint64
@@ -324,7 +327,6 @@ func (w *vocabWorker) doc(text string, cols, cnt []int32) ([]int32, []int32) {
 	w.sc.reset(text)
 	w.mark++
 	mark := w.mark
-	start := len(cols)
 	for {
 		tk, ok := w.sc.next()
 		if !ok {
@@ -347,22 +349,16 @@ func (w *vocabWorker) doc(text string, cols, cnt []int32) ([]int32, []int32) {
 		if id < 0 {
 			continue
 		}
-		sn := &w.seen[id]
-		if sn.mark != mark {
-			sn.mark, sn.slot = mark, int32(len(cols))
+		st := &w.stats[id]
+		st.tf++
+		if st.mark != mark {
+			st.mark, st.slot = mark, int32(len(cols))
+			st.df++
 			cols = append(cols, id)
 			cnt = append(cnt, 1)
 		} else {
-			cnt[sn.slot]++
+			cnt[st.slot]++
 		}
-	}
-	if n := len(w.offs) - 1; len(w.df) < n {
-		w.df = append(w.df, make([]int64, n-len(w.df))...)
-		w.tf = append(w.tf, make([]int64, n-len(w.tf))...)
-	}
-	for k := start; k < len(cols); k++ {
-		w.df[cols[k]]++
-		w.tf[cols[k]] += int64(cnt[k])
 	}
 	return cols, cnt
 }
@@ -377,7 +373,7 @@ func (w *vocabWorker) lookupOrAdd(tk []byte) int32 {
 	w.ids.insert(tk, id)
 	w.arena = append(w.arena, tk...)
 	w.offs = append(w.offs, int32(len(w.arena)))
-	w.seen = append(w.seen, seenMark{})
+	w.stats = append(w.stats, termStat{})
 	return id
 }
 
@@ -388,21 +384,31 @@ func (w *vocabWorker) term(i int32) []byte { return w.arena[w.offs[i]:w.offs[i+1
 func (w *vocabWorker) sortTerms() {
 	n := len(w.offs) - 1
 	w.keys = make([]uint64, n)
-	w.order = make([]int32, n)
-	for i := range n {
-		w.keys[i] = termKey(w.term(int32(i)))
-		w.order[i] = int32(i)
+	// Sort (key, id) pairs: most comparisons then need neither the keys
+	// array nor the terms. The terms are distinct, so the order is total.
+	type keyID struct {
+		key uint64
+		id  int32
 	}
-	slices.SortFunc(w.order, func(a, b int32) int {
-		ka, kb := w.keys[a], w.keys[b]
+	v := make([]keyID, n)
+	for i := range n {
+		k := termKey(w.term(int32(i)))
+		w.keys[i] = k
+		v[i] = keyID{k, int32(i)}
+	}
+	slices.SortFunc(v, func(a, b keyID) int {
 		switch {
-		case ka < kb:
+		case a.key < b.key:
 			return -1
-		case ka > kb:
+		case a.key > b.key:
 			return 1
 		}
-		return bytes.Compare(w.term(a), w.term(b))
+		return bytes.Compare(w.term(a.id), w.term(b.id))
 	})
+	w.order = make([]int32, n)
+	for i, p := range v {
+		w.order[i] = p.id
+	}
 }
 
 // termKey is the first 8 bytes of s, big-endian and zero-padded: keys
@@ -549,31 +555,51 @@ func (p *tfidfPhase1) finish(ctx context.Context, chunks []chunk, n int) (*Tfidf
 	if nkeep == 0 {
 		return nil, Vectors{}, fmt.Errorf("%w after pruning: lower min_df or raise max_df", ErrEmptyVocabulary)
 	}
-	// The kept terms share one string.
 	col := make([]int32, len(terms)) // global → column or -1
-	var all []byte
-	ends := make([]int, 0, nkeep)
-	idf := make([]float32, 0, nkeep)
+	next := int32(0)
 	for i, k := range keepCol {
-		if !k {
+		if k {
+			col[i] = next
+			next++
+		} else {
 			col[i] = -1
-			continue
 		}
-		col[i] = int32(len(ends))
-		r := terms[i]
-		all = append(all, live[r.w].term(r.id)...)
-		ends = append(ends, len(all))
-		idf = append(idf, float32(idfValue(n, df[i], !cfg.NoSmoothIDF)))
 	}
-	joined := string(all)
-	vocab := make([]string, nkeep)
-	for i, e := range ends {
-		vocab[i] = joined[prevEnd(ends, i):e]
+	// The kept terms share one string; their idf. With keep, this runs
+	// while phase 3 remaps and sorts the rows (which need neither).
+	var (
+		vocab []string
+		idf   []float32
+	)
+	buildVocab := func() {
+		var all []byte
+		ends := make([]int, 0, nkeep)
+		idf = make([]float32, 0, nkeep)
+		vals := newIDFTable(n, nkeep, !cfg.NoSmoothIDF)
+		for i, k := range keepCol {
+			if !k {
+				continue
+			}
+			r := terms[i]
+			all = append(all, live[r.w].term(r.id)...)
+			ends = append(ends, len(all))
+			idf = append(idf, vals.at(df[i]))
+		}
+		joined := string(all)
+		vocab = make([]string, nkeep)
+		for i, e := range ends {
+			vocab[i] = joined[prevEnd(ends, i):e]
+		}
 	}
-	t := &Tfidf{Config: cfg, Vocabulary: vocab, IDF: idf, idx: &tfidfIndex{}}
 	if !keep {
-		return t, Vectors{}, nil
+		buildVocab()
+		return &Tfidf{Config: cfg, Vocabulary: vocab, IDF: idf, idx: &tfidfIndex{}}, Vectors{}, nil
 	}
+	vocabDone := make(chan struct{})
+	go func() { // owner: finish, which waits for it below
+		defer close(vocabDone)
+		buildVocab()
+	}()
 	// Phase 3.
 	for _, w := range live {
 		for l, g := range w.toCol {
@@ -600,9 +626,11 @@ func (p *tfidfPhase1) finish(ctx context.Context, chunks []chunk, n int) (*Tfidf
 		}
 		ch.cols, ch.cnt = ch.cols[:out], ch.cnt[:out]
 	})
+	<-vocabDone
 	if err != nil {
 		return nil, Vectors{}, err
 	}
+	t := &Tfidf{Config: cfg, Vocabulary: vocab, IDF: idf, idx: &tfidfIndex{}}
 	m, err := assemble(ctx, nw, chunks, n, len(vocab), idf, cfg.SublinearTF, !cfg.NoNorm)
 	if err != nil {
 		return nil, Vectors{}, err
@@ -626,6 +654,10 @@ func mergeVocab(ws []*vocabWorker) (terms []termRef, df, tf []int64) {
 	terms = make([]termRef, 0, total)
 	df = make([]int64, 0, total)
 	tf = make([]int64, 0, total)
+	if len(ws) == 2 {
+		terms, df, tf = merge2(ws[0], ws[1], terms, df, tf)
+		return terms, df, tf
+	}
 	pos := make([]int, len(ws))
 	// h is a min-heap of worker numbers by their next term.
 	h := make([]int, 0, len(ws))
@@ -677,8 +709,8 @@ func mergeVocab(ws []*vocabWorker) (terms []termRef, df, tf []int64) {
 			last = t
 		}
 		g := len(terms) - 1
-		df[g] += w.df[id]
-		tf[g] += w.tf[id]
+		df[g] += w.stats[id].df
+		tf[g] += w.stats[id].tf
 		w.toCol[id] = int32(g)
 		pos[wi]++
 		if pos[wi] == len(w.order) {
@@ -686,6 +718,55 @@ func mergeVocab(ws []*vocabWorker) (terms []termRef, df, tf []int64) {
 			h = h[:len(h)-1]
 		}
 		down(0)
+	}
+	return terms, df, tf
+}
+
+// merge2 is mergeVocab for two workers: a two-way merge with the same
+// result (a term both have refers to a's copy, as the heap's tie-break on
+// the worker number gives).
+func merge2(a, b *vocabWorker, terms []termRef, df, tf []int64) ([]termRef, []int64, []int64) {
+	add := func(w *vocabWorker, wi int32, id int32) {
+		terms = append(terms, termRef{wi, id})
+		st := &w.stats[id]
+		df = append(df, st.df)
+		tf = append(tf, st.tf)
+		w.toCol[id] = int32(len(terms) - 1)
+	}
+	i, j := 0, 0
+	for i < len(a.order) && j < len(b.order) {
+		ia, ib := a.order[i], b.order[j]
+		c := 0
+		if ka, kb := a.keys[ia], b.keys[ib]; ka < kb {
+			c = -1
+		} else if ka > kb {
+			c = 1
+		} else {
+			c = bytes.Compare(a.term(ia), b.term(ib))
+		}
+		switch {
+		case c < 0:
+			add(a, 0, ia)
+			i++
+		case c > 0:
+			add(b, 1, ib)
+			j++
+		default:
+			add(a, 0, ia)
+			g := len(terms) - 1
+			st := &b.stats[ib]
+			df[g] += st.df
+			tf[g] += st.tf
+			b.toCol[ib] = int32(g)
+			i++
+			j++
+		}
+	}
+	for ; i < len(a.order); i++ {
+		add(a, 0, a.order[i])
+	}
+	for ; j < len(b.order); j++ {
+		add(b, 1, b.order[j])
 	}
 	return terms, df, tf
 }
@@ -705,6 +786,34 @@ func idfValue(n int, df int64, smooth bool) float64 {
 		return math.Log(float64(n+1)/float64(df+1)) + 1
 	}
 	return math.Log(float64(n)/float64(max(df, 1))) + 1
+}
+
+// idfTable holds float32(idfValue(n, df, smooth)) for every df in [0, n]
+// when that is fewer values than the columns to weigh: document frequencies
+// repeat, and a lookup is cheaper than a logarithm.
+type idfTable struct {
+	n      int
+	smooth bool
+	vals   []float32 // nil: compute each value
+}
+
+func newIDFTable(n, cols int, smooth bool) idfTable {
+	t := idfTable{n: n, smooth: smooth}
+	if n < cols/2 {
+		t.vals = make([]float32, n+1)
+		for d := range t.vals {
+			t.vals[d] = float32(idfValue(n, int64(d), smooth))
+		}
+	}
+	return t
+}
+
+// at is float32(idfValue(n, df, smooth)).
+func (t idfTable) at(df int64) float32 {
+	if df >= 0 && df < int64(len(t.vals)) {
+		return t.vals[df]
+	}
+	return float32(idfValue(t.n, df, t.smooth))
 }
 
 // numpyArgsort returns the permutation that sorts v ascending exactly as
