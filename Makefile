@@ -6,7 +6,7 @@ PKGS      ?= ./...
 # carry the integration build tag.
 INTEGRATION_TAGS ?= integration
 
-.PHONY: all build test test-short test-noasm test-integration bench lint fuzz demo kafka kafka-stop clean
+.PHONY: all build test test-short test-noasm test-integration reliability bench lint fuzz demo kafka kafka-stop clean
 
 all: build
 
@@ -19,8 +19,14 @@ test: ## unit, stage, Kafka (embedded broker) and multi-process tests
 test-short: ## the fast subset (skips the 100k-document and multi-process tests)
 	$(GO) test -short -count=1 $(PKGS)
 
-test-integration: build ## tests against kcat and a real Apache Kafka (see scripts/kafka)
+test-noasm: ## the kernels and their users with the pure-Go fallbacks (no assembly)
+	$(GO) test -count=1 -tags noasm ./accel/... ./stages/train/
+
+test-integration: build ## tests against kcat, a real Apache Kafka (see scripts/kafka) and headless Chromium
 	bash scripts/test-integration.sh
+
+reliability: ## the fault-injection suite: stage and broker kills, SIGSTOP, bad input (about a minute)
+	$(GO) test -count=1 -tags reliability -run '^TestReliability$$' -v -timeout 10m ./e2e/
 
 bench: ## Go benchmarks of every package, plus the throughput benchmark
 	$(GO) test -run '^$$' -bench . -benchtime 3x $(PKGS)
@@ -33,8 +39,8 @@ fuzz: ## each fuzz test for 30 s
 	@for f in $$($(GO) test -list '^Fuzz' ./schemas/ | grep ^Fuzz); do \
 		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 30s ./schemas/ || exit 1; done
 
-demo: build ## the main job on the embedded broker (now: ingest → identity stage → inspect)
-	bash scripts/demo.sh
+demo: build ## the main job on the embedded broker: pipeline run, then pipeline report
+	bash scripts/demo.sh $(ARGS)
 
 kafka: ## start a real Apache Kafka (4.x) on 127.0.0.1:19092, from Maven Central
 	bash scripts/kafka/kafka.sh start

@@ -141,3 +141,7 @@ func testKcatInterop(t *testing.T, addr string) {
 		t.Errorf("kcat read %d of the 20 ingested documents", len(got))
 	}
 }
+
+// TestRealKafkaJob runs the whole job as separate processes, with continuous
+// ingestion and mid-stream router changes, against a real Apache Kafka.
+func TestRealKafkaJob(t *testing.T) { testJob(t, realKafkaFromEnv(t).addr()) }

@@ -20,7 +20,7 @@ for v in $VERSIONS; do
   go test -tags integration -count=1 -timeout 20m \
     -run '^(TestIdentity100kCrashRestart|TestBadInputKafka)$/^kafka' ./pipeline/
   go test -tags integration -count=1 -timeout 20m \
-    -run '^(TestRealKafkaMultiProcess|TestKcatInterop)$' ./e2e/
+    -run '^(TestRealKafkaMultiProcess|TestKcatInterop|TestRealKafkaJob)$' ./e2e/
   bash scripts/kafka/kafka.sh stop --port "$PORT" --dir "$dir" >/dev/null
   trap - EXIT
   rm -rf "$dir"

@@ -35,6 +35,7 @@ type clusterStageFlags struct {
 	fitWait    time.Duration
 	stateEvery time.Duration
 	rebuild    bool
+	history    string
 }
 
 // addClusterStage makes `pipeline cluster` (no subcommand) run the Kafka
@@ -63,6 +64,7 @@ func (a *app) addClusterStage(cmd *cobra.Command) {
 	fs.Int64Var(&f.fitWindow, "fit-window", 100000, "stage, fit on a sample: fit once this many documents were offered to the reservoir, even if more keep coming")
 	fs.DurationVar(&f.fitWait, "fit-wait", 3*time.Second, "stage, fit on a sample: how long the input must stay quiet (or the reservoir full) before fitting")
 	fs.BoolVar(&f.rebuild, "rebuild-state", false, "stage: rebuild the routed counts by re-routing the input up to the group's committed offsets (exact with one input partition; what 'pipeline run' uses) instead of loading the saved counts")
+	fs.StringVar(&f.history, "history", "", "stage: append the routed counts once a second to this JSON-lines `file` (what 'pipeline report' plots)")
 	fs.DurationVar(&f.stateEvery, "state-interval", 10*time.Second, "stage: how often the routed counts are saved on router.models (and at exit)")
 	cmd.Long += `
 
@@ -178,7 +180,7 @@ func (a *app) runClusterStage(cmd *cobra.Command, f *clusterStageFlags) error {
 	wg.Add(3)
 	go func() { defer wg.Done(); rw.watchDir(wctx) }()
 	go func() { defer wg.Done(); watchRouterTopic(wctx, cc, log, rw.onTopic) }()
-	go func() { defer wg.Done(); a.routingStateLoop(wctx, cc, stage, stateKey, f.stateEvery, log) }()
+	go func() { defer wg.Done(); a.routingStateLoop(wctx, cc, stage, stateKey, f.stateEvery, f.history, log) }()
 	return a.runStage(ctx, "cluster", &f.stage, cc, stage, []schemas.Kind{schemas.KindFeatures}, log)
 }
 
@@ -455,7 +457,17 @@ func (rw *routerWatch) onTopic(m kafka.Message) {
 
 // routingStateLoop saves the routed counts every interval and keeps the
 // routing gauges current.
-func (a *app) routingStateLoop(ctx context.Context, cc pipeline.ClientConfig, stage *cluster.Stage, key string, every time.Duration, log *slog.Logger) {
+func (a *app) routingStateLoop(ctx context.Context, cc pipeline.ClientConfig, stage *cluster.Stage, key string, every time.Duration, history string, log *slog.Logger) {
+	var hist *os.File
+	if history != "" {
+		var err error
+		if hist, err = os.OpenFile(history, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
+			log.Warn("routing history not written", "err", err)
+		} else {
+			defer hist.Close()
+		}
+	}
+	var lastTotal int64 = -1
 	var routed *prometheus.GaugeVec
 	var imbalance, version prometheus.Gauge
 	if a.reg != nil {
@@ -480,6 +492,18 @@ func (a *app) routingStateLoop(ctx context.Context, cc pipeline.ClientConfig, st
 		case <-tick.C:
 		}
 		counts := stage.Counts()
+		if hist != nil {
+			var total int64
+			for _, c := range counts {
+				total += c
+			}
+			if total != lastTotal {
+				lastTotal = total
+				if _, err := hist.Write(append(encodeRoutingState(stage.Model().Version, counts), '\n')); err != nil {
+					log.Warn("routing history not written", "err", err)
+				}
+			}
+		}
 		if routed != nil {
 			routed.Reset()
 			sizes := make([]int, 0, len(counts))

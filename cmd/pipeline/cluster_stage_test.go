@@ -31,18 +31,7 @@ func TestClusterStage(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	type proc struct {
-		done           chan result
-		stdout, stderr *syncBuffer
-	}
-	start := func(args ...string) proc {
-		r := proc{done: make(chan result, 1), stdout: &syncBuffer{}, stderr: &syncBuffer{}}
-		go func() {
-			code := run(ctx, args, strings.NewReader(""), r.stdout, r.stderr)
-			r.done <- result{code: code, stdout: r.stdout.String(), stderr: r.stderr.String()}
-		}()
-		return r
-	}
+	start := func(args ...string) bgCommand { return startCommand(ctx, args...) }
 	emb := start("embed", "--brokers", addr, "--state", router, "--watch", "50ms", "--linger", "5ms")
 	cl := start("cluster", "--brokers", addr, "--router", router, "--watch", "50ms", "--linger", "5ms", "--json")
 
@@ -148,6 +137,22 @@ func TestClusterStage(t *testing.T) {
 	if rep.In != 334 || rep.Out != 334 || rep.Dead != 0 {
 		t.Fatalf("cluster stage report = %+v", rep)
 	}
+}
+
+// bgCommand is a command running in the background of a test.
+type bgCommand struct {
+	done           chan result
+	stdout, stderr *syncBuffer
+}
+
+// startCommand runs args in process in the background until ctx ends.
+func startCommand(ctx context.Context, args ...string) bgCommand {
+	r := bgCommand{done: make(chan result, 1), stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	go func() {
+		code := run(ctx, args, strings.NewReader(""), r.stdout, r.stderr)
+		r.done <- result{code: code, stdout: r.stdout.String(), stderr: r.stderr.String()}
+	}()
+	return r
 }
 
 // publishedRouter is the last router on router.models.

@@ -66,18 +66,7 @@ func TestClusterStageFitOnStream(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	type proc struct {
-		done           chan result
-		stdout, stderr *syncBuffer
-	}
-	start := func(args ...string) proc {
-		r := proc{done: make(chan result, 1), stdout: &syncBuffer{}, stderr: &syncBuffer{}}
-		go func() {
-			code := run(ctx, args, strings.NewReader(""), r.stdout, r.stderr)
-			r.done <- result{code: code, stdout: r.stdout.String(), stderr: r.stderr.String()}
-		}()
-		return r
-	}
+	start := func(args ...string) bgCommand { return startCommand(ctx, args...) }
 	emb := start("embed", "--brokers", addr, "--state", state, "--watch", "50ms", "--linger", "5ms")
 	cl := start("cluster", "--brokers", addr, "--router", router, "--k", "4", "--fit-sample", "300", "--fit-wait", "1s",
 		"--watch", "50ms", "--linger", "5ms", "--state-interval", "200ms", "--json")
@@ -120,7 +109,7 @@ func TestClusterStageFitOnStream(t *testing.T) {
 	if rep.Version != 2 || rep.NewDomain == nil || *rep.NewDomain != 4 || !rep.Published {
 		t.Fatalf("split report %+v", rep)
 	}
-	waitLog := func(p proc, s string) {
+	waitLog := func(p bgCommand, s string) {
 		t.Helper()
 		deadline := time.Now().Add(20 * time.Second)
 		for !strings.Contains(p.stderr.String(), s) {

@@ -164,6 +164,7 @@ Exit status: 0 on success or a graceful stop (SIGINT/SIGTERM), 1 on an error,
 		a.evalCmd(),
 		a.archiveCmd(),
 		a.runCmd(),
+		a.reportCmd(),
 		a.versionCmd(),
 	)
 	return root

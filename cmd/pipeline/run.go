@@ -95,8 +95,9 @@ func (a *app) runCmd() *cobra.Command {
 
  1. split the input: 10% of each source (the "source" field, else one group)
     is held out for evaluation (--out/heldout.jsonl.gz), the rest is
-    ingested into docs.raw (--out/train.jsonl.gz); bad records go to the
-    dead-letter topic with their reason;
+    ingested into docs.raw (--out/train.jsonl.gz) in a fixed shuffled order
+    (the mixed stream); bad records go to the dead-letter topic with their
+    reason;
  2. fit the featurizer and a balanced k-means router on the training
     documents (--out/router);
  3. run the embedding and routing stages until every document is routed to
@@ -462,6 +463,13 @@ func (a *app) runSplit(f *runFlags) (*runSplitResult, error) {
 		}
 	}
 	res.heldout = len(heldDocs)
+	// The mixed stream: the training documents in a fixed pseudo-random
+	// order (by the hash of their ids), so that a corpus stored source by
+	// source does not reach the dense model one source at a time.
+	sort.SliceStable(res.train, func(x, y int) bool {
+		hx, hy := sha256.Sum256([]byte("order:"+res.train[x].ID)), sha256.Sum256([]byte("order:"+res.train[y].ID))
+		return bytes.Compare(hx[:], hy[:]) < 0
+	})
 	for path, ds := range map[string][]schemas.Document{res.trainPath: res.train, res.heldoutPath: heldDocs} {
 		if _, err := os.Stat(path); err == nil {
 			continue
@@ -591,7 +599,8 @@ func (a *app) runRouting(ctx context.Context, cc pipeline.ClientConfig, f *runFl
 	errs := make(chan error, 2)
 	for _, args := range [][]string{
 		{"embed", "--state", router, "--group", "run-embed", "--linger", "20ms"},
-		{"cluster", "--router", router, "--group", "run-cluster", "--rebuild-state", "--linger", "20ms"},
+		{"cluster", "--router", router, "--group", "run-cluster", "--rebuild-state", "--linger", "20ms",
+			"--history", filepath.Join(f.out, "routing-history.jsonl")},
 	} {
 		wg.Go(func() {
 			if _, err := a.sub(sctx, append(args, kargs...)...); err != nil && sctx.Err() == nil {

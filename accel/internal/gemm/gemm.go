@@ -90,10 +90,10 @@ func SetISA(name string) error {
 const directMax = 16 * 16 * 16
 
 // Each goroutine beyond the first must get at least minWorkPerThread
-// multiply-adds (about 50 µs at 160 GFLOP/s), or waking another thread
-// costs more than it saves: 128×128×128 stays on one.
-// (A variable so that tests can split small products.)
-var minWorkPerThread = 1 << 22
+// multiply-adds (about 13 µs at 160 GFLOP/s), or handing it the work costs
+// more than it saves: 128×128×128 runs on two, 128×128×32 on one. (A
+// variable so that tests can split small products.)
+var minWorkPerThread = 1 << 20
 
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C, row-major, with the
 // argument conventions of accel.Backend.Sgemm, using up to threads

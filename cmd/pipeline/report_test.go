@@ -1,0 +1,506 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"html"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/domainflow/domainflow/accel"
+	"github.com/domainflow/domainflow/stages/cluster"
+	"github.com/domainflow/domainflow/stages/train"
+)
+
+// reportFigureIDs are the figures of a report on a complete run output.
+var reportFigureIDs = []string{"plot-sizes", "plot-domains", "plot-loss", "plot-bpb-experts", "plot-bpb-routing"}
+
+// parsedFigure is one <figure> of a report page.
+type parsedFigure struct {
+	id, plot, source string
+	series           int
+	svg              []byte     // the decoded image
+	rows             [][]string // table cells, unescaped
+}
+
+var (
+	reFigure = regexp.MustCompile(`(?s)<figure id="([^"]+)" data-plot="([^"]*)" data-source="([^"]*)" data-series="(\d+)">(.*?)</figure>`)
+	reImg    = regexp.MustCompile(`<img src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"`)
+	reRow    = regexp.MustCompile(`(?s)<tr>(.*?)</tr>`)
+	reCell   = regexp.MustCompile(`(?s)<td[^>]*>(.*?)</td>`)
+)
+
+// parseReport returns the figures of a report page by id.
+func parseReport(t *testing.T, page string) map[string]parsedFigure {
+	t.Helper()
+	figs := map[string]parsedFigure{}
+	for _, m := range reFigure.FindAllStringSubmatch(page, -1) {
+		f := parsedFigure{id: m[1], plot: m[2], source: m[3]}
+		f.series, _ = strconv.Atoi(m[4])
+		img := reImg.FindStringSubmatch(m[5])
+		if img == nil {
+			t.Fatalf("figure %s: no inline SVG image", f.id)
+		}
+		svg, err := base64.StdEncoding.DecodeString(img[1])
+		if err != nil {
+			t.Fatalf("figure %s: image: %v", f.id, err)
+		}
+		f.svg = svg
+		for _, r := range reRow.FindAllStringSubmatch(m[5], -1) {
+			var cells []string
+			for _, c := range reCell.FindAllStringSubmatch(r[1], -1) {
+				cells = append(cells, html.UnescapeString(c[1]))
+			}
+			if cells != nil {
+				f.rows = append(f.rows, cells)
+			}
+		}
+		if _, dup := figs[f.id]; dup {
+			t.Fatalf("figure id %s twice", f.id)
+		}
+		figs[f.id] = f
+	}
+	return figs
+}
+
+// checkSVG parses b as XML and requires an <svg> root with drawing elements
+// and a positive size; it returns the texts drawn.
+func checkSVG(t *testing.T, id string, b []byte) []string {
+	t.Helper()
+	dec := xml.NewDecoder(bytes.NewReader(b))
+	var root string
+	var width, height string
+	drawing := 0
+	var texts []string
+	inText := false
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s: SVG is not valid XML: %v", id, err)
+		}
+		switch e := tok.(type) {
+		case xml.StartElement:
+			if root == "" {
+				root = e.Name.Local
+				for _, a := range e.Attr {
+					switch a.Name.Local {
+					case "width":
+						width = a.Value
+					case "height":
+						height = a.Value
+					}
+				}
+			}
+			switch e.Name.Local {
+			case "path", "line", "rect", "polyline", "polygon", "circle":
+				drawing++
+			case "text":
+				inText = true
+			}
+		case xml.EndElement:
+			if e.Name.Local == "text" {
+				inText = false
+			}
+		case xml.CharData:
+			if inText {
+				texts = append(texts, string(e))
+			}
+		}
+	}
+	if root != "svg" {
+		t.Fatalf("%s: root element %q, want svg", id, root)
+	}
+	for _, v := range []string{width, height} {
+		n, err := strconv.ParseFloat(strings.TrimRight(v, "ptxcmin"), 64)
+		if err != nil || n <= 0 {
+			t.Fatalf("%s: svg size %q × %q", id, width, height)
+		}
+	}
+	if drawing < 5 {
+		t.Fatalf("%s: %d drawing elements, want a plot", id, drawing)
+	}
+	return texts
+}
+
+// reportOn runs `pipeline report --out dir --json` and returns the result
+// and the page.
+func reportOn(t *testing.T, dir string) (reportResult, string) {
+	t.Helper()
+	r := mustCLI(t, "report", "--out", dir, "--json", "--log-level", "error")
+	var res reportResult
+	decodeOne(t, r.stdout, &res)
+	b, err := os.ReadFile(res.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(b)
+	for _, bad := range []string{`src="http`, `href="http`, "<link", "@import", "url("} {
+		if strings.Contains(page, bad) {
+			t.Errorf("page refers to an outside resource: %q", bad)
+		}
+	}
+	return res, page
+}
+
+// ---------------------------------------------------------------------------
+// Synthetic run outputs
+
+// writeExpert saves a checkpoint of a minimal model with the given loss
+// curve as experts/<name>/ under dir.
+func writeExpert(t *testing.T, dir, name string, losses []train.LossPoint) {
+	t.Helper()
+	be, err := accel.Open("ref", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := train.Config{Name: "test", Vocab: 256, Dim: 8, Layers: 1, Heads: 2, Ctx: 8, Batch: 1}
+	tr, err := train.NewTrainer(train.TrainerConfig{Expert: name, Model: cfg, Opt: train.DefaultOptConfig(), Seed: 1, Backend: be, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Meta.Losses = losses
+	tr.Meta.Tokens = losses[len(losses)-1].Tokens
+	if _, err := train.SaveCheckpoint(expertDir(dir, name), tr.Checkpoint(), 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// lossPoints returns n points of a falling loss curve: step i at 64·i
+// bytes, loss from + (to-from)·i/(n-1).
+func lossPoints(n int, from, to float32) []train.LossPoint {
+	ls := make([]train.LossPoint, n)
+	for i := range ls {
+		ls[i] = train.LossPoint{Step: i + 1, Tokens: int64(64 * (i + 1)), Loss: from + (to-from)*float32(i)/float32(n-1)}
+	}
+	return ls
+}
+
+func f64(x float64) *float64 { return &x }
+
+// synthSummary is the summary.json of the synthetic run.
+func synthSummary() runSummary {
+	return runSummary{
+		DocsIn: 100, DocsRouted: 97, DocsDeadletter: 3, DocsHeldout: 11, RawMessages: 97,
+		Domains: []runDomain{
+			{ID: 0, Size: 40, TopTerms: []string{"alpha", "beta"}, Tokens: 640, Loss: 2.5},
+			{ID: 1, Size: 30, TopTerms: []string{"gamma", "<b>&amp</b>"}, Tokens: 640, Loss: 2.25},
+			{ID: 2, Size: 27, TopTerms: []string{"delta"}, Tokens: 640, Loss: 2.75},
+		},
+		SeedTokens: 320, DenseTokens: 1920,
+		Eval: runEval{
+			DenseBPB: f64(4.125), SeedBPB: f64(6.5),
+			ExpertBPB: []evalExpert{
+				{Expert: "0", BPB: 4.75, Perplexity: 26.9087}, {Expert: "1", BPB: 4.5, Perplexity: 22.6274},
+				{Expert: "2", BPB: 5.25, Perplexity: 38.0546},
+			},
+			MixtureBPB: map[string]float64{"top1": 4.0625, "top2": 4.03125, "all": 4.5},
+		},
+		Seconds: 1.5,
+	}
+}
+
+// synthRun writes a complete run output into dir: a router fitted by
+// `cluster fit` (whose fit sizes and top terms win over the summary's),
+// checkpoints with known loss curves, summary.json and a routing history
+// with one damaged line.
+func synthRun(t *testing.T, dir string) {
+	t.Helper()
+	mustCLI(t, "cluster", "fit", "--in", fixture, "--k", "3", "--out", filepath.Join(dir, "router"), "--log-level", "warn")
+	writeExpert(t, dir, "0", lossPoints(10, 5, 2.5))
+	writeExpert(t, dir, "1", lossPoints(10, 5, 2.25))
+	writeExpert(t, dir, "2", lossPoints(10, 5, 2.75))
+	writeExpert(t, dir, "seed", lossPoints(5, 5.5, 4))
+	writeExpert(t, dir, "dense", lossPoints(30, 5.5, 2))
+	b, err := json.MarshalIndent(synthSummary(), "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "summary.json"), b)
+	t0 := time.Date(2026, 11, 27, 1, 0, 0, 0, time.UTC)
+	var hist bytes.Buffer
+	for i, c := range [][3]int64{{10, 8, 9}, {25, 20, 18}, {40, 30, 27}} {
+		b, _ := json.Marshal(routingState{RouterVersion: 1, Counts: map[string]int64{"0": c[0], "1": c[1], "2": c[2]},
+			Saved: t0.Add(time.Duration(i) * 2 * time.Second)})
+		hist.Write(append(b, '\n'))
+		if i == 1 {
+			hist.WriteString("{not json\n")
+		}
+	}
+	writeFile(t, filepath.Join(dir, "routing-history.jsonl"), hist.Bytes())
+}
+
+// rowsByFirst maps the first cell of each table row to the row.
+func rowsByFirst(f parsedFigure) map[string][]string {
+	m := map[string][]string{}
+	for _, r := range f.rows {
+		m[r[0]] = r
+	}
+	return m
+}
+
+func wantRow(t *testing.T, f parsedFigure, first string, want ...string) {
+	t.Helper()
+	got, ok := rowsByFirst(f)[first]
+	if !ok {
+		t.Errorf("%s: no table row %q in %q", f.id, first, f.rows)
+		return
+	}
+	if !slices.Equal(got[1:len(want)+1], want) {
+		t.Errorf("%s: row %q = %q, want %q", f.id, first, got[1:], want)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Tests
+
+func TestReportSynthetic(t *testing.T) {
+	dir := t.TempDir()
+	synthRun(t, dir)
+	res, page := reportOn(t, dir)
+	if res.File != filepath.Join(dir, "report.html") || res.Plots != len(reportFigureIDs) {
+		t.Fatalf("report = %+v, want %d plots in %s", res, len(reportFigureIDs), filepath.Join(dir, "report.html"))
+	}
+	if !slices.Equal(res.Missing, []string{"routing-history.jsonl"}) {
+		t.Errorf("missing = %q, want the damaged history line reported", res.Missing)
+	}
+	figs := parseReport(t, page)
+	for _, id := range reportFigureIDs {
+		f, ok := figs[id]
+		if !ok {
+			t.Fatalf("no figure %s in the page", id)
+		}
+		checkSVG(t, id, f.svg)
+		if !strings.Contains(page, `id="`+id+`"`) || f.series < 1 {
+			t.Errorf("%s: series %d", id, f.series)
+		}
+	}
+	if len(figs) != len(reportFigureIDs) {
+		t.Errorf("%d figures, want %d", len(figs), len(reportFigureIDs))
+	}
+
+	// Header counts.
+	for k, v := range map[string]string{"docs_in": "100", "docs_routed": "97", "docs_deadletter": "3", "docs_heldout": "11"} {
+		if !strings.Contains(page, `<td data-count="`+k+`">`+v+`</td>`) {
+			t.Errorf("count %s = %s not in the header", k, v)
+		}
+	}
+
+	// Sizes over time: one line per domain from the history.
+	sz := figs["plot-sizes"]
+	if sz.source != "routing-history.jsonl" || sz.series != 3 || len(sz.rows) != 3 {
+		t.Errorf("plot-sizes: source %q, %d series, %d rows", sz.source, sz.series, len(sz.rows))
+	}
+	wantRow(t, sz, "0.0", "1", "10", "8", "9")
+	wantRow(t, sz, "4.0", "1", "40", "30", "27")
+	if texts := checkSVG(t, "plot-sizes", sz.svg); !slices.Contains(texts, "domain 2") {
+		t.Errorf("plot-sizes: legend %q lacks domain 2", texts)
+	}
+	if !strings.Contains(page, `data-missing="routing-history.jsonl"`) || !strings.Contains(page, "1 damaged lines skipped") {
+		t.Error("the damaged history line is not reported in the page")
+	}
+
+	// Domains: fit sizes and top terms of the router, routed sizes of the
+	// summary.
+	dm := figs["plot-domains"]
+	if dm.series != 2 || len(dm.rows) != 3 {
+		t.Fatalf("plot-domains: %d series, rows %q", dm.series, dm.rows)
+	}
+	rm, err := cluster.LoadRouter(filepath.Join(dir, "router"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range domainRows(rm) {
+		id := strconv.Itoa(d.ID)
+		wantRow(t, dm, id, strconv.Itoa(d.Size), strconv.FormatInt(synthSummary().Domains[d.ID].Size, 10), "640")
+		if len(d.TopTerms) == 0 || rowsByFirst(dm)[id][5] != strings.Join(d.TopTerms, " ") {
+			t.Errorf("domain %s: top terms %q, want %q", id, rowsByFirst(dm)[id][5], d.TopTerms)
+		}
+	}
+
+	// Loss: one line per expert, final values in the table.
+	ls := figs["plot-loss"]
+	if ls.series != 5 {
+		t.Errorf("plot-loss: %d series, want 5", ls.series)
+	}
+	wantRow(t, ls, "1", "0", "640", "5.0000", "2.2500", "2.2500")
+	wantRow(t, ls, "dense", "0", "1920", "5.5000", "2.0000", "2.0000")
+	texts := checkSVG(t, "plot-loss", ls.svg)
+	for _, n := range []string{"domain 0", "domain 2", "seed", "dense"} {
+		if !slices.Contains(texts, n) {
+			t.Errorf("plot-loss: legend %q lacks %q", texts, n)
+		}
+	}
+
+	// Bits per byte.
+	be := figs["plot-bpb-experts"]
+	wantRow(t, be, "1", "4.5000")
+	wantRow(t, be, "seed", "6.5000")
+	wantRow(t, be, "dense", "4.1250", "17.4481")
+	if len(be.rows) != 5 {
+		t.Errorf("plot-bpb-experts: rows %q", be.rows)
+	}
+	br := figs["plot-bpb-routing"]
+	wantRow(t, br, "top1", "4.0625")
+	wantRow(t, br, "top2", "4.0312")
+	wantRow(t, br, "all", "4.5000")
+	wantRow(t, br, "dense baseline", "4.1250")
+	if got := []string{br.rows[0][0], br.rows[1][0], br.rows[2][0]}; !slices.Equal(got, []string{"top1", "top2", "all"}) {
+		t.Errorf("routing choices in order %q", got)
+	}
+
+	// A second report replaces the file atomically; --file goes elsewhere.
+	other := filepath.Join(t.TempDir(), "r.html")
+	r := mustCLI(t, "report", "--out", dir, "--file", other, "--log-level", "error")
+	if !strings.Contains(r.stdout, other) || !strings.Contains(r.stdout, "5 plots") {
+		t.Errorf("stdout %q", r.stdout)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestReportMissingInputs(t *testing.T) {
+	// Experts only, as `pipeline train` leaves.
+	dir := t.TempDir()
+	writeExpert(t, dir, "0", lossPoints(4, 4, 3))
+	writeExpert(t, dir, "dense", lossPoints(8, 4, 2.5))
+	res, page := reportOn(t, dir)
+	if res.Plots != 1 {
+		t.Fatalf("plots = %d, want 1 (loss)", res.Plots)
+	}
+	figs := parseReport(t, page)
+	if _, ok := figs["plot-loss"]; !ok || len(figs) != 1 {
+		t.Fatalf("figures %v, want plot-loss only", figs)
+	}
+	checkSVG(t, "plot-loss", figs["plot-loss"].svg)
+	for _, m := range []string{"summary.json", "router/", "routing-history.jsonl"} {
+		if !strings.Contains(page, `data-missing="`+m+`"`) {
+			t.Errorf("page does not say %s is missing", m)
+		}
+	}
+	if !strings.Contains(page, `id="counts-missing"`) {
+		t.Error("page does not say the run counts are missing")
+	}
+
+	// A summary alone: its strings are escaped; sizes fall back to bars of
+	// the routed sizes.
+	dir = t.TempDir()
+	s := synthSummary()
+	s.Domains[0].TopTerms = []string{"<script>alert(1)</script>"}
+	s.Eval.ExpertBPB[0].Expert = `<x&"y">`
+	b, _ := json.Marshal(s)
+	writeFile(t, filepath.Join(dir, "summary.json"), b)
+	res, page = reportOn(t, dir)
+	if res.Plots != 4 {
+		t.Errorf("plots = %d, want 4 (no loss)", res.Plots)
+	}
+	if strings.Contains(page, "<script>alert") || !strings.Contains(page, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+		t.Error("a top term is not escaped")
+	}
+	figs = parseReport(t, page)
+	for id, f := range figs {
+		checkSVG(t, id, f.svg)
+	}
+	sz := figs["plot-sizes"]
+	if sz.source != "summary.json" || len(sz.rows) != 3 {
+		t.Errorf("plot-sizes fallback: source %q rows %q", sz.source, sz.rows)
+	}
+	wantRow(t, sz, "1", "30")
+	wantRow(t, figs["plot-bpb-experts"], `<x&"y">`, "4.7500")
+	if texts := checkSVG(t, "plot-bpb-experts", figs["plot-bpb-experts"].svg); !slices.Contains(texts, `<x&"y">`) {
+		t.Errorf("plot-bpb-experts: labels %q", texts)
+	}
+	if _, ok := figs["plot-loss"]; ok {
+		t.Error("a loss plot without experts")
+	}
+
+	// A damaged summary is reported, not fatal, when something else is
+	// there.
+	writeFile(t, filepath.Join(dir, "summary.json"), []byte("{"))
+	writeExpert(t, dir, "0", lossPoints(4, 4, 3))
+	_, page = reportOn(t, dir)
+	if !strings.Contains(page, "damaged") {
+		t.Error("the damaged summary.json is not reported")
+	}
+}
+
+func TestReportErrors(t *testing.T) {
+	empty := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"report"}, 2, "--out is required"},
+		{[]string{"report", "--out", empty, "extra"}, 2, "takes no arguments"},
+		{[]string{"report", "--out", empty}, 1, "holds no run output"},
+		{[]string{"report", "--out", filepath.Join(empty, "nope")}, 1, "no such file or directory"},
+	} {
+		r := cli(t, c.args...)
+		if r.code != c.code || !strings.Contains(r.stderr, c.want) || !strings.Contains(r.stderr, "report") {
+			t.Errorf("pipeline %s: exit %d, stderr %q; want exit %d and %q", strings.Join(c.args, " "), r.code, r.stderr, c.code, c.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(empty, "report.html")); err == nil {
+		t.Error("a report was written for an empty dir")
+	}
+}
+
+// TestReportRun reports on the output of a small real `pipeline run`.
+func TestReportRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole job (about 5 s)")
+	}
+	dir := t.TempDir()
+	r := mustCLI(t, "run", "--input", fixture, "--out", dir, "--k", "3", "--tokens-per-domain", "20000",
+		"--seed-tokens", "10000", "--eval-docs", "5", "--log-level", "warn", "--json")
+	var sum runSummary
+	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil {
+		t.Fatal(err)
+	}
+	res, page := reportOn(t, dir)
+	if res.Plots != len(reportFigureIDs) {
+		t.Fatalf("plots = %d, want %d; missing %q", res.Plots, len(reportFigureIDs), res.Missing)
+	}
+	figs := parseReport(t, page)
+	for _, id := range reportFigureIDs {
+		f, ok := figs[id]
+		if !ok {
+			t.Fatalf("no figure %s", id)
+		}
+		checkSVG(t, id, f.svg)
+	}
+	if !strings.Contains(page, `<td data-count="docs_in">`+strconv.FormatInt(sum.DocsIn, 10)+`</td>`) {
+		t.Error("docs in not in the header")
+	}
+	dm := figs["plot-domains"]
+	for _, d := range sum.Domains {
+		row := rowsByFirst(dm)[strconv.Itoa(d.ID)]
+		if row == nil || row[2] != strconv.FormatInt(d.Size, 10) || row[5] != strings.Join(d.TopTerms, " ") || len(d.TopTerms) == 0 {
+			t.Errorf("domain %d: row %q, want routed %d and terms %q", d.ID, row, d.Size, d.TopTerms)
+		}
+	}
+	if ls := figs["plot-loss"]; ls.series != len(sum.Domains)+2 {
+		t.Errorf("plot-loss: %d series, want %d experts + seed + dense", ls.series, len(sum.Domains))
+	}
+	for _, e := range sum.Eval.ExpertBPB {
+		wantRow(t, figs["plot-bpb-experts"], e.Expert, fmtFloat(e.BPB))
+	}
+	wantRow(t, figs["plot-bpb-experts"], "dense", fmtFloat(*sum.Eval.DenseBPB))
+	for _, c := range routingChoices {
+		wantRow(t, figs["plot-bpb-routing"], c, fmtFloat(sum.Eval.MixtureBPB[c]))
+	}
+}
