@@ -82,7 +82,11 @@ type runSummary struct {
 	DenseTokens int64       `json:"dense_tokens"`
 	Eval        runEval     `json:"eval"`
 	Seconds     float64     `json:"seconds"`
-	Out         string      `json:"out"`
+	// Phases holds the wall seconds of each phase of this invocation
+	// (a resumed run only times what it redid).
+	Phases       map[string]float64 `json:"phases"`
+	PeakRSSBytes int64              `json:"peak_rss_bytes"`
+	Out          string             `json:"out"`
 }
 
 func (a *app) runCmd() *cobra.Command {
@@ -174,6 +178,12 @@ func (a *app) runJob(cmd *cobra.Command, f *runFlags) error {
 		}
 	}
 	start := time.Now()
+	phases := map[string]float64{}
+	phaseStart := time.Now()
+	phase := func(name string) {
+		phases[name] = seconds(time.Since(phaseStart))
+		phaseStart = time.Now()
+	}
 	log := a.log.With("cmd", "run")
 	if err := os.MkdirAll(f.out, 0o755); err != nil {
 		return fmt.Errorf("run: %w", err)
@@ -185,6 +195,7 @@ func (a *app) runJob(cmd *cobra.Command, f *runFlags) error {
 		return fmt.Errorf("run: split the input: %w", err)
 	}
 	log.Info("input split", "train", len(split.train), "heldout", split.heldout, "rejected", len(split.rejected))
+	phase("split")
 
 	// The broker.
 	var addr string
@@ -211,6 +222,7 @@ func (a *app) runJob(cmd *cobra.Command, f *runFlags) error {
 	if err := a.runIngest(ctx, cc, f, split); err != nil {
 		return fmt.Errorf("run: ingest: %w", err)
 	}
+	phase("ingest")
 
 	// 3. Featurizer and router.
 	router := filepath.Join(f.out, "router")
@@ -225,15 +237,18 @@ func (a *app) runJob(cmd *cobra.Command, f *runFlags) error {
 	if err != nil {
 		return fmt.Errorf("run: router: %w", err)
 	}
+	phase("fit")
 
 	// 4. Route everything.
 	if err := a.runRouting(ctx, cc, f, kargs, router); err != nil {
 		return fmt.Errorf("run: route: %w", err)
 	}
+	phase("route")
 	counts, dead, err := a.runCounts(ctx, cc, rm)
 	if err != nil {
 		return fmt.Errorf("run: count: %w", err)
 	}
+	phase("count")
 
 	// 5. Train: seed, experts, dense baseline.
 	targs := append(kargs, "--out", f.out, "--expert", f.expert, "--exit-on-idle", "1s", "--json",
@@ -250,12 +265,14 @@ func (a *app) runJob(cmd *cobra.Command, f *runFlags) error {
 		}
 		seedRep = reps[0]
 		initArgs = []string{"--init", expertDir(f.out, "seed")}
+		phase("train_seed")
 	}
 	domArgs := []string{"train", "--domain", joinIDs(rm.IDs), "--tokens", strconv.FormatInt(f.tokens, 10)}
 	expReps, err := a.subTrain(ctx, append(append(domArgs, initArgs...), targs...)...)
 	if err != nil {
 		return fmt.Errorf("run: experts: %w", err)
 	}
+	phase("train_experts")
 	var denseRep expertReport
 	if f.baseline {
 		args := []string{"train", "--topic", pipeline.TopicRaw, "--name", "dense", "--tokens", strconv.FormatInt(int64(rm.K())*f.tokens, 10)}
@@ -267,6 +284,7 @@ func (a *app) runJob(cmd *cobra.Command, f *runFlags) error {
 			return fmt.Errorf("run: dense baseline: %w", err)
 		}
 		denseRep = reps[0]
+		phase("train_dense")
 	}
 
 	// 6. Evaluate.
@@ -280,11 +298,12 @@ func (a *app) runJob(cmd *cobra.Command, f *runFlags) error {
 		if err := json.Unmarshal(out, &ev); err != nil {
 			return fmt.Errorf("run: eval output: %w", err)
 		}
+		phase("eval")
 	}
 
 	// Summary.
 	sum := runSummary{DocsIn: int64(len(split.train) + len(split.rejected)), DocsDeadletter: dead, DocsHeldout: int64(split.heldout),
-		SeedTokens: seedRep.Tokens, DenseTokens: denseRep.Tokens, Out: f.out,
+		SeedTokens: seedRep.Tokens, DenseTokens: denseRep.Tokens, Out: f.out, Phases: phases,
 		Eval: runEval{MixtureBPB: ev.MixtureBPB}}
 	byExpert := map[string]expertReport{}
 	for _, r := range expReps {
@@ -319,6 +338,7 @@ func (a *app) runJob(cmd *cobra.Command, f *runFlags) error {
 		}
 	}
 	sum.Seconds = seconds(time.Since(start))
+	sum.PeakRSSBytes = peakRSSBytes()
 	if b, err := json.MarshalIndent(sum, "", "  "); err == nil {
 		_ = schemas.WriteFileAtomic(filepath.Join(f.out, "summary.json"), func(fh *os.File) error { _, err := fh.Write(b); return err })
 	}

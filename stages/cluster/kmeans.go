@@ -23,6 +23,9 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"sync"
+
+	"github.com/domainflow/domainflow/accel"
+	_ "github.com/domainflow/domainflow/accel/cpu" // the kernels of the distance step
 )
 
 // FitConfig configures Fit. The zero value of every field but K selects its
@@ -137,7 +140,7 @@ func (m *Model) Assign(x *Rows) (domains []int, dist []float32) {
 	cn.set(c)
 	sq := make([]float64, x.N*m.K)
 	xn := rowNorms(x, runtime.GOMAXPROCS(0))
-	distances(sq, x, xn, cn, runtime.GOMAXPROCS(0))
+	distancesExact(sq, x, xn, cn, runtime.GOMAXPROCS(0))
 	domains = make([]int, x.N)
 	dist = make([]float32, x.N)
 	for i := range x.N {
@@ -196,6 +199,7 @@ type centroids struct {
 	m, dim int
 	ct     []float64 // D×M
 	norm   []float64 // M
+	c32    []float32 // M×D float32 copy for the kernels (scratch)
 }
 
 func newCentroids(m, dim int) *centroids {
@@ -251,8 +255,40 @@ func rowNorms(x *Rows, workers int) []float64 {
 }
 
 // distances sets sq[i*M+j] = ‖x_i‖² + ‖c_j‖² − 2 x_i·c_j (N×M). The dot
-// products accumulate four coordinates at a time, in column order.
+// products run on the accel cpu backend in float32 (sparse × dense-transposed
+// for sparse rows, a GEMM for dense ones), whose results do not depend on the
+// thread count; the norms and the sum stay in float64.
 func distances(sq []float64, x *Rows, xn []float64, cn *centroids, workers int) {
+	m, dim := cn.m, cn.dim
+	if len(cn.c32) != m*dim {
+		cn.c32 = make([]float32, m*dim)
+	}
+	c32 := cn.c32
+	for d := range dim {
+		for j, v := range cn.ct[d*m : (d+1)*m] {
+			c32[j*dim+d] = float32(v)
+		}
+	}
+	dot := make([]float32, x.N*m)
+	be := kernels(workers)
+	if x.Sparse() {
+		be.SparseDenseT(dot, x.Indptr, x.Indices, x.Values, x.N, c32, m, dim)
+	} else {
+		be.DenseDenseT(dot, x.Values, c32, x.N, m, dim)
+	}
+	parallelRows(x.N, workers, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			for j := range m {
+				sq[i*m+j] = xn[i] + cn.norm[j] - 2*float64(dot[i*m+j])
+			}
+		}
+	})
+}
+
+// distancesExact is distances in float64 throughout: the dot products
+// accumulate four coordinates at a time, in column order. It gives the
+// reported objective and the assignment of Model.Assign.
+func distancesExact(sq []float64, x *Rows, xn []float64, cn *centroids, workers int) {
 	m := cn.m
 	ct := cn.ct
 	parallelRows(x.N, workers, func(lo, hi int) {
@@ -283,6 +319,26 @@ func distances(sq []float64, x *Rows, xn []float64, cn *centroids, workers int) 
 			}
 		}
 	})
+}
+
+var (
+	kernelsMu sync.Mutex
+	kernelsBy = map[int]accel.Backend{}
+)
+
+// kernels returns the cpu backend with the given thread count.
+func kernels(workers int) accel.Backend {
+	kernelsMu.Lock()
+	defer kernelsMu.Unlock()
+	be, ok := kernelsBy[workers]
+	if !ok {
+		var err error
+		if be, err = accel.Open("cpu", workers); err != nil {
+			panic("cluster: " + err.Error()) // the cpu backend is linked in: cannot happen
+		}
+		kernelsBy[workers] = be
+	}
+	return be
 }
 
 // axpy sets dst[j] += w*c[j].
@@ -411,7 +467,7 @@ func (f *fitter) run(ctx context.Context, r int) (*Model, []int, error) {
 	}
 
 	// The model: the means of the final assignment and its objective.
-	distances(f.sq, f.x, f.xn, f.cn, f.workers)
+	distancesExact(f.sq, f.x, f.xn, f.cn, f.workers)
 	m := &Model{K: k, Dim: dim, Centroids: make([]float32, k*dim), Sizes: make([]int, k)}
 	for d := range dim {
 		for j, v := range f.cn.ct[d*k : (d+1)*k] {
