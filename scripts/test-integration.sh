@@ -25,3 +25,6 @@ for v in $VERSIONS; do
   trap - EXIT
   rm -rf "$dir"
 done
+
+echo "== the report page in headless Chromium"
+go test -tags integration -count=1 -timeout 10m -run '^TestReportInChromium$' ./e2e/

@@ -486,9 +486,10 @@ func (a *app) routingStateLoop(ctx context.Context, cc pipeline.ClientConfig, st
 	defer tick.Stop()
 	lastSave := time.Now()
 	for {
+		stopping := false
 		select {
 		case <-ctx.Done():
-			return
+			stopping = true
 		case <-tick.C:
 		}
 		counts := stage.Counts()
@@ -503,6 +504,9 @@ func (a *app) routingStateLoop(ctx context.Context, cc pipeline.ClientConfig, st
 					log.Warn("routing history not written", "err", err)
 				}
 			}
+		}
+		if stopping {
+			return // the final counts go to router.models from the caller
 		}
 		if routed != nil {
 			routed.Reset()

@@ -390,6 +390,7 @@ func sizesFigure(d *reportData) (*reportFigure, error) {
 			}
 		}
 		p.X.Label.Text = "seconds since the first record"
+		p.Legend.Left = true // cumulative counts leave the top left empty
 		fig.Source, fig.Series = reportHistoryFile, len(ids)
 		fig.Caption = fmt.Sprintf("Documents routed to each domain over time (cumulative, %s of %s).", plural(int64(len(d.history)), "record"), reportHistoryFile)
 		fig.Table = reportTable{Caption: "Routed documents per domain at each record", Head: []string{"seconds", "router version"}}
