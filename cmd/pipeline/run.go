@@ -40,6 +40,7 @@ type runFlags struct {
 	tokens       int64
 	seedTokens   int64
 	baseline     bool
+	train        bool
 	featurizer   string
 	balanced     bool
 	partitions   int
@@ -132,6 +133,7 @@ budget larger than a domain's data stops at the end of that data.`,
 	fs.Int64Var(&f.tokens, "tokens-per-domain", 150000, "training bytes per domain expert")
 	fs.Int64Var(&f.seedTokens, "seed-tokens", 50000, "training bytes of the dense seed the experts branch from (0: no seed)")
 	fs.BoolVar(&f.baseline, "baseline", true, "also continue the dense model for k × --tokens-per-domain")
+	fs.BoolVar(&f.train, "train", true, "train and evaluate; --train=false stops once every document is routed")
 	fs.StringVar(&f.featurizer, "featurizer", "tfidf", "featurizer: tfidf, hashing or lsa")
 	fs.BoolVar(&f.balanced, "balanced", true, "balanced domains")
 	fs.IntVar(&f.partitions, "partitions", 1, "partitions of the topics (1 keeps the job bit-reproducible after a crash)")
@@ -250,56 +252,14 @@ func (a *app) runJob(cmd *cobra.Command, f *runFlags) error {
 	}
 	phase("count")
 
-	// 5. Train: seed, experts, dense baseline.
-	targs := append(kargs, "--out", f.out, "--expert", f.expert, "--exit-on-idle", "1s", "--json",
-		"--seed", strconv.FormatUint(f.seed, 10))
-	if f.threads > 0 {
-		targs = append(targs, "--threads", strconv.Itoa(f.threads))
-	}
-	var seedRep expertReport
-	var initArgs []string
-	if f.seedTokens > 0 {
-		reps, err := a.subTrain(ctx, append([]string{"train", "--topic", pipeline.TopicRaw, "--name", "seed", "--tokens", strconv.FormatInt(f.seedTokens, 10)}, targs...)...)
-		if err != nil {
-			return fmt.Errorf("run: seed: %w", err)
+	// 5 and 6. Train (seed, experts, dense baseline) and evaluate.
+	var tr runTraining
+	if f.train {
+		if tr, err = a.runTrainEval(ctx, f, kargs, rm, split, router, phase); err != nil {
+			return err
 		}
-		seedRep = reps[0]
-		initArgs = []string{"--init", expertDir(f.out, "seed")}
-		phase("train_seed")
 	}
-	domArgs := []string{"train", "--domain", joinIDs(rm.IDs), "--tokens", strconv.FormatInt(f.tokens, 10)}
-	expReps, err := a.subTrain(ctx, append(append(domArgs, initArgs...), targs...)...)
-	if err != nil {
-		return fmt.Errorf("run: experts: %w", err)
-	}
-	phase("train_experts")
-	var denseRep expertReport
-	if f.baseline {
-		args := []string{"train", "--topic", pipeline.TopicRaw, "--name", "dense", "--tokens", strconv.FormatInt(int64(rm.K())*f.tokens, 10)}
-		if initArgs != nil {
-			args = append(args, append(initArgs, "--continue")...)
-		}
-		reps, err := a.subTrain(ctx, append(args, targs...)...)
-		if err != nil {
-			return fmt.Errorf("run: dense baseline: %w", err)
-		}
-		denseRep = reps[0]
-		phase("train_dense")
-	}
-
-	// 6. Evaluate.
-	var ev evalReport
-	if split.heldout > 0 {
-		out, err := a.sub(ctx, "eval", "--out", f.out, "--in", split.heldoutPath, "--router", router,
-			"--max-docs", strconv.Itoa(f.evalDocs), "--max-doc-bytes", strconv.Itoa(f.evalDocBytes), "--json")
-		if err != nil {
-			return fmt.Errorf("run: eval: %w", err)
-		}
-		if err := json.Unmarshal(out, &ev); err != nil {
-			return fmt.Errorf("run: eval output: %w", err)
-		}
-		phase("eval")
-	}
+	seedRep, expReps, denseRep, ev := tr.seed, tr.experts, tr.dense, tr.eval
 
 	// Summary.
 	sum := runSummary{DocsIn: int64(len(split.train) + len(split.rejected)), DocsDeadletter: dead, DocsHeldout: int64(split.heldout),
@@ -752,4 +712,66 @@ func (a *app) runCounts(ctx context.Context, cc pipeline.ClientConfig, rm *clust
 		}
 	}
 	return counts, dead, nil
+}
+
+// runTraining is what the training and evaluation phases of a run report.
+type runTraining struct {
+	seed, dense expertReport
+	experts     []expertReport
+	eval        evalReport
+}
+
+// runTrainEval trains the dense seed, the domain experts branched from it
+// and the dense baseline, then evaluates them on the held-out documents.
+func (a *app) runTrainEval(ctx context.Context, f *runFlags, kargs []string, rm *cluster.RouterModel, split *runSplitResult, router string, phase func(string)) (runTraining, error) {
+	// 5. Train: seed, experts, dense baseline.
+	targs := append(kargs, "--out", f.out, "--expert", f.expert, "--exit-on-idle", "1s", "--json",
+		"--seed", strconv.FormatUint(f.seed, 10))
+	if f.threads > 0 {
+		targs = append(targs, "--threads", strconv.Itoa(f.threads))
+	}
+	var r runTraining
+	var initArgs []string
+	if f.seedTokens > 0 {
+		reps, err := a.subTrain(ctx, append([]string{"train", "--topic", pipeline.TopicRaw, "--name", "seed", "--tokens", strconv.FormatInt(f.seedTokens, 10)}, targs...)...)
+		if err != nil {
+			return r, fmt.Errorf("run: seed: %w", err)
+		}
+		r.seed = reps[0]
+		initArgs = []string{"--init", expertDir(f.out, "seed")}
+		phase("train_seed")
+	}
+	domArgs := []string{"train", "--domain", joinIDs(rm.IDs), "--tokens", strconv.FormatInt(f.tokens, 10)}
+	var err error
+	r.experts, err = a.subTrain(ctx, append(append(domArgs, initArgs...), targs...)...)
+	if err != nil {
+		return r, fmt.Errorf("run: experts: %w", err)
+	}
+	phase("train_experts")
+	if f.baseline {
+		args := []string{"train", "--topic", pipeline.TopicRaw, "--name", "dense", "--tokens", strconv.FormatInt(int64(rm.K())*f.tokens, 10)}
+		if initArgs != nil {
+			args = append(args, append(initArgs, "--continue")...)
+		}
+		reps, err := a.subTrain(ctx, append(args, targs...)...)
+		if err != nil {
+			return r, fmt.Errorf("run: dense baseline: %w", err)
+		}
+		r.dense = reps[0]
+		phase("train_dense")
+	}
+
+	// 6. Evaluate.
+	if split.heldout > 0 {
+		out, err := a.sub(ctx, "eval", "--out", f.out, "--in", split.heldoutPath, "--router", router,
+			"--max-docs", strconv.Itoa(f.evalDocs), "--max-doc-bytes", strconv.Itoa(f.evalDocBytes), "--json")
+		if err != nil {
+			return r, fmt.Errorf("run: eval: %w", err)
+		}
+		if err := json.Unmarshal(out, &r.eval); err != nil {
+			return r, fmt.Errorf("run: eval output: %w", err)
+		}
+		phase("eval")
+	}
+	return r, nil
 }
