@@ -9,7 +9,9 @@
 #   bash bench/featurize.sh [RUNS]   (default 3)
 # Environment: CORPUS, PY (the python with scikit-learn), PIPELINE (the
 # binary; default bin/pipeline, built when missing), VARIANTS (a subset of
-# "tfidf hashing lsa"; default all three).
+# "tfidf hashing lsa"; default all three), WAIT_IDLE (seconds: before each
+# round, wait up to that long for the machine to be idle, >= 90% over 3 s;
+# the round header says how idle it was).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-3}
@@ -30,9 +32,25 @@ timed() { # label, command...: prints "label wall_s rss_kb json"
   echo "$label $(cat "$OUT/time") $json" | tee -a "$OUT/all"
 }
 want() { [[ " $VARIANTS " == *" $1 "* ]]; }
+idle_pct() { # percent of CPU time idle over 3 s
+  local a b
+  read -r -a a < /proc/stat; sleep 3; read -r -a b < /proc/stat
+  local ta=0 tb=0 i
+  for i in 1 2 3 4 5 6 7 8; do ta=$((ta + a[i])); tb=$((tb + b[i])); done
+  echo $(( 100 * (b[4] - a[4]) / (tb - ta) ))
+}
+wait_idle() {
+  local deadline=$(( $(date +%s) + ${WAIT_IDLE:-0} )) p
+  while :; do
+    p=$(idle_pct)
+    if [ "$p" -ge 90 ] || [ "$(date +%s)" -ge "$deadline" ]; then echo "$p"; return; fi
+  done
+}
 
 for r in $(seq 1 "$RUNS"); do
-  echo "# round $r (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
+  idle=""
+  [ "${WAIT_IDLE:-0}" -gt 0 ] && idle=", $(wait_idle)% idle before"
+  echo "# round $r (load average: $(cut -d' ' -f1-3 /proc/loadavg)$idle)"
   if want tfidf; then
     timed sklearn-tfidf         "$PY" bench/featurize_sklearn.py --variant tfidf --corpus "$CORPUS"
     timed sklearn-tfidf-cbtm    "$PY" bench/featurize_sklearn.py --variant tfidf-cbtm --corpus "$CORPUS"

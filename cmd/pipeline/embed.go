@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"runtime/trace"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -355,12 +356,23 @@ func (a *app) runEmbedOffline(cmd *cobra.Command, f *embedFlags) error {
 		fitted   = s == nil
 		readDone time.Time
 	)
+	// With no --state (rows of state version 0), a tf-idf or hashing fit on
+	// everything hands its rows over as they are weighed, and a goroutine
+	// writes them meanwhile.
+	var feed *rowFeed
+	if fitted && f.feat.fitSample <= 0 && f.feat.state == "" && (k == embed.KindTfidf || k == embed.KindHashing) {
+		feed = newRowFeed()
+		go feed.write(f.out, func() []string { return dr.ids }) // owner: runEmbedOffline, which waits on feed.errc
+	}
 	if fitted && f.feat.fitSample <= 0 && k != embed.KindHTTP {
 		// Fit on everything while reading: tokenization overlaps decoding.
 		// The vectors come out of the fit, so the texts are not kept.
 		dr.dropTexts = true
 		const chunk = 64
 		s, v, err = f.feat.fitWith(log, func(k embed.Kind, opt embed.FitOptions) (embed.Featurizer, embed.Vectors, error) {
+			if feed != nil {
+				opt.Rows = feed.rows
+			}
 			return embed.FitStream(ctx, k, func() ([]string, error) {
 				texts, err := dr.next(chunk)
 				if errors.Is(err, io.EOF) && readDone.IsZero() {
@@ -369,7 +381,14 @@ func (a *app) runEmbedOffline(cmd *cobra.Command, f *embedFlags) error {
 				return texts, err
 			}, opt)
 		})
+		if err == nil && feed != nil && (v.Sparse == nil || s.Settings.Version != 0) {
+			err = errors.New("fit gave no sparse rows of state version 0") // cannot happen
+		}
 		if err != nil {
+			if feed != nil {
+				feed.abort()
+				<-feed.errc
+			}
 			return fmt.Errorf("embed: fit: %w", err)
 		}
 	} else {
@@ -402,13 +421,18 @@ func (a *app) runEmbedOffline(cmd *cobra.Command, f *embedFlags) error {
 	ids, docs, bytes, rejected := dr.ids, dr.docs, dr.bytes, dr.rejected
 	log.Debug("featurized", "docs", docs, "bytes", bytes, "read_seconds", seconds(readDone.Sub(start)), "seconds", seconds(featDone.Sub(start)))
 	settings, _ := json.Marshal(s.Settings)
-	err = writeAtomicFile(f.out, func(w io.Writer) error {
-		fw := embed.NewFeaturesWriter(w, string(settings))
-		if err := fw.Write(ids, v, s.Settings.Version); err != nil {
-			return err
-		}
-		return fw.Close()
-	})
+	if feed != nil {
+		feed.finish(v.Sparse, string(settings))
+		err = <-feed.errc
+	} else {
+		err = writeAtomicFile(f.out, func(w io.Writer) error {
+			fw := embed.NewFeaturesWriter(w, string(settings))
+			if err := fw.Write(ids, v, s.Settings.Version); err != nil {
+				return err
+			}
+			return fw.Close()
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("embed: %w", err)
 	}
@@ -518,6 +542,100 @@ func sampleTexts(ctx context.Context, cc pipeline.ClientConfig, topic string, n 
 		}
 	}
 	return texts, nil
+}
+
+// rowFeed hands the rows of a fit (embed.FitOptions.Rows) to a goroutine
+// that writes them to the output file while the rest are weighed.
+type rowFeed struct {
+	mu       sync.Mutex
+	cond     *sync.Cond
+	m        *embed.CSR
+	done     int     // leading rows of m that are final
+	settings *string // the state's settings JSON, once the fit is done
+	aborted  bool
+	errc     chan error // write's result
+}
+
+func newRowFeed() *rowFeed {
+	r := &rowFeed{errc: make(chan error, 1)}
+	r.cond = sync.NewCond(&r.mu)
+	return r
+}
+
+// rows is the fit's embed.FitOptions.Rows.
+func (r *rowFeed) rows(m *embed.CSR, done int) {
+	r.mu.Lock()
+	r.m, r.done = m, done
+	r.cond.Broadcast()
+	r.mu.Unlock()
+}
+
+// finish gives the fitted rows, all final, and the settings for the file's
+// metadata.
+func (r *rowFeed) finish(m *embed.CSR, settings string) {
+	r.mu.Lock()
+	r.m, r.done, r.settings = m, m.Rows, &settings
+	r.cond.Broadcast()
+	r.mu.Unlock()
+}
+
+// abort stops the writer, which then removes its file.
+func (r *rowFeed) abort() {
+	r.mu.Lock()
+	r.aborted = true
+	r.cond.Broadcast()
+	r.mu.Unlock()
+}
+
+var errFeedAborted = errors.New("embed: the fit failed")
+
+// write writes the rows to path as they come (ids() names them; it is
+// called once rows came, when reading is over), in runs of multiples of 64
+// rows so that the file is the same as one written at once (see
+// embed.FeaturesWriter.WriteRows), then the settings, and sends the result
+// to errc.
+func (r *rowFeed) write(path string, ids func() []string) {
+	r.errc <- writeAtomicFile(path, func(w io.Writer) error {
+		fw := embed.NewFeaturesWriter(w, "")
+		written := 0
+		var names []string
+		for {
+			r.mu.Lock()
+			for !r.aborted && (r.m == nil || (r.done < r.m.Rows && r.done-written < 64)) {
+				r.cond.Wait()
+			}
+			aborted, m, done := r.aborted, r.m, r.done
+			r.mu.Unlock()
+			if aborted {
+				return errFeedAborted
+			}
+			if names == nil {
+				names = ids()
+			}
+			upto := done
+			if done < m.Rows {
+				upto = written + (done-written)/64*64
+			}
+			if err := fw.WriteRows(names, m, written, upto, 0); err != nil {
+				return err
+			}
+			written = upto
+			if written == m.Rows {
+				break
+			}
+		}
+		r.mu.Lock()
+		for !r.aborted && r.settings == nil {
+			r.cond.Wait()
+		}
+		aborted, settings := r.aborted, r.settings
+		r.mu.Unlock()
+		if aborted {
+			return errFeedAborted
+		}
+		fw.SetSettings(*settings)
+		return fw.Close()
+	})
 }
 
 // startProfiles starts a CPU profile and an execution trace when their files

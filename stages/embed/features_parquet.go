@@ -33,7 +33,7 @@ func NewFeaturesWriter(w io.Writer, settingsJSON string) *FeaturesWriter {
 	if settingsJSON != "" {
 		opts = append(opts, parquet.KeyValueMetadata(stateMetaKey, settingsJSON))
 	}
-	return &FeaturesWriter{w: parquet.NewGenericWriter[FeatureRow](w, opts...)}
+	return &FeaturesWriter{w: parquet.NewGenericWriter[FeatureRow](withWriteback(w), opts...)}
 }
 
 // Write appends the vectors of ids, row for row.
@@ -56,6 +56,33 @@ func (fw *FeaturesWriter) Write(ids []string, v Vectors, version int64) error {
 		return fmt.Errorf("embed: write features: %w", err)
 	}
 	return nil
+}
+
+// WriteRows appends rows [lo, hi) of m, with ids[lo:hi]. A file written in
+// several calls whose row counts are multiples of 64 (but the last) is the
+// same, byte for byte, as one Write of all rows: the writer cuts its input
+// into runs of 64 rows and closes pages between runs.
+func (fw *FeaturesWriter) WriteRows(ids []string, m *CSR, lo, hi int, version int64) error {
+	if hi > len(ids) || hi > m.Rows || lo < 0 || lo > hi {
+		return fmt.Errorf("embed: rows [%d, %d) of %d vectors with %d ids", lo, hi, m.Rows, len(ids))
+	}
+	fw.rows = fw.rows[:0]
+	d := int32(m.Cols)
+	for i := lo; i < hi; i++ {
+		r := FeatureRow{ID: ids[i], Dim: d, FeaturizerVersion: version}
+		r.Indices, r.Values = m.Row(i)
+		fw.rows = append(fw.rows, r)
+	}
+	if _, err := fw.w.Write(fw.rows); err != nil {
+		return fmt.Errorf("embed: write features: %w", err)
+	}
+	return nil
+}
+
+// SetSettings puts the featurizer's settings (JSON) in the file metadata,
+// as NewFeaturesWriter's settingsJSON does; call it before Close.
+func (fw *FeaturesWriter) SetSettings(settingsJSON string) {
+	fw.w.SetKeyValueMetadata(stateMetaKey, settingsJSON)
 }
 
 // Close flushes the file footer.

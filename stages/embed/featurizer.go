@@ -74,7 +74,21 @@ type FitOptions struct {
 	Hashing HashingConfig // hashing
 	LSA     LSAConfig     // lsa
 	HTTP    HTTPConfig    // http (nothing is fitted; the client is built)
+
+	// Rows, when set, is called by FitStream for tfidf and hashing while
+	// the rows of the result are weighed, each time more leading rows are
+	// final: with the matrix being built (the one FitStream returns) and
+	// the number done of its leading rows that will not change; the last
+	// call has done == m.Rows. Calls are serialized. The function may hand
+	// the rows to another goroutine, which may read rows [0, done) of m
+	// (Indptr[:done+1] and their Indices and Data) while the rest is built,
+	// to overlap their output with the weighing.
+	Rows func(m *CSR, done int)
 }
+
+// rowsProgressKey is the context key under which FitStream passes
+// FitOptions.Rows to assemble.
+type rowsProgressKey struct{}
 
 // Fit fits a featurizer of kind k on texts and also returns the vectors of
 // texts, computed in the same pass (for http, nothing is fitted: the client
@@ -103,6 +117,9 @@ func Fit(ctx context.Context, k Kind, texts []string, opt FitOptions) (Featurize
 // such as reading and decoding a file. The result equals Fit on all chunks.
 // The http featurizer is not fitted, so it is not streamed.
 func FitStream(ctx context.Context, k Kind, next func() ([]string, error), opt FitOptions) (Featurizer, Vectors, error) {
+	if opt.Rows != nil && (k == KindTfidf || k == KindHashing) {
+		ctx = context.WithValue(ctx, rowsProgressKey{}, opt.Rows)
+	}
 	switch k {
 	case KindTfidf:
 		t := &Tfidf{Config: opt.Tfidf}

@@ -1241,7 +1241,31 @@ func assemble(ctx context.Context, workers int, chunks []chunk, rows, cols int, 
 	m.Indices = make([]int32, nnz)
 	m.Data = make([]float32, nnz)
 	scratch := make([][]float64, min(workers, len(chunks)))
+	// FitOptions.Rows: report the leading chunks as they are all done.
+	progress, _ := ctx.Value(rowsProgressKey{}).(func(*CSR, int))
+	var (
+		pmu       sync.Mutex
+		chunkDone []bool
+		nextChunk int
+	)
+	if progress != nil {
+		chunkDone = make([]bool, len(chunks))
+	}
 	err := runChunks(ctx, workers, len(chunks), func(w, c int) {
+		if progress != nil {
+			defer func() {
+				pmu.Lock()
+				defer pmu.Unlock()
+				chunkDone[c] = true
+				start := nextChunk
+				for nextChunk < len(chunks) && chunkDone[nextChunk] {
+					nextChunk++
+				}
+				if nextChunk > start {
+					progress(m, chunks[nextChunk-1].hi)
+				}
+			}()
+		}
 		ch := &chunks[c]
 		p := off[c]
 		copy(m.Indices[p:], ch.cols)
