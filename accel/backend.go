@@ -84,6 +84,10 @@ type Backend interface {
 	// SparseDenseT: out[rows,n] = S[rows,d] · D[n,d]ᵀ where S is CSR
 	// (indptr[rows+1] into indices/values; column indices < d).
 	SparseDenseT(out []float32, indptr []int64, indices []int32, values []float32, rows int, dense []float32, n, d int)
+	// SparseDense: out[rows,n] = S[rows,d] · DT[d,n], S in CSR as for
+	// SparseDenseT, the dense matrix given transposed (k-means keeps its
+	// centroids that way, so no call pays for a transpose).
+	SparseDense(out []float32, indptr []int64, indices []int32, values []float32, rows int, denseT []float32, d, n int)
 	// DenseDenseT: out[m,n] = X[m,d] · Y[n,d]ᵀ.
 	DenseDenseT(out, x, y []float32, m, n, d int)
 	// SquaredDistances: out[m,n] = ‖X[i]-Y[j]‖², clamped at 0, from

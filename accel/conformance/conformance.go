@@ -47,6 +47,7 @@ func Run(t *testing.T, b accel.Backend) {
 	t.Run("AdamW", func(t *testing.T) { testAdamW(t, b) })
 	t.Run("SumSquares", func(t *testing.T) { testSumSquares(t, b) })
 	t.Run("SparseDenseT", func(t *testing.T) { testSparseDenseT(t, b) })
+	t.Run("SparseDense", func(t *testing.T) { testSparseDense(t, b) })
 	t.Run("DenseDenseT", func(t *testing.T) { testDenseDenseT(t, b) })
 	t.Run("SquaredDistances", func(t *testing.T) { testSquaredDistances(t, b) })
 	t.Run("RowNorms", func(t *testing.T) { testRowNorms(t, b) })
@@ -706,6 +707,38 @@ func testSparseDenseT(t *testing.T, b accel.Backend) {
 		want := make([]float64, rows*n)
 		ref.SparseDenseT(want, indptr, indices, to64(values), rows, to64(dense), n, d)
 		near(t, name, o1.s(), want, tolDot)
+	}
+}
+
+func testSparseDense(t *testing.T, b accel.Backend) {
+	r := newRand(20)
+	for _, sh := range [][3]int{{0, 5, 3}, {1, 1, 1}, {3, 7, 2}, {17, 100, 16}, {65, 1000, 17}, {33, 33, 1}, {200, 5000, 16}, {9, 50, 8}, {7, 3000, 33}} {
+		rows, d, n := sh[0], sh[1], sh[2]
+		name := dims(rows, d, n)
+		indptr, indices, values := csr(r, rows, d, 0.1)
+		var in frozen
+		in.add("values", values)
+		denseT := in.add("denseT", uniform(r, d*n, -1, 1))
+		o1, o2 := newBuf(filled(rows*n, 6)), newBuf(filled(rows*n, 6))
+		b.SparseDense(o1.s(), indptr, indices, values, rows, denseT, d, n)
+		b.SparseDense(o2.s(), indptr, indices, values, rows, denseT, d, n)
+		in.check(t, name)
+		if !checkTwin(t, name, o1, o2) {
+			continue
+		}
+		want := make([]float64, rows*n)
+		ref.SparseDense(want, indptr, indices, to64(values), rows, to64(denseT), d, n)
+		near(t, name, o1.s(), want, tolDot)
+		// The same product as SparseDenseT of the transposed matrix.
+		dense := make([]float64, n*d)
+		for j := range d {
+			for c := range n {
+				dense[c*d+j] = float64(denseT[j*n+c])
+			}
+		}
+		want2 := make([]float64, rows*n)
+		ref.SparseDenseT(want2, indptr, indices, to64(values), rows, dense, n, d)
+		near(t, name+"/vs-SparseDenseT", o1.s(), want2, tolDot)
 	}
 }
 

@@ -89,6 +89,10 @@ func testShortInputs(t *testing.T, b accel.Backend) {
 			indptr := []int64{0, 1, 1, 2}
 			b.SparseDenseT(c.f(f(3*2)), c.p(indptr), c.i([]int32{0, 3}), c.f([]float32{1, 2}), 3, c.f(f(2*4)), 2, 4)
 		},
+		"SparseDense": func(c *cutter) {
+			indptr := []int64{0, 1, 1, 2}
+			b.SparseDense(c.f(f(3*2)), c.p(indptr), c.i([]int32{0, 3}), c.f([]float32{1, 2}), 3, c.f(f(4*2)), 4, 2)
+		},
 		"DenseDenseT": func(c *cutter) {
 			b.DenseDenseT(c.f(f(3*2)), c.f(f(3*4)), c.f(f(2*4)), 3, 2, 4)
 		},

@@ -18,23 +18,46 @@ import (
 // decreasing or past the entries, a column index outside [0, d)) panics
 // on the calling goroutine.
 func (b *Backend) SparseDenseT(out []float32, indptr []int64, indices []int32, values []float32, rows int, dense []float32, n, d int) {
-	need(rows >= 0 && n >= 0 && d >= 0 && len(out) >= rows*n && len(indptr) >= rows+1 && len(dense) >= n*d,
-		"cpu: SparseDenseT: slice shorter than its shape")
+	b.spmm(&msgsSparseDenseT, out, indptr, indices, values, rows, dense, nil, n, d)
+}
+
+// SparseDense: out[rows,n] = S[rows,d]·DT[d,n] with S in CSR form; the
+// dense matrix comes transposed, so no transpose is needed.
+func (b *Backend) SparseDense(out []float32, indptr []int64, indices []int32, values []float32, rows int, denseT []float32, d, n int) {
+	b.spmm(&msgsSparseDense, out, indptr, indices, values, rows, nil, denseT, n, d)
+}
+
+// spmmMsgs are the panic messages of one sparse × dense kernel (constants,
+// so that checking allocates nothing).
+type spmmMsgs struct{ short, indptr, decreases, index string }
+
+var (
+	msgsSparseDenseT = spmmMsgs{"cpu: SparseDenseT: slice shorter than its shape", "cpu: SparseDenseT: indptr out of range of indices and values",
+		"cpu: SparseDenseT: indptr decreases", "cpu: SparseDenseT: column index outside [0, d)"}
+	msgsSparseDense = spmmMsgs{"cpu: SparseDense: slice shorter than its shape", "cpu: SparseDense: indptr out of range of indices and values",
+		"cpu: SparseDense: indptr decreases", "cpu: SparseDense: column index outside [0, d)"}
+)
+
+// spmm runs a sparse × dense product with the dense matrix as [n,d] (dense)
+// or as [d,n] (denseT).
+func (b *Backend) spmm(msg *spmmMsgs, out []float32, indptr []int64, indices []int32, values []float32, rows int, dense, denseT []float32, n, d int) {
+	need(rows >= 0 && n >= 0 && d >= 0 && len(out) >= rows*n && len(indptr) >= rows+1 && len(dense)+len(denseT) >= n*d,
+		msg.short)
 	if rows == 0 || n == 0 {
 		return
 	}
 	nnz := indptr[rows]
 	need(indptr[0] >= 0 && nnz >= indptr[0] && nnz <= int64(len(indices)) && nnz <= int64(len(values)),
-		"cpu: SparseDenseT: indptr out of range of indices and values")
+		msg.indptr)
 	for r := 0; r < rows; r++ {
-		need(indptr[r] <= indptr[r+1], "cpu: SparseDenseT: indptr decreases")
+		need(indptr[r] <= indptr[r+1], msg.decreases)
 	}
 	// The column indices are checked row by row in the workers, just
 	// before use (the vector kernel reads without bounds checks); a bad one
 	// sets b.badIndex and the panic comes here, after the workers.
 	b.badIndex.Store(false)
-	s := spmm{indptr: indptr, indices: indices, values: values, dense: dense, out: out, n: n, d: d, bad: &b.badIndex}
-	if n >= 2 && 4*(nnz-indptr[0]) >= int64(d) {
+	s := spmm{indptr: indptr, indices: indices, values: values, dense: dense, dt: denseT, out: out, n: n, d: d, bad: &b.badIndex}
+	if denseT == nil && n >= 2 && 4*(nnz-indptr[0]) >= int64(d) {
 		if cap(b.denseT) < n*d {
 			b.denseT = make([]float32, n*d)
 		}
@@ -53,7 +76,7 @@ func (b *Backend) SparseDenseT(out []float32, indptr []int64, indices []int32, v
 	} else {
 		b.parallelFor(rows, grain, s.rows)
 	}
-	need(!b.badIndex.Load(), "cpu: SparseDenseT: column index outside [0, d)")
+	need(!b.badIndex.Load(), msg.index)
 }
 
 // spmm is one SparseDenseT call.

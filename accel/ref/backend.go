@@ -97,6 +97,11 @@ func (*Backend) SumSquares(x []float32) float64 { return SumSquares(x) }
 // Scale runs the float32 Scale kernel.
 func (*Backend) Scale(x []float32, s float32) { Scale(x, s) }
 
+// SparseDense runs the float32 SparseDense kernel.
+func (*Backend) SparseDense(out []float32, indptr []int64, indices []int32, values []float32, rows int, denseT []float32, d, n int) {
+	SparseDense(out, indptr, indices, values, rows, denseT, d, n)
+}
+
 // SparseDenseT runs the float32 SparseDenseT kernel.
 func (*Backend) SparseDenseT(out []float32, indptr []int64, indices []int32, values []float32, rows int, dense []float32, n, d int) {
 	SparseDenseT(out, indptr, indices, values, rows, dense, n, d)

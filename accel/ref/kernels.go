@@ -441,6 +441,22 @@ func SparseDenseT[F Float](out []F, indptr []int64, indices []int32, values []F,
 	}
 }
 
+// SparseDense: out[rows,n] = S[rows,d] · DT[d,n], S in CSR form as for
+// SparseDenseT.
+func SparseDense[F Float](out []F, indptr []int64, indices []int32, values []F, rows int, denseT []F, d, n int) {
+	need(len(out) >= rows*n && len(indptr) >= rows+1 && len(denseT) >= n*d, "ref: SparseDense: slice shorter than its shape")
+	need(rows == 0 || (len(indices) >= int(indptr[rows]) && len(values) >= int(indptr[rows])), "ref: SparseDense: indices or values shorter than indptr says")
+	for r := 0; r < rows; r++ {
+		for j := 0; j < n; j++ {
+			var s F
+			for p := indptr[r]; p < indptr[r+1]; p++ {
+				s += values[p] * denseT[int(indices[p])*n+j]
+			}
+			out[r*n+j] = s
+		}
+	}
+}
+
 // DenseDenseT: out[m,n] = X[m,d] · Y[n,d]ᵀ.
 func DenseDenseT[F Float](out, x, y []F, m, n, d int) {
 	need(len(out) >= m*n && len(x) >= m*d && len(y) >= n*d, "ref: DenseDenseT: slice shorter than its shape")

@@ -19,12 +19,13 @@ func Examples(m *Model, x *Rows, ids []string, labels []int, n int) [][]string {
 		i int
 	}
 	by := make([][]cand, m.K)
+	norms := centroidNorms(m)
 	for i := range min(x.N, len(labels), len(ids)) {
 		j := labels[i]
 		if j < 0 || j >= m.K {
 			continue
 		}
-		by[j] = append(by[j], cand{rowDist(x, i, m.Centroid(j)), i})
+		by[j] = append(by[j], cand{rowDistNorm(x, i, m.Centroid(j), norms[j]), i})
 	}
 	out := make([][]string, m.K)
 	for j, cs := range by {
@@ -42,8 +43,20 @@ func Examples(m *Model, x *Rows, ids []string, labels []int, n int) [][]string {
 	return out
 }
 
-// rowDist is the squared Euclidean distance between row i of x and c.
-func rowDist(x *Rows, i int, c []float32) float64 {
+// centroidNorms returns ‖c_j‖² of every centroid.
+func centroidNorms(m *Model) []float64 {
+	out := make([]float64, m.K)
+	for j := range m.K {
+		for _, v := range m.Centroid(j) {
+			out[j] += float64(v) * float64(v)
+		}
+	}
+	return out
+}
+
+// rowDistNorm is the squared Euclidean distance between row i of x and c,
+// whose squared norm is cn.
+func rowDistNorm(x *Rows, i int, c []float32, cn float64) float64 {
 	idx, val := x.Row(i)
 	if idx == nil {
 		s := 0.0
@@ -54,10 +67,7 @@ func rowDist(x *Rows, i int, c []float32) float64 {
 		return s
 	}
 	// ‖x‖² − 2x·c + ‖c‖²
-	s := 0.0
-	for _, v := range c {
-		s += float64(v) * float64(v)
-	}
+	s := cn
 	for p, d := range idx {
 		v := float64(val[p])
 		s += v*v - 2*v*float64(c[d])
@@ -73,10 +83,11 @@ func (m *Model) SquaredDistances(x *Rows) []float32 {
 		panic("cluster: Model.SquaredDistances: dimension mismatch")
 	}
 	out := make([]float32, x.N*m.K)
+	norms := centroidNorms(m)
 	parallelRows(x.N, runtime.GOMAXPROCS(0), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			for j := range m.K {
-				out[i*m.K+j] = float32(rowDist(x, i, m.Centroid(j)))
+				out[i*m.K+j] = float32(rowDistNorm(x, i, m.Centroid(j), norms[j]))
 			}
 		}
 	})

@@ -199,7 +199,7 @@ type centroids struct {
 	m, dim int
 	ct     []float64 // D×M
 	norm   []float64 // M
-	c32    []float32 // M×D float32 copy for the kernels (scratch)
+	c32    []float32 // float32 copy for the kernels (scratch): D×M for sparse rows, M×D for dense
 }
 
 func newCentroids(m, dim int) *centroids {
@@ -264,16 +264,20 @@ func distances(sq []float64, x *Rows, xn []float64, cn *centroids, workers int) 
 		cn.c32 = make([]float32, m*dim)
 	}
 	c32 := cn.c32
-	for d := range dim {
-		for j, v := range cn.ct[d*m : (d+1)*m] {
-			c32[j*dim+d] = float32(v)
-		}
-	}
 	dot := make([]float32, x.N*m)
 	be := kernels(workers)
 	if x.Sparse() {
-		be.SparseDenseT(dot, x.Indptr, x.Indices, x.Values, x.N, c32, m, dim)
+		// The centroids as they are stored, [dim, m], in float32.
+		for i, v := range cn.ct {
+			c32[i] = float32(v)
+		}
+		be.SparseDense(dot, x.Indptr, x.Indices, x.Values, x.N, c32, dim, m)
 	} else {
+		for d := range dim {
+			for j, v := range cn.ct[d*m : (d+1)*m] {
+				c32[j*dim+d] = float32(v)
+			}
+		}
 		be.DenseDenseT(dot, x.Values, c32, x.N, m, dim)
 	}
 	parallelRows(x.N, workers, func(lo, hi int) {
