@@ -639,10 +639,12 @@ func (a *app) runRouting(ctx context.Context, cc pipeline.ClientConfig, f *runFl
 	}
 }
 
-// runCounts returns the distinct documents routed per domain id, and the
-// distinct dead letters of the run's ingest and stages.
+// runCounts returns the documents routed per domain id — the routing
+// stage's counts, saved on router.models when it stopped: it drops
+// duplicates and rebuilds its counts exactly after a restart, so they count
+// distinct input records — and the distinct dead letters of the run's ingest
+// and stages.
 func (a *app) runCounts(ctx context.Context, cc pipeline.ClientConfig, rm *cluster.RouterModel) (map[int]int64, int64, error) {
-	counts := map[int]int64{}
 	type pos struct {
 		topic  string
 		p      int32
@@ -650,43 +652,17 @@ func (a *app) runCounts(ctx context.Context, cc pipeline.ClientConfig, rm *clust
 		row    int32
 		reason string
 	}
-	seen := map[pos]bool{}
-	ts, err := pipeline.ListTopics(ctx, cc)
+	latest, err := routerTopicLatest(ctx, cc)
 	if err != nil {
 		return nil, 0, err
 	}
-	for _, t := range ts {
-		s, ok := strings.CutPrefix(t.Name, pipeline.DomainTopicPrefix)
-		if !ok {
-			continue
-		}
-		id, err := strconv.Atoi(s)
-		if err != nil {
-			continue
-		}
-		msgs, err := pipeline.ReadTopic(ctx, cc, t.Name, 0)
-		if err != nil {
-			return nil, 0, err
-		}
-		for _, m := range msgs {
-			recs, err := schemas.DecodeRecords(m.Value, nil)
-			if err != nil {
-				continue
-			}
-			for _, rec := range recs {
-				if docs, err := schemas.Documents(rec); err == nil {
-					for i := range docs.Len() {
-						o := docs.Origin(i)
-						k := pos{topic: o.Topic, p: o.Partition, off: o.Offset, row: o.Row}
-						if !seen[k] {
-							seen[k] = true
-							counts[id]++
-						}
-					}
-				}
-				rec.Release()
-			}
-		}
+	m, ok := latest[routingStateKeyPrefix+"run-cluster"]
+	if !ok {
+		return nil, 0, errors.New("the routing stage saved no counts on " + pipeline.TopicRouterModels)
+	}
+	counts, err := decodeRoutingState(m.Value)
+	if err != nil {
+		return nil, 0, err
 	}
 	msgs, err := pipeline.ReadTopic(ctx, cc, pipeline.TopicDeadLetter, 0)
 	if err != nil {
