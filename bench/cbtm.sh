@@ -25,6 +25,7 @@ TS=${TS:-"2000000 4000000 8000000"}
 KS=${KS:-"5 8"}
 EVAL_DOCS=${EVAL_DOCS:-300}
 WORK=${WORK:-$(mktemp -d "${TMPDIR:-/tmp}/domainflow-cbtm.XXXXXX")}
+mkdir -p "$WORK"
 [ -x "$BIN" ] || go build -o "$BIN" ./cmd/pipeline
 
 tmax=0
