@@ -22,6 +22,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/domainflow/domainflow/accel"
@@ -394,6 +395,37 @@ type fitter struct {
 	// used lists, for sparse rows, the columns with a nonzero in some row
 	// (increasing); centroid coordinates elsewhere stay 0. Nil when dense.
 	used []int32
+	// csc is the sparse rows by column (nil when dense), for the means.
+	csc *cscRows
+}
+
+// cscRows is a sparse matrix by column: column d's entries are
+// rows/vals[colptr[d]:colptr[d+1]], in increasing row order.
+type cscRows struct {
+	colptr []int64
+	rows   []int32
+	vals   []float32
+}
+
+// toCSC transposes the CSR rows of x.
+func toCSC(x *Rows) *cscRows {
+	c := &cscRows{colptr: make([]int64, x.Dim+1), rows: make([]int32, len(x.Indices)), vals: make([]float32, len(x.Indices))}
+	for _, col := range x.Indices {
+		c.colptr[col+1]++
+	}
+	for d := range x.Dim {
+		c.colptr[d+1] += c.colptr[d]
+	}
+	next := slices.Clone(c.colptr[:x.Dim])
+	for i := range x.N {
+		cols, vals := x.Row(i)
+		for t, col := range cols {
+			p := next[col]
+			c.rows[p], c.vals[p] = int32(i), vals[t]
+			next[col]++
+		}
+	}
+	return c
 }
 
 func newFitter(x *Rows, cfg FitConfig) *fitter {
@@ -414,6 +446,7 @@ func newFitter(x *Rows, cfg FitConfig) *fitter {
 				f.used = append(f.used, int32(c))
 			}
 		}
+		f.csc = toCSC(x)
 	}
 	return f
 }
@@ -528,16 +561,33 @@ func (f *fitter) means(labels []int) {
 		}
 	}
 	sizes := make([]int, k)
-	for i, j := range labels {
+	for _, j := range labels {
 		sizes[j]++
-		cols, vals := f.x.Row(i)
-		if cols == nil {
-			for d, v := range vals {
-				cn.ct[d*k+j] += float64(v)
+	}
+	if f.csc != nil {
+		// Column by column (the columns split among the workers): each
+		// coordinate still sums its rows in row order, so the result is
+		// the same as the row-major loop below, whatever the workers.
+		csc := f.csc
+		parallelFor(len(f.used), 512, f.workers, func(lo, hi int) {
+			for _, d := range f.used[lo:hi] {
+				c := cn.ct[int(d)*k : (int(d)+1)*k]
+				for p := csc.colptr[d]; p < csc.colptr[d+1]; p++ {
+					c[labels[csc.rows[p]]] += float64(csc.vals[p])
+				}
 			}
-		} else {
-			for t, col := range cols {
-				cn.ct[int(col)*k+j] += float64(vals[t])
+		})
+	} else {
+		for i, j := range labels {
+			cols, vals := f.x.Row(i)
+			if cols == nil {
+				for d, v := range vals {
+					cn.ct[d*k+j] += float64(v)
+				}
+			} else {
+				for t, col := range cols {
+					cn.ct[int(col)*k+j] += float64(vals[t])
+				}
 			}
 		}
 	}
