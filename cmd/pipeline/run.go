@@ -577,16 +577,18 @@ func (a *app) runRouting(ctx context.Context, cc pipeline.ClientConfig, f *runFl
 	var wg sync.WaitGroup
 	defer func() { stop(); wg.Wait() }()
 	errs := make(chan error, 2)
-	for _, args := range [][]string{
-		{"embed", "--state", router, "--group", "run-embed", "--linger", "20ms"},
-		{"cluster", "--router", router, "--group", "run-cluster", "--rebuild-state", "--linger", "20ms",
-			"--history", filepath.Join(f.out, "routing-history.jsonl")},
-	} {
-		wg.Go(func() {
-			if _, err := a.sub(sctx, append(args, kargs...)...); err != nil && sctx.Err() == nil {
-				errs <- fmt.Errorf("%s stage: %w", args[0], err)
-			}
-		})
+	startStages := func() {
+		for _, args := range [][]string{
+			{"embed", "--state", router, "--group", "run-embed", "--linger", "20ms"},
+			{"cluster", "--router", router, "--group", "run-cluster", "--rebuild-state", "--linger", "20ms",
+				"--history", filepath.Join(f.out, "routing-history.jsonl")},
+		} {
+			wg.Go(func() {
+				if _, err := a.sub(sctx, append(args, kargs...)...); err != nil && sctx.Err() == nil {
+					errs <- fmt.Errorf("%s stage: %w", args[0], err)
+				}
+			})
+		}
 	}
 	done := func(group, topic string) (bool, error) {
 		end, err := pipeline.EndOffsets(ctx, cc, topic)
@@ -605,7 +607,20 @@ func (a *app) runRouting(ctx context.Context, cc pipeline.ClientConfig, f *runFl
 		return true, nil
 	}
 	last := time.Now()
-	for {
+	for first := true; ; first = false {
+		if first {
+			// A resumed run whose routing finished: nothing to start.
+			e, err1 := done("run-embed", pipeline.TopicRaw)
+			c, err2 := done("run-cluster", pipeline.TopicFeatures)
+			if err1 == nil && err2 == nil && e && c {
+				if latest, err := routerTopicLatest(ctx, cc); err == nil {
+					if _, ok := latest[routingStateKeyPrefix+"run-cluster"]; ok {
+						return nil
+					}
+				}
+			}
+			startStages()
+		}
 		select {
 		case err := <-errs:
 			return err
