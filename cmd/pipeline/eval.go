@@ -231,6 +231,10 @@ func (a *app) evaluate(ctx context.Context, f *evalFlags, choices []mixChoice) (
 	bar := a.newProgress("eval", int64(len(texts)), false)
 	defer bar.finish()
 	logp := make([][]float32, len(names))
+	domIdx := make([]int, k) // centroid row → index of its expert in names
+	for j, c := range domainCk {
+		domIdx[j] = slices.Index(cks, c)
+	}
 	for _, text := range texts {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -288,7 +292,7 @@ func (a *app) evaluate(ctx context.Context, f *evalFlags, choices []mixChoice) (
 				for p := c * ctxLen; p < min(c*ctxLen+ctxLen, n); p++ {
 					for j := range k {
 						if w[j] > 0 {
-							lpk[j] = logp[slices.Index(cks, domainCk[j])][p]
+							lpk[j] = logp[domIdx[j]][p]
 						}
 					}
 					mixSum[ci] += train.MixLogProb(w, lpk)
