@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -716,7 +717,7 @@ type runTraining struct {
 // and the dense baseline, then evaluates them on the held-out documents.
 func (a *app) runTrainEval(ctx context.Context, f *runFlags, kargs []string, rm *cluster.RouterModel, split *runSplitResult, router string, phase func(string)) (runTraining, error) {
 	// 5. Train: seed, experts, dense baseline.
-	targs := append(kargs, "--out", f.out, "--expert", f.expert, "--exit-on-idle", "1s", "--json",
+	targs := append(slices.Clone(kargs), "--out", f.out, "--expert", f.expert, "--exit-on-idle", "1s", "--json",
 		"--seed", strconv.FormatUint(f.seed, 10))
 	if f.threads > 0 {
 		targs = append(targs, "--threads", strconv.Itoa(f.threads))
