@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/parquet-go/parquet-go"
 )
 
 // Versioned artifacts (featurizer states, router models, checkpoints) are
@@ -109,4 +111,31 @@ func LoadArtifact[T any](dir, prefix string, v int64, load func(path string) (T,
 		return zero, fmt.Errorf("load %s %d: %v; parquet twin: %w", prefix, v, err, perr)
 	}
 	return a, nil
+}
+
+// ReadParquetArtifact reads every row of the Parquet file at path (an
+// artifact's twin) and the key-value metadata under key, which must be
+// there: without it the file is not a what ("router model", ...).
+func ReadParquetArtifact[T any](path, key, what string) (meta string, rows []T, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", nil, err
+	}
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		return "", nil, err
+	}
+	meta, ok := pf.Lookup(key)
+	if !ok {
+		return "", nil, fmt.Errorf("not a %s (no %s metadata)", what, key)
+	}
+	if rows, err = parquet.Read[T](f, st.Size()); err != nil {
+		return "", nil, err
+	}
+	return meta, rows, nil
 }

@@ -551,24 +551,7 @@ func loadRouterArrow(path string) (m *RouterModel, err error) {
 }
 
 func loadRouterParquet(path string) (*RouterModel, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	pf, err := parquet.OpenFile(f, st.Size())
-	if err != nil {
-		return nil, err
-	}
-	meta, ok := pf.Lookup(routerMetaKey)
-	if !ok {
-		return nil, fmt.Errorf("not a router model (no %s metadata)", routerMetaKey)
-	}
-	rows, err := parquet.Read[routerRow](f, st.Size())
+	meta, rows, err := schemas.ReadParquetArtifact[routerRow](path, routerMetaKey, "router model")
 	if err != nil {
 		return nil, err
 	}

@@ -432,24 +432,7 @@ func loadStateArrow(path string) (s *State, err error) {
 }
 
 func loadStateParquet(path string) (*State, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	pf, err := parquet.OpenFile(f, st.Size())
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	meta, ok := pf.Lookup(stateMetaKey)
-	if !ok {
-		return nil, fmt.Errorf("%s: not a featurizer state (no %s metadata)", path, stateMetaKey)
-	}
-	rows, err := parquet.Read[stateRow](f, st.Size())
+	meta, rows, err := schemas.ReadParquetArtifact[stateRow](path, stateMetaKey, "featurizer state")
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -316,28 +316,8 @@ func readCkptArrow(path string) (meta []byte, rows []ckptRow, err error) {
 }
 
 func readCkptParquet(path string) ([]byte, []ckptRow, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, nil, err
-	}
-	pf, err := parquet.OpenFile(f, st.Size())
-	if err != nil {
-		return nil, nil, err
-	}
-	meta, ok := pf.Lookup(checkpointMetaKey)
-	if !ok {
-		return nil, nil, fmt.Errorf("not a checkpoint (no %s metadata)", checkpointMetaKey)
-	}
-	rows, err := parquet.Read[ckptRow](f, st.Size())
-	if err != nil {
-		return nil, nil, err
-	}
-	return []byte(meta), rows, nil
+	meta, rows, err := schemas.ReadParquetArtifact[ckptRow](path, checkpointMetaKey, "checkpoint")
+	return []byte(meta), rows, err
 }
 
 // buildCheckpoint checks rows against meta and rebuilds the state.
