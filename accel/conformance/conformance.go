@@ -688,9 +688,21 @@ func csr(r *rand.Rand, rows, d int, density float64) ([]int64, []int32, []float3
 	return indptr, indices, values
 }
 
-func testSparseDenseT(t *testing.T, b accel.Backend) {
-	r := newRand(18)
-	for _, sh := range [][3]int{{0, 5, 3}, {1, 1, 1}, {3, 7, 2}, {17, 100, 16}, {65, 1000, 17}, {33, 33, 1}, {200, 5000, 16}, {9, 50, 8}, {40, 300, 24}, {7, 3000, 33}} {
+// sparseKernel is a sparse × dense product under test: out[rows,n] from a
+// CSR matrix of d columns and a dense matrix of n·d values (laid out as the
+// kernel wants), with its float64 oracle.
+type sparseKernel struct {
+	run    func(out []float32, indptr []int64, indices []int32, values []float32, rows int, dense []float32, d, n int)
+	oracle func(want []float64, indptr []int64, indices []int32, values []float64, rows int, dense []float64, d, n int)
+	// extra, when set, checks the output against a second oracle.
+	extra func(t *testing.T, name string, got []float32, indptr []int64, indices []int32, values, dense []float32, rows, d, n int)
+}
+
+// checkSparse runs k twice per shape {rows, d, n} and compares it with its
+// oracle; inputs must stay untouched and both calls agree bit for bit.
+func checkSparse(t *testing.T, seed uint64, shapes [][3]int, k sparseKernel) {
+	r := newRand(seed)
+	for _, sh := range shapes {
 		rows, d, n := sh[0], sh[1], sh[2]
 		name := dims(rows, d, n)
 		indptr, indices, values := csr(r, rows, d, 0.1)
@@ -698,48 +710,49 @@ func testSparseDenseT(t *testing.T, b accel.Backend) {
 		in.add("values", values)
 		dense := in.add("dense", uniform(r, n*d, -1, 1))
 		o1, o2 := newBuf(filled(rows*n, 6)), newBuf(filled(rows*n, 6))
-		b.SparseDenseT(o1.s(), indptr, indices, values, rows, dense, n, d)
-		b.SparseDenseT(o2.s(), indptr, indices, values, rows, dense, n, d)
+		k.run(o1.s(), indptr, indices, values, rows, dense, d, n)
+		k.run(o2.s(), indptr, indices, values, rows, dense, d, n)
 		in.check(t, name)
 		if !checkTwin(t, name, o1, o2) {
 			continue
 		}
 		want := make([]float64, rows*n)
-		ref.SparseDenseT(want, indptr, indices, to64(values), rows, to64(dense), n, d)
+		k.oracle(want, indptr, indices, to64(values), rows, to64(dense), d, n)
 		near(t, name, o1.s(), want, tolDot)
+		if k.extra != nil {
+			k.extra(t, name, o1.s(), indptr, indices, values, dense, rows, d, n)
+		}
 	}
 }
 
+func testSparseDenseT(t *testing.T, b accel.Backend) {
+	checkSparse(t, 18, [][3]int{{0, 5, 3}, {1, 1, 1}, {3, 7, 2}, {17, 100, 16}, {65, 1000, 17}, {33, 33, 1}, {200, 5000, 16}, {9, 50, 8}, {40, 300, 24}, {7, 3000, 33}}, sparseKernel{
+		run: func(out []float32, indptr []int64, indices []int32, values []float32, rows int, dense []float32, d, n int) {
+			b.SparseDenseT(out, indptr, indices, values, rows, dense, n, d)
+		},
+		oracle: func(want []float64, indptr []int64, indices []int32, values []float64, rows int, dense []float64, d, n int) {
+			ref.SparseDenseT(want, indptr, indices, values, rows, dense, n, d)
+		},
+	})
+}
+
 func testSparseDense(t *testing.T, b accel.Backend) {
-	r := newRand(20)
-	for _, sh := range [][3]int{{0, 5, 3}, {1, 1, 1}, {3, 7, 2}, {17, 100, 16}, {65, 1000, 17}, {33, 33, 1}, {200, 5000, 16}, {9, 50, 8}, {7, 3000, 33}} {
-		rows, d, n := sh[0], sh[1], sh[2]
-		name := dims(rows, d, n)
-		indptr, indices, values := csr(r, rows, d, 0.1)
-		var in frozen
-		in.add("values", values)
-		denseT := in.add("denseT", uniform(r, d*n, -1, 1))
-		o1, o2 := newBuf(filled(rows*n, 6)), newBuf(filled(rows*n, 6))
-		b.SparseDense(o1.s(), indptr, indices, values, rows, denseT, d, n)
-		b.SparseDense(o2.s(), indptr, indices, values, rows, denseT, d, n)
-		in.check(t, name)
-		if !checkTwin(t, name, o1, o2) {
-			continue
-		}
-		want := make([]float64, rows*n)
-		ref.SparseDense(want, indptr, indices, to64(values), rows, to64(denseT), d, n)
-		near(t, name, o1.s(), want, tolDot)
+	checkSparse(t, 20, [][3]int{{0, 5, 3}, {1, 1, 1}, {3, 7, 2}, {17, 100, 16}, {65, 1000, 17}, {33, 33, 1}, {200, 5000, 16}, {9, 50, 8}, {7, 3000, 33}}, sparseKernel{
+		run:    b.SparseDense,
+		oracle: ref.SparseDense[float64],
 		// The same product as SparseDenseT of the transposed matrix.
-		dense := make([]float64, n*d)
-		for j := range d {
-			for c := range n {
-				dense[c*d+j] = float64(denseT[j*n+c])
+		extra: func(t *testing.T, name string, got []float32, indptr []int64, indices []int32, values, denseT []float32, rows, d, n int) {
+			dense := make([]float64, n*d)
+			for j := range d {
+				for c := range n {
+					dense[c*d+j] = float64(denseT[j*n+c])
+				}
 			}
-		}
-		want2 := make([]float64, rows*n)
-		ref.SparseDenseT(want2, indptr, indices, to64(values), rows, dense, n, d)
-		near(t, name+"/vs-SparseDenseT", o1.s(), want2, tolDot)
-	}
+			want := make([]float64, rows*n)
+			ref.SparseDenseT(want, indptr, indices, to64(values), rows, dense, n, d)
+			near(t, name+"/vs-SparseDenseT", got, want, tolDot)
+		},
+	})
 }
 
 var denseShapes = [][3]int{{0, 3, 2}, {1, 1, 1}, {3, 2, 7}, {17, 16, 100}, {65, 17, 33}, {200, 16, 100}, {5, 3, 1}}
