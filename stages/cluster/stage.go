@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
-	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/apache/arrow/go/v15/arrow"
@@ -52,10 +52,10 @@ type Stage struct {
 	router *Router
 	bridge *bridge
 	mem    memory.Allocator
-	// last is the last origin position handled per origin partition
-	// ("topic/partition"): rows at or below it are duplicates (a stage
-	// upstream re-sent them after a crash) and are dropped.
-	last       map[string]schemas.Origin
+	// last is the last origin position handled per origin partition:
+	// rows at or below it are duplicates (a stage upstream re-sent them
+	// after a crash) and are dropped.
+	last       map[originPartition]position
 	duplicated int64
 }
 
@@ -95,7 +95,23 @@ func NewStage(m *RouterModel) (*Stage, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Stage{model: m, router: r, mem: memory.DefaultAllocator, last: map[string]schemas.Origin{}}, nil
+	return &Stage{model: m, router: r, mem: memory.DefaultAllocator, last: map[originPartition]position{}}, nil
+}
+
+// originPartition names a partition rows came from; position is a row's
+// place in it.
+type originPartition struct {
+	topic     string
+	partition int32
+}
+
+type position struct {
+	offset int64
+	row    int32
+}
+
+func (p position) less(q position) bool {
+	return p.offset < q.offset || (p.offset == q.offset && p.row < q.row)
 }
 
 // Duplicates is how many rows were dropped as already handled.
@@ -122,8 +138,9 @@ func (st *Stage) duplicates(in arrow.Record) ([]bool, error) {
 		if o.Topic == "" {
 			continue
 		}
-		key := o.Topic + "/" + strconv.Itoa(int(o.Partition))
-		if last, ok := st.last[key]; ok && (o.Offset < last.Offset || (o.Offset == last.Offset && o.Row <= last.Row)) {
+		key, pos := originPartition{o.Topic, o.Partition}, position{o.Offset, o.Row}
+		last, ok := st.last[key]
+		if ok && !last.less(pos) {
 			if dup == nil {
 				dup = make([]bool, docs.Len())
 			}
@@ -131,7 +148,12 @@ func (st *Stage) duplicates(in arrow.Record) ([]bool, error) {
 			st.duplicated++
 			continue
 		}
-		st.last[key] = o
+		if !ok {
+			// The topic string points into the record's buffers: the
+			// map keeps a copy.
+			key.topic = strings.Clone(key.topic)
+		}
+		st.last[key] = pos
 	}
 	return dup, nil
 }
