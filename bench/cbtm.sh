@@ -20,6 +20,7 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-bin/pipeline}
 CORPUS=${CORPUS:-../shared/corpora/mixed-v1.jsonl.gz}
 EXPERT=${EXPERT:-tiny}
+FEATURIZER=${FEATURIZER:-lsa} # c-BTM's: tf-idf, SVD to 100 dimensions, L2
 S=${S:-8000000}
 TS=${TS:-"2000000 4000000 8000000"}
 KS=${KS:-"5 8"}
@@ -37,7 +38,7 @@ run() {
   local k=$1 t=$2 seed=$3 dir=$4
   local per=$(( t / k ))
   local start=$(date +%s)
-  "$BIN" run --input "$CORPUS" --out "$dir" --k "$k" --expert "$EXPERT" --seed-tokens "$seed" \
+  "$BIN" run --input "$CORPUS" --out "$dir" --k "$k" --featurizer "$FEATURIZER" --expert "$EXPERT" --seed-tokens "$seed" \
     --tokens-per-domain "$per" --eval-docs "$EVAL_DOCS" --log-level warn --json >"$dir.json" 2>"$dir.log"
   local el=$(( $(date +%s) - start ))
   /usr/bin/python3 - "$dir.json" "$k" "$t" "$seed" "$el" <<'EOF'
@@ -64,7 +65,7 @@ fork() {
   return 0
 }
 
-echo "c-BTM protocol: expert $EXPERT, seed S=$S tokens, T in {$TS}, k in {$KS}; work dir $WORK"
+echo "c-BTM protocol: featurizer $FEATURIZER, expert $EXPERT, seed S=$S tokens, T in {$TS}, k in {$KS}; work dir $WORK"
 echo
 echo "| k | seed S | T | seed bpb | dense bpb | top-1 (×dense) | top-2 (×dense) | all k (×dense) | top-2 vs all | wall |"
 echo "|---|---|---|---|---|---|---|---|---|---|"

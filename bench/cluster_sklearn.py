@@ -38,4 +38,4 @@ print(json.dumps({"k": a.k, "seed": a.seed, "n_init": a.n_init, "lsa": a.lsa,
   "featurize_s": round(t2 - t1, 3), "kmeans_s": round(t3 - t2, 3), "total_s": round(t3 - t0, 3),
   "nmi_source": nmi([d["source"] for d in docs], p), "nmi_label": nmi([d["label"] for d in docs], p),
   "ari_source": ari([d["source"] for d in docs], p), "ari_label": ari([d["label"] for d in docs], p),
-  "sizes": sizes, "max_min": max(sizes) / max(1, min(sizes)), "max_mean": max(sizes) / (len(p) / a.k)}))
+  "inertia": float(km.inertia_), "n_iter": int(km.n_iter_), "sizes": sizes, "max_min": max(sizes) / max(1, min(sizes)), "max_mean": max(sizes) / (len(p) / a.k)}))

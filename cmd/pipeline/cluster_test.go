@@ -112,6 +112,7 @@ func TestClusterErrors(t *testing.T) {
 		{[]string{"cluster", "fit", "--in", fixture}, 2, "--out"},
 		{[]string{"cluster", "fit", "--in", fixture, "--out", dir, "--k", "0"}, 2, "--k"},
 		{[]string{"cluster", "fit", "--in", fixture, "--out", dir, "--k", "1000"}, 1, "at least as many documents"},
+		{[]string{"cluster", "fit", "--in", fixture, "--out", dir, "--tol", "-1"}, 2, "--tol"},
 		{[]string{"cluster", "assign", "--router", filepath.Join(dir, "none"), "--in", fixture, "--out", "-"}, 1, "router"},
 		{[]string{"domains"}, 2, "--router"},
 	}

@@ -41,6 +41,7 @@ type runFlags struct {
 	tokens       int64
 	seedTokens   int64
 	baseline     bool
+	skipSeen     bool
 	train        bool
 	featurizer   string
 	balanced     bool
@@ -134,6 +135,7 @@ budget larger than a domain's data stops at the end of that data.`,
 	fs.Int64Var(&f.tokens, "tokens-per-domain", 150000, "training bytes per domain expert")
 	fs.Int64Var(&f.seedTokens, "seed-tokens", 50000, "training bytes of the dense seed the experts branch from (0: no seed)")
 	fs.BoolVar(&f.baseline, "baseline", true, "also continue the dense model for k × --tokens-per-domain")
+	fs.BoolVar(&f.skipSeen, "skip-seen", false, "experts skip the documents the seed trained on, as the dense baseline does (see pipeline train --skip-seen)")
 	fs.BoolVar(&f.train, "train", true, "train and evaluate; --train=false stops once every document is routed")
 	fs.StringVar(&f.featurizer, "featurizer", "tfidf", "featurizer: tfidf, hashing or lsa")
 	fs.BoolVar(&f.balanced, "balanced", true, "balanced domains")
@@ -734,6 +736,9 @@ func (a *app) runTrainEval(ctx context.Context, f *runFlags, kargs []string, rm 
 		phase("train_seed")
 	}
 	domArgs := []string{"train", "--domain", joinIDs(rm.IDs), "--tokens", strconv.FormatInt(f.tokens, 10)}
+	if f.skipSeen && initArgs != nil {
+		domArgs = append(domArgs, "--skip-seen")
+	}
 	var err error
 	r.experts, err = a.subTrain(ctx, append(append(domArgs, initArgs...), targs...)...)
 	if err != nil {

@@ -38,6 +38,7 @@ type trainFlags struct {
 	exitOnIdle  time.Duration
 	init        string
 	cont        bool
+	skipSeen    bool
 	tokens      int64
 	ckptSteps   int
 	ckptEvery   time.Duration
@@ -112,6 +113,7 @@ dir whose newest checkpoint is used), as Branch-Train-Merge does.`,
 	fs.StringVar(&f.expert, "expert", "small", "model size: "+strings.Join(train.ConfigNames(), ", "))
 	fs.DurationVar(&f.exitOnIdle, "exit-on-idle", 0, "checkpoint and exit once no new input came for this long (0: run until SIGINT/SIGTERM)")
 	fs.StringVar(&f.init, "init", "", "seed checkpoint `file or expert dir` new experts branch from")
+	fs.BoolVar(&f.skipSeen, "skip-seen", false, "with --init: skip the documents the seed already trained on (its origin positions), so that each branch trains only on documents new to it")
 	fs.BoolVar(&f.cont, "continue", false, "with --init and --topic: go on reading the topic where the seed stopped (a dense model continuing its training)")
 	fs.Int64Var(&f.tokens, "tokens", 0, "token budget per expert: checkpoint and stop at this many training bytes (0: no limit)")
 	fs.IntVar(&f.ckptSteps, "checkpoint-steps", 200, "checkpoint every this many steps")
@@ -152,6 +154,9 @@ func (a *app) runTrain(cmd *cobra.Command, f *trainFlags) error {
 	}
 	if f.cont && (f.init == "" || f.topic == "") {
 		return usagef("train: --continue goes with --init and --topic")
+	}
+	if f.skipSeen && f.init == "" {
+		return usagef("train: --skip-seen goes with --init")
 	}
 	cfg, err := train.ConfigByName(f.expert)
 	if err != nil {
@@ -361,7 +366,7 @@ func (j *trainJob) runExpert(ctx context.Context, name, topic string) (expertRep
 				log.Info("the seed's size wins over --expert", "seed", j.init.Model.Cfg.Name)
 			}
 		}
-		tr, err = train.NewTrainer(train.TrainerConfig{Expert: name, Model: cfg, Opt: j.opt, Seed: j.f.seed, Init: j.init, Continue: j.f.cont, Backend: be, Threads: be.Threads()})
+		tr, err = train.NewTrainer(train.TrainerConfig{Expert: name, Model: cfg, Opt: j.opt, Seed: j.f.seed, Init: j.init, Continue: j.f.cont, SkipSeen: j.f.skipSeen, Backend: be, Threads: be.Threads()})
 		if err != nil {
 			return expertReport{}, err
 		}

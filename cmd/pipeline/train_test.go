@@ -201,6 +201,7 @@ func TestTrainUsage(t *testing.T) {
 		{"train", "--out", "x", "--domain", "a"},
 		{"train", "--out", "x", "--domain", "1", "--expert", "huge"},
 		{"train", "--out", "x", "--domain", "1", "--backend", "gpu9"},
+		{"train", "--out", "x", "--domain", "1", "--skip-seen"},
 		{"eval", "--out", "x"},
 		{"eval", "--out", "x", "--in", "y", "--topk", "0"},
 		{"experts", "merge", "--out", "x", "--name", "m", "--experts", "0"},

@@ -208,6 +208,41 @@ func TestTrainerBranch(t *testing.T) {
 	}
 }
 
+// TestTrainerBranchSkipSeen: with SkipSeen a branch skips the documents its
+// seed applied (by origin position) and applies the rest; without it, it
+// applies them all; neither takes the seed's input offsets.
+func TestTrainerBranchSkipSeen(t *testing.T) {
+	seed := newTestTrainer(t)
+	docs := testDocs(40)
+	feed(t, seed, docs, 0, 30)
+	ck := seed.Checkpoint()
+	for _, skip := range []bool{false, true} {
+		br, err := NewTrainer(TrainerConfig{Expert: "1", Model: ckptConfig, Opt: DefaultOptConfig(), Init: ck, SkipSeen: skip, Backend: refBackend(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(br.Meta.Offsets) != 0 {
+			t.Fatalf("skip=%v: the branch took the seed's input offsets %v", skip, br.Meta.Offsets)
+		}
+		applied := 0
+		for i := 20; i < 40; i += 2 { // every other document, as a domain sees them
+			if br.Add("docs.raw/0", Position{Offset: int64(i)}, docs[i]) {
+				applied++
+			}
+		}
+		want := 10
+		if skip {
+			want = 5 // offsets 30, 32, ..., 38
+		}
+		if applied != want || br.Meta.Skipped != int64(10-want) {
+			t.Fatalf("skip=%v: applied %d, skipped %d; want %d applied", skip, applied, br.Meta.Skipped, want)
+		}
+	}
+	if _, err := NewTrainer(TrainerConfig{Expert: "1", Model: ckptConfig, Opt: DefaultOptConfig(), SkipSeen: true, Backend: refBackend(t)}); err == nil {
+		t.Fatal("SkipSeen without a seed was accepted")
+	}
+}
+
 func TestMerge(t *testing.T) {
 	a, b := newTestTrainer(t), newTestTrainer(t)
 	feed(t, a, testDocs(30), 0, 30)

@@ -25,6 +25,11 @@ type TrainerConfig struct {
 	// and read cursor) and pending bytes: the expert goes on reading the
 	// same topic where the seed stopped (a dense model continuing).
 	Continue bool
+	// SkipSeen (with Init, without Continue) also takes Init's origin
+	// positions: the branch skips every document its seed already applied
+	// and trains only on documents new to its lineage, as the dense model
+	// continuing the seed does.
+	SkipSeen bool
 	Backend  accel.Backend // required
 	Threads  int           // recorded in checkpoints
 }
@@ -81,6 +86,12 @@ func NewTrainer(cfg TrainerConfig) (*Trainer, error) {
 			Backend: cfg.Backend.Name(), Threads: cfg.Threads,
 			Origins: map[string]Position{}, Offsets: map[string]int64{},
 		},
+	}
+	if cfg.SkipSeen && !cfg.Continue {
+		if cfg.Init == nil {
+			return nil, errors.New("train: trainer: SkipSeen needs Init")
+		}
+		t.Meta.Origins = maps.Clone(cfg.Init.Meta.Origins)
 	}
 	if cfg.Continue {
 		if cfg.Init == nil {
