@@ -35,9 +35,10 @@ lint: ## gofmt and go vet
 	@bad=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$bad" ]; then echo "gofmt needed:"; echo "$$bad"; exit 1; fi
 	$(GO) vet $(PKGS)
 
+FUZZ_PKGS ?= ./schemas/ ./internal/inflate/ ./stages/embed/ ./stages/train/
 fuzz: ## each fuzz test for 30 s
-	@for f in $$($(GO) test -list '^Fuzz' ./schemas/ | grep ^Fuzz); do \
-		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 30s ./schemas/ || exit 1; done
+	@for p in $(FUZZ_PKGS); do for f in $$($(GO) test -list '^Fuzz' $$p | grep ^Fuzz); do \
+		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 30s $$p || exit 1; done; done
 
 demo: build ## the main job on the embedded broker: pipeline run, then pipeline report
 	bash scripts/demo.sh $(ARGS)

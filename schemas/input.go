@@ -13,7 +13,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/klauspost/compress/gzip"
+	"github.com/domainflow/domainflow/internal/inflate"
 )
 
 // InputRecord is one record read from an input file.
@@ -223,7 +223,7 @@ func newLineInput(name string, r io.Reader, closer io.Closer, lim Limits) (*line
 	}
 	br := bufio.NewReaderSize(r, 1<<20)
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
+		zr, err := inflate.NewReader(br)
 		if err != nil {
 			return nil, fmt.Errorf("schemas: open %s: %w", name, err)
 		}

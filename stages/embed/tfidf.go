@@ -3,6 +3,7 @@ package embed
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"math/bits"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -275,13 +277,83 @@ func (t *Tfidf) Transform(ctx context.Context, texts []string) (Vectors, error) 
 	return Vectors{Sparse: m}, nil
 }
 
-// termStat is a worker's record of one local id: the last document that
-// had it (mark) and where its count is in that document's pairs (slot), for
-// per-document counting without clearing, and its document and total counts
-// so far. One record per id keeps a token's updates in one cache line.
+// termStat is a worker's record of one local id: its document and total
+// counts so far.
 type termStat struct {
-	mark, slot int32
-	df, tf     int64
+	df, tf int64
+}
+
+// docCounts counts the terms of one document: an open-addressing table from
+// a token of at most 16 bytes, packed as the scanner packs it (or a long
+// token's local id, with size longSize), to its count. It grows to the
+// largest document's distinct terms and is emptied slot by slot as the
+// document's terms are resolved, so it stays small enough for the cache.
+type docCounts struct {
+	slots []docSlot
+	used  []int32 // the occupied slots, in order of first occurrence
+	shift uint    // 64 - log2(len(slots))
+}
+
+// docSlot is one entry of a docCounts.
+type docSlot struct {
+	k1, k2 uint64
+	size   int32 // token length + 1, or longSize; 0 marks an empty slot
+	count  int32
+}
+
+// longSize marks a docSlot keyed by the local id (in k1) of a token of more
+// than 16 bytes.
+const longSize = 18
+
+// docCountsMinBits is log2 of a new docCounts' slots: 1024, 24 KiB.
+const docCountsMinBits = 10
+
+// newDocCounts returns an empty docCounts.
+func newDocCounts() docCounts {
+	return docCounts{slots: make([]docSlot, 1<<docCountsMinBits), shift: 64 - docCountsMinBits}
+}
+
+// home is the first slot to probe for a key (its size is left out: keys
+// that differ only in size are rare).
+func (d *docCounts) home(k1, k2 uint64) uint64 {
+	return ((k1 * 0x9e3779b97f4a7c15) ^ k2) * 0xbf58476d1ce4e5b9 >> d.shift
+}
+
+// add counts one occurrence of the key k1, k2, size.
+func (d *docCounts) add(k1, k2 uint64, size int32) {
+	mask := uint64(len(d.slots) - 1)
+	for i := d.home(k1, k2); ; i = (i + 1) & mask {
+		e := &d.slots[i]
+		if e.k1 == k1 && e.k2 == k2 && e.size == size {
+			e.count++
+			return
+		}
+		if e.size == 0 {
+			*e = docSlot{k1: k1, k2: k2, size: size, count: 1}
+			d.used = append(d.used, int32(i))
+			if 2*len(d.used) > len(d.slots) { // load factor at most 0.5
+				d.grow()
+			}
+			return
+		}
+	}
+}
+
+// grow doubles the table, keeping the order of used.
+func (d *docCounts) grow() {
+	old := d.slots
+	d.slots = make([]docSlot, 2*len(old))
+	d.shift--
+	mask := uint64(len(d.slots) - 1)
+	for j, o := range d.used {
+		e := old[o]
+		i := d.home(e.k1, e.k2)
+		for d.slots[i].size != 0 {
+			i = (i + 1) & mask
+		}
+		d.slots[i] = e
+		d.used[j] = int32(i)
+	}
 }
 
 // ---------------------------------------------------------------------------
@@ -299,12 +371,11 @@ type termStat struct {
 type vocabWorker struct {
 	sc    scanner
 	ids   *termTable // term → local id; stop words → -1
-	memo  *[memoSize]memoEntry
-	arena []byte // the terms' bytes: local id i is arena[offs[i]:offs[i+1]]
+	local docCounts  // the current document's counts
+	arena []byte     // the terms' bytes: local id i is arena[offs[i]:offs[i+1]]
 	offs  []int32
 	stats []termStat // per local id
-	mark  int32
-	order []int32 // local ids sorted by term (phase 2)
+	order []int32    // local ids sorted by term (phase 2)
 	keys  []uint64
 	toCol []int32 // local id → column or -1 (phase 2)
 
@@ -314,7 +385,7 @@ type vocabWorker struct {
 
 func newVocabWorker(tok *Tokenizer, stop []string) *vocabWorker {
 	w := &vocabWorker{sc: tok.scanner("", make([]byte, 0, 256)), ids: newTermTable(1 << 14), offs: []int32{0},
-		memo: new([memoSize]memoEntry)}
+		local: newDocCounts()}
 	for _, s := range stop {
 		w.ids.insert([]byte(s), -1)
 	}
@@ -322,44 +393,51 @@ func newVocabWorker(tok *Tokenizer, stop []string) *vocabWorker {
 }
 
 // doc counts the terms of one text, appending its (local id, count) pairs
-// to cols and cnt.
+// to cols and cnt (in no particular order).
+//
+// The tokens are first counted in the small document-local table w.local,
+// which stays in cache; only then is each distinct term resolved against
+// the (large) vocabulary, once per document.
 func (w *vocabWorker) doc(text string, cols, cnt []int32) ([]int32, []int32) {
 	w.sc.reset(text)
-	w.mark++
-	mark := w.mark
+	lc := &w.local
 	for {
 		tk, ok := w.sc.next()
 		if !ok {
 			break
 		}
-		var id int32
 		if n := len(tk); n <= 16 {
-			// Frequent tokens hit the memo before the (large) term table.
-			k1, k2 := w.sc.k1, w.sc.k2
-			e := &w.memo[memoSlot(k1, k2)]
-			if e.k1 == k1 && e.k2 == k2 && e.size == int32(n+1) {
-				id = int32(e.key)
-			} else {
-				id = w.lookupOrAdd(tk)
-				*e = memoEntry{k1: k1, k2: k2, size: int32(n + 1), key: uint32(id)}
-			}
+			lc.add(w.sc.k1, w.sc.k2, int32(n+1))
+		} else if id := w.lookupOrAdd(tk); id >= 0 {
+			// A long token is resolved at once; its id is its key.
+			lc.add(uint64(id), 0, longSize)
+		}
+	}
+	var buf [16]byte
+	for _, i := range lc.used {
+		e := &lc.slots[i]
+		k1, k2, size, c := e.k1, e.k2, e.size, e.count
+		e.size = 0
+		var id int32
+		if size == longSize {
+			id = int32(k1)
+		} else if v, ok := w.ids.lookupPacked(k1, k2, int(size-1)); ok {
+			id = v
 		} else {
-			id = w.lookupOrAdd(tk)
+			binary.LittleEndian.PutUint64(buf[:8], k1)
+			binary.LittleEndian.PutUint64(buf[8:], k2)
+			id = w.add(buf[:size-1])
 		}
 		if id < 0 {
 			continue
 		}
 		st := &w.stats[id]
-		st.tf++
-		if st.mark != mark {
-			st.mark, st.slot = mark, int32(len(cols))
-			st.df++
-			cols = append(cols, id)
-			cnt = append(cnt, 1)
-		} else {
-			cnt[st.slot]++
-		}
+		st.tf += int64(c)
+		st.df++
+		cols = append(cols, id)
+		cnt = append(cnt, c)
 	}
+	lc.used = lc.used[:0]
 	return cols, cnt
 }
 
@@ -369,6 +447,12 @@ func (w *vocabWorker) lookupOrAdd(tk []byte) int32 {
 	if id, ok := w.ids.lookupToken(&w.sc, tk); ok {
 		return id
 	}
+	return w.add(tk)
+}
+
+// add adds tk, which must be absent, to the vocabulary and returns its new
+// local id; tk's capacity must be >= 16.
+func (w *vocabWorker) add(tk []byte) int32 {
 	id := int32(len(w.offs) - 1)
 	w.ids.insert(tk, id)
 	w.arena = append(w.arena, tk...)
@@ -384,31 +468,59 @@ func (w *vocabWorker) term(i int32) []byte { return w.arena[w.offs[i]:w.offs[i+1
 func (w *vocabWorker) sortTerms() {
 	n := len(w.offs) - 1
 	w.keys = make([]uint64, n)
-	// Sort (key, id) pairs: most comparisons then need neither the keys
-	// array nor the terms. The terms are distinct, so the order is total.
-	type keyID struct {
-		key uint64
-		id  int32
-	}
-	v := make([]keyID, n)
+	// Sort (key, id) pairs by key with an LSD radix sort on 8-bit digits
+	// (skipping the digits all keys share); then only runs of equal keys,
+	// terms that share their first 8 bytes, need their terms compared. The
+	// terms are distinct, so the order is total.
+	a, b := make([]keyID, n), make([]keyID, n)
+	var or, and uint64 = 0, ^uint64(0)
 	for i := range n {
 		k := termKey(w.term(int32(i)))
 		w.keys[i] = k
-		v[i] = keyID{k, int32(i)}
+		a[i] = keyID{k, int32(i)}
+		or |= k
+		and &= k
 	}
-	slices.SortFunc(v, func(a, b keyID) int {
-		switch {
-		case a.key < b.key:
-			return -1
-		case a.key > b.key:
-			return 1
+	for shift := uint(0); shift < 64; shift += 8 {
+		if byte((or^and)>>shift) == 0 {
+			continue
 		}
-		return bytes.Compare(w.term(a.id), w.term(b.id))
-	})
+		var count [256]int
+		for _, p := range a {
+			count[byte(p.key>>shift)]++
+		}
+		sum := 0
+		for d, c := range count {
+			count[d] = sum
+			sum += c
+		}
+		for _, p := range a {
+			d := byte(p.key >> shift)
+			b[count[d]] = p
+			count[d]++
+		}
+		a, b = b, a
+	}
+	for i := 0; i < n; {
+		j := i + 1
+		for j < n && a[j].key == a[i].key {
+			j++
+		}
+		if j-i > 1 {
+			slices.SortFunc(a[i:j], func(x, y keyID) int { return bytes.Compare(w.term(x.id), w.term(y.id)) })
+		}
+		i = j
+	}
 	w.order = make([]int32, n)
-	for i, p := range v {
+	for i, p := range a {
 		w.order[i] = p.id
 	}
+}
+
+// keyID is a local id with its term's key.
+type keyID struct {
+	key uint64
+	id  int32
 }
 
 // termKey is the first 8 bytes of s, big-endian and zero-padded: keys
@@ -572,7 +684,15 @@ func (p *tfidfPhase1) finish(ctx context.Context, chunks []chunk, n int) (*Tfidf
 		idf   []float32
 	)
 	buildVocab := func() {
-		var all []byte
+		size := 0
+		for i, k := range keepCol {
+			if k {
+				r := terms[i]
+				size += len(live[r.w].term(r.id))
+			}
+		}
+		var all strings.Builder
+		all.Grow(size)
 		ends := make([]int, 0, nkeep)
 		idf = make([]float32, 0, nkeep)
 		vals := newIDFTable(n, nkeep, !cfg.NoSmoothIDF)
@@ -581,11 +701,11 @@ func (p *tfidfPhase1) finish(ctx context.Context, chunks []chunk, n int) (*Tfidf
 				continue
 			}
 			r := terms[i]
-			all = append(all, live[r.w].term(r.id)...)
-			ends = append(ends, len(all))
+			all.Write(live[r.w].term(r.id))
+			ends = append(ends, all.Len())
 			idf = append(idf, vals.at(df[i]))
 		}
-		joined := string(all)
+		joined := all.String()
 		vocab = make([]string, nkeep)
 		for i, e := range ends {
 			vocab[i] = joined[prevEnd(ends, i):e]
