@@ -299,3 +299,49 @@ func BenchmarkFitTransformStream(b *testing.B) {
 		}
 	}
 }
+
+// TestStreamReadAhead: streamChunks stops calling next while more than
+// streamAheadBytes of text wait for its workers, and goes on once they catch
+// up; a cancel while it waits returns promptly.
+func TestStreamReadAhead(t *testing.T) {
+	doc := string(make([]byte, 64<<10)) // one chunk per document
+	var delivered atomic.Int64
+	next := func() ([]string, error) {
+		delivered.Add(1)
+		return []string{doc}, nil
+	}
+	release := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := streamChunks(ctx, 1, next, "test", func(int, *chunk, []string) { <-release })
+		done <- err
+	}()
+	limit := int64(streamAheadBytes/len(doc) + 1) // read while at most streamAheadBytes wait or run
+	deadline := time.Now().Add(5 * time.Second)
+	for delivered.Load() < limit && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := delivered.Load(); n != limit {
+		t.Fatalf("next called %d times with the worker stuck; want the read-ahead to stop at %d", n, limit)
+	}
+	release <- struct{}{} // one job done: room for one more
+	for delivered.Load() == limit && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if n := delivered.Load(); n != limit+1 {
+		t.Fatalf("after one job, next called %d times; want %d", n, limit+1)
+	}
+	cancel()
+	close(release)
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled while waiting for room: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no return 10 s after cancel")
+	}
+}

@@ -1152,6 +1152,10 @@ func runChunks(ctx context.Context, workers, n int, fn func(w, i int)) error {
 // into: small enough to balance the workers without knowing the total.
 const streamChunkBytes = 64 << 10
 
+// streamAheadBytes bounds how far streamChunks reads ahead of its workers:
+// enough queued text that they never wait for the reader.
+const streamAheadBytes = 4 << 20
+
 // streamChunks calls next until io.EOF, cuts each delivery into chunks of
 // about streamChunkBytes (lo and hi numbering the documents across
 // deliveries) and calls fn(w, ch, texts) for each, texts being ch's
@@ -1170,9 +1174,11 @@ func streamChunks(ctx context.Context, workers int, next func() ([]string, error
 	defer cancel()
 	var (
 		mu      sync.Mutex
-		cond    = sync.NewCond(&mu)
-		queue   []job // pending jobs are queue[head:]
+		cond    = sync.NewCond(&mu) // a job is queued, or the end
+		room    = sync.NewCond(&mu) // pending fell to streamAheadBytes
+		queue   []job               // pending jobs are queue[head:]
 		head    int
+		pending int // bytes of the jobs queued or under way
 		eof     bool
 		wg      sync.WaitGroup
 		started int
@@ -1180,6 +1186,7 @@ func streamChunks(ctx context.Context, workers int, next func() ([]string, error
 	stop := context.AfterFunc(ctx, func() {
 		mu.Lock()
 		cond.Broadcast()
+		room.Broadcast()
 		mu.Unlock()
 	})
 	defer stop()
@@ -1199,6 +1206,12 @@ func streamChunks(ctx context.Context, workers int, next func() ([]string, error
 			head++
 			mu.Unlock()
 			fn(w, j.ch, j.texts)
+			mu.Lock()
+			pending -= j.ch.bytes
+			if pending <= streamAheadBytes {
+				room.Signal()
+			}
+			mu.Unlock()
 		}
 	}
 	var all []*chunk
@@ -1208,6 +1221,14 @@ func streamChunks(ctx context.Context, workers int, next func() ([]string, error
 		if err = ctx.Err(); err != nil {
 			break
 		}
+		// Read ahead of the workers by at most streamAheadBytes: the texts
+		// waiting in the queue are memory the process would otherwise
+		// touch for nothing.
+		mu.Lock()
+		for pending > streamAheadBytes && ctx.Err() == nil {
+			room.Wait()
+		}
+		mu.Unlock()
 		var texts []string
 		texts, err = next()
 		eofNow := errors.Is(err, io.EOF)
@@ -1228,6 +1249,7 @@ func streamChunks(ctx context.Context, workers int, next func() ([]string, error
 			ch.hi += n
 			all = append(all, ch)
 			queue = append(queue, j)
+			pending += ch.bytes
 		}
 		// As runChunks, min(workers, chunks) goroutines.
 		for started < workers && started < len(all) {

@@ -619,7 +619,9 @@ func newTermTable(capacity int) *termTable {
 	for 3*size < 5*capacity { // load factor at most 0.6
 		size *= 2
 	}
-	return &termTable{slots: make([]termSlot, size), shift: uint(64 - bits.TrailingZeros(uint(size)))}
+	t := &termTable{slots: make([]termSlot, size), shift: uint(64 - bits.TrailingZeros(uint(size)))}
+	prefault(t.slots)
+	return t
 }
 
 // packKey packs a token of at most 16 bytes; b's capacity must be >= 16.
@@ -744,6 +746,7 @@ func (t *termTable) put(e termSlot) {
 func (t *termTable) grow() {
 	old := t.slots
 	t.slots = make([]termSlot, 2*len(old))
+	prefault(t.slots)
 	t.shift--
 	for _, e := range old {
 		if e.size != 0 {
