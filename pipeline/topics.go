@@ -215,7 +215,7 @@ func readPartition(ctx context.Context, cc ClientConfig, topic string, p, limit 
 	}
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers: cc.Brokers, Topic: topic, Partition: p, Dialer: cc.Dialer(),
-		MinBytes: 1, MaxBytes: 80 << 20, MaxWait: 50 * time.Millisecond,
+		MinBytes: 1, MaxBytes: 32 << 20, MaxWait: 50 * time.Millisecond, // as the broker's message.max.bytes: with 80 MiB, reads of an 11 MB message from the embedded broker stalled
 	})
 	defer r.Close()
 	if err := r.SetOffset(first); err != nil {

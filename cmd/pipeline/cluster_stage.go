@@ -151,6 +151,11 @@ func (a *app) runClusterStage(cmd *cobra.Command, f *clusterStageFlags) error {
 	if err := ensureDomainTopics(ctx, cc, rm, n); err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
+	// The counts as of this start (rebuilt, restored or none): whoever waits
+	// for this stage's counts sees it is up.
+	if err := publishOnRouterTopic(ctx, cc, stateKey, encodeRoutingState(stage.Model().Version, stage.Counts())); err != nil {
+		return fmt.Errorf("cluster: save the routed counts: %w", err)
+	}
 	if fromDir {
 		// Embedding stages that share this pipeline's featurizer lineage
 		// pick it up here; a state too large for the topic only warns.

@@ -42,6 +42,7 @@ type featurizerFlags struct {
 	alternateSign bool
 
 	dims, powerIters int
+	fs               *pflag.FlagSet // the flags, to tell an explicit --dims
 	seed             uint64
 
 	httpURL, httpModel      string
@@ -54,7 +55,8 @@ type featurizerFlags struct {
 // register adds the flags; withState adds --state and --refit (commands
 // whose state goes elsewhere leave them out).
 func (f *featurizerFlags) register(fs *pflag.FlagSet, defaultKind string, withState bool) {
-	fs.StringVar(&f.kind, "featurizer", defaultKind, "`kind` of featurizer: tfidf (c-BTM's tf-idf), hashing (tf-idf over 2^18 hashed buckets), lsa (tf-idf → truncated SVD → L2), http (an /v1/embeddings service)")
+	f.fs = fs
+	fs.StringVar(&f.kind, "featurizer", defaultKind, "`kind` of featurizer: tfidf (c-BTM's tf-idf, sparse), lsa (c-BTM's whole featurization: its tf-idf → truncated SVD → L2; dense), hashing (tf-idf over 2^18 hashed buckets), http (an /v1/embeddings service)")
 	if withState {
 		fs.StringVar(&f.state, "state", "", "featurizer state `dir`: the latest version there is used; when it has none, the fitted state is saved there")
 		fs.BoolVar(&f.refit, "refit", false, "fit anew even when --state holds a state, and save the result as its next version")
@@ -70,7 +72,7 @@ func (f *featurizerFlags) register(fs *pflag.FlagSet, defaultKind string, withSt
 	fs.BoolVar(&f.noStopWords, "no-stop-words", false, "keep English stop words")
 	fs.IntVar(&f.hashFeatures, "hash-features", 1<<18, "hashing: number of `buckets`")
 	fs.BoolVar(&f.alternateSign, "alternate-sign", false, "hashing: sign each token's count by its hash, as scikit-learn's default")
-	fs.IntVar(&f.dims, "dims", 100, "lsa: output dimension")
+	fs.IntVar(&f.dims, "dims", 100, "lsa: output dimension (by default at most the fit sample's documents and terms)")
 	fs.IntVar(&f.powerIters, "power-iters", 5, "lsa: power iterations of the randomized SVD")
 	fs.Uint64Var(&f.seed, "seed", 0, "lsa: random seed (the fit is deterministic for a seed)")
 	fs.StringVar(&f.httpURL, "http-url", "", "http: base `URL` of the embedding service (POST URL/v1/embeddings); the API key comes from $DOMAINFLOW_EMBED_API_KEY")
@@ -100,7 +102,10 @@ func (f *featurizerFlags) options() (embed.Kind, embed.FitOptions, error) {
 		Tfidf: embed.TfidfConfig{Tokenizer: tok, MinDF: f.minDF, MaxDF: f.maxDF, MaxFeatures: f.maxFeatures, SublinearTF: f.sublinearTF, Workers: f.workers},
 		Hashing: embed.HashingConfig{Tokenizer: tok, Features: f.hashFeatures, AlternateSign: f.alternateSign, SublinearTF: f.sublinearTF,
 			Workers: f.workers},
-		LSA: embed.LSAConfig{Dims: f.dims, PowerIters: f.powerIters, Seed: f.seed, Workers: f.workers},
+		// The default --dims shrinks to a sample smaller than it; an explicit
+		// one is a requirement.
+		LSA: embed.LSAConfig{Dims: f.dims, PowerIters: f.powerIters, Seed: f.seed, Workers: f.workers,
+			ClampDims: f.fs == nil || !f.fs.Changed("dims")},
 		HTTP: embed.HTTPConfig{URL: f.httpURL, Model: f.httpModel, Dims: f.httpDims, BatchSize: f.httpBatch, Concurrency: f.httpConcurrency,
 			Timeout: f.httpTimeout, Normalize: !f.httpNoNormalize, Base64: f.http64, APIKey: os.Getenv("DOMAINFLOW_EMBED_API_KEY")},
 	}, nil

@@ -137,7 +137,7 @@ budget larger than a domain's data stops at the end of that data.`,
 	fs.BoolVar(&f.baseline, "baseline", true, "also continue the dense model for k × --tokens-per-domain")
 	fs.BoolVar(&f.skipSeen, "skip-seen", false, "experts skip the documents the seed trained on, as the dense baseline does (see pipeline train --skip-seen)")
 	fs.BoolVar(&f.train, "train", true, "train and evaluate; --train=false stops once every document is routed")
-	fs.StringVar(&f.featurizer, "featurizer", "tfidf", "featurizer: tfidf, hashing or lsa")
+	fs.StringVar(&f.featurizer, "featurizer", "tfidf", "featurizer: tfidf, lsa (c-BTM's whole featurization: tf-idf → truncated SVD → L2) or hashing")
 	fs.BoolVar(&f.balanced, "balanced", true, "balanced domains")
 	fs.IntVar(&f.partitions, "partitions", 1, "partitions of the topics (1 keeps the job bit-reproducible after a crash)")
 	fs.Float64Var(&f.heldout, "heldout", 0.1, "fraction of each source held out for evaluation")
@@ -609,21 +609,28 @@ func (a *app) runRouting(ctx context.Context, cc pipeline.ClientConfig, f *runFl
 		}
 		return true, nil
 	}
-	last := time.Now()
-	for first := true; ; first = false {
-		if first {
-			// A resumed run whose routing finished: nothing to start.
-			e, err1 := done("run-embed", pipeline.TopicRaw)
-			c, err2 := done("run-cluster", pipeline.TopicFeatures)
-			if err1 == nil && err2 == nil && e && c {
-				if latest, err := routerTopicLatest(ctx, cc); err == nil {
-					if _, ok := latest[routingStateKeyPrefix+"run-cluster"]; ok {
-						return nil
-					}
-				}
-			}
-			startStages()
+	// The routing stage rebuilds its counts when it starts and publishes
+	// them at once, then again when it stops. Counts on router.models from
+	// before this start may be stale (a run killed between a periodic save
+	// and its final one), so the stages run until the routing stage has
+	// published from this start, even when a resumed run has nothing left to
+	// route.
+	stateKey := routingStateKeyPrefix + "run-cluster"
+	stateOffset := func() int64 { // of the latest counts; -1 for none
+		latest, err := routerTopicLatest(ctx, cc)
+		if err != nil {
+			return -1
 		}
+		if m, ok := latest[stateKey]; ok {
+			return m.Offset
+		}
+		return -1
+	}
+	before := stateOffset()
+	fresh := func() bool { return stateOffset() > before }
+	startStages()
+	last := time.Now()
+	for {
 		select {
 		case err := <-errs:
 			return err
@@ -644,8 +651,13 @@ func (a *app) runRouting(ctx context.Context, cc pipeline.ClientConfig, f *runFl
 				// The embed stage committed everything, so the features
 				// topic is complete; check it once more after the routing
 				// stage's commit.
-				if e2, _ := done("run-embed", pipeline.TopicRaw); e2 {
+				if e2, _ := done("run-embed", pipeline.TopicRaw); e2 && fresh() {
+					atStop := stateOffset()
 					stop()
+					wg.Wait()
+					if stateOffset() <= atStop {
+						return errors.New("the routing stage stopped without saving its final counts on " + pipeline.TopicRouterModels)
+					}
 					return nil
 				}
 			}

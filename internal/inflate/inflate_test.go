@@ -23,26 +23,18 @@ type compressor struct {
 }
 
 func stdGzip(level int) func(testing.TB, []byte) []byte {
-	return func(t testing.TB, data []byte) []byte {
-		var buf bytes.Buffer
-		w, err := gzip.NewWriterLevel(&buf, level)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write(data); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		return buf.Bytes()
-	}
+	return gzipWith(func(w io.Writer) (io.WriteCloser, error) { return gzip.NewWriterLevel(w, level) })
 }
 
 func klauspostGzip(level int) func(testing.TB, []byte) []byte {
+	return gzipWith(func(w io.Writer) (io.WriteCloser, error) { return kgzip.NewWriterLevel(w, level) })
+}
+
+// gzipWith compresses with the writer newWriter makes.
+func gzipWith(newWriter func(io.Writer) (io.WriteCloser, error)) func(testing.TB, []byte) []byte {
 	return func(t testing.TB, data []byte) []byte {
 		var buf bytes.Buffer
-		w, err := kgzip.NewWriterLevel(&buf, level)
+		w, err := newWriter(&buf)
 		if err != nil {
 			t.Fatal(err)
 		}

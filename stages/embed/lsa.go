@@ -59,6 +59,10 @@ type LSAConfig struct {
 	// NoNorm makes Project return X·Vᵀ as it is (TruncatedSVD.transform).
 	// Default false: rows are scaled to unit L2 norm, as c-BTM does.
 	NoNorm bool
+	// ClampDims fits min(Dims, rows, columns) dimensions when the sample
+	// has fewer documents or terms than Dims, instead of failing. The
+	// fitted LSA's Dim says how many it got.
+	ClampDims bool
 }
 
 func (c LSAConfig) dims() int {
@@ -236,6 +240,9 @@ func fitLSA(ctx context.Context, x *CSR, cfg LSAConfig, shardBudget int, wantXV 
 	d := cfg.dims()
 	if d < 1 {
 		return nil, nil, fmt.Errorf("embed: lsa: Dims is %d, want at least 1", d)
+	}
+	if d > min(x.Rows, x.Cols) && cfg.ClampDims {
+		d = min(x.Rows, x.Cols)
 	}
 	if d > min(x.Rows, x.Cols) {
 		return nil, nil, fmt.Errorf("embed: lsa: Dims %d exceeds min(rows, cols) of a %d×%d matrix; fit on more documents or ask for fewer dims", d, x.Rows, x.Cols)

@@ -536,6 +536,35 @@ func TestNewLSARoundTrip(t *testing.T) {
 	}
 }
 
+// TestLSAClampDims: with ClampDims a sample smaller than Dims gets
+// min(rows, cols) dimensions, and projects to unit vectors of that size.
+func TestLSAClampDims(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		x    *CSR
+		want int
+	}{
+		{lsaRandomSparse(30, 50, 10, 1), 30},
+		{lsaTransposeCSR(lsaRandomSparse(50, 20, 10, 2)), 20},
+		{lsaRandomSparse(300, 400, 10, 3), 100},
+	} {
+		l, err := FitLSA(ctx, tc.x, LSAConfig{ClampDims: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Dim() != tc.want || l.Config.Dims != tc.want {
+			t.Fatalf("%d×%d: Dim %d (config %d), want %d", tc.x.Rows, tc.x.Cols, l.Dim(), l.Config.Dims, tc.want)
+		}
+		v, err := l.Project(ctx, tc.x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Cols != tc.want {
+			t.Fatalf("projection has %d columns, want %d", v.Cols, tc.want)
+		}
+	}
+}
+
 func TestLSAErrors(t *testing.T) {
 	ctx := context.Background()
 	x := lsaRandomSparse(30, 50, 10, 1)

@@ -43,10 +43,12 @@ func TestPacker(t *testing.T) {
 	}{
 		{"nothing", 2, 2, nil, nil, 0},
 		{"too short", 2, 2, []string{"abc"}, nil, 4},
-		{"exactly B*T+1", 2, 2, []string{"abcd"}, []string{"abcd|bcd."}, 1},
+		{"one lane short", 2, 2, []string{"abcd"}, nil, 5},
+		{"a row from each doc", 2, 2, []string{"ab", "cd"}, []string{"abcd|b.d."}, 2},
 		{"empty docs", 2, 1, []string{"", "", ""}, []string{"..|.."}, 1},
 		{"across docs", 3, 1, []string{"ab", "cd"}, []string{"ab.|b.c"}, 3},
-		{"doc longer than a batch", 2, 2, []string{"abcdefghij"}, []string{"abcd|bcde", "efgh|fghi"}, 3},
+		{"long doc is one row of many batches", 2, 2, []string{"abcdefghij", "xy", "z"}, []string{"abxy|bcy.", "cd.z|dez."}, 8},
+		{"docs go to the shortest lane", 1, 2, []string{"a", "bb", "c"}, []string{"ab|.b", ".b|c."}, 3},
 		{"B=1 T=1", 1, 1, []string{"xy"}, []string{"x|y", "y|."}, 1},
 	}
 	for _, tt := range tests {
@@ -87,8 +89,37 @@ func TestPackerStateRoundTrip(t *testing.T) {
 			t.Fatalf("cut %d: batches differ from an uncut run", cut)
 		}
 	}
-	if err := NewPacker(1, 1, 0).Restore([]byte("nope")); !errors.Is(err, ErrPackerState) {
-		t.Errorf("Restore(junk) = %v, want ErrPackerState", err)
+	for _, junk := range []string{"nope", "dfpk2", "dfpk2\x02\x05ab", "dfpk2\x01\x01ab"} {
+		if err := NewPacker(1, 1, 0).Restore([]byte(junk)); !errors.Is(err, ErrPackerState) {
+			t.Errorf("Restore(%q) = %v, want ErrPackerState", junk, err)
+		}
+	}
+}
+
+// TestPackerRestoreOtherShape: a state restored into a packer with another
+// number of lanes, or a version 1 state, keeps every pending byte, each
+// saved lane's bytes in order.
+func TestPackerRestoreOtherShape(t *testing.T) {
+	p := NewPacker(4, 3, '\n')
+	collect(p, "first document", "second", "third one", "4")
+	for _, b := range []int{1, 2, 5} {
+		q := NewPacker(4, b, '\n')
+		if err := q.Restore(p.State()); err != nil {
+			t.Fatal(err)
+		}
+		if q.Pending() != p.Pending() {
+			t.Errorf("B=%d: Pending after Restore = %d, want %d", b, q.Pending(), p.Pending())
+		}
+	}
+	q := NewPacker(4, 2, '\n')
+	if err := q.Restore([]byte("dfpk1abcdefghij")); err != nil {
+		t.Fatal(err)
+	}
+	if q.Pending() != 10 {
+		t.Errorf("version 1 state: Pending = %d, want 10", q.Pending())
+	}
+	if got := collect(q, "xyzw"); !slices.Equal(got, []string{"abcdxyzw|bcdeyzw\n"}) {
+		t.Errorf("version 1 state: batches %q", got)
 	}
 }
 
@@ -104,8 +135,10 @@ func TestPackerCompacts(t *testing.T) {
 			}
 		}
 	}
-	if c := cap(p.buf); c > 4096 {
-		t.Errorf("buffer capacity %d after a long stream, want it bounded", c)
+	for i, l := range p.lanes {
+		if c := cap(l.buf); c > 4096 {
+			t.Errorf("lane %d: buffer capacity %d after a long stream, want it bounded", i, c)
+		}
 	}
 }
 

@@ -12,9 +12,10 @@
 // flat []float32 with a table of named tensors (Model.Tensors), so a
 // checkpoint is the tensors written row by row and merging is arithmetic on
 // flat buffers. Optimizer holds AdamW's moments in the same layout.
-// Packer cuts the byte stream of a domain's documents, separator after each,
-// into B×T windows; its State carries the bytes not yet trained on, so a
-// resumed run sees exactly the batches the interrupted one would have.
+// Packer spreads a domain's documents, separator after each, over B lanes
+// and cuts a row of T bytes from each lane per batch, so a batch mixes B
+// documents; its State carries the bytes not yet trained on, so a resumed
+// run sees exactly the batches the interrupted one would have.
 //
 // Given the same seed, documents in the same order and the same backend and
 // thread count, training is bit-for-bit reproducible.

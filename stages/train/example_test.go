@@ -58,9 +58,10 @@ func ExampleConfigByName() {
 	// base  d256 L6 H8 ctx256 batch 8: 4870144 parameters
 }
 
-// Documents are packed back to back with a separator; targets are the
-// inputs shifted by one byte, and the last target is the next batch's first
-// input.
+// Documents, each ended by a separator, go to the lane (row) with the
+// fewest pending bytes; row b of a batch is lane b's next T bytes, its
+// targets the same bytes shifted by one, so the last target of a row is the
+// lane's next input.
 func ExamplePacker() {
 	p := train.NewPacker(4, 2, '|')
 	p.Add([]byte("hello"))
@@ -74,7 +75,7 @@ func ExamplePacker() {
 	}
 	fmt.Println("pending", p.Pending())
 	// Output:
-	// inputs "hello|wo" targets "ello|wor"
+	// inputs "hellworl" targets "elloorld"
 	// pending 4
 }
 
