@@ -87,19 +87,7 @@ func decodeObjectFast(data []byte) (o object, ok bool) {
 				if err := s.skipValue(); err != nil {
 					return o, false
 				}
-				if o.meta == nil {
-					o.meta = make([]byte, 0, len(keyRaw)+s.pos-valStart+8)
-					o.meta = append(o.meta, '{')
-				} else {
-					o.meta = append(o.meta, ',')
-				}
-				o.meta = append(o.meta, keyRaw...)
-				o.meta = append(o.meta, ':')
-				if s.ws {
-					o.meta = appendCompact(o.meta, data[valStart:s.pos])
-				} else {
-					o.meta = append(o.meta, data[valStart:s.pos]...)
-				}
+				o.meta = appendMetaMember(o.meta, keyRaw, data[valStart:s.pos], s.ws)
 			}
 			s.skipWS()
 			if s.pos >= len(data) {

@@ -160,19 +160,7 @@ func decodeObject(data []byte) (object, error) {
 				if err := s.skipValue(); err != nil {
 					return o, err
 				}
-				if o.meta == nil {
-					o.meta = make([]byte, 0, len(keyRaw)+s.pos-valStart+8)
-					o.meta = append(o.meta, '{')
-				} else {
-					o.meta = append(o.meta, ',')
-				}
-				o.meta = append(o.meta, keyRaw...)
-				o.meta = append(o.meta, ':')
-				if s.ws {
-					o.meta = appendCompact(o.meta, data[valStart:s.pos])
-				} else {
-					o.meta = append(o.meta, data[valStart:s.pos]...)
-				}
+				o.meta = appendMetaMember(o.meta, keyRaw, data[valStart:s.pos], s.ws)
 			}
 			s.skipWS()
 			if s.pos >= len(data) {
@@ -639,4 +627,22 @@ func appendJSONString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// appendMetaMember appends the member key:value to meta, the JSON object of
+// a document's other fields (started at the first member, left open);
+// a value that held whitespace (ws) is compacted.
+func appendMetaMember(meta, key, value []byte, ws bool) []byte {
+	if meta == nil {
+		meta = make([]byte, 0, len(key)+len(value)+8)
+		meta = append(meta, '{')
+	} else {
+		meta = append(meta, ',')
+	}
+	meta = append(meta, key...)
+	meta = append(meta, ':')
+	if ws {
+		return appendCompact(meta, value)
+	}
+	return append(meta, value...)
 }

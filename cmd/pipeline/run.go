@@ -627,7 +627,6 @@ func (a *app) runRouting(ctx context.Context, cc pipeline.ClientConfig, f *runFl
 		return -1
 	}
 	before := stateOffset()
-	fresh := func() bool { return stateOffset() > before }
 	startStages()
 	last := time.Now()
 	for {
@@ -651,8 +650,12 @@ func (a *app) runRouting(ctx context.Context, cc pipeline.ClientConfig, f *runFl
 				// The embed stage committed everything, so the features
 				// topic is complete; check it once more after the routing
 				// stage's commit.
-				if e2, _ := done("run-embed", pipeline.TopicRaw); e2 && fresh() {
-					atStop := stateOffset()
+				if e2, _ := done("run-embed", pipeline.TopicRaw); !e2 {
+					continue
+				}
+				// Stop once the routing stage has published counts since
+				// it started, then check that it saved its final ones.
+				if atStop := stateOffset(); atStop > before {
 					stop()
 					wg.Wait()
 					if stateOffset() <= atStop {
