@@ -132,7 +132,7 @@ the closest previous ones, so domain ids stay stable across refits.
 			case k < 1:
 				return usagef("cluster fit: --k must be at least 1")
 			case tol < 0 || math.IsNaN(tol):
-				return usagef("cluster fit: --tol must be a fraction ≥ 0")
+				return usagef("cluster fit: --tol must be ≥ 0")
 			}
 			kind, _, err := feat.options()
 			if err != nil {
@@ -164,7 +164,7 @@ the closest previous ones, so domain ids stay stable across refits.
 			if tol == 0 {
 				tol = -1 // FitConfig: negative is 0, 0 the default
 			}
-			fc := cluster.FitConfig{K: k, Unbalanced: !balanced, Restarts: restarts, MaxIter: maxIter, Tol: tol, Seed: feat.seed, Workers: feat.workers}
+			fc := cluster.FitConfig{K: k, Unbalanced: !balanced, Restarts: restarts, MaxIter: maxIter, Tol: tol, Seed: feat.seed, Workers: feat.workers, Logger: log}
 			rows := rowsOf(v)
 			m, labels, err := cluster.Fit(ctx, rows, fc)
 			if err != nil {
@@ -207,7 +207,7 @@ the closest previous ones, so domain ids stay stable across refits.
 	fs.BoolVar(&balanced, "balanced", true, "exact balance at fit: every domain gets ⌊n/k⌋ or ⌈n/k⌉ documents")
 	fs.IntVar(&restarts, "restarts", 3, "k-means++ restarts; the lowest objective wins")
 	fs.IntVar(&maxIter, "max-iter", 100, "most Lloyd iterations per restart")
-	fs.Float64Var(&tol, "tol", 1e-4, "stop a restart when the objective changes by less than this fraction between two iterations (0: only when no assignment changes)")
+	fs.Float64Var(&tol, "tol", 1e-4, "stop a restart when the centroids move (total squared shift) by at most this times the features' mean variance, as scikit-learn does (0: only when no assignment changes)")
 	fs.IntVar(&topN, "top-terms", 10, "top terms kept per domain")
 	fs.BoolVar(&asJSON, "json", false, `print {"k","sizes","seconds",...} as JSON on stdout`)
 	return cmd

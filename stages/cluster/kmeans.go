@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -40,9 +41,12 @@ type FitConfig struct {
 	Unbalanced bool
 	// MaxIter caps the Lloyd iterations per restart. Default 100.
 	MaxIter int
-	// Tol stops a restart when the relative change of the objective between
-	// two iterations is below Tol (it also stops when no assignment
-	// changes). Default 1e-4; negative means 0.
+	// Tol stops a restart when the centroids move, in total squared
+	// distance Σ_j ‖c_j − c_j'‖², by at most Tol times the mean variance of
+	// the features (scikit-learn's criterion). A restart also stops when no
+	// assignment changes, which is the only stop when Tol is 0. On sparse
+	// tf-idf the mean variance is tiny, so the default runs Lloyd to
+	// convergence in practice. Default 1e-4; negative means 0.
 	Tol float64
 	// Restarts is the number of independent k-means++ initializations; the
 	// one with the lowest objective is kept (the earliest on ties).
@@ -53,6 +57,10 @@ type FitConfig struct {
 	Seed uint64
 	// Workers is the number of goroutines. Default runtime.GOMAXPROCS(0).
 	Workers int
+	// Logger, when set, receives one debug record per restart: its
+	// k-means++ seed rows, its Lloyd iterations and its objective. Not
+	// saved with a router.
+	Logger *slog.Logger `json:"-"`
 }
 
 func (c FitConfig) maxIter() int {
@@ -397,6 +405,12 @@ type fitter struct {
 	used []int32
 	// csc is the sparse rows by column (nil when dense), for the means.
 	csc *cscRows
+	// spare is the other D×K buffer of the centroids: means computes the
+	// new ones into it and swaps, so it can measure how far they moved.
+	spare []float64
+	// shiftTol is the largest total squared centroid shift at which a
+	// restart stops: Tol × the mean variance of the features.
+	shiftTol float64
 }
 
 // cscRows is a sparse matrix by column: column d's entries are
@@ -436,6 +450,8 @@ func newFitter(x *Rows, cfg FitConfig) *fitter {
 		sq: make([]float64, x.N*cfg.K),
 		cn: newCentroids(cfg.K, x.Dim),
 	}
+	f.spare = make([]float64, len(f.cn.ct))
+	f.shiftTol = cfg.tol() * meanVariance(x, f.xn)
 	if x.Sparse() {
 		seen := make([]bool, x.Dim)
 		for _, c := range x.Indices {
@@ -461,6 +477,7 @@ func (f *fitter) run(ctx context.Context, r int) (*Model, []int, error) {
 	}
 	f.cn.setRows(f.x, f.xn, seeds)
 
+	iters := 0
 	labels := make([]int, n)
 	prev := make([]int, n)
 	for i := range prev {
@@ -470,12 +487,11 @@ func (f *fitter) run(ctx context.Context, r int) (*Model, []int, error) {
 	if !f.cfg.Unbalanced {
 		caps = BalancedCaps(n, k)
 	}
-	tol := f.cfg.tol()
-	prevObj := math.Inf(1)
 	for it := range f.cfg.maxIter() {
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
 		}
+		iters = it + 1
 		// Assignment step.
 		distances(f.sq, f.x, f.xn, f.cn, f.workers)
 		if caps != nil {
@@ -486,21 +502,18 @@ func (f *fitter) run(ctx context.Context, r int) (*Model, []int, error) {
 			}
 			f.fillEmpty(labels)
 		}
-		obj := 0.0
 		changed := 0
 		for i, j := range labels {
-			obj += f.sq[i*k+j]
 			if j != prev[i] {
 				changed++
 			}
 		}
 		copy(prev, labels)
 		// Update step.
-		f.means(labels)
-		if changed == 0 || (it > 0 && math.Abs(prevObj-obj) < tol*math.Abs(prevObj)) {
+		shift := f.means(labels)
+		if changed == 0 || shift <= f.shiftTol {
 			break
 		}
-		prevObj = obj
 	}
 
 	// The model: the means of the final assignment and its objective.
@@ -514,6 +527,9 @@ func (f *fitter) run(ctx context.Context, r int) (*Model, []int, error) {
 	for i, j := range labels {
 		m.Sizes[j]++
 		m.Inertia += max(f.sq[i*k+j], 0)
+	}
+	if l := f.cfg.Logger; l != nil {
+		l.Debug("k-means restart", "restart", r, "seed_rows", seeds, "iterations", iters, "inertia", m.Inertia)
 	}
 	return m, labels, nil
 }
@@ -548,11 +564,15 @@ func (f *fitter) fillEmpty(labels []int) {
 }
 
 // means sets the centroids to the mean of each cluster's rows, summing
-// each coordinate in row order directly into the transposed layout. It is
-// sequential: O(nnz + K·(used columns)), small next to the O(nnz·K)
-// distances.
-func (f *fitter) means(labels []int) {
-	cn, k := f.cn, f.k
+// each coordinate in row order directly into the transposed layout, and
+// returns how far they moved, Σ_j ‖new c_j − old c_j‖². It is sequential
+// but for the column loop: O(nnz + K·(used columns)), small next to the
+// O(nnz·K) distances.
+func (f *fitter) means(labels []int) float64 {
+	k := f.k
+	cn := f.cn
+	old := cn.ct
+	cn.ct, f.spare = f.spare, old
 	if f.used == nil {
 		clear(cn.ct)
 	} else {
@@ -598,11 +618,13 @@ func (f *fitter) means(labels []int) {
 		}
 	}
 	clear(cn.norm)
+	shift := 0.0
 	scale := func(d int) {
-		c := cn.ct[d*k : (d+1)*k]
+		c, o := cn.ct[d*k:(d+1)*k], old[d*k:(d+1)*k]
 		for j := range c {
 			c[j] *= inv[j]
 			cn.norm[j] += c[j] * c[j]
+			shift += (c[j] - o[j]) * (c[j] - o[j])
 		}
 	}
 	if f.used == nil {
@@ -614,6 +636,34 @@ func (f *fitter) means(labels []int) {
 			scale(int(d))
 		}
 	}
+	return shift
+}
+
+// meanVariance returns the mean over the D columns of x of the column
+// variance, (Σ_i ‖x_i‖²/N − ‖μ‖²)/D with μ the mean row, in float64.
+func meanVariance(x *Rows, xn []float64) float64 {
+	mu := make([]float64, x.Dim)
+	for i := range x.N {
+		cols, vals := x.Row(i)
+		if cols == nil {
+			for d, v := range vals {
+				mu[d] += float64(v)
+			}
+		} else {
+			for t, c := range cols {
+				mu[c] += float64(vals[t])
+			}
+		}
+	}
+	n := float64(x.N)
+	sq, mm := 0.0, 0.0
+	for _, v := range xn {
+		sq += v
+	}
+	for _, v := range mu {
+		mm += (v / n) * (v / n)
+	}
+	return max(sq/n-mm, 0) / float64(x.Dim)
 }
 
 // kmeansPP picks K seed rows by greedy k-means++ (as scikit-learn does): the

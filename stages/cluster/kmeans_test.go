@@ -1,9 +1,12 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -382,4 +385,103 @@ func ExampleFit() {
 	// same domain: true true
 	// NMI: 1
 	// (0.8, 0.6) goes with (1, 0): true
+}
+
+func TestFitLogsRestarts(t *testing.T) {
+	x, _ := blobs(5, []int{60, 40, 30, 20}, 400, true, 0.3)
+	var buf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	m, _, err := Fit(context.Background(), x, FitConfig{K: 4, Unbalanced: true, Restarts: 3, Seed: 9, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type rec struct {
+		Msg        string
+		Restart    int
+		SeedRows   []int `json:"seed_rows"`
+		Iterations int
+		Inertia    float64
+	}
+	var recs []rec
+	dec := json.NewDecoder(&buf)
+	for dec.More() {
+		var r rec
+		if err := dec.Decode(&r); err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, r)
+	}
+	if len(recs) != 3 {
+		t.Fatalf("%d log records, want one per restart (3)", len(recs))
+	}
+	best := math.Inf(1)
+	for i, r := range recs {
+		if r.Restart != i || len(r.SeedRows) != 4 || r.Iterations < 1 {
+			t.Errorf("record %d: %+v", i, r)
+		}
+		best = min(best, r.Inertia)
+	}
+	if best != m.Inertia {
+		t.Errorf("lowest logged inertia %v, model's %v", best, m.Inertia)
+	}
+}
+
+func TestMeanVariance(t *testing.T) {
+	for _, sparse := range []bool{false, true} {
+		x, _ := blobs(3, []int{30, 20, 10}, 200, sparse, 0.5)
+		// Direct: per column, E[x²] − E[x]², averaged over the columns.
+		dense := make([]float64, x.N*x.Dim)
+		for i := range x.N {
+			cols, vals := x.Row(i)
+			for t, v := range vals {
+				d := t
+				if cols != nil {
+					d = int(cols[t])
+				}
+				dense[i*x.Dim+d] = float64(v)
+			}
+		}
+		want := 0.0
+		for d := range x.Dim {
+			s, s2 := 0.0, 0.0
+			for i := range x.N {
+				v := dense[i*x.Dim+d]
+				s, s2 = s+v, s2+v*v
+			}
+			mu := s / float64(x.N)
+			want += s2/float64(x.N) - mu*mu
+		}
+		want /= float64(x.Dim)
+		if got := meanVariance(x, rowNorms(x, 1)); math.Abs(got-want) > 1e-12*max(1, want) {
+			t.Errorf("sparse=%v: meanVariance %v, want %v", sparse, got, want)
+		}
+	}
+}
+
+// With Tol < 0 a restart stops only when no assignment changes, so the
+// returned assignment is a Lloyd fixed point: every row sits at its nearest
+// centroid. The default Tol (a shift of 1e-4 × the mean variance) is that
+// strict on these data too.
+func TestFitConvergedIsFixedPoint(t *testing.T) {
+	for _, c := range []struct {
+		sparse bool
+		tol    float64
+	}{{false, -1}, {true, -1}, {false, 0}, {true, 0}} {
+		sparse := c.sparse
+		x, _ := blobs(8, []int{120, 80, 60, 40}, 300, sparse, 0.6)
+		m, labels, err := Fit(context.Background(), x, FitConfig{K: 6, Unbalanced: true, Tol: c.tol, Restarts: 1, Seed: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := m.Assign(x)
+		moved := 0
+		for i := range labels {
+			if got[i] != labels[i] {
+				moved++
+			}
+		}
+		if moved > 0 {
+			t.Errorf("sparse=%v tol=%v: %d rows are nearer another centroid after the fit", sparse, c.tol, moved)
+		}
+	}
 }
