@@ -60,26 +60,76 @@ func LatestArtifactVersion(dir, prefix string) (int64, error) {
 // fsyncs it, renames it over path and syncs the directory, so that path is
 // either the old file or the whole new one, also after a crash.
 func WriteFileAtomic(path string, write func(*os.File) error) error {
+	tmp, err := writeTemp(path, write)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	return commitTemps(filepath.Dir(path), [][2]string{{tmp, path}})
+}
+
+// WriteTwinAtomic writes an artifact's Parquet twin and its Arrow file
+// (arrowPath) as WriteFileAtomic does, the two encodings concurrently, then
+// renames the Parquet file first and the Arrow file last: the Arrow file is
+// what marks a version as present (LatestVersion), so a crash between the
+// two leaves no version that lacks its twin. writeParquet and writeArrow run
+// on different goroutines and must only read what they share. On error
+// neither file is renamed.
+func WriteTwinAtomic(arrowPath string, writeParquet, writeArrow func(*os.File) error) error {
+	parquetPath := ParquetTwin(arrowPath)
+	var ptmp string
+	var perr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ptmp, perr = writeTemp(parquetPath, writeParquet)
+	}()
+	atmp, aerr := writeTemp(arrowPath, writeArrow)
+	<-done
+	for _, t := range []string{ptmp, atmp} {
+		if t != "" {
+			defer os.Remove(t)
+		}
+	}
+	if err := errors.Join(perr, aerr); err != nil {
+		return err
+	}
+	return commitTemps(filepath.Dir(arrowPath), [][2]string{{ptmp, parquetPath}, {atmp, arrowPath}})
+}
+
+// writeTemp writes a temp file beside path with write and fsyncs it; it
+// returns the temp file's name, or "" and an error (the temp file removed).
+func writeTemp(path string, write func(*os.File) error) (string, error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return "", fmt.Errorf("write %s: %w", path, err)
 	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
+	fail := func(err error) (string, error) {
 		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
+		os.Remove(tmp.Name())
+		return "", err
+	}
+	if err := write(tmp); err != nil {
+		return fail(fmt.Errorf("write %s: %w", path, err))
 	}
 	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("fsync %s: %w", path, err)
+		return fail(fmt.Errorf("fsync %s: %w", path, err))
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		os.Remove(tmp.Name())
+		return "", fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	return tmp.Name(), nil
+}
+
+// commitTemps renames each {temp, path} pair in order and syncs dir.
+func commitTemps(dir string, renames [][2]string) error {
+	for _, r := range renames {
+		if err := os.Rename(r[0], r[1]); err != nil {
+			return fmt.Errorf("write %s: %w", r[1], err)
+		}
 	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
+	if d, err := os.Open(dir); err == nil {
 		_ = d.Sync()
 		d.Close()
 	}

@@ -53,3 +53,37 @@ func TestWriteFileAtomic(t *testing.T) {
 		t.Fatalf("temp files left behind: %v", ents)
 	}
 }
+
+func TestWriteTwinAtomic(t *testing.T) {
+	dir := t.TempDir()
+	arrow := ArtifactPath(dir, "router", 1)
+	put := func(s string) func(*os.File) error {
+		return func(f *os.File) error { _, err := f.WriteString(s); return err }
+	}
+	read := func(p string) string { b, _ := os.ReadFile(p); return string(b) }
+	if err := WriteTwinAtomic(arrow, put("pq1"), put("ar1")); err != nil {
+		t.Fatal(err)
+	}
+	if read(ParquetTwin(arrow)) != "pq1" || read(arrow) != "ar1" {
+		t.Fatalf("files hold %q and %q", read(ParquetTwin(arrow)), read(arrow))
+	}
+	boom := errors.New("boom")
+	fail := func(f *os.File) error { f.WriteString("half"); return boom }
+	for _, tt := range []struct {
+		name      string
+		pq, arrow func(*os.File) error
+	}{{"parquet fails", fail, put("ar2")}, {"arrow fails", put("pq2"), fail}, {"both fail", fail, fail}} {
+		if err := WriteTwinAtomic(arrow, tt.pq, tt.arrow); !errors.Is(err, boom) {
+			t.Errorf("%s: returned %v", tt.name, err)
+		}
+		if read(ParquetTwin(arrow)) != "pq1" || read(arrow) != "ar1" {
+			t.Errorf("%s: a failed write changed the files to %q and %q", tt.name, read(ParquetTwin(arrow)), read(arrow))
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 2 {
+			t.Errorf("%s: temp files left behind: %v", tt.name, ents)
+		}
+	}
+	if err := WriteTwinAtomic(filepath.Join(dir, "missing", "router-000001.arrow"), put("x"), put("y")); err == nil {
+		t.Error("write into a missing directory succeeded")
+	}
+}

@@ -438,15 +438,12 @@ func SaveRouter(dir string, m *RouterModel) (int64, error) {
 		m.Version = old
 		return 0, err
 	}
-	arrowPath := RouterPath(dir, v)
-	// Parquet first: the Arrow file is what marks a version as present.
-	if err := writeAtomicFile(schemas.ParquetTwin(arrowPath), func(f *os.File) error { return writeRouterParquet(f, t, meta) }); err != nil {
+	err = schemas.WriteTwinAtomic(RouterPath(dir, v),
+		func(f *os.File) error { return writeRouterParquet(f, t, meta) },
+		func(f *os.File) error { return writeRouterArrow(f, t, meta) })
+	if err != nil {
 		m.Version = old
-		return 0, err
-	}
-	if err := writeAtomicFile(arrowPath, func(f *os.File) error { return writeRouterArrow(f, t, meta) }); err != nil {
-		m.Version = old
-		return 0, err
+		return 0, fmt.Errorf("cluster: %w", err)
 	}
 	return v, nil
 }
@@ -476,14 +473,6 @@ func writeRouterParquet(f *os.File, t routerTable, meta []byte) error {
 		return err
 	}
 	return w.Close()
-}
-
-// writeAtomicFile writes path atomically (schemas.WriteFileAtomic).
-func writeAtomicFile(path string, write func(*os.File) error) error {
-	if err := schemas.WriteFileAtomic(path, write); err != nil {
-		return fmt.Errorf("cluster: %w", err)
-	}
-	return nil
 }
 
 // LoadRouter loads router version v from dir (v <= 0: the latest). It reads

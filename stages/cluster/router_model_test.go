@@ -188,7 +188,7 @@ func TestRouterParquetFallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := writeAtomicFile(arrowPath, func(f *os.File) error { return writeRouterArrow(f, tampered, meta) }); err != nil {
+	if err := schemas.WriteFileAtomic(arrowPath, func(f *os.File) error { return writeRouterArrow(f, tampered, meta) }); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := LoadRouterFile(arrowPath); err == nil || !strings.Contains(err.Error(), "checksum") {
@@ -220,7 +220,7 @@ func TestRouterParquetFallback(t *testing.T) {
 		t.Error("both damaged: no error")
 	}
 	// Parquet twin with tampered values: the checksum catches it too.
-	if err := writeAtomicFile(parquetPath, func(f *os.File) error { return writeRouterParquet(f, tampered, meta) }); err != nil {
+	if err := schemas.WriteFileAtomic(parquetPath, func(f *os.File) error { return writeRouterParquet(f, tampered, meta) }); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := LoadRouter(dir, 1); err == nil || !strings.Contains(err.Error(), "checksum") {

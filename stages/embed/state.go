@@ -263,14 +263,11 @@ func SaveState(dir string, s *State) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("embed: encode settings: %w", err)
 	}
-	arrowPath := StatePath(dir, v)
-	parquetPath := schemas.ParquetTwin(arrowPath)
-	// Parquet first: the Arrow file is what marks a version as present.
-	if err := writeAtomic(parquetPath, func(f *os.File) error { return writeStateParquet(f, t, meta) }); err != nil {
-		return 0, err
-	}
-	if err := writeAtomic(arrowPath, func(f *os.File) error { return writeStateArrow(f, t, meta) }); err != nil {
-		return 0, err
+	err = schemas.WriteTwinAtomic(StatePath(dir, v),
+		func(f *os.File) error { return writeStateParquet(f, t, meta) },
+		func(f *os.File) error { return writeStateArrow(f, t, meta) })
+	if err != nil {
+		return 0, fmt.Errorf("embed: %w", err)
 	}
 	return v, nil
 }
@@ -351,14 +348,6 @@ func writeStateParquet(f *os.File, t stateTable, meta []byte) error {
 		return err
 	}
 	return w.Close()
-}
-
-// writeAtomic writes path atomically (schemas.WriteFileAtomic).
-func writeAtomic(path string, write func(*os.File) error) error {
-	if err := schemas.WriteFileAtomic(path, write); err != nil {
-		return fmt.Errorf("embed: %w", err)
-	}
-	return nil
 }
 
 // LoadState loads version v from dir (v <= 0: the latest). It reads the Arrow

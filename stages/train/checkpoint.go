@@ -193,10 +193,10 @@ func SaveCheckpoint(dir string, c *Checkpoint, keep int) (string, error) {
 		return "", fmt.Errorf("train: save checkpoint: %w", err)
 	}
 	path := CheckpointPath(dir, c.Meta.Step)
-	if err := schemas.WriteFileAtomic(schemas.ParquetTwin(path), func(f *os.File) error { return writeCkptParquet(f, rows, meta) }); err != nil {
-		return "", fmt.Errorf("train: save checkpoint: %w", err)
-	}
-	if err := schemas.WriteFileAtomic(path, func(f *os.File) error { return writeCkptArrow(f, rows, meta) }); err != nil {
+	err = schemas.WriteTwinAtomic(path,
+		func(f *os.File) error { return writeCkptParquet(f, rows, meta) },
+		func(f *os.File) error { return writeCkptArrow(f, rows, meta) })
+	if err != nil {
 		return "", fmt.Errorf("train: save checkpoint: %w", err)
 	}
 	if keep > 0 {
