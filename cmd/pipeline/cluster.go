@@ -140,7 +140,9 @@ the closest previous ones, so domain ids stay stable across refits.
 			}
 			ctx := cmd.Context()
 			log := a.log.With("cmd", "cluster fit")
-			feat.state, feat.refit = out, true
+			// The featurizer state is saved into --out below, while
+			// k-means runs.
+			feat.state, feat.refit = "", true
 			dr := &docReader{a: a, paths: in, lim: schemas.Limits{MaxTextBytes: feat.maxTextBytes}, log: log}
 			defer dr.close()
 			fitFn := func(k embed.Kind, opt embed.FitOptions) (embed.Featurizer, embed.Vectors, error) {
@@ -161,12 +163,20 @@ the closest previous ones, so domain ids stay stable across refits.
 			if v.Len() < k {
 				return fmt.Errorf("cluster fit: %d documents for %d domains: need at least as many documents as domains", v.Len(), k)
 			}
+			saved := make(chan error, 1)
+			go func() {
+				_, err := embed.SaveState(out, s)
+				saved <- err
+			}()
 			if tol == 0 {
 				tol = -1 // FitConfig: negative is 0, 0 the default
 			}
 			fc := cluster.FitConfig{K: k, Unbalanced: !balanced, Restarts: restarts, MaxIter: maxIter, Tol: tol, Seed: feat.seed, Workers: feat.workers, Logger: log}
 			rows := rowsOf(v)
 			m, labels, err := cluster.Fit(ctx, rows, fc)
+			if serr := <-saved; serr != nil {
+				return fmt.Errorf("cluster fit: save the featurizer state: %w", serr)
+			}
 			if err != nil {
 				return fmt.Errorf("cluster fit: %w", err)
 			}
@@ -190,7 +200,7 @@ the closest previous ones, so domain ids stay stable across refits.
 				FeaturizerVersion: s.Settings.Version, Inertia: m.Inertia, PeakRSSBytes: peakRSSBytes()}
 			rep.Sizes = sizesByID(rm)
 			rep.BalanceMaxMin, rep.BalanceMaxMean = cluster.Balance(m.Sizes)
-			log.Info("router fitted", "k", k, "version", rm.Version, "sizes", rep.Sizes, "seconds", rep.Seconds)
+			log.Info("router fitted", "k", k, "version", rm.Version, "featurizer_version", rm.FeaturizerVersion, "sizes", rep.Sizes, "seconds", rep.Seconds)
 			if asJSON {
 				return writeJSON(a.stdout, rep)
 			}

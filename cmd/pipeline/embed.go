@@ -154,12 +154,14 @@ func (f *featurizerFlags) fitWith(log *slog.Logger, fitFn func(embed.Kind, embed
 	if err != nil {
 		return nil, embed.Vectors{}, err
 	}
+	attrs := []any{"featurizer", k, "docs", v.Len(), "dim", fz.Dim()}
 	if f.state != "" {
 		if _, err := embed.SaveState(f.state, s); err != nil {
 			return nil, embed.Vectors{}, err
 		}
+		attrs = append(attrs, "version", s.Settings.Version)
 	}
-	log.Info("featurizer fitted", "featurizer", k, "docs", v.Len(), "dim", fz.Dim(), "version", s.Settings.Version, "seconds", seconds(time.Since(start)))
+	log.Info("featurizer fitted", append(attrs, "seconds", seconds(time.Since(start)))...)
 	return s, v, nil
 }
 

@@ -877,13 +877,8 @@ func TopTerms(w []float32, vocabulary []string, n int) []string {
 		return nil
 	}
 	l := min(len(w), len(vocabulary))
-	idx := make([]int, 0, min(l, 1024))
-	for i := range l {
-		if w[i] > 0 { // false for NaN
-			idx = append(idx, i)
-		}
-	}
-	slices.SortFunc(idx, func(a, b int) int {
+	// better orders the terms: higher weight, then term, then index.
+	better := func(a, b int) int {
 		if c := cmp.Compare(w[b], w[a]); c != 0 {
 			return c
 		}
@@ -891,7 +886,31 @@ func TopTerms(w []float32, vocabulary []string, n int) []string {
 			return c
 		}
 		return cmp.Compare(a, b)
-	})
+	}
+	var idx []int
+	if n >= 64 {
+		idx = make([]int, 0, min(l, 1024))
+		for i := range l {
+			if w[i] > 0 { // false for NaN
+				idx = append(idx, i)
+			}
+		}
+		slices.SortFunc(idx, better)
+	} else {
+		// Few terms wanted: keep the best n seen so far, in order, in
+		// one pass over the weights.
+		idx = make([]int, 0, n+1)
+		for i := range l {
+			if !(w[i] > 0) || (len(idx) == n && better(i, idx[n-1]) > 0) {
+				continue
+			}
+			at, _ := slices.BinarySearchFunc(idx, i, better)
+			idx = slices.Insert(idx, at, i)
+			if len(idx) > n {
+				idx = idx[:n]
+			}
+		}
+	}
 	idx = idx[:min(n, len(idx))]
 	out := make([]string, len(idx))
 	for i, k := range idx {

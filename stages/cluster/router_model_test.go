@@ -689,6 +689,25 @@ func TestTopTerms(t *testing.T) {
 	}
 }
 
+// TopTerms selects the few best terms in one pass (n < 64) and sorts them
+// all otherwise; both must give the full sort's first n, ties included.
+func TestTopTermsSelectionMatchesSort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const l = 3000
+	vocab := make([]string, l)
+	w := make([]float32, l)
+	for i := range l {
+		vocab[i] = fmt.Sprintf("t%04d", rng.IntN(l)) // repeated terms: ties on term too
+		w[i] = float32(rng.IntN(40)-5) / 8            // many equal weights, some ≤ 0
+	}
+	all := TopTerms(w, vocab, l) // the sorting path
+	for _, n := range []int{1, 2, 10, 63, 64, 200} {
+		if got := TopTerms(w, vocab, n); !slices.Equal(got, all[:min(n, len(all))]) {
+			t.Errorf("n=%d: %q, want %q", n, got, all[:min(n, len(all))])
+		}
+	}
+}
+
 func ExampleMatchIDs() {
 	// A refit finds the same two domains in the other order, plus a new one.
 	prev := &RouterModel{
