@@ -2,7 +2,8 @@
 # Unbalanced k-means NMI with many seeds, ours against scikit-learn (issue 4):
 # one initialization each (`--restarts 1` against `n_init=1`), seeds FROM..TO,
 # for each featurizer and k. Quality only (no timing), so it may share the
-# machine. Prints one line per run; summarize with
+# machine; scikit-learn's side featurizes once per k (`--seeds`). Prints one
+# line per run; summarize with
 #   python3 bench/cluster_nmi_summary.py LOG
 #   bash bench/cluster_nmi.sh [FROM] [TO]   (default 0 19)
 # Environment: FEATS ("tfidf lsa"), KS ("5 8 16"), CORPUS, PY.
@@ -20,8 +21,8 @@ trap 'rm -rf "$OUT"' EXIT
 for feat in $FEATS; do
   lsa=""; [ "$feat" = lsa ] && lsa="--lsa"
   for k in $KS; do
+    "$PY" bench/cluster_sklearn.py --k "$k" --seeds "$FROM:$TO" --n-init 1 $lsa --corpus "$CORPUS"
     for s in $(seq "$FROM" "$TO"); do
-      echo "sklearn $feat $k $s $("$PY" bench/cluster_sklearn.py --k "$k" --seed "$s" --n-init 1 $lsa --corpus "$CORPUS")"
       d="$OUT/r-$feat-$k-$s"
       fit=$(bin/pipeline cluster fit --in "$CORPUS" --k "$k" --seed "$s" --featurizer "$feat" --restarts 1 \
         --balanced=false --out "$d" --json --log-level warn)
