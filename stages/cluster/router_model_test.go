@@ -698,7 +698,7 @@ func TestTopTermsSelectionMatchesSort(t *testing.T) {
 	w := make([]float32, l)
 	for i := range l {
 		vocab[i] = fmt.Sprintf("t%04d", rng.IntN(l)) // repeated terms: ties on term too
-		w[i] = float32(rng.IntN(40)-5) / 8            // many equal weights, some ≤ 0
+		w[i] = float32(rng.IntN(40)-5) / 8           // many equal weights, some ≤ 0
 	}
 	all := TopTerms(w, vocab, l) // the sorting path
 	for _, n := range []int{1, 2, 10, 63, 64, 200} {
