@@ -140,9 +140,6 @@ the closest previous ones, so domain ids stay stable across refits.
 			}
 			ctx := cmd.Context()
 			log := a.log.With("cmd", "cluster fit")
-			// The featurizer state is saved into --out below, while
-			// k-means runs.
-			feat.state, feat.refit = "", true
 			dr := &docReader{a: a, paths: in, lim: schemas.Limits{MaxTextBytes: feat.maxTextBytes}, log: log}
 			defer dr.close()
 			fitFn := func(k embed.Kind, opt embed.FitOptions) (embed.Featurizer, embed.Vectors, error) {
@@ -163,6 +160,7 @@ the closest previous ones, so domain ids stay stable across refits.
 			if v.Len() < k {
 				return fmt.Errorf("cluster fit: %d documents for %d domains: need at least as many documents as domains", v.Len(), k)
 			}
+			// The featurizer state goes into --out while k-means runs.
 			saved := make(chan error, 1)
 			go func() {
 				_, err := embed.SaveState(out, s)
