@@ -20,6 +20,7 @@ const (
 	ReasonUnknownSchemaVersion Reason = "unknown-schema-version"
 	ReasonWrongContentType     Reason = "wrong-content-type"
 	ReasonWrongSchema          Reason = "wrong-schema"     // Arrow payload of another kind, or missing columns
+	ReasonEmptyMessage         Reason = "empty-message"    // no value at all: a tombstone (nil value) or an empty payload
 	ReasonProcessing           Reason = "processing-error" // anything else
 )
 

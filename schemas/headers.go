@@ -52,6 +52,21 @@ func CheckHeaders(contentType, schemaVersion string) (string, error) {
 	return ct, nil
 }
 
+// CheckMessage checks a whole Kafka message before it is decoded: its value
+// and its content-type and schema-version header values ("" when absent). It
+// returns the canonical content type as CheckHeaders does.
+//
+// A message without a value (a tombstone, whose value is nil, or an empty
+// payload) carries nothing to decode whatever its headers say:
+// ReasonEmptyMessage, checked first, so that a headerless tombstone is not
+// mistaken for a malformed JSON document or Arrow batch.
+func CheckMessage(contentType, schemaVersion string, value []byte) (string, error) {
+	if len(value) == 0 {
+		return "", errorf(ReasonEmptyMessage, "schemas: message has no value (a tombstone or an empty payload); want a JSON document or an Arrow IPC stream")
+	}
+	return CheckHeaders(contentType, schemaVersion)
+}
+
 func canonicalContentType(contentType string) (string, error) {
 	if strings.TrimSpace(contentType) == "" {
 		return ContentTypeJSON, nil
