@@ -273,7 +273,7 @@ func archiveDomain(ctx context.Context, cc pipeline.ClientConfig, dead *pipeline
 
 // archiveDocs decodes the documents of one routed message.
 func archiveDocs(m kafka.Message) ([]schemas.Document, error) {
-	if _, err := schemas.CheckHeaders(headerValue(m, schemas.HeaderContentType), headerValue(m, schemas.HeaderSchemaVersion)); err != nil {
+	if _, err := schemas.CheckMessage(headerValue(m, schemas.HeaderContentType), headerValue(m, schemas.HeaderSchemaVersion), m.Value); err != nil {
 		return nil, err
 	}
 	recs, err := schemas.DecodeRecords(m.Value, nil)

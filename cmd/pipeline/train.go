@@ -474,7 +474,7 @@ func partKey(topic string, p int) string { return topic + "/" + strconv.Itoa(p) 
 // apply feeds the documents of one input message to the trainer; a message
 // that does not decode is dead-lettered.
 func (j *trainJob) apply(ctx context.Context, tr *train.Trainer, m kafka.Message, log *slog.Logger) {
-	ct, err := schemas.CheckHeaders(headerValue(m, schemas.HeaderContentType), headerValue(m, schemas.HeaderSchemaVersion))
+	ct, err := schemas.CheckMessage(headerValue(m, schemas.HeaderContentType), headerValue(m, schemas.HeaderSchemaVersion), m.Value)
 	if err == nil && ct == schemas.ContentTypeJSON {
 		var d schemas.Document
 		if d, err = schemas.DecodeJSON(m.Value, schemas.Limits{MaxTextBytes: j.f.maxText}); err == nil {
