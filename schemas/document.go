@@ -10,12 +10,22 @@ import (
 // accepts by default.
 const DefaultMaxTextBytes = 1 << 20
 
+// DefaultMaxIDBytes is the longest document id, in bytes, that Limits
+// accepts by default: 1 KiB, the key limit of S3 and of MongoDB indexes
+// (Elasticsearch allows 512 bytes). It holds any UUID, hash, path or
+// ordinary URL, while an id, which is a Kafka key and is copied into every
+// routed row, cannot carry megabytes.
+const DefaultMaxIDBytes = 1 << 10
+
 // Limits bounds the documents a decoder accepts. The zero value means the
 // defaults.
 type Limits struct {
 	// MaxTextBytes is the largest len(Document.Text) accepted; larger texts
 	// are ReasonOversize. Default DefaultMaxTextBytes.
 	MaxTextBytes int
+	// MaxIDBytes is the largest len(Document.ID) accepted; longer ids are
+	// ReasonInvalidID. Default DefaultMaxIDBytes.
+	MaxIDBytes int
 }
 
 func (l Limits) maxTextBytes() int {
@@ -23,6 +33,13 @@ func (l Limits) maxTextBytes() int {
 		return DefaultMaxTextBytes
 	}
 	return l.MaxTextBytes
+}
+
+func (l Limits) maxIDBytes() int {
+	if l.MaxIDBytes <= 0 {
+		return DefaultMaxIDBytes
+	}
+	return l.MaxIDBytes
 }
 
 // Origin says where a row came from: the raw topic, partition and offset of
@@ -48,12 +65,15 @@ type Document struct {
 
 // ValidateDocument checks d against lim. Its error is a *DecodeError:
 // ReasonInvalidUTF8 when ID, Text or Meta is not valid UTF-8,
-// ReasonOversize when len(Text) is above the limit, and ReasonEmptyText when
-// Text is empty or only white space.
+// ReasonInvalidID when len(ID) is above the limit, ReasonOversize when
+// len(Text) is above the limit, and ReasonEmptyText when Text is empty or
+// only white space.
 func ValidateDocument(d Document, lim Limits) error {
 	switch {
 	case !utf8.ValidString(d.ID):
 		return errorf(ReasonInvalidUTF8, "schemas: document id is not valid UTF-8")
+	case len(d.ID) > lim.maxIDBytes():
+		return errorf(ReasonInvalidID, "schemas: document id of %d bytes starting %q: limit %d", len(d.ID), clip(d.ID), lim.maxIDBytes())
 	case !utf8.ValidString(d.Text):
 		return errorf(ReasonInvalidUTF8, "schemas: document %q: text is not valid UTF-8", clip(d.ID))
 	case !utf8.Valid(d.Meta):

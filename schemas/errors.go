@@ -22,6 +22,19 @@ const (
 	ReasonWrongSchema          Reason = "wrong-schema"     // Arrow payload of another kind, or missing columns
 	ReasonEmptyMessage         Reason = "empty-message"    // no value at all: a tombstone (nil value) or an empty payload
 	ReasonProcessing           Reason = "processing-error" // anything else
+
+	// ReasonInvalidID: an id longer than Limits.MaxIDBytes, or one whose
+	// JSON string holds a lone UTF-16 surrogate escape ("\ud800"), which
+	// would decode to U+FFFD and so make distinct ids equal.
+	ReasonInvalidID Reason = "invalid-id"
+	// ReasonTruncatedInput: an input file ends inside a record (a truncated
+	// gzip stream); the records before it were read. See IncompleteError.
+	ReasonTruncatedInput Reason = "truncated-input"
+	// ReasonUnreadableFile: an input file, or the rest of one, cannot be
+	// read: an I/O error, a file that cannot be opened (permissions, a
+	// symlink loop), a corrupt gzip stream or trailing garbage after one, a
+	// corrupt Parquet file. See IncompleteError.
+	ReasonUnreadableFile Reason = "unreadable-file"
 )
 
 // DecodeError is the error of every decoder in this package when the input

@@ -28,6 +28,10 @@ func addSeedFiles(f *testing.F, pattern string) {
 func FuzzDecodeJSON(f *testing.F) {
 	addSeedFiles(f, "json/*.json")
 	addSeedFiles(f, "jsonl/*.jsonl")
+	// Lone surrogate escapes: U+FFFD in text, invalid in ids.
+	f.Add([]byte(`{"id":"\ud800","text":"t"}`))
+	f.Add([]byte(`{"id":"\ud83d\ude00","text":"\udc00\ud800"}`))
+	f.Add([]byte("\xef\xbb\xbf{\"id\":\"bom\",\"text\":\"t\"}"))
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		d, err := DecodeJSON(payload, Limits{MaxTextBytes: 1 << 10})
 		checkAgainstEncodingJSON(t, payload, d, err)

@@ -22,19 +22,20 @@ func decodeLine(payload []byte, lim Limits) (Document, error) {
 	}
 	d := Document{ID: o.id, Text: o.text, Meta: o.meta}
 	// ValidateDocument, less its UTF-8 checks: payload is valid UTF-8, and
-	// the text (simple escapes only), the id (readString maps lone
-	// surrogates to U+FFFD) and the members of Meta come from it with ASCII
+	// the text (simple escapes only), the id (decodeObjectFast refuses ids
+	// with lone surrogates) and the members of Meta come from it with ASCII
 	// substitutions, so they are too. On a failure ValidateDocument gives
 	// the error.
-	if len(d.Text) > lim.maxTextBytes() || isBlank(d.Text) {
+	if len(d.ID) > lim.maxIDBytes() || len(d.Text) > lim.maxTextBytes() || isBlank(d.Text) {
 		return d, ValidateDocument(d, lim)
 	}
 	return d, nil
 }
 
 // decodeObjectFast is decodeObject (same result on success) with the text
-// member read by readTextFast. ok is false on any error or on a text it does
-// not handle; the caller then uses DecodeJSON, which reports the error.
+// member read by readTextFast. ok is false on any error, on an id with a lone
+// surrogate escape or on a text it does not handle; the caller then uses
+// DecodeJSON, which reports the error.
 func decodeObjectFast(data []byte) (o object, ok bool) {
 	s := scanner{data: data}
 	s.skipWS()
@@ -68,7 +69,7 @@ func decodeObjectFast(data []byte) (o object, ok bool) {
 					return o, false
 				}
 				o.haveID = true
-				if o.id, err = s.readID(); err != nil {
+				if o.id, o.idLone, err = s.readID(); err != nil || o.idLone {
 					return o, false
 				}
 			case "text":

@@ -20,6 +20,10 @@ func TestDecodeLineMatchesDecodeJSON(t *testing.T) {
 		`{"id": "a", "text": "he said \"hi\"\n\tthen left\\ / \/ \b\f\r", "source": "x", "label": "y"}`,
 		`{"text": "x\u00e9y", "id": 3}`,
 		`{"text": "lone \ud800 surrogate"}`,
+		`{"id": "lone \ud800 surrogate", "text": "x"}`,
+		`{"id": "\udfff", "text": "x"}`,
+		`{"id": "` + strings.Repeat("i", DefaultMaxIDBytes+1) + `", "text": "x"}`,
+		`{"id": "` + strings.Repeat("i", 11) + `", "text": "x"}`,
 		`{"id": null, "text": "  a  ", "meta": {"k": [1, 2, {"z": "w"}]}}`,
 		`{"id": "a", "text": ""}`,
 		`{"id": "a", "text": "   "}`,
@@ -45,7 +49,7 @@ func TestDecodeLineMatchesDecodeJSON(t *testing.T) {
 	for k := 0; k < 20; k++ {
 		cases = append(cases, `{"id": "a", "text": "`+string(bytes.Repeat([]byte("x"), k))+`\"y\\z"}`)
 	}
-	for _, lim := range []Limits{{}, {MaxTextBytes: 10}} {
+	for _, lim := range []Limits{{}, {MaxTextBytes: 10}, {MaxIDBytes: 10}} {
 		for _, c := range cases {
 			wd, werr := DecodeJSON([]byte(c), lim)
 			gd, gerr := decodeLine([]byte(c), lim)
@@ -59,6 +63,9 @@ func TestDecodeLineMatchesDecodeJSON(t *testing.T) {
 func FuzzDecodeLine(f *testing.F) {
 	f.Add([]byte(`{"id": "a", "text": "he said \"hi\"\n", "source": "x"}`))
 	f.Add([]byte(`{"text": "x\u00e9y", "id": 3}`))
+	f.Add([]byte(`{"id": "\ud800", "text": "x"}`))
+	f.Add([]byte(`{"id": "\ud83d\ude00\udc00", "text": "\ud800"}`))
+	f.Add([]byte("\xef\xbb\xbf{\"id\": \"bom\", \"text\": \"x\"}"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		wd, werr := DecodeJSON(b, Limits{})
 		gd, gerr := decodeLine(b, Limits{})

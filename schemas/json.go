@@ -17,15 +17,19 @@ const maxJSONDepth = 10000
 //
 // id may be a string, a number (kept as its literal text, "42" or "1e3"), null
 // or missing (both give ""; the caller then generates one). text must be a
-// JSON string. Every other member is kept in Meta as compact JSON object text:
+// JSON string. A lone UTF-16 surrogate escape ("\ud800" not followed by a low
+// surrogate escape, or a lone "\udc00") decodes to U+FFFD in text, as
+// encoding/json does, but makes an id invalid: it would collapse distinct ids
+// into one. Every other member is kept in Meta as compact JSON object text:
 // keys and values byte-exact as they appear in payload, with only the white
 // space between tokens removed; Meta is nil when there are none.
 //
 // Errors are *DecodeError: ReasonInvalidUTF8 when payload is not valid UTF-8
 // (checked before parsing, since a JSON decoder would silently replace bad
 // bytes); ReasonMalformedJSON when payload is not one JSON object, when id or
-// text has the wrong type, text is missing, or id or text appears twice; then
-// those of ValidateDocument. On a validation error the decoded Document is
+// text has the wrong type, text is missing, or id or text appears twice;
+// ReasonInvalidID when the id holds a lone surrogate escape; then those of
+// ValidateDocument. On a validation error the decoded Document is
 // returned along with the error, so that a caller can log its ID.
 //
 // DecodeJSON makes a single pass over payload and does not decode the other
@@ -37,6 +41,9 @@ func DecodeJSON(payload []byte, lim Limits) (Document, error) {
 	o, err := decodeObject(payload)
 	if err != nil {
 		return Document{}, &DecodeError{Reason: ReasonMalformedJSON, Err: fmt.Errorf("schemas: json: %w", err)}
+	}
+	if o.idLone {
+		return Document{ID: o.id, Text: o.text, Meta: o.meta}, errorf(ReasonInvalidID, "schemas: json: id %q holds a lone UTF-16 surrogate escape", clip(o.id))
 	}
 	if !o.haveText {
 		return Document{ID: o.id, Meta: o.meta}, errorf(ReasonMalformedJSON, "schemas: json: object has no text member")
@@ -98,6 +105,7 @@ func AppendJSON(dst []byte, d Document) ([]byte, error) {
 type object struct {
 	id, text         string
 	haveID, haveText bool
+	idLone           bool   // the id held a lone surrogate escape
 	meta             []byte // compact {...} of the other members, nil when none
 }
 
@@ -140,7 +148,7 @@ func decodeObject(data []byte) (object, error) {
 					return o, errors.New(`duplicate "id" member`)
 				}
 				o.haveID = true
-				if o.id, err = s.readID(); err != nil {
+				if o.id, o.idLone, err = s.readID(); err != nil {
 					return o, err
 				}
 			case "text":
@@ -327,6 +335,13 @@ func hex4(b []byte) (rune, bool) {
 // readString decodes the string that starts at s.pos (a '"'). Lone UTF-16
 // surrogates decode to U+FFFD, as encoding/json does.
 func (s *scanner) readString() (string, error) {
+	str, _, err := s.readStringLone()
+	return str, err
+}
+
+// readStringLone is readString that also reports whether the string held a
+// lone surrogate escape (decoded to U+FFFD).
+func (s *scanner) readStringLone() (str string, lone bool, err error) {
 	d := s.data
 	start := s.pos + 1
 	i := start
@@ -335,12 +350,12 @@ func (s *scanner) readString() (string, error) {
 	}
 	if i < len(d) && d[i] == '"' {
 		s.pos = i + 1
-		return string(d[start:i]), nil
+		return string(d[start:i]), false, nil
 	}
 	// Slow path: escapes (or an error).
 	end := s.pos
 	if _, err := s.skipString(); err != nil {
-		return "", err
+		return "", false, err
 	}
 	end, s.pos = s.pos, end // validated; now decode d[start:end-1]
 	buf := make([]byte, 0, end-1-start)
@@ -383,6 +398,7 @@ func (s *scanner) readString() (string, error) {
 					}
 				}
 				r = utf8.RuneError
+				lone = true
 			}
 			buf = utf8.AppendRune(buf, r)
 			continue
@@ -390,28 +406,28 @@ func (s *scanner) readString() (string, error) {
 		i += 2
 	}
 	s.pos = end
-	return string(buf), nil
+	return string(buf), lone, nil
 }
 
 // readID reads the id member's value: a string, a number (its literal text) or
-// null ("").
-func (s *scanner) readID() (string, error) {
+// null (""). lone reports a string that held a lone surrogate escape.
+func (s *scanner) readID() (id string, lone bool, err error) {
 	if s.pos >= len(s.data) {
-		return "", s.errExpected("id value")
+		return "", false, s.errExpected("id value")
 	}
 	switch c := s.data[s.pos]; {
 	case c == '"':
-		return s.readString()
+		return s.readStringLone()
 	case c == '-' || ('0' <= c && c <= '9'):
 		start := s.pos
 		if err := s.skipNumber(); err != nil {
-			return "", err
+			return "", false, err
 		}
-		return string(s.data[start:s.pos]), nil
+		return string(s.data[start:s.pos]), false, nil
 	case c == 'n':
-		return "", s.skipLiteral("null")
+		return "", false, s.skipLiteral("null")
 	}
-	return "", fmt.Errorf("id is not a string or a number: found %s", s.describe())
+	return "", false, fmt.Errorf("id is not a string or a number: found %s", s.describe())
 }
 
 func (s *scanner) skipLiteral(lit string) error {

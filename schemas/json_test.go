@@ -75,6 +75,21 @@ func TestDecodeJSON(t *testing.T) {
 		{name: "empty text", payload: `{"text":""}`, reason: ReasonEmptyText},
 		{name: "blank text", payload: `{"text":" \t\n\u00a0\u2003"}`, reason: ReasonEmptyText},
 		{name: "oversize", payload: `{"text":"` + strings.Repeat("x", DefaultMaxTextBytes+1) + `"}`, reason: ReasonOversize},
+
+		// Ids: a lone surrogate escape would decode to U+FFFD and make
+		// distinct ids equal; an id over the limit is refused.
+		{name: "id lone high surrogate", payload: `{"id":"\ud800","text":"t"}`, reason: ReasonInvalidID},
+		{name: "id lone low surrogate", payload: `{"id":"a\udc00b","text":"t"}`, reason: ReasonInvalidID},
+		{name: "id high then non-low", payload: `{"id":"\ud800\u0041","text":"t"}`, reason: ReasonInvalidID},
+		{name: "id two highs", payload: `{"id":"\ud83d\ud83d\ude00","text":"t"}`, reason: ReasonInvalidID},
+		{name: "id lone surrogate without text", payload: `{"id":"\ud800"}`, reason: ReasonInvalidID},
+		{name: "id surrogate pair", payload: `{"id":"\ud83d\ude00","text":"t"}`, want: Document{ID: "😀", Text: "t"}},
+		{name: "id U+FFFD itself", payload: `{"id":"\ufffd","text":"t"}`, want: Document{ID: "\uFFFD", Text: "t"}},
+		{name: "id at the limit", payload: `{"id":"` + strings.Repeat("i", DefaultMaxIDBytes) + `","text":"t"}`,
+			want: Document{ID: strings.Repeat("i", DefaultMaxIDBytes), Text: "t"}},
+		{name: "id over the limit", payload: `{"id":"` + strings.Repeat("i", DefaultMaxIDBytes+1) + `","text":"t"}`, reason: ReasonInvalidID},
+		{name: "number id over the limit", payload: `{"id":` + strings.Repeat("9", DefaultMaxIDBytes+1) + `,"text":"t"}`, reason: ReasonInvalidID},
+		{name: "escaped id over the limit", payload: `{"id":"` + strings.Repeat("\u00e9", DefaultMaxIDBytes/2+1) + `","text":"t"}`, reason: ReasonInvalidID},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -111,6 +126,20 @@ func TestDecodeJSONLimits(t *testing.T) {
 	// Oversize counts decoded text bytes, not payload bytes.
 	if _, err := DecodeJSON([]byte(`{"text":"\u00e9\u00e9"}`), Limits{MaxTextBytes: 4}); err != nil {
 		t.Errorf("4 text bytes written as 12 escaped bytes: %v", err)
+	}
+	// MaxIDBytes bounds the id in bytes, as MaxTextBytes bounds the text.
+	for _, tt := range []struct {
+		max    int
+		id     string
+		reason Reason
+	}{{0, strings.Repeat("x", DefaultMaxIDBytes), ""}, {3, "abc", ""}, {3, "abcd", ReasonInvalidID}, {3, "éé", ReasonInvalidID}, {-1, "abcd", ""}} {
+		_, err := DecodeJSON([]byte(`{"id":"`+tt.id+`","text":"t"}`), Limits{MaxIDBytes: tt.max})
+		if r := ReasonOf(err); r != tt.reason {
+			t.Errorf("MaxIDBytes %d, id %q: reason %q, want %q", tt.max, tt.id, r, tt.reason)
+		}
+		if err := ValidateDocument(Document{ID: tt.id, Text: "t"}, Limits{MaxIDBytes: tt.max}); ReasonOf(err) != tt.reason {
+			t.Errorf("ValidateDocument: MaxIDBytes %d, id %q: %v, want reason %q", tt.max, tt.id, err, tt.reason)
+		}
 	}
 	// A validation error still returns what was decoded.
 	d, err := DecodeJSON([]byte(`{"id":"keep","text":""}`), Limits{})
@@ -283,9 +312,67 @@ func checkAgainstEncodingJSON(t *testing.T, payload []byte, d Document, err erro
 		if !isObject {
 			t.Fatalf("DecodeJSON(%q): %v, but encoding/json says it is not a valid object", payload, err)
 		}
+	case ReasonInvalidID:
+		// encoding/json decodes it (a lone surrogate as U+FFFD): the id must
+		// hold a lone surrogate escape or be over the limit.
+		raw := members["id"]
+		if !isObject || len(raw) == 0 {
+			t.Fatalf("DecodeJSON(%q): %v, but encoding/json finds no id in an object", payload, err)
+		}
+		if !hasLoneSurrogate(raw) && len(d.ID) <= DefaultMaxIDBytes {
+			t.Fatalf("DecodeJSON(%q): %v, but id %s has no lone surrogate escape and is %d bytes", payload, err, raw, len(d.ID))
+		}
 	default:
 		t.Fatalf("DecodeJSON(%q): unexpected error %v", payload, err)
 	}
+}
+
+// hasLoneSurrogate reports whether the JSON string raw holds a \u escape of
+// a UTF-16 surrogate that is not part of a high-low pair.
+func hasLoneSurrogate(raw []byte) bool {
+	var units []uint16 // the \u escapes of a run of adjacent ones
+	check := func() bool {
+		for i := 0; i < len(units); i++ {
+			switch u := units[i]; {
+			case u >= 0xd800 && u < 0xdc00 && i+1 < len(units) && units[i+1] >= 0xdc00 && units[i+1] < 0xe000:
+				i++
+			case u >= 0xd800 && u < 0xe000:
+				return true
+			}
+		}
+		units = units[:0]
+		return false
+	}
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' || i+1 >= len(raw) {
+			if check() {
+				return true
+			}
+			continue
+		}
+		if raw[i+1] == 'u' && i+6 <= len(raw) {
+			var u uint16
+			for _, c := range raw[i+2 : i+6] {
+				u <<= 4
+				switch {
+				case c >= '0' && c <= '9':
+					u |= uint16(c - '0')
+				case c >= 'a' && c <= 'f':
+					u |= uint16(c - 'a' + 10)
+				case c >= 'A' && c <= 'F':
+					u |= uint16(c - 'A' + 10)
+				}
+			}
+			units = append(units, u)
+			i += 5
+			continue
+		}
+		if check() {
+			return true
+		}
+		i++ // another escape: skip its character
+	}
+	return check()
 }
 
 // countTopKeys counts the members named key of the JSON object in payload.
