@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -22,6 +24,22 @@ const (
 
 // DomainTopic returns the topic that carries domain d's documents.
 func DomainTopic(d int) string { return fmt.Sprintf("%s%d", DomainTopicPrefix, d) }
+
+// ParseDomainTopic returns the domain id of a topic that DomainTopic names:
+// ok is true only when name is exactly DomainTopic(d) for some d >= 0, so
+// "docs.domain.007", "docs.domain.-1" and "docs.domain.+7" are not domain
+// topics. Whether d is a domain of the router is the caller's question.
+func ParseDomainTopic(name string) (d int, ok bool) {
+	s, found := strings.CutPrefix(name, DomainTopicPrefix)
+	if !found {
+		return 0, false
+	}
+	d, err := strconv.Atoi(s)
+	if err != nil || d < 0 || DomainTopic(d) != name {
+		return 0, false
+	}
+	return d, true
+}
 
 // TopicSpec describes a topic to create.
 type TopicSpec struct {
