@@ -26,7 +26,8 @@ func (a *app) brokerCmd() *cobra.Command {
 		Long: `Run the embedded Kafka-protocol broker (franz-go's kfake, one node) until
 SIGINT or SIGTERM, for multi-process runs and tests without a real Kafka.
 
-It listens on --listen, creates the standard topics (docs.raw and
+It listens on --listen (a bare :PORT means loopback, 127.0.0.1:PORT, as for
+--metrics-addr; 0.0.0.0:PORT or [::]:PORT listens on every interface), creates the standard topics (docs.raw and
 docs.deadletter with --partitions partitions, router.models compacted with one
 partition), prints "broker listening on ADDR" on stderr and serves until it is
 stopped. Other topics are created on first use with --partitions partitions.
@@ -46,7 +47,7 @@ process.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return a.runBroker(cmd, f) },
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&f.listen, "listen", "127.0.0.1:9092", "`host:port` to listen on (port 0 picks a free port)")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:9092", "`host:port` to listen on; a bare :PORT listens on loopback (127.0.0.1) only, 0.0.0.0:PORT or [::]:PORT on every interface; port 0 picks a free port")
 	fs.StringVar(&f.dataDir, "data-dir", "", "`directory` that makes the broker durable (default: in memory)")
 	fs.BoolVar(&f.syncWrites, "sync-writes", false, "fsync every produced batch (needs --data-dir)")
 	fs.IntVar(&f.partitions, "partitions", 4, "partitions of the standard topics and of auto-created topics")
@@ -63,10 +64,14 @@ func (a *app) runBroker(cmd *cobra.Command, f brokerFlags) error {
 	case f.syncWrites && f.dataDir == "":
 		return usagef("broker: --sync-writes needs --data-dir")
 	}
+	listen, err := listenAddr(f.listen)
+	if err != nil {
+		return usagef("broker: --listen: %v", err)
+	}
 	ctx := cmd.Context()
 	log := a.log.With("cmd", "broker")
 	b, err := pipeline.StartBroker(pipeline.BrokerConfig{
-		Listen:      f.listen,
+		Listen:      listen,
 		DataDir:     f.dataDir,
 		SyncWrites:  f.syncWrites,
 		Partitions:  f.partitions,

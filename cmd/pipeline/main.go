@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -111,6 +112,7 @@ type app struct {
 	reg        *prometheus.Registry // non-nil when --metrics-addr is set
 	metrics    *pipeline.Metrics    // created on first use
 	metricsSrv *http.Server
+	metricsURL string // where metricsSrv serves
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
@@ -238,12 +240,17 @@ func (a *app) setup(cmd *cobra.Command, _ []string) error {
 }
 
 // serveMetrics serves the Prometheus registry at http://addr/metrics until
-// close.
+// close; a host-less addr (":9100") listens on loopback only (listenAddr).
 func (a *app) serveMetrics(addr string) error {
+	addr, err := listenAddr(addr)
+	if err != nil {
+		return usagef("--metrics-addr: %v", err)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
+	a.metricsURL = "http://" + ln.Addr().String() + "/metrics"
 	a.reg = pipeline.NewRegistry()
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", pipeline.MetricsHandler(a.reg))
@@ -253,8 +260,27 @@ func (a *app) serveMetrics(addr string) error {
 			a.log.Error("metrics server stopped", "err", err)
 		}
 	}()
-	a.log.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+	a.log.Info("serving metrics", "url", a.metricsURL)
 	return nil
+}
+
+// listenAddr is the address a server of ours listens on for the host:port
+// the user gave. Every server (--listen, --metrics-addr) follows one rule:
+// a host-less ":PORT" means loopback, 127.0.0.1:PORT, so that nothing is
+// exposed to the network unless an address says so; "0.0.0.0:PORT" or
+// "[::]:PORT" listens on every interface, and any other host as given.
+func listenAddr(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("%q is not host:port: %w", addr, err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return "", fmt.Errorf("%q: bad port", addr)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), nil
 }
 
 // stageMetrics returns the runtime's metrics registered on the served
