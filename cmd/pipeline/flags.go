@@ -48,7 +48,7 @@ func (g *globalFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&g.configFile, "config", "", "JSON or YAML `file` of flag name → value; values apply to flags not set on the command line")
 	fs.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&g.logFormat, "log-format", "text", "log format on stderr: text or json")
-	fs.StringVar(&g.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://`ADDR`/metrics (default: off)")
+	fs.StringVar(&g.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://`host:port`/metrics; a bare :PORT listens on loopback (127.0.0.1) only, 0.0.0.0:PORT or [::]:PORT on every interface (default: off)")
 }
 
 // newLogger returns the stderr logger the flags ask for.
@@ -275,7 +275,7 @@ func (k *kafkaFlags) connect(ctx context.Context, log *slog.Logger) (pipeline.Cl
 		return cc, err
 	}
 	start := time.Now()
-	if err := checkBrokers(ctx, cc); err != nil {
+	if err := checkBrokers(ctx, cc, reachTimeout); err != nil {
 		return cc, err
 	}
 	log.Debug("brokers reachable", "brokers", cc.Brokers, "tls", cc.TLS != nil, "sasl", k.sasl.Mechanism, "took", time.Since(start))
@@ -283,9 +283,15 @@ func (k *kafkaFlags) connect(ctx context.Context, log *slog.Logger) (pipeline.Cl
 }
 
 // checkBrokers dials every broker until one accepts a TCP connection, then
-// asks it for metadata (which also proves TLS and SASL settings).
-func checkBrokers(ctx context.Context, cc pipeline.ClientConfig) error {
-	ctx, cancel := context.WithTimeout(ctx, reachTimeout)
+// asks it for metadata (which also proves TLS and SASL settings), all within
+// timeout. Its error tells three failures apart, since each has its own
+// remedy: no broker accepts a connection (a wrong address, or none running);
+// one accepts but never answers within timeout (a broker that is stopped, e.g.
+// SIGSTOP, or overloaded: the kernel accepts connections for a process that
+// does not run); one answers with a protocol error at once (what a TLS or SASL
+// setting that does not match the listener looks like).
+func checkBrokers(ctx context.Context, cc pipeline.ClientConfig, timeout time.Duration) error {
+	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var (
 		d       net.Dialer
@@ -293,7 +299,7 @@ func checkBrokers(ctx context.Context, cc pipeline.ClientConfig) error {
 		ok      bool
 	)
 	for _, b := range cc.Brokers {
-		conn, err := d.DialContext(ctx, "tcp", b)
+		conn, err := d.DialContext(cctx, "tcp", b)
 		if err == nil {
 			conn.Close()
 			ok = true
@@ -304,16 +310,24 @@ func checkBrokers(ctx context.Context, cc pipeline.ClientConfig) error {
 	list := strings.Join(cc.Brokers, ",")
 	if !ok {
 		if dialErr == nil {
-			dialErr = ctx.Err()
+			dialErr = cctx.Err()
 		}
 		return fmt.Errorf("broker %s unreachable: %w", list, dialErr)
 	}
 	cl := cc.Client()
 	defer pipeline.CloseClient(cl)
-	if _, err := cl.Metadata(ctx, &kafka.MetadataRequest{}); err != nil {
-		return fmt.Errorf("broker %s accepts connections but does not answer a metadata request within %v (check the --tls and --sasl-* flags): %w", list, reachTimeout, err)
+	_, err := cl.Metadata(cctx, &kafka.MetadataRequest{})
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil: // the command is stopping
+		return err
+	case errors.Is(cctx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("broker %s accepts connections but does not answer: no reply to a metadata request within %v; "+
+			"it may be stopped (e.g. SIGSTOP) or overloaded; if it is a TLS or SASL listener, check --tls and --sasl-*: %w", list, timeout, err)
 	}
-	return nil
+	return fmt.Errorf("broker %s accepts connections but a metadata request failed at once, as it does when the client's "+
+		"TLS or SASL settings do not match the listener: check --tls, --tls-* and --sasl-*: %w", list, err)
 }
 
 // ---------------------------------------------------------------------------
