@@ -80,10 +80,12 @@ func (a *app) trainCmd() *cobra.Command {
 		Use:   "train",
 		Short: "Training consumers: one expert language model per domain topic",
 		Long: `Train expert language models (byte-level GPT) on Kafka topics, one expert per
-domain: --domain D reads docs.domain.D, --domain all every docs.domain.* topic
-(and those created later, e.g. by a split), --topic T --name N any topic of
-documents (e.g. --topic docs.raw --name dense for the dense seed on the mixed
-stream). Documents are packed into byte sequences separated by '\n'.
+domain: --domain D reads docs.domain.D, --domain all the topic of every domain
+of the routers on router.models (and those added later, e.g. by a split; a
+docs.domain.* topic whose id is no router's is ignored with a warning),
+--topic T --name N any topic of documents (e.g. --topic docs.raw --name dense
+for the dense seed on the mixed stream). Documents are packed into byte
+sequences separated by '\n'.
 
 Each expert checkpoints into --out/experts/<name>/step-NNNNNN.arrow (+ .parquet)
 every --checkpoint-steps steps or --checkpoint-every, and on exit; the last
@@ -106,7 +108,7 @@ dir whose newest checkpoint is used), as Branch-Train-Merge does.`,
 	}
 	fs := cmd.Flags()
 	f.kafka.register(fs)
-	fs.StringVar(&f.domains, "domain", "", "domain `ids` to train (comma-separated) or all")
+	fs.StringVar(&f.domains, "domain", "", "domain `ids` to train (comma-separated) or all: the domains of the routers on router.models")
 	fs.StringVar(&f.topic, "topic", "", "train one expert on this `topic` instead of domain topics (with --name)")
 	fs.StringVar(&f.name, "name", "dense", "expert `name` with --topic")
 	fs.StringVar(&f.out, "out", "", "output `dir`: checkpoints go to DIR/experts/<name>/")
@@ -233,24 +235,29 @@ func (a *app) runTrain(cmd *cobra.Command, f *trainFlags) error {
 		for _, d := range domains {
 			startExpert(strconv.Itoa(d), pipeline.DomainTopic(d))
 		}
-	default: // all: the domain topics there are, and those that appear
+	default: // all: the router's domains with a topic, and those that appear
+		rd := newRouterDomains(job.cc, log)
 		scan := func() {
+			if err := rd.refresh(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("router domains not read; retrying", "err", err)
+			}
 			ts, err := pipeline.ListTopics(ctx, job.cc)
 			if err != nil {
-				log.Warn("topics not listed", "err", err)
+				if ctx.Err() == nil {
+					log.Warn("topics not listed; retrying", "err", err)
+				}
 				return
 			}
-			for _, t := range ts {
-				if id, ok := strings.CutPrefix(t.Name, pipeline.DomainTopicPrefix); ok {
-					if _, err := strconv.Atoi(id); err == nil {
-						startExpert(id, t.Name)
-					}
-				}
+			ids := rd.domains(ts)
+			mu.Lock()
+			defer mu.Unlock()
+			for _, id := range ids {
+				startExpert(strconv.Itoa(id), pipeline.DomainTopic(id))
 			}
 		}
 		scan()
 		if len(started) == 0 {
-			log.Info("no domain topics yet; waiting for " + pipeline.DomainTopicPrefix + "*")
+			log.Info("no domain topics of a router yet; waiting for a router on " + pipeline.TopicRouterModels + " and its " + pipeline.DomainTopicPrefix + "<id> topics")
 		}
 		allDone := make(chan struct{})
 		go func() {
@@ -267,7 +274,9 @@ func (a *app) runTrain(cmd *cobra.Command, f *trainFlags) error {
 				}
 				mu.Lock()
 				n := len(started)
+				mu.Unlock()
 				scan()
+				mu.Lock()
 				grew := len(started) > n
 				finished := len(reports)+len(errs) == len(started)
 				mu.Unlock()
