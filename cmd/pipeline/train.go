@@ -392,7 +392,7 @@ func (j *trainJob) runExpert(ctx context.Context, name, topic string) (expertRep
 		}
 	}
 	cursor := tr.Meta.Cursor % n
-	lastSave, stepsAtSave, dirty := time.Now(), tr.Opt.Step, ck == nil
+	lastSave, dirty := time.Now(), ck == nil
 	save := func() error {
 		if !dirty {
 			return nil
@@ -401,9 +401,44 @@ func (j *trainJob) runExpert(ctx context.Context, name, topic string) (expertRep
 		if err != nil {
 			return err
 		}
-		lastSave, stepsAtSave, dirty = time.Now(), tr.Opt.Step, false
+		lastSave, dirty = time.Now(), false
 		log.Debug("checkpoint", "path", path, "step", tr.Opt.Step)
 		return nil
+	}
+	// trainPending runs the steps the packer holds the bytes for, and
+	// checkpoints at every multiple of --checkpoint-steps on the way, even
+	// inside one large message: the input offset is already past the
+	// message, and the rest of its bytes are in the packer, which the
+	// checkpoint carries, so a restart from there goes on exactly where the
+	// uninterrupted run does. done is false when ctx ended.
+	trainPending := func() (done bool, err error) {
+		for {
+			chunk := f.ckptSteps - tr.Opt.Step%f.ckptSteps // steps to the next checkpoint
+			ran, err := tr.Train(ctx, chunk, f.tokens)
+			if ran > 0 {
+				dirty = true
+				j.metrics.observe(name, tr)
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					return false, nil
+				}
+				return false, err
+			}
+			if (ran > 0 && tr.Opt.Step%f.ckptSteps == 0) || time.Since(lastSave) >= f.ckptEvery {
+				if err := save(); err != nil {
+					return false, err
+				}
+			}
+			if ran < chunk {
+				return true, nil
+			}
+		}
+	}
+	// A resumed trainer first trains what its checkpoint left in the
+	// packer (the rest of a message it was checkpointed inside of).
+	if _, err := trainPending(); err != nil {
+		return expertReport{}, err
 	}
 	lastInput, lastLog, tokensAtLog := time.Now(), time.Now(), tr.Meta.Tokens
 	budget := func() bool { return f.tokens > 0 && tr.Meta.Tokens >= f.tokens }
@@ -433,17 +468,10 @@ func (j *trainJob) runExpert(ctx context.Context, name, topic string) (expertRep
 		j.apply(ctx, tr, m, log)
 		tr.SetOffset(partKey(topic, p), m.Offset+1, cursor)
 		dirty = true
-		if _, err := tr.Train(ctx, 0, f.tokens); err != nil {
-			if ctx.Err() != nil {
-				break
-			}
+		if ok, err := trainPending(); err != nil {
 			return expertReport{}, err
-		}
-		j.metrics.observe(name, tr)
-		if tr.Opt.Step-stepsAtSave >= f.ckptSteps || time.Since(lastSave) >= f.ckptEvery {
-			if err := save(); err != nil {
-				return expertReport{}, err
-			}
+		} else if !ok {
+			break
 		}
 		if time.Since(lastLog) >= 10*time.Second {
 			log.Info("training", "step", tr.Opt.Step, "tokens", tr.Meta.Tokens, "loss", tr.LastLoss(),
