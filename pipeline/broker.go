@@ -9,6 +9,8 @@ import (
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/domainflow/domainflow/schemas"
 )
 
 // BrokerConfig configures the embedded Kafka-protocol broker.
@@ -24,7 +26,9 @@ type BrokerConfig struct {
 	SyncWrites bool
 	// Partitions is the partition count of auto-created topics. Default: 4.
 	Partitions int
-	// MaxMessageBytes is the broker's message.max.bytes. Default: 32 MiB.
+	// MaxMessageBytes is the broker's message.max.bytes, the limit of topics
+	// without a max.message.bytes of their own. Default:
+	// schemas.MaxMessageBytes (32 MiB).
 	MaxMessageBytes int
 	// RetentionMs, when positive, sets log.retention.ms so a long-running
 	// in-memory broker does not grow without bound. Default: keep everything.
@@ -61,7 +65,7 @@ func StartBroker(cfg BrokerConfig) (*Broker, error) {
 		return nil, errors.New("broker: sync writes need a data dir")
 	}
 	configs := map[string]string{
-		"message.max.bytes": strconv.Itoa(orInt(cfg.MaxMessageBytes, 32<<20)),
+		"message.max.bytes": strconv.Itoa(orInt(cfg.MaxMessageBytes, schemas.MaxMessageBytes)),
 	}
 	if cfg.RetentionMs > 0 {
 		configs["log.retention.ms"] = strconv.FormatInt(cfg.RetentionMs, 10)

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/segmentio/kafka-go"
@@ -20,7 +21,101 @@ const (
 	HeaderOriginPartition = "origin-partition"
 	HeaderOriginOffset    = "origin-offset"
 	HeaderOriginRow       = "origin-row"
+	// HeaderTruncated is present when the value is only a prefix of the
+	// rejected payload (see schemas.MaxDeadLetterValueBytes); it holds the
+	// payload's length in bytes.
+	HeaderTruncated = "deadletter-truncated"
 )
+
+// maxHeaderBytes caps the error text and the origin topic of a dead letter.
+const maxHeaderBytes = 1 << 10
+
+// DeadLetterSpec describes a dead letter; Message builds it. Every dead
+// letter of the pipeline is built here, so that each one fits in a message:
+// the value is cut to schemas.MaxDeadLetterValueBytes (HeaderTruncated then
+// says how long it was), the key to schemas.MaxDeadLetterKeyBytes, the error
+// and the origin topic to 1 KiB.
+type DeadLetterSpec struct {
+	Topic     string // the dead-letter topic
+	Partition int    // the partition, for a Sink that keeps it (SamePartition)
+	Key       []byte // the key of the rejected message, if any
+	// Value is the rejected payload: the whole input message, or a row as
+	// a JSON document.
+	Value       []byte
+	ContentType string // of Value; "" leaves the header out
+	Reason      schemas.Reason
+	Err         string // what went wrong, for people
+	Stage       string // the stage (or command) that rejected it
+	// The origin of the payload; an empty field leaves its header out.
+	OriginTopic, OriginPartition, OriginOffset, OriginRow string
+	// WriterData is passed on to the message (see kafka.Message).
+	WriterData any
+}
+
+// Message returns the dead letter.
+func (s DeadLetterSpec) Message() kafka.Message {
+	h := make([]kafka.Header, 0, 10)
+	add := func(k, v string) {
+		if v != "" {
+			h = append(h, kafka.Header{Key: k, Value: []byte(v)})
+		}
+	}
+	add(schemas.HeaderContentType, s.ContentType)
+	add(HeaderReason, string(s.Reason))
+	add(HeaderError, truncate(s.Err, maxHeaderBytes))
+	add(HeaderStage, s.Stage)
+	add(HeaderOriginTopic, truncate(s.OriginTopic, maxHeaderBytes))
+	add(HeaderOriginPartition, s.OriginPartition)
+	add(HeaderOriginOffset, s.OriginOffset)
+	add(HeaderOriginRow, s.OriginRow)
+	value := s.Value
+	if value == nil {
+		value = []byte{} // a nil value would be a tombstone
+	}
+	if len(value) > schemas.MaxDeadLetterValueBytes {
+		add(HeaderTruncated, strconv.Itoa(len(value)))
+		value = value[:prefixLen(value, schemas.MaxDeadLetterValueBytes)]
+	}
+	key := s.Key
+	if len(key) > schemas.MaxDeadLetterKeyBytes {
+		key = key[:prefixLen(key, schemas.MaxDeadLetterKeyBytes)]
+	}
+	return kafka.Message{Topic: s.Topic, Partition: s.Partition, Key: key, Value: value, Headers: h, WriterData: s.WriterData}
+}
+
+// ShrinkDeadLetter returns dead letter m with its value cut to a quarter, for
+// a dead-letter topic whose size limit is below the pipeline's (the broker
+// refused m alone); HeaderTruncated then holds the length of the original
+// payload. It reports false when m's value is already empty.
+func ShrinkDeadLetter(m kafka.Message) (kafka.Message, bool) {
+	if len(m.Value) == 0 {
+		return m, false
+	}
+	h := make([]kafka.Header, 0, len(m.Headers)+1)
+	truncated := false
+	for _, x := range m.Headers {
+		truncated = truncated || x.Key == HeaderTruncated
+		h = append(h, x)
+	}
+	if !truncated {
+		h = append(h, kafka.Header{Key: HeaderTruncated, Value: []byte(strconv.Itoa(len(m.Value)))})
+	}
+	m.Headers = h
+	m.Value = m.Value[:prefixLen(m.Value, len(m.Value)/4)]
+	return m, true
+}
+
+// prefixLen is n, moved back to the start of a UTF-8 sequence when b[n]
+// falls inside one (at most 3 bytes back), so a text value stays valid.
+func prefixLen[T string | []byte](b T, n int) int {
+	if n >= len(b) {
+		return len(b)
+	}
+	for k := 0; k < utf8.UTFMax-1 && n > 0 && !utf8.RuneStart(b[n]); k++ {
+		n--
+	}
+	return n
+}
 
 // deadMessage dead-letters a whole input message.
 func (r *Runner) deadMessage(out []kafka.Message, m kafka.Message, err error, st *batchStats) []kafka.Message {
@@ -30,23 +125,24 @@ func (r *Runner) deadMessage(out []kafka.Message, m kafka.Message, err error, st
 }
 
 // DeadLetter returns the dead letter of a whole input message m rejected by
-// stage with err: m's key and value on topic (same partition number), with
-// the reason (schemas.ReasonOf(err)), the error, the stage and m's origin in
-// headers, and m's content type when it had one.
+// stage with err: m's key and value (see DeadLetterSpec for the caps) on
+// topic (same partition number), with the reason (schemas.ReasonOf(err)), the
+// error, the stage and m's origin in headers, and m's content type when it
+// had one.
 func DeadLetter(topic, stage string, m kafka.Message, err error) kafka.Message {
-	h := make([]kafka.Header, 0, 8)
-	if ct := header(m, schemas.HeaderContentType); ct != "" {
-		h = append(h, kafka.Header{Key: schemas.HeaderContentType, Value: []byte(ct)})
-	}
-	h = append(h,
-		kafka.Header{Key: HeaderReason, Value: []byte(schemas.ReasonOf(err))},
-		kafka.Header{Key: HeaderError, Value: []byte(truncate(err.Error(), 1024))},
-		kafka.Header{Key: HeaderStage, Value: []byte(stage)},
-		kafka.Header{Key: HeaderOriginTopic, Value: []byte(m.Topic)},
-		kafka.Header{Key: HeaderOriginPartition, Value: []byte(strconv.Itoa(m.Partition))},
-		kafka.Header{Key: HeaderOriginOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
-	)
-	return kafka.Message{Topic: topic, Partition: m.Partition, Key: m.Key, Value: m.Value, Headers: h}
+	return DeadLetterSpec{
+		Topic:           topic,
+		Partition:       m.Partition,
+		Key:             m.Key,
+		Value:           m.Value,
+		ContentType:     header(m, schemas.HeaderContentType),
+		Reason:          schemas.ReasonOf(err),
+		Err:             err.Error(),
+		Stage:           stage,
+		OriginTopic:     m.Topic,
+		OriginPartition: strconv.Itoa(m.Partition),
+		OriginOffset:    strconv.FormatInt(m.Offset, 10),
+	}.Message()
 }
 
 // deadRows dead-letters rows of rec, each as a JSON document.
@@ -70,28 +166,28 @@ func (r *Runner) deadRows(out []kafka.Message, partition int, rec arrow.Record, 
 			value, _ = schemas.EncodeJSON(docs.Doc(d.Row))
 		}
 		st.addDead(reason)
-		out = append(out, kafka.Message{
-			Topic:     r.cfg.DeadLetterTopic,
-			Partition: partition,
-			Value:     value,
-			Headers: []kafka.Header{
-				{Key: schemas.HeaderContentType, Value: []byte(schemas.ContentTypeJSON)},
-				{Key: HeaderReason, Value: []byte(reason)},
-				{Key: HeaderError, Value: []byte(truncate(msg, 1024))},
-				{Key: HeaderStage, Value: []byte(r.cfg.Name)},
-				{Key: HeaderOriginTopic, Value: []byte(origin.Topic)},
-				{Key: HeaderOriginPartition, Value: []byte(strconv.Itoa(int(origin.Partition)))},
-				{Key: HeaderOriginOffset, Value: []byte(strconv.FormatInt(origin.Offset, 10))},
-				{Key: HeaderOriginRow, Value: []byte(strconv.Itoa(int(origin.Row)))},
-			},
-		})
+		out = append(out, DeadLetterSpec{
+			Topic:           r.cfg.DeadLetterTopic,
+			Partition:       partition,
+			Value:           value,
+			ContentType:     schemas.ContentTypeJSON,
+			Reason:          reason,
+			Err:             msg,
+			Stage:           r.cfg.Name,
+			OriginTopic:     origin.Topic,
+			OriginPartition: strconv.Itoa(int(origin.Partition)),
+			OriginOffset:    strconv.FormatInt(origin.Offset, 10),
+			OriginRow:       strconv.Itoa(int(origin.Row)),
+		}.Message())
 	}
 	return out
 }
 
+// truncate cuts s to n bytes (at a UTF-8 boundary) and marks the cut with
+// an ellipsis.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[:n] + "…"
+	return s[:prefixLen(s, n)] + "…"
 }

@@ -9,12 +9,15 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
+
+	"github.com/domainflow/domainflow/schemas"
 )
 
 // ClientConfig says how to reach a Kafka cluster. The zero value with Brokers
@@ -176,7 +179,10 @@ type Source interface {
 
 // Sink publishes messages. Write returns only when every message is
 // acknowledged; on error any subset may have been written. msg.Partition
-// selects the partition (modulo the topic's partition count).
+// selects the partition (modulo the topic's partition count). A Sink over
+// Kafka returns kafka-go's errors as they are, so that IsTooLarge and
+// kafka.WriteErrors tell which messages were refused for their size (see
+// WriteSplitting).
 type Sink interface {
 	Write(ctx context.Context, msgs ...kafka.Message) error
 	Close() error
@@ -200,7 +206,7 @@ type SourceConfig struct {
 	// (the embedded broker's minimum).
 	SessionTimeout time.Duration
 	// MaxBytes fetched per request; must exceed the largest message.
-	// Default: 32 MiB.
+	// Default: schemas.MaxMessageBytes (32 MiB).
 	MaxBytes int
 	// MaxWait for a fetch to fill before it returns. Default: 100ms.
 	MaxWait time.Duration
@@ -209,7 +215,8 @@ type SourceConfig struct {
 // KafkaSource is a Source over a kafka-go consumer-group Reader that commits
 // explicitly (FetchMessage + CommitMessages), never automatically.
 type KafkaSource struct {
-	r *kafka.Reader
+	r          *kafka.Reader
+	rebalances atomic.Int64 // see Generation
 }
 
 var _ Source = (*KafkaSource)(nil)
@@ -232,7 +239,7 @@ func NewKafkaSource(cfg SourceConfig) (*KafkaSource, error) {
 		Dialer:            cfg.Client.Dialer(),
 		QueueCapacity:     4096,
 		MinBytes:          1,
-		MaxBytes:          orInt(cfg.MaxBytes, 32<<20),
+		MaxBytes:          orInt(cfg.MaxBytes, schemas.MaxMessageBytes),
 		MaxWait:           orDur(cfg.MaxWait, 100*time.Millisecond),
 		ReadBatchTimeout:  10 * time.Second,
 		HeartbeatInterval: orDur(cfg.HeartbeatInterval, 500*time.Millisecond),
@@ -271,8 +278,10 @@ func (s *KafkaSource) Close() error { return s.r.Close() }
 // SinkConfig configures a Kafka sink.
 type SinkConfig struct {
 	Client ClientConfig
-	// BatchBytes caps one produce batch; must exceed the largest message.
-	// Default: 32 MiB.
+	// BatchBytes caps one produce batch, and so the largest message (key,
+	// value and headers); it must stay below the topics' max.message.bytes
+	// by the room the record-batch framing takes. Default:
+	// schemas.MaxBatchBytes (31 MiB, for topics of schemas.MaxMessageBytes).
 	BatchBytes int64
 	// BatchTimeout is how long a partial batch waits. Default: 2ms.
 	BatchTimeout time.Duration
@@ -300,7 +309,7 @@ func NewKafkaSink(cfg SinkConfig) (*KafkaSink, error) {
 		WriteBackoffMin: 50 * time.Millisecond,
 		WriteBackoffMax: time.Second,
 		BatchSize:       WriteChunkMessages,
-		BatchBytes:      orInt64(cfg.BatchBytes, 32<<20),
+		BatchBytes:      orInt64(cfg.BatchBytes, schemas.MaxBatchBytes),
 		BatchTimeout:    orDur(cfg.BatchTimeout, 2*time.Millisecond),
 		ReadTimeout:     orDur(cfg.WriteTimeout, 30*time.Second),
 		WriteTimeout:    orDur(cfg.WriteTimeout, 30*time.Second),
@@ -310,7 +319,9 @@ func NewKafkaSink(cfg SinkConfig) (*KafkaSink, error) {
 	return &KafkaSink{w: w}, nil
 }
 
-// Write produces msgs and waits for every acknowledgement.
+// Write produces msgs and waits for every acknowledgement. The messages of
+// one call for one partition go in one produce batch as long as they fit in
+// BatchBytes and WriteChunkMessages.
 func (s *KafkaSink) Write(ctx context.Context, msgs ...kafka.Message) error {
 	if len(msgs) == 0 {
 		return nil

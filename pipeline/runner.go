@@ -365,7 +365,7 @@ func (r *Runner) prepare(ctx context.Context, batch []kafka.Message) (*preparedB
 
 // finish writes a prepared batch, commits its input and counts it.
 func (r *Runner) finish(ctx context.Context, pb *preparedBatch) error {
-	if err := r.write(ctx, pb.out); err != nil {
+	if err := r.write(ctx, pb.out, &pb.stats); err != nil {
 		return err
 	}
 	r.commit(ctx, pb.lasts)
@@ -629,15 +629,17 @@ func rowSizes(rec arrow.Record) []int {
 // write produces msgs in chunks of at most WriteChunkBytes, each retried
 // with backoff until it is acknowledged or ctx ends. A chunk is written only
 // after the one before it, so a partition's messages keep their order even
-// across retries (a retry may only repeat a suffix, in order).
-func (r *Runner) write(ctx context.Context, msgs []kafka.Message) error {
+// across retries (a retry may only repeat a suffix, in order). A message too
+// large for its topic does not fail its chunk: see tooLarge; st follows what
+// it dead-letters.
+func (r *Runner) write(ctx context.Context, msgs []kafka.Message, st *batchStats) error {
 	for lo := 0; lo < len(msgs); {
 		hi, bytes := lo, 0
 		for hi < len(msgs) && hi-lo < WriteChunkMessages && (hi == lo || bytes+len(msgs[hi].Value) <= r.cfg.WriteChunkBytes) {
 			bytes += len(msgs[hi].Value)
 			hi++
 		}
-		if err := r.writeChunk(ctx, msgs[lo:hi]); err != nil {
+		if err := r.writeChunk(ctx, msgs[lo:hi], st); err != nil {
 			return err
 		}
 		lo = hi
@@ -645,15 +647,24 @@ func (r *Runner) write(ctx context.Context, msgs []kafka.Message) error {
 	return nil
 }
 
-func (r *Runner) writeChunk(ctx context.Context, msgs []kafka.Message) error {
+// writeChunk writes msgs; a size refusal splits them (WriteSplitting).
+func (r *Runner) writeChunk(ctx context.Context, msgs []kafka.Message, st *batchStats) error {
+	return WriteSplitting(ctx, msgs, r.writeRetrying, func(ctx context.Context, m kafka.Message, err error) error {
+		return r.tooLarge(ctx, m, err, st)
+	})
+}
+
+// writeRetrying writes msgs, retrying with backoff every error but a size
+// refusal, which it returns.
+func (r *Runner) writeRetrying(ctx context.Context, msgs ...kafka.Message) error {
 	backoff := r.cfg.BackoffMin
 	for {
 		wctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
 		// kafka-go's Writer may set fields of the messages it is given.
 		err := r.cfg.Sink.Write(wctx, slices.Clone(msgs)...)
 		cancel()
-		if err == nil {
-			return nil
+		if err == nil || IsTooLarge(err) {
+			return err
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("stage %s: write %d messages: %w (gave up: %v)", r.cfg.Name, len(msgs), err, context.Cause(ctx))

@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/domainflow/domainflow/schemas"
 )
 
 // Topic names shared by the stages (DESIGN.md, "Flow").
@@ -44,9 +48,12 @@ func ParseDomainTopic(name string) (d int, ok bool) {
 // TopicSpec describes a topic to create.
 type TopicSpec struct {
 	Name       string
-	Partitions int               // default 4
-	Replicas   int               // default 1
-	Configs    map[string]string // e.g. retention.ms, cleanup.policy=compact
+	Partitions int // default 4
+	Replicas   int // default 1
+	// Configs of the topic, e.g. retention.ms, cleanup.policy=compact.
+	// Default max.message.bytes: schemas.MaxMessageBytes, the limit every
+	// size limit of the pipeline is derived from (see schemas.MaxLineBytes).
+	Configs map[string]string
 }
 
 // TopicInfo describes an existing topic.
@@ -56,7 +63,9 @@ type TopicInfo struct {
 }
 
 // EnsureTopics creates the topics that do not exist yet and waits until the
-// cluster reports each of them. Existing topics are left as they are.
+// cluster reports each of them. Existing topics are left as they are: a
+// message too large for one of them is dead-lettered as oversize (see
+// WriteSplitting).
 func EnsureTopics(ctx context.Context, cc ClientConfig, specs ...TopicSpec) error {
 	if err := cc.validate(); err != nil {
 		return fmt.Errorf("ensure topics: %w", err)
@@ -66,30 +75,29 @@ func EnsureTopics(ctx context.Context, cc ClientConfig, specs ...TopicSpec) erro
 	}
 	cl := cc.Client()
 	defer CloseClient(cl)
-	req := &kafka.CreateTopicsRequest{}
-	for _, s := range specs {
-		tc := kafka.TopicConfig{
-			Topic:             s.Name,
-			NumPartitions:     orInt(s.Partitions, 4),
-			ReplicationFactor: orInt(s.Replicas, 1),
-		}
-		keys := make([]string, 0, len(s.Configs))
-		for k := range s.Configs {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: k, ConfigValue: s.Configs[k]})
-		}
-		req.Topics = append(req.Topics, tc)
-	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	res, err := cl.CreateTopics(cctx, req)
+	errs, err := createTopics(cctx, cl, specs, true)
 	if err != nil {
-		return fmt.Errorf("create topics: %w", err)
+		return err
 	}
-	for name, terr := range res.Errors {
+	// A cluster whose policy caps max.message.bytes (some managed Kafka
+	// services do) refuses our default; such a topic gets the cluster's.
+	var capped []TopicSpec
+	for _, s := range specs {
+		if _, own := s.Configs["max.message.bytes"]; !own && (errors.Is(errs[s.Name], kafka.InvalidConfiguration) || errors.Is(errs[s.Name], kafka.PolicyViolation)) {
+			capped = append(capped, s)
+			delete(errs, s.Name)
+		}
+	}
+	if len(capped) > 0 {
+		again, err := createTopics(cctx, cl, capped, false)
+		if err != nil {
+			return err
+		}
+		maps.Copy(errs, again)
+	}
+	for name, terr := range errs {
 		if terr != nil && !errors.Is(terr, kafka.TopicAlreadyExists) {
 			return fmt.Errorf("create topic %s: %w", name, terr)
 		}
@@ -100,6 +108,34 @@ func EnsureTopics(ctx context.Context, cc ClientConfig, specs ...TopicSpec) erro
 		names[i] = s.Name
 	}
 	return waitTopics(cctx, cl, names)
+}
+
+// createTopics sends one CreateTopics request for specs, with
+// max.message.bytes = schemas.MaxMessageBytes unless a spec sets its own or
+// maxBytes is false, and returns the error of each topic.
+func createTopics(ctx context.Context, cl *kafka.Client, specs []TopicSpec, maxBytes bool) (map[string]error, error) {
+	req := &kafka.CreateTopicsRequest{}
+	for _, s := range specs {
+		tc := kafka.TopicConfig{
+			Topic:             s.Name,
+			NumPartitions:     orInt(s.Partitions, 4),
+			ReplicationFactor: orInt(s.Replicas, 1),
+		}
+		configs := map[string]string{}
+		if maxBytes {
+			configs["max.message.bytes"] = strconv.Itoa(schemas.MaxMessageBytes)
+		}
+		maps.Copy(configs, s.Configs)
+		for _, k := range slices.Sorted(maps.Keys(configs)) {
+			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: k, ConfigValue: configs[k]})
+		}
+		req.Topics = append(req.Topics, tc)
+	}
+	res, err := cl.CreateTopics(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("create topics: %w", err)
+	}
+	return res.Errors, nil
 }
 
 func waitTopics(ctx context.Context, cl *kafka.Client, names []string) error {
@@ -233,7 +269,7 @@ func readPartition(ctx context.Context, cc ClientConfig, topic string, p, limit 
 	}
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers: cc.Brokers, Topic: topic, Partition: p, Dialer: cc.Dialer(),
-		MinBytes: 1, MaxBytes: 32 << 20, MaxWait: 50 * time.Millisecond, // as the broker's message.max.bytes: with 80 MiB, reads of an 11 MB message from the embedded broker stalled
+		MinBytes: 1, MaxBytes: schemas.MaxMessageBytes, MaxWait: 50 * time.Millisecond, // as the broker's message.max.bytes: with 80 MiB, reads of an 11 MB message from the embedded broker stalled
 	})
 	defer r.Close()
 	if err := r.SetOffset(first); err != nil {

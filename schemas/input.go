@@ -46,11 +46,6 @@ type InputReader interface {
 // keeps.
 const RawPrefixBytes = 64 << 10
 
-// maxLineBytes is the largest line or text file read whole, for lim.
-func maxLineBytes(lim Limits) int {
-	return max(64<<20, 8*lim.maxTextBytes())
-}
-
 // OpenInput opens one input:
 //
 //   - "-": JSON lines from stdin;
@@ -64,7 +59,7 @@ func maxLineBytes(lim Limits) int {
 //   - any other file (.jsonl, .jsonl.gz, .json.gz, .ndjson, ...): JSON lines,
 //     gzip-compressed or not (detected from the content), one object per line
 //     decoded with DecodeJSON; blank lines are skipped. A line longer than
-//     max(64 MiB, 8 × lim.MaxTextBytes) is a record with ReasonOversize.
+//     max(MaxLineBytes, 8 × lim.MaxTextBytes) is a record with ReasonOversize.
 //
 // Every document is checked with ValidateDocument.
 func OpenInput(path string, lim Limits) (InputReader, error) {
