@@ -76,5 +76,5 @@ func ExampleRunner() {
 	// out: c (origin offset 2)
 	// dead: deadletter-reason=too-short
 	// dead: deadletter-error=4 bytes
-	// {In:3 Out:2 Dead:1 Batches:1}
+	// {In:3 Out:2 Dead:1 Dropped:0 Unaccounted:0 Batches:1}
 }

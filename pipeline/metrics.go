@@ -19,6 +19,8 @@ type Metrics struct {
 	Lag           *prometheus.GaugeVec     // stage
 	WriteRetries  *prometheus.CounterVec   // stage
 	CommitFailure *prometheus.CounterVec   // stage
+	Duplicates    *prometheus.CounterVec   // stage
+	Unaccounted   *prometheus.CounterVec   // stage
 }
 
 // NewMetrics creates the series and registers them with reg (which may be
@@ -58,10 +60,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "domainflow", Name: "commit_failures_total",
 			Help: "Offset commits that failed after retries (the input is redelivered).",
 		}, []string{"stage"}),
+		Duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "domainflow", Name: "duplicates_total",
+			Help: "Input rows a stage dropped as duplicates of rows it already handled (re-sent by a restarted upstream stage).",
+		}, []string{"stage"}),
+		Unaccounted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "domainflow", Name: "unaccounted_rows_total",
+			Help: "Input rows a one-to-one stage neither output, dead-lettered nor dropped as duplicates (a bug; always 0).",
+		}, []string{"stage"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.RecordsIn, m.RecordsOut, m.DeadLetters, m.Bytes, m.BatchSeconds,
-			m.Lag, m.WriteRetries, m.CommitFailure)
+			m.Lag, m.WriteRetries, m.CommitFailure, m.Duplicates, m.Unaccounted)
 	}
 	return m
 }

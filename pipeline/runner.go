@@ -42,6 +42,20 @@ type RunnerConfig struct {
 	OutputTopic string
 	// DeadLetterTopic receives what cannot be processed. Default: docs.deadletter.
 	DeadLetterTopic string
+	// TrustOrigins keeps the origin columns of Document records read from
+	// Arrow messages. By default the runner stamps them with the position it
+	// read them from (topic, partition, offset, row within the message), as
+	// it does for JSON documents: origins are what duplicate filters and
+	// exactly-once consumers key on, so an ingress stage never believes
+	// them. Records of other kinds (Features, Routed) were written by a stage
+	// of ours and always keep their origins. Default: false.
+	TrustOrigins bool
+	// OneToOne declares that the stage turns every input row into exactly
+	// one output row, one dead row or one dropped duplicate (Result.Dropped).
+	// The runner then checks it on every batch: a stage that breaks it is
+	// logged and counted (Counts.Unaccounted, domainflow_unaccounted_rows_total),
+	// and Run returns an error at the end. Default: false.
+	OneToOne bool
 	// Accept lists the record kinds the stage takes; a JSON document
 	// message is of kind document. Default: [document].
 	Accept []schemas.Kind
@@ -75,6 +89,12 @@ type RunnerConfig struct {
 	// CommitAttempts before a commit failure is logged and skipped (the next
 	// commit covers it; on a crash the input is redelivered). Default: 5.
 	CommitAttempts int
+	// States keeps the per-partition snapshots of a PartitionStage, so that
+	// a partition moves between the processes of a consumer group with its
+	// state (see PartitionStage). Nil keeps no snapshots: each process then
+	// starts every partition from the stage's initial state. Ignored for
+	// other stages.
+	States StateStore
 	// Metrics, when non-nil, receive the runner's counters.
 	Metrics *Metrics
 	// Logger defaults to slog.Default().
@@ -127,12 +147,17 @@ func (c *RunnerConfig) validate() error {
 	return nil
 }
 
-// Counts are a runner's totals since it started.
+// Counts are a runner's totals since it started. For a one-to-one stage
+// (RunnerConfig.OneToOne) In = Out + Dead + Dropped holds after every batch;
+// Unaccounted counts the rows by which a stage broke it (always 0 for a
+// correct stage).
 type Counts struct {
-	In      int64 // input rows, plus input messages that could not be decoded
-	Out     int64 // rows written to output topics
-	Dead    int64 // rows or messages written to the dead-letter topic
-	Batches int64 // micro-batches committed
+	In          int64 // input rows, plus input messages that could not be decoded
+	Out         int64 // rows written to output topics
+	Dead        int64 // rows or messages written to the dead-letter topic
+	Dropped     int64 // rows the stage dropped as duplicates of rows already handled
+	Unaccounted int64 // rows a one-to-one stage neither output, dead-lettered nor dropped
+	Batches     int64 // micro-batches committed
 }
 
 // Runner runs one Stage between a Source and a Sink. See the package doc for
@@ -142,7 +167,17 @@ type Runner struct {
 	log    *slog.Logger
 	accept map[schemas.Kind]bool
 
-	in, out, dead, batches atomic.Int64
+	in, out, dead, dropped, unaccounted, batches atomic.Int64
+
+	// With a PartitionStage: the offset after the last message processed of
+	// each partition (owned by the preparing goroutine), the source's group
+	// generation seen last, and the sequence numbers of prepared and
+	// finished batches (see resume).
+	pstage             PartitionStage
+	next               map[Partition]int64
+	skip               map[Partition]int64 // drop messages below (see resume)
+	gen, seenGen       atomic.Int64
+	prepared, finished atomic.Int64
 }
 
 // NewRunner checks cfg and returns a runner.
@@ -151,7 +186,9 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	r := &Runner{cfg: cfg, log: cfg.Logger.With("stage", cfg.Name), accept: map[schemas.Kind]bool{}}
+	r := &Runner{cfg: cfg, log: cfg.Logger.With("stage", cfg.Name), accept: map[schemas.Kind]bool{},
+		next: map[Partition]int64{}, skip: map[Partition]int64{}}
+	r.pstage, _ = cfg.Stage.(PartitionStage)
 	for _, k := range cfg.Accept {
 		r.accept[k] = true
 	}
@@ -160,7 +197,8 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 
 // Counts returns the totals so far; safe to call while Run runs.
 func (r *Runner) Counts() Counts {
-	return Counts{In: r.in.Load(), Out: r.out.Load(), Dead: r.dead.Load(), Batches: r.batches.Load()}
+	return Counts{In: r.in.Load(), Out: r.out.Load(), Dead: r.dead.Load(), Dropped: r.dropped.Load(),
+		Unaccounted: r.unaccounted.Load(), Batches: r.batches.Load()}
 }
 
 // Run processes micro-batches until ctx ends or a finite Source is
@@ -204,6 +242,7 @@ func (r *Runner) Run(ctx context.Context) error {
 					stopFetch()
 				}
 			}
+			r.finished.Add(1)
 		}
 		werr <- err
 	}()
@@ -218,6 +257,7 @@ func (r *Runner) Run(ctx context.Context) error {
 				stopFetch()
 				break
 			}
+			r.prepared.Add(1)
 			prepared <- pb
 		}
 		if !more {
@@ -232,7 +272,10 @@ func (r *Runner) Run(ctx context.Context) error {
 		return err
 	}
 	c := r.Counts()
-	r.log.Info("stage stopped", "in", c.In, "out", c.Out, "dead", c.Dead, "batches", c.Batches)
+	r.log.Info("stage stopped", "in", c.In, "out", c.Out, "dead", c.Dead, "duplicates", c.Dropped, "batches", c.Batches)
+	if c.Unaccounted != 0 {
+		return fmt.Errorf("stage %s: %d input rows were neither output, dead-lettered nor dropped as duplicates", r.cfg.Name, c.Unaccounted)
+	}
 	return nil
 }
 
@@ -260,6 +303,11 @@ func (r *Runner) fetchUntil(ctx, fctx context.Context, msgs chan<- kafka.Message
 		switch {
 		case err == nil:
 			*backoff = r.cfg.BackoffMin
+			if g, ok := r.cfg.Source.(generationer); ok {
+				// Before m is handed on: a message of a new generation
+				// is seen only after the generation change.
+				r.gen.Store(g.Generation())
+			}
 			select {
 			case msgs <- m:
 			case <-ctx.Done():
@@ -342,21 +390,51 @@ func groupByPartition(batch []kafka.Message) []*partitionBatch {
 
 // preparedBatch is a processed micro-batch waiting to be written.
 type preparedBatch struct {
-	start time.Time
-	out   []kafka.Message
-	lasts []kafka.Message // the last input message of each partition
-	stats batchStats
+	start  time.Time
+	out    []kafka.Message
+	lasts  []kafka.Message // the last input message of each partition
+	states []partitionSnapshot
+	stats  batchStats
+}
+
+// partitionSnapshot is a PartitionStage's state of one partition after a
+// prepared batch, saved after the batch's outputs are acknowledged.
+type partitionSnapshot struct {
+	p     Partition
+	at    int64
+	state []byte
 }
 
 // prepare decodes and processes one micro-batch.
 func (r *Runner) prepare(ctx context.Context, batch []kafka.Message) (*preparedBatch, error) {
 	pb := &preparedBatch{start: time.Now()}
 	groups := groupByPartition(batch)
+	if r.pstage != nil {
+		r.checkGeneration()
+	}
 	for _, g := range groups {
-		var err error
-		pb.out, err = r.processPartition(ctx, g, pb.out, &pb.stats)
-		if err != nil {
-			return nil, err
+		msgs := g.msgs
+		if r.pstage != nil {
+			var err error
+			if msgs, err = r.resume(ctx, g, &pb.stats); err != nil {
+				return nil, err
+			}
+		}
+		if len(msgs) > 0 {
+			var err error
+			pb.out, err = r.processPartition(ctx, &partitionBatch{topic: g.topic, partition: g.partition, msgs: msgs}, pb.out, &pb.stats)
+			if err != nil {
+				return nil, err
+			}
+			if r.pstage != nil {
+				p := Partition{Topic: g.topic, Partition: g.partition}
+				next := msgs[len(msgs)-1].Offset + 1
+				state, err := r.pstage.Snapshot(p, next)
+				if err != nil {
+					return nil, fmt.Errorf("stage %s: snapshot of %s: %w", r.cfg.Name, p, err)
+				}
+				pb.states = append(pb.states, partitionSnapshot{p: p, at: next, state: state})
+			}
 		}
 		pb.lasts = append(pb.lasts, g.msgs[len(g.msgs)-1])
 	}
@@ -368,12 +446,17 @@ func (r *Runner) finish(ctx context.Context, pb *preparedBatch) error {
 	if err := r.write(ctx, pb.out, &pb.stats); err != nil {
 		return err
 	}
+	if err := r.saveStates(ctx, pb.states); err != nil {
+		return err
+	}
 	r.commit(ctx, pb.lasts)
 
 	st := &pb.stats
 	r.in.Add(st.in)
 	r.out.Add(st.out)
 	r.dead.Add(st.dead)
+	r.dropped.Add(st.dropped)
+	r.unaccounted.Add(st.unaccounted)
 	r.batches.Add(1)
 	if m := r.cfg.Metrics; m != nil {
 		m.RecordsIn.WithLabelValues(r.cfg.Name).Add(float64(st.in))
@@ -382,6 +465,12 @@ func (r *Runner) finish(ctx context.Context, pb *preparedBatch) error {
 		}
 		for reason, n := range st.deadByReason {
 			m.DeadLetters.WithLabelValues(r.cfg.Name, string(reason)).Add(float64(n))
+		}
+		if st.dropped > 0 {
+			m.Duplicates.WithLabelValues(r.cfg.Name).Add(float64(st.dropped))
+		}
+		if st.unaccounted != 0 {
+			m.Unaccounted.WithLabelValues(r.cfg.Name).Add(float64(st.unaccounted))
 		}
 		m.Bytes.WithLabelValues(r.cfg.Name, "in").Add(float64(st.bytesIn))
 		m.Bytes.WithLabelValues(r.cfg.Name, "out").Add(float64(st.bytesOut))
@@ -392,6 +481,8 @@ func (r *Runner) finish(ctx context.Context, pb *preparedBatch) error {
 
 type batchStats struct {
 	in, out, dead     int64
+	dropped           int64 // rows the stage dropped as duplicates
+	unaccounted       int64 // rows a one-to-one stage lost track of (a bug)
 	bytesIn, bytesOut int64
 	outByTopic        map[string]int64
 	deadByReason      map[schemas.Reason]int64
@@ -417,7 +508,11 @@ func (s *batchStats) addDead(reason schemas.Reason) {
 // stage on each and appends the resulting messages (outputs and dead
 // letters) to out.
 func (r *Runner) processPartition(ctx context.Context, g *partitionBatch, out []kafka.Message, st *batchStats) ([]kafka.Message, error) {
-	var recs []arrow.Record
+	var (
+		recs      []arrow.Record
+		positions []Position // of each record
+		pending   Position   // of the JSON documents in b
+	)
 	defer func() {
 		for _, rec := range recs {
 			rec.Release()
@@ -428,6 +523,7 @@ func (r *Runner) processPartition(ctx context.Context, g *partitionBatch, out []
 	flush := func() {
 		if b.Len() > 0 {
 			recs = append(recs, b.NewRecord())
+			positions = append(positions, pending)
 		}
 	}
 	for _, m := range g.msgs {
@@ -452,6 +548,10 @@ func (r *Runner) processPartition(ctx context.Context, g *partitionBatch, out []
 			if doc.ID == "" {
 				doc.ID = fmt.Sprintf("%s-%d-%d", m.Topic, m.Partition, m.Offset)
 			}
+			if b.Len() == 0 {
+				pending = Position{Partition: Partition{Topic: m.Topic, Partition: m.Partition}, First: m.Offset}
+			}
+			pending.Last = m.Offset
 			b.Append(doc, schemas.Origin{Topic: m.Topic, Partition: int32(m.Partition), Offset: m.Offset})
 			if b.Len() >= r.cfg.OutMaxRows*4 {
 				flush()
@@ -471,19 +571,25 @@ func (r *Runner) processPartition(ctx context.Context, g *partitionBatch, out []
 					}
 				}
 			}
+			if err == nil && !r.cfg.TrustOrigins {
+				decoded, err = r.stampOrigins(decoded, m)
+			}
 			if err != nil {
 				st.in++
 				out = r.deadMessage(out, m, err, st)
 				continue
 			}
 			recs = append(recs, decoded...)
+			for range decoded {
+				positions = append(positions, Position{Partition: Partition{Topic: m.Topic, Partition: m.Partition}, First: m.Offset, Last: m.Offset})
+			}
 		}
 	}
 	flush()
 
-	for _, rec := range recs {
+	for i, rec := range recs {
 		st.in += rec.NumRows()
-		res, err := r.process(ctx, rec)
+		res, err := r.process(ctx, positions[i], rec)
 		if err != nil {
 			if ctx.Err() != nil {
 				return out, fmt.Errorf("stage %s: %w", r.cfg.Name, err)
@@ -494,6 +600,10 @@ func (r *Runner) processPartition(ctx context.Context, g *partitionBatch, out []
 				res.Dead = append(res.Dead, DeadRow{Row: i, Reason: schemas.ReasonProcessing, Err: err})
 			}
 		}
+		if r.cfg.OneToOne {
+			r.checkAccounting(rec, res, st)
+		}
+		st.dropped += int64(len(res.Dropped))
 		for _, o := range res.Out {
 			topic := o.Topic
 			if topic == "" {
@@ -517,12 +627,53 @@ func (r *Runner) processPartition(ctx context.Context, g *partitionBatch, out []
 	return out, nil
 }
 
+// checkAccounting checks, for a one-to-one stage, that every input row of rec
+// ended as exactly one output row, dead letter or dropped duplicate. A
+// mismatch is a bug of the stage: it is logged and counted, never hidden.
+func (r *Runner) checkAccounting(rec arrow.Record, res Result, st *batchStats) {
+	var out int64
+	for _, o := range res.Out {
+		out += o.Record.NumRows()
+	}
+	got := out + int64(len(res.Dead)) + int64(len(res.Dropped))
+	if got == rec.NumRows() {
+		return
+	}
+	st.unaccounted += rec.NumRows() - got
+	r.log.Error("stage broke the accounting identity: input rows != output rows + dead letters + dropped duplicates",
+		"in", rec.NumRows(), "out", out, "dead", len(res.Dead), "dropped", len(res.Dropped))
+}
+
+// stampOrigins replaces the origins of the Document records of message m
+// with m's own position (see schemas.StampOrigins); records of other kinds
+// were written by a stage of ours and keep theirs. On error every record is
+// released.
+func (r *Runner) stampOrigins(recs []arrow.Record, m kafka.Message) ([]arrow.Record, error) {
+	var row int32
+	for i, rec := range recs {
+		if k, _, _ := schemas.KindOf(rec.Schema()); k != schemas.KindDocument {
+			continue
+		}
+		stamped, err := schemas.StampOrigins(rec, m.Topic, int32(m.Partition), m.Offset, row, r.cfg.Mem)
+		if err != nil {
+			for _, rec := range recs {
+				rec.Release()
+			}
+			return nil, &schemas.DecodeError{Reason: schemas.ReasonMalformedArrow, Err: fmt.Errorf("stamp origins: %w", err)}
+		}
+		row += int32(rec.NumRows())
+		rec.Release()
+		recs[i] = stamped
+	}
+	return recs, nil
+}
+
 // process calls the stage, retrying transient errors and turning panics into
 // errors.
-func (r *Runner) process(ctx context.Context, rec arrow.Record) (Result, error) {
+func (r *Runner) process(ctx context.Context, pos Position, rec arrow.Record) (Result, error) {
 	backoff := r.cfg.BackoffMin
 	for {
-		res, err := r.safeProcess(ctx, rec)
+		res, err := r.safeProcess(ctx, pos, rec)
 		if err == nil || !errors.Is(err, ErrRetry) {
 			return res, err
 		}
@@ -534,7 +685,7 @@ func (r *Runner) process(ctx context.Context, rec arrow.Record) (Result, error) 
 	}
 }
 
-func (r *Runner) safeProcess(ctx context.Context, rec arrow.Record) (res Result, err error) {
+func (r *Runner) safeProcess(ctx context.Context, pos Position, rec arrow.Record) (res Result, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			r.log.Error("stage panicked", "panic", p, "stack", string(debug.Stack()))
@@ -544,6 +695,9 @@ func (r *Runner) safeProcess(ctx context.Context, rec arrow.Record) (res Result,
 			res, err = Result{}, fmt.Errorf("stage panicked: %v", p)
 		}
 	}()
+	if r.pstage != nil {
+		return r.pstage.ProcessAt(ctx, pos, rec)
+	}
 	return r.cfg.Stage.Process(ctx, rec)
 }
 

@@ -36,6 +36,13 @@ type Result struct {
 	Out []Output
 	// Dead lists the input rows that could not be processed.
 	Dead []DeadRow
+	// Dropped lists the input rows the stage dropped, in input order, as
+	// duplicates of rows it already handled (an upstream stage re-sent them
+	// after a crash). They are neither published nor dead-lettered, but
+	// counted (Counts.Dropped, domainflow_duplicates_total), so that input
+	// rows = output rows + dead letters + dropped duplicates always holds
+	// for a one-to-one stage.
+	Dropped []int
 }
 
 // Output is one record to publish.

@@ -133,19 +133,57 @@ func (a *app) runClusterStage(cmd *cobra.Command, f *clusterStageFlags) error {
 		return fmt.Errorf("cluster: read %s: %w", pipeline.TopicRouterModels, err)
 	}
 	stateKey := routingStateKeyPrefix + f.stage.group
-	if f.rebuild {
-		if err := rebuildRouting(ctx, cc, f.stage.group, f.stage.in, n, stage, log); err != nil {
+	// The routing state of each input partition (router counts, duplicate
+	// filter, router version) is saved with every commit on a state topic
+	// of the group and moves with the partition to whichever process of the
+	// group routes it next.
+	stateTopic := routingStateTopicPrefix + f.stage.group
+	if err := pipeline.EnsureTopics(ctx, cc, pipeline.StateTopicSpec(stateTopic, n)); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	store, err := pipeline.NewKafkaStateStore(cc, stateTopic)
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	defer store.Close()
+	origins, err := pipeline.NewOriginChecker(cc)
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	defer origins.Close()
+	stage.OriginCheck = func(ctx context.Context, o schemas.Origin) error {
+		err := origins.Check(ctx, o.Topic, o.Partition, o.Offset)
+		if err != nil && !errors.Is(err, pipeline.ErrImpossibleOrigin) {
+			return fmt.Errorf("%w: %v", pipeline.ErrRetry, err) // the broker is away: retry the batch
+		}
+		return err
+	}
+	stage.Lookup = routerLookup(cc, f.router)
+	stage.Logger = log
+	restored, err := restorePartitions(ctx, store, stage, f.stage.in, n)
+	if err != nil {
+		return fmt.Errorf("cluster: restore the routing state: %w", err)
+	}
+	switch {
+	case restored > 0:
+		log.Info("routing state restored from "+stateTopic, "partitions", restored, "counts", stage.Counts())
+	case f.rebuild:
+		if err := rebuildRouting(ctx, cc, f.stage.group, f.stage.in, n, stage, store, log); err != nil {
 			return fmt.Errorf("cluster: rebuild the routed counts: %w", err)
 		}
-	} else if m, ok := latest[stateKey]; ok {
-		counts, err := decodeRoutingState(m.Value)
-		if err == nil {
-			err = stage.SetCounts(counts)
-		}
-		if err != nil {
-			log.Warn("routed counts not restored", "err", err)
-		} else {
-			log.Info("routed counts restored", "counts", counts)
+	default:
+		if m, ok := latest[stateKey]; ok {
+			// A group that ran before routing state was kept per
+			// partition: its saved counts seed the balance.
+			counts, err := decodeRoutingState(m.Value)
+			if err == nil {
+				err = stage.SetCounts(counts)
+			}
+			if err != nil {
+				log.Warn("routed counts not restored", "err", err)
+			} else {
+				log.Info("routed counts restored", "counts", counts)
+			}
 		}
 	}
 	if err := ensureDomainTopics(ctx, cc, rm, n); err != nil {
@@ -186,13 +224,17 @@ func (a *app) runClusterStage(cmd *cobra.Command, f *clusterStageFlags) error {
 	go func() { defer wg.Done(); rw.watchDir(wctx) }()
 	go func() { defer wg.Done(); watchRouterTopic(wctx, cc, log, rw.onTopic) }()
 	go func() { defer wg.Done(); a.routingStateLoop(wctx, cc, stage, stateKey, f.stateEvery, f.history, log) }()
-	return a.runStage(ctx, "cluster", &f.stage, cc, stage, []schemas.Kind{schemas.KindFeatures}, log)
+	return a.runStage(ctx, "cluster", &f.stage, cc, stage, []schemas.Kind{schemas.KindFeatures}, log,
+		func(c *pipeline.RunnerConfig) { c.States = store })
 }
 
 // rebuildRouting re-routes the input up to the group's committed offsets
-// through stage, discarding the output, so that its routed counts and its
-// duplicate filter are what they were when those offsets were committed.
-func rebuildRouting(ctx context.Context, cc pipeline.ClientConfig, group, topic string, n int, stage *cluster.Stage, log *slog.Logger) error {
+// through stage, partition by partition, discarding the output, so that its
+// routing state (counts and duplicate filter) is what it was when those
+// offsets were committed, and saves that state as each partition's snapshot.
+// It serves groups that committed before routing state was saved per
+// partition.
+func rebuildRouting(ctx context.Context, cc pipeline.ClientConfig, group, topic string, n int, stage *cluster.Stage, store pipeline.StateStore, log *slog.Logger) error {
 	committed, err := pipeline.CommittedOffsets(ctx, cc, group, topic, n)
 	if err != nil {
 		return err
@@ -201,6 +243,10 @@ func rebuildRouting(ctx context.Context, cc pipeline.ClientConfig, group, topic 
 	for p, end := range committed {
 		if end <= 0 {
 			continue
+		}
+		part := pipeline.Partition{Topic: topic, Partition: p}
+		if err := stage.Restore(ctx, part, nil, -1, end); err != nil {
+			return err
 		}
 		r := kafka.NewReader(kafka.ReaderConfig{Brokers: cc.Brokers, Topic: topic, Partition: p, Dialer: cc.Dialer(),
 			MinBytes: 1, MaxBytes: 32 << 20, MaxWait: 100 * time.Millisecond, StartOffset: kafka.FirstOffset})
@@ -217,8 +263,9 @@ func rebuildRouting(ctx context.Context, cc pipeline.ClientConfig, group, topic 
 			}
 			recs, err := schemas.DecodeRecords(m.Value, nil)
 			if err == nil {
+				pos := pipeline.Position{Partition: part, First: m.Offset, Last: m.Offset}
 				for _, rec := range recs {
-					if res, err := stage.Process(ctx, rec); err == nil {
+					if res, err := stage.ProcessAt(ctx, pos, rec); err == nil {
 						for _, o := range res.Out {
 							rows += int(o.Record.NumRows())
 							o.Record.Release()
@@ -232,9 +279,71 @@ func rebuildRouting(ctx context.Context, cc pipeline.ClientConfig, group, topic 
 			}
 		}
 		r.Close()
+		state, err := stage.Snapshot(part, end)
+		if err == nil {
+			err = store.Save(ctx, part, end, state)
+		}
+		if err != nil {
+			return fmt.Errorf("save the rebuilt state of %s: %w", part, err)
+		}
 	}
 	log.Info("routed counts rebuilt", "rows", rows, "committed", committed, "counts", stage.Counts())
 	return nil
+}
+
+// restorePartitions restores the routing state of every partition of topic
+// that has a snapshot in store; it returns how many had one.
+func restorePartitions(ctx context.Context, store pipeline.StateStore, stage *cluster.Stage, topic string, n int) (int, error) {
+	restored := 0
+	for p := range n {
+		part := pipeline.Partition{Topic: topic, Partition: p}
+		state, at, err := store.Load(ctx, part)
+		if err != nil {
+			return restored, err
+		}
+		if state == nil {
+			continue
+		}
+		end, err := store.End(ctx, part)
+		if err != nil {
+			return restored, err
+		}
+		if err := stage.Restore(ctx, part, state, at, end); err != nil {
+			return restored, err
+		}
+		restored++
+	}
+	return restored, nil
+}
+
+// routerLookup finds a router version in dir (when given) or among the
+// routers published on router.models, for partitions whose saved state names
+// a version this process has not loaded.
+func routerLookup(cc pipeline.ClientConfig, dir string) func(context.Context, int64) (*cluster.RouterModel, error) {
+	return func(ctx context.Context, v int64) (*cluster.RouterModel, error) {
+		if dir != "" {
+			if rm, err := cluster.LoadRouter(dir, v); err == nil {
+				return rm, nil
+			}
+		}
+		msgs, err := pipeline.ReadTopic(ctx, cc, pipeline.TopicRouterModels, 0)
+		if err != nil {
+			return nil, err
+		}
+		for i := len(msgs) - 1; i >= 0; i-- {
+			if string(msgs[i].Key) != routerModelKey {
+				continue
+			}
+			if rm, err := cluster.DecodeRouter(msgs[i].Value); err == nil && rm.Version == v {
+				return rm, nil
+			}
+		}
+		where := pipeline.TopicRouterModels
+		if dir != "" {
+			where = dir + " nor on " + where
+		}
+		return nil, fmt.Errorf("router version %d is not in %s", v, where)
+	}
 }
 
 // routerVersionOf reads the version of a router message (-1 if it does not

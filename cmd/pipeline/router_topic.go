@@ -31,14 +31,23 @@ const (
 	// routingStateKeyPrefix + group: the routed counts of a cluster stage's
 	// consumer group, so balance survives restarts.
 	routingStateKeyPrefix = "routing-state/"
+	// routingStateTopicPrefix + group: the topic of a cluster stage group's
+	// per-partition routing snapshots (pipeline.KafkaStateStore).
+	routingStateTopicPrefix = "router.state."
 )
 
 // headerFeaturizerVersion carries the version of a featurizer message.
 const headerFeaturizerVersion = "featurizer-version"
 
-// routerTopicMaxBytes caps one router.models message: a tf-idf router holds
-// k dense centroids of the vocabulary size and an LSA state 100 of them.
-const routerTopicMaxBytes = 64 << 20
+// routerTopicMaxBytes caps one router.models message (the topic's
+// max.message.bytes): a tf-idf router holds k dense centroids of the
+// vocabulary size and an LSA state 100 of them, so the topic takes twice the
+// pipeline's message limit. Its writer's batch bytes leave the same room for
+// the record-batch framing as every other writer's (schemas.MaxBatchBytes).
+const (
+	routerTopicMaxBytes   = 2 * schemas.MaxMessageBytes
+	routerTopicBatchBytes = routerTopicMaxBytes - (schemas.MaxMessageBytes - schemas.MaxBatchBytes)
+)
 
 // ensureRouterTopic creates the compacted router.models topic.
 func ensureRouterTopic(ctx context.Context, cc pipeline.ClientConfig) error {
@@ -51,7 +60,7 @@ func publishOnRouterTopic(ctx context.Context, cc pipeline.ClientConfig, key str
 	if err := ensureRouterTopic(ctx, cc); err != nil {
 		return err
 	}
-	sink, err := pipeline.NewKafkaSink(pipeline.SinkConfig{Client: cc, BatchBytes: routerTopicMaxBytes + 1<<20})
+	sink, err := pipeline.NewKafkaSink(pipeline.SinkConfig{Client: cc, BatchBytes: routerTopicBatchBytes})
 	if err != nil {
 		return err
 	}

@@ -60,12 +60,16 @@ type stageReport struct {
 	In      int64 `json:"in"`
 	Out     int64 `json:"out"`
 	Dead    int64 `json:"dead"`
-	Batches int64 `json:"batches"`
+	// Duplicates are input rows dropped as re-sent copies of rows already
+	// handled: in = out + dead + duplicates.
+	Duplicates int64 `json:"duplicates"`
+	Batches    int64 `json:"batches"`
 }
 
 // runStage runs stage between f.in and f.out on Kafka until ctx ends, then
 // reports its counts. cc must be connected.
-func (a *app) runStage(ctx context.Context, name string, f *stageFlags, cc pipeline.ClientConfig, stage pipeline.Stage, accept []schemas.Kind, log *slog.Logger) error {
+// opts adjust the runner's configuration.
+func (a *app) runStage(ctx context.Context, name string, f *stageFlags, cc pipeline.ClientConfig, stage pipeline.Stage, accept []schemas.Kind, log *slog.Logger, opts ...func(*pipeline.RunnerConfig)) error {
 	n, err := pipeline.PartitionCount(ctx, cc, f.in)
 	if err != nil {
 		return fmt.Errorf("%s: input topic %s: %w", name, f.in, err)
@@ -88,19 +92,24 @@ func (a *app) runStage(ctx context.Context, name string, f *stageFlags, cc pipel
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	defer sink.Close()
-	r, err := pipeline.NewRunner(pipeline.RunnerConfig{
+	rc := pipeline.RunnerConfig{
 		Name:            name,
 		Stage:           stage,
 		Source:          src,
 		Sink:            sink,
 		OutputTopic:     f.out,
 		Accept:          accept,
+		OneToOne:        true, // identity, embed and cluster: each input row ends in one place
 		BatchMaxRecords: f.batchRecords,
 		BatchMaxBytes:   f.batchBytes,
 		Linger:          f.linger,
 		Metrics:         a.stageMetrics(),
 		Logger:          log,
-	})
+	}
+	for _, o := range opts {
+		o(&rc)
+	}
+	r, err := pipeline.NewRunner(rc)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
@@ -112,10 +121,10 @@ func (a *app) runStage(ctx context.Context, name string, f *stageFlags, cc pipel
 		return fmt.Errorf("%s: %w (in %d, out %d, dead %d before it failed)", name, runErr, c.In, c.Out, c.Dead)
 	}
 	if f.json {
-		return writeJSON(a.stdout, stageReport{In: c.In, Out: c.Out, Dead: c.Dead, Batches: c.Batches})
+		return writeJSON(a.stdout, stageReport{In: c.In, Out: c.Out, Dead: c.Dead, Duplicates: c.Dropped, Batches: c.Batches})
 	}
 	el := time.Since(start)
-	fmt.Fprintf(a.stderr, "%s: %d in, %d out, %d dead letters, %d batches in %.1fs (%.0f rows/s)\n",
-		name, c.In, c.Out, c.Dead, c.Batches, el.Seconds(), rate(c.In, el))
+	fmt.Fprintf(a.stderr, "%s: %d in, %d out, %d dead letters, %d duplicates dropped, %d batches in %.1fs (%.0f rows/s)\n",
+		name, c.In, c.Out, c.Dead, c.Dropped, c.Batches, el.Seconds(), rate(c.In, el))
 	return nil
 }

@@ -1,10 +1,14 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -25,20 +29,41 @@ const (
 	// ReasonWrongDimension: the row's vector does not have the router's
 	// dimension (or its layout does not match its dim column).
 	ReasonWrongDimension schemas.Reason = "wrong-dimension"
+	// ReasonNonFiniteFeatures: the row's vector holds NaN or ±Inf.
+	ReasonNonFiniteFeatures schemas.Reason = "non-finite-features"
+	// ReasonImpossibleOrigin: the row claims an origin that cannot exist
+	// (beyond the end of its partition, a partition or topic that is not
+	// there): a forged or corrupted row.
+	ReasonImpossibleOrigin schemas.Reason = "impossible-origin"
+	// ReasonOutOfOrderOrigin: the row's origin does not come after the
+	// previous row's of the same origin partition in the same record; the
+	// stages upstream write rows in origin order.
+	ReasonOutOfOrderOrigin schemas.Reason = "out-of-order-origin"
 )
 
 // Stage is the routing stage: Features rows in, Routed rows out
 // (docs.features → docs.domain.<id>). Each batch is routed in row order by a
-// Router over the current RouterModel (balanced unless the model's
-// RouteConfig says otherwise), and the rows of each domain are published as
-// one record on pipeline.DomainTopic(id), in input order. A routed row keeps
-// the document columns of its input — shared without copying when a
-// domain's rows are one contiguous run of the batch — and adds the stable
-// domain id, the squared distance to its centroid and the router version.
+// Router over a RouterModel (balanced unless the model's RouteConfig says
+// otherwise), and the rows of each domain are published as one record on
+// pipeline.DomainTopic(id), in input order. A routed row keeps the document
+// columns of its input — shared without copying when a domain's rows are one
+// contiguous run of the batch — and adds the stable domain id, the squared
+// distance to its centroid and the router version.
 //
-// The model can be swapped while the stage runs (Swap); the router's counts
-// carry over by domain id, so balance holds across versions. Process and
-// Swap may be called from different goroutines.
+// Routing state is kept per input partition. On Kafka the stage is a
+// pipeline.PartitionStage: each partition of docs.features has its own
+// router counts (so balance holds per partition, and so over all of them),
+// its own duplicate filter and its own router version, and the runner saves
+// that state with every commit and restores it in whichever process takes
+// the partition over. A row's domain is therefore a function of the rows
+// before it in its partition and of the state saved at the last commit: a
+// row redelivered after a crash or a rebalance gets the same domain in any
+// process. The router version changes only where a snapshot records it:
+// Swap makes the newest model the one a partition switches to at its next
+// snapshot, except below the end offset the partition had when this process
+// restored it (rows there may have been routed by another process under the
+// snapshot's version). Process, without a partition, routes with one shared
+// state and switches at the next batch, as an offline router would.
 //
 // A refit brings a new featurizer version, and rows featurized by the old
 // one are still in flight when the new router arrives. Those rows are not
@@ -46,17 +71,76 @@ const (
 // of the domain ids the new router keeps, and routes each such row to the
 // nearest of them (plain argmin, counted in the balance). Rows of any other
 // version go to the dead-letter topic.
+//
+// Rows whose origin is impossible (OriginCheck), out of order within a
+// record, or whose vector holds NaN or Inf are dead-lettered; rows at or
+// below the last origin position seen from their origin partition are
+// duplicates (an upstream stage re-sent them) and are dropped and counted.
+//
+// Process, ProcessAt, Swap and the readers may be called from different
+// goroutines.
 type Stage struct {
+	// OriginCheck, when set, is asked about every row's origin before it is
+	// routed; an error marks the origin impossible (e.g. an offset beyond
+	// the end of its partition, a topic that is not the ingress topic) and
+	// the row is dead-lettered with ReasonImpossibleOrigin. Set it before
+	// the first batch.
+	OriginCheck func(ctx context.Context, o schemas.Origin) error
+	// Lookup, when set, finds a router version this process has not seen
+	// (a restored snapshot may name one). Set it before the first batch.
+	Lookup func(ctx context.Context, version int64) (*RouterModel, error)
+	// Logger receives warnings (a snapshot naming an unknown router
+	// version). Default: slog.Default().
+	Logger *slog.Logger
+
 	mu     sync.Mutex
+	latest *RouterModel
+	models map[int64]*RouterModel
+	def    *partState // Process's state
+	parts  map[pipeline.Partition]*partState
+	mem    memory.Allocator
+
+	duplicated int64
+}
+
+// partState is the routing state of one input partition.
+type partState struct {
 	model  *RouterModel
 	router *Router
 	bridge *bridge
-	mem    memory.Allocator
 	// last is the last origin position handled per origin partition:
 	// rows at or below it are duplicates (a stage upstream re-sent them
 	// after a crash) and are dropped.
-	last       map[originPartition]position
-	duplicated int64
+	last map[originPartition]position
+	// pin: no version switch for input offsets below it.
+	pin int64
+}
+
+func newPartState(m *RouterModel) (*partState, error) {
+	r, err := stageRouter(m)
+	if err != nil {
+		return nil, err
+	}
+	return &partState{model: m, router: r, last: map[originPartition]position{}}, nil
+}
+
+// switchTo makes ps route with m, carrying its counts over by domain id.
+func (ps *partState) switchTo(m *RouterModel) error {
+	r, err := stageRouter(m)
+	if err != nil {
+		return err
+	}
+	if err := r.SetState(carryState(ps.model, ps.router.State(), m, r)); err != nil {
+		return fmt.Errorf("cluster: stage: carry router state to v%d: %w", m.Version, err)
+	}
+	switch {
+	case ps.model.FeaturizerVersion != m.FeaturizerVersion:
+		ps.bridge = newBridge(ps.model, m)
+	case ps.bridge != nil: // same featurizer (a split or removal): re-map the bridge's ids
+		ps.bridge = newBridge(ps.bridge.from, m)
+	}
+	ps.model, ps.router = m, r
+	return nil
 }
 
 // bridge routes rows of a previous featurizer version onto the current
@@ -87,15 +171,19 @@ func newBridge(from, cur *RouterModel) *bridge {
 	return b
 }
 
-var _ pipeline.Stage = (*Stage)(nil)
+var (
+	_ pipeline.Stage          = (*Stage)(nil)
+	_ pipeline.PartitionStage = (*Stage)(nil)
+)
 
 // NewStage returns a stage routing with m.
 func NewStage(m *RouterModel) (*Stage, error) {
-	r, err := stageRouter(m)
+	def, err := newPartState(m)
 	if err != nil {
 		return nil, err
 	}
-	return &Stage{model: m, router: r, mem: memory.DefaultAllocator, last: map[originPartition]position{}}, nil
+	return &Stage{latest: m, models: map[int64]*RouterModel{m.Version: m}, def: def,
+		parts: map[pipeline.Partition]*partState{}, mem: memory.DefaultAllocator}, nil
 }
 
 // originPartition names a partition rows came from; position is a row's
@@ -121,41 +209,60 @@ func (st *Stage) Duplicates() int64 {
 	return st.duplicated
 }
 
-// duplicates marks the rows of in at or below the last origin position
-// handled from their origin partition (rows without an origin topic are
-// never duplicates), and records the new last positions. Upstream stages
-// deliver at least once, so after a crash they may re-send rows; dropping
-// them makes routing, and the balance it keeps, a function of the distinct
-// rows in order.
-func (st *Stage) duplicates(in arrow.Record) ([]bool, error) {
+// checkOrigins sorts the rows of in by their origin: dead (an impossible
+// origin, or one not after the previous row of its origin partition in the
+// same record), dropped (at or below the last origin position ps handled from
+// their origin partition: duplicates) or to be routed. It records the new
+// last positions, and changes nothing when it fails (an OriginCheck error
+// wrapping pipeline.ErrRetry has the batch retried). Rows without an origin
+// topic are never duplicates (records read from files); with OriginCheck set
+// they are impossible.
+func (st *Stage) checkOrigins(ctx context.Context, ps *partState, in arrow.Record) (skip []bool, dead []pipeline.DeadRow, dropped []int, err error) {
 	docs, err := schemas.Documents(in)
 	if err != nil {
-		return nil, fmt.Errorf("cluster: stage: %w", err)
+		return nil, nil, nil, fmt.Errorf("cluster: stage: %w", err)
 	}
-	var dup []bool
-	for i := range docs.Len() {
+	n := docs.Len()
+	skip = make([]bool, n)
+	seen := map[originPartition]position{} // last positions of this record
+	for i := range n {
 		o := docs.Origin(i)
+		key, pos := originPartition{o.Topic, o.Partition}, position{o.Offset, o.Row}
+		if st.OriginCheck != nil {
+			if err := st.OriginCheck(ctx, o); err != nil {
+				if errors.Is(err, pipeline.ErrRetry) {
+					return nil, nil, nil, fmt.Errorf("cluster: stage: check origin: %w", err)
+				}
+				skip[i] = true
+				dead = append(dead, pipeline.DeadRow{Row: i, Reason: ReasonImpossibleOrigin, Err: err})
+				continue
+			}
+		}
 		if o.Topic == "" {
 			continue
 		}
-		key, pos := originPartition{o.Topic, o.Partition}, position{o.Offset, o.Row}
-		last, ok := st.last[key]
-		if ok && !last.less(pos) {
-			if dup == nil {
-				dup = make([]bool, docs.Len())
-			}
-			dup[i] = true
-			st.duplicated++
+		if p, ok := seen[key]; ok && !p.less(pos) {
+			skip[i] = true
+			dead = append(dead, pipeline.DeadRow{Row: i, Reason: ReasonOutOfOrderOrigin,
+				Err: fmt.Errorf("origin %s/%d@%d.%d does not follow %d.%d, the previous row of its partition in the same record", o.Topic, o.Partition, o.Offset, o.Row, p.offset, p.row)})
 			continue
 		}
-		if !ok {
+		seen[key] = pos
+		if last, ok := ps.last[key]; ok && !last.less(pos) {
+			skip[i] = true
+			dropped = append(dropped, i)
+		}
+	}
+	for key, pos := range seen {
+		if last, ok := ps.last[key]; !ok || last.less(pos) {
 			// The topic string points into the record's buffers: the
 			// map keeps a copy.
 			key.topic = strings.Clone(key.topic)
+			ps.last[key] = pos
 		}
-		st.last[key] = pos
 	}
-	return dup, nil
+	st.duplicated += int64(len(dropped))
+	return skip, dead, dropped, nil
 }
 
 func stageRouter(m *RouterModel) (*Router, error) {
@@ -168,51 +275,58 @@ func stageRouter(m *RouterModel) (*Router, error) {
 	return NewRouter(m.Model, m.Route)
 }
 
-// Model returns the router model in use.
+// Model returns the newest router model the stage has (the one partitions
+// switch to).
 func (st *Stage) Model() *RouterModel {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return st.model
+	return st.latest
 }
 
-// Counts returns the routed count per domain id since the stage started
-// (carried over across swaps; a domain added by a swap starts at the mean).
+// Counts returns the routed count per domain id since the stage's state
+// began, over every partition (carried over across swaps and restored with
+// the partitions' snapshots; a domain added by a swap starts at the mean).
 func (st *Stage) Counts() map[int]int64 {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	out := make(map[int]int64, st.model.K())
-	for j, c := range st.router.Counts() {
-		out[st.model.IDs[j]] = c
+	out := make(map[int]int64, st.latest.K())
+	add := func(ps *partState) {
+		for j, c := range ps.router.Counts() {
+			out[ps.model.IDs[j]] += c
+		}
+	}
+	add(st.def)
+	for _, ps := range st.parts {
+		add(ps)
+	}
+	for _, id := range st.latest.IDs {
+		out[id] += 0
 	}
 	return out
 }
 
-// Swap makes the stage route with m from the next batch on. The counts of
-// domain ids that m keeps carry over; a new id starts at the current mean
-// count; the counts of retired ids are dropped.
+// Swap makes m the newest model: Process routes with it from the next batch
+// on, and each partition switches to it at its next snapshot that is not
+// pinned (see Stage). The counts of domain ids that m keeps carry over; a
+// new id starts at the current mean count; the counts of retired ids are
+// dropped.
 func (st *Stage) Swap(m *RouterModel) error {
-	r, err := stageRouter(m)
-	if err != nil {
+	if _, err := stageRouter(m); err != nil {
 		return err
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if err := r.SetState(carryState(st.model, st.router.State(), m, r)); err != nil {
-		return fmt.Errorf("cluster: stage: carry router state to v%d: %w", m.Version, err)
+	st.models[m.Version] = m
+	if err := st.def.switchTo(m); err != nil {
+		return err
 	}
-	switch {
-	case st.model.FeaturizerVersion != m.FeaturizerVersion:
-		st.bridge = newBridge(st.model, m)
-	case st.bridge != nil: // same featurizer (a split or removal): re-map the bridge's ids
-		st.bridge = newBridge(st.bridge.from, m)
-	}
-	st.model, st.router = m, r
+	st.latest = m
 	return nil
 }
 
-// SetCounts restores routed counts by domain id (e.g. from a checkpoint of
-// Counts): ids the model does not have are ignored, missing ones start at the
-// mean of the given counts.
+// SetCounts restores routed counts by domain id of Process's state (e.g. from
+// a checkpoint of Counts): ids the model does not have are ignored, missing
+// ones start at the mean of the given counts.
 func (st *Stage) SetCounts(counts map[int]int64) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -223,7 +337,7 @@ func (st *Stage) SetCounts(counts map[int]int64) error {
 		ps.Counts = append(ps.Counts, c)
 		ps.Total += c
 	}
-	return st.router.SetState(carryState(prev, ps, st.model, st.router))
+	return st.def.router.SetState(carryState(prev, ps, st.def.model, st.def.router))
 }
 
 // carryState maps a router state of model prev onto the domains of next.
@@ -272,35 +386,66 @@ func carryState(prev *RouterModel, ps RouterState, next *RouterModel, nr *Router
 	return ns
 }
 
-// Process routes one batch of Features rows.
-func (st *Stage) Process(_ context.Context, in arrow.Record) (pipeline.Result, error) {
-	if err := schemas.CheckSchema(in.Schema(), schemas.KindFeatures); err != nil {
-		return pipeline.Result{}, fmt.Errorf("cluster: stage: input: %w", err)
-	}
+// Process routes one batch of Features rows with the stage's shared state
+// (no partition: files, tests, an offline replay).
+func (st *Stage) Process(ctx context.Context, in arrow.Record) (pipeline.Result, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	m := st.model
-	dup, err := st.duplicates(in)
+	return st.process(ctx, st.def, in)
+}
+
+// ProcessAt routes one batch of Features rows of input position pos with
+// that partition's state (see pipeline.PartitionStage).
+func (st *Stage) ProcessAt(ctx context.Context, pos pipeline.Position, in arrow.Record) (pipeline.Result, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	ps, err := st.part(pos.Partition)
 	if err != nil {
 		return pipeline.Result{}, err
 	}
-	rows, keep, dead, err := decodeFeatures(in, m.FeaturizerVersion, m.Model.Dim, dup)
+	return st.process(ctx, ps, in)
+}
+
+// part returns p's state, a fresh one on the newest model if p has none.
+func (st *Stage) part(p pipeline.Partition) (*partState, error) {
+	if ps := st.parts[p]; ps != nil {
+		return ps, nil
+	}
+	ps, err := newPartState(st.latest)
+	if err != nil {
+		return nil, err
+	}
+	st.parts[p] = ps
+	return ps, nil
+}
+
+// process routes in with ps.
+func (st *Stage) process(ctx context.Context, ps *partState, in arrow.Record) (pipeline.Result, error) {
+	if err := schemas.CheckSchema(in.Schema(), schemas.KindFeatures); err != nil {
+		return pipeline.Result{}, fmt.Errorf("cluster: stage: input: %w", err)
+	}
+	m := ps.model
+	skip, odead, dropped, err := st.checkOrigins(ctx, ps, in)
+	if err != nil {
+		return pipeline.Result{}, err
+	}
+	rows, keep, dead, err := decodeFeatures(in, m.FeaturizerVersion, m.Model.Dim, skip)
 	if err != nil {
 		return pipeline.Result{}, err
 	}
 	var domains []int
 	var dist []float32
 	if len(keep) > 0 {
-		if domains, dist, err = st.router.Route(rows); err != nil {
+		if domains, dist, err = ps.router.Route(rows); err != nil {
 			return pipeline.Result{}, err
 		}
 	}
-	if st.bridge != nil && hasReason(dead, ReasonWrongFeaturizerVersion) {
-		if keep, domains, dist, dead, err = st.routeBridged(in, keep, domains, dist, dead); err != nil {
+	if ps.bridge != nil && hasReason(dead, ReasonWrongFeaturizerVersion) {
+		if keep, domains, dist, dead, err = routeBridged(ps, in, keep, domains, dist, dead); err != nil {
 			return pipeline.Result{}, err
 		}
 	}
-	res := pipeline.Result{Dead: dead}
+	res := pipeline.Result{Dead: append(odead, dead...), Dropped: dropped}
 	if len(keep) == 0 {
 		return res, nil
 	}
@@ -329,6 +474,145 @@ func (st *Stage) Process(_ context.Context, in arrow.Record) (pipeline.Result, e
 	return res, nil
 }
 
+// partSnapshot is the saved form of a partState (JSON).
+type partSnapshot struct {
+	Format        int         `json:"format"`
+	RouterVersion int64       `json:"router_version"`
+	BridgeFrom    int64       `json:"bridge_from,omitempty"` // router version the bridge maps from; 0: none
+	Counts        []int64     `json:"counts"`                // by the router's domain index
+	Total         int64       `json:"total"`
+	Recent        []int32     `json:"recent,omitempty"`
+	Last          []lastEntry `json:"last,omitempty"`
+	Pin           int64       `json:"pin"`
+}
+
+type lastEntry struct {
+	Topic     string `json:"t"`
+	Partition int32  `json:"p"`
+	Offset    int64  `json:"o"`
+	Row       int32  `json:"r"`
+}
+
+const snapshotFormat = 1
+
+// Snapshot returns partition p's routing state at input offset next (see
+// pipeline.PartitionStage). This is where a partition switches to the newest
+// router: when next is at or past its pin, the snapshot records the newest
+// version, and rows from next on are routed with it.
+func (st *Stage) Snapshot(p pipeline.Partition, next int64) ([]byte, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	ps, err := st.part(p)
+	if err != nil {
+		return nil, err
+	}
+	if ps.model != st.latest && next >= ps.pin {
+		if err := ps.switchTo(st.latest); err != nil {
+			return nil, err
+		}
+	}
+	rs := ps.router.State()
+	sn := partSnapshot{Format: snapshotFormat, RouterVersion: ps.model.Version, Counts: rs.Counts, Total: rs.Total,
+		Recent: rs.Recent, Pin: ps.pin}
+	if ps.bridge != nil {
+		sn.BridgeFrom = ps.bridge.from.Version
+	}
+	for k, pos := range ps.last {
+		sn.Last = append(sn.Last, lastEntry{Topic: k.topic, Partition: k.partition, Offset: pos.offset, Row: pos.row})
+	}
+	slices.SortFunc(sn.Last, func(a, b lastEntry) int {
+		return cmp.Or(strings.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
+	})
+	return json.Marshal(sn)
+}
+
+// Restore sets partition p's routing state from a snapshot taken at input
+// offset at (nil: a fresh state on the newest router), and pins its router
+// version up to end: rows below end may have been routed by another process
+// under the snapshot's version without a newer snapshot.
+func (st *Stage) Restore(ctx context.Context, p pipeline.Partition, state []byte, at, end int64) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if state == nil {
+		ps, err := newPartState(st.latest)
+		if err != nil {
+			return err
+		}
+		ps.pin = end
+		st.parts[p] = ps
+		return nil
+	}
+	var sn partSnapshot
+	if err := json.Unmarshal(state, &sn); err != nil {
+		return fmt.Errorf("cluster: stage: snapshot of %s: %w", p, err)
+	}
+	if sn.Format != snapshotFormat {
+		return fmt.Errorf("cluster: stage: snapshot of %s has format %d, this build reads %d", p, sn.Format, snapshotFormat)
+	}
+	m, err := st.model(ctx, sn.RouterVersion)
+	if err != nil {
+		// Without the model its counts cannot be mapped to domain ids:
+		// start the partition afresh, and say what that costs.
+		st.logger().Warn("routing state of a partition not restored: its router version is not available; the partition starts afresh on the newest router, and rows redelivered from before the snapshot may be routed differently",
+			"partition", p.String(), "snapshot_offset", at, "err", err)
+		ps, err := newPartState(st.latest)
+		if err != nil {
+			return err
+		}
+		ps.pin = end
+		st.parts[p] = ps
+		return nil
+	}
+	ps, err := newPartState(m)
+	if err != nil {
+		return err
+	}
+	if err := ps.router.SetState(RouterState{Counts: sn.Counts, Total: sn.Total, Recent: sn.Recent}); err != nil {
+		return fmt.Errorf("cluster: stage: snapshot of %s: %w", p, err)
+	}
+	if sn.BridgeFrom != 0 {
+		if from, err := st.model(ctx, sn.BridgeFrom); err != nil {
+			st.logger().Warn("refit bridge of a partition not restored: rows of the previous featurizer version will be dead-lettered",
+				"partition", p.String(), "bridge_from", sn.BridgeFrom, "err", err)
+		} else {
+			ps.bridge = newBridge(from, m)
+		}
+	}
+	for _, e := range sn.Last {
+		ps.last[originPartition{e.Topic, e.Partition}] = position{e.Offset, e.Row}
+	}
+	ps.pin = max(end, sn.Pin)
+	st.parts[p] = ps
+	return nil
+}
+
+func (st *Stage) logger() *slog.Logger {
+	if st.Logger != nil {
+		return st.Logger
+	}
+	return slog.Default()
+}
+
+// model returns router version v: one this stage has seen, else one Lookup
+// finds.
+func (st *Stage) model(ctx context.Context, v int64) (*RouterModel, error) {
+	if m, ok := st.models[v]; ok {
+		return m, nil
+	}
+	if st.Lookup == nil {
+		return nil, fmt.Errorf("router version %d is unknown to this process", v)
+	}
+	m, err := st.Lookup(ctx, v)
+	if err != nil {
+		return nil, fmt.Errorf("router version %d: %w", v, err)
+	}
+	if m.Version != v {
+		return nil, fmt.Errorf("router version %d: lookup returned version %d", v, m.Version)
+	}
+	st.models[v] = m
+	return m, nil
+}
+
 // hasReason reports whether any dead row has reason r.
 func hasReason(dead []pipeline.DeadRow, r schemas.Reason) bool {
 	for _, d := range dead {
@@ -342,8 +626,8 @@ func hasReason(dead []pipeline.DeadRow, r schemas.Reason) bool {
 // routeBridged routes the rows of the bridge's featurizer version (dead so
 // far) to the nearest of its centroids and merges them, in input order, with
 // the rows routed by the current router (keep, domains, dist).
-func (st *Stage) routeBridged(in arrow.Record, keep, domains []int, dist []float32, dead []pipeline.DeadRow) ([]int, []int, []float32, []pipeline.DeadRow, error) {
-	b := st.bridge
+func routeBridged(ps *partState, in arrow.Record, keep, domains []int, dist []float32, dead []pipeline.DeadRow) ([]int, []int, []float32, []pipeline.DeadRow, error) {
+	b := ps.bridge
 	rows, bkeep, _, err := decodeFeatures(in, b.from.FeaturizerVersion, b.model.Dim, nil)
 	if err != nil {
 		return nil, nil, nil, nil, err
@@ -372,7 +656,7 @@ func (st *Stage) routeBridged(in arrow.Record, keep, domains []int, dist []float
 			continue
 		}
 		cj := b.index[bdom[j]]
-		st.router.routeCommit(cj)
+		ps.router.routeCommit(cj)
 		mk, md, mdist = append(mk, bkeep[j]), append(md, cj), append(mdist, bdist[j])
 		j++
 	}
@@ -485,6 +769,11 @@ func decodeFeatures(rec arrow.Record, version int64, dim int, skip []bool) (rows
 			continue
 		}
 		vlo, vhi := val.ValueOffsets(i)
+		if !allFinite(valv.Float32Values()[vlo:vhi]) {
+			dead = append(dead, pipeline.DeadRow{Row: i, Reason: ReasonNonFiniteFeatures,
+				Err: errors.New("vector holds NaN or Inf")})
+			continue
+		}
 		if idx.IsNull(i) {
 			if int(vhi-vlo) != dim {
 				dead = append(dead, pipeline.DeadRow{Row: i, Reason: ReasonWrongDimension,
@@ -527,6 +816,16 @@ func decodeFeatures(rec arrow.Record, version int64, dim int, skip []bool) (rows
 		rows.Indptr = append(rows.Indptr, int64(len(rows.Values)))
 	}
 	return rows, keep, dead, nil
+}
+
+// allFinite reports whether no value of v is NaN or ±Inf.
+func allFinite(v []float32) bool {
+	for _, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // validIndices reports whether idx is strictly increasing within [0, dim).
