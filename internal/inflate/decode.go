@@ -255,12 +255,20 @@ func (z *Reader) huffman(limit int) error {
 		failDistance
 	)
 	fail := failNone
+	// safe is an output position up to which every symbol was decoded from
+	// input bits, none from the zero padding past the end of the input:
+	// what a truncated stream keeps. The fast path reads no padding; it is
+	// only appended by refillBits, so the slow path moves safe.
+	safe := wr
 	for wr < limit {
 		if ip <= len(in)-8 {
 			bitbuf |= binary.LittleEndian.Uint64(in[ip:]) << (bitcnt & 63)
 			ip += int(63-bitcnt) >> 3
 			bitcnt |= 56
 		} else {
+			if z.overread*8 <= int(bitcnt) {
+				safe = wr
+			}
 			z.bitbuf, z.bitcnt, z.ip = bitbuf, bitcnt, ip
 			if z.refillBits() != nil {
 				fail = failTruncated
@@ -383,8 +391,9 @@ func (z *Reader) huffman(limit int) error {
 		wr = end
 	}
 	if fail == failTruncated || z.overread*8 > int(bitcnt) {
-		// Bits past the end of the input were consumed, so some output of
-		// this call may be decoded from padding: drop it all.
+		// Bits past the end of the input were consumed, so the output
+		// after safe may be decoded from padding: drop it, keep the rest.
+		z.wr = safe
 		return z.truncated()
 	}
 	z.bitbuf, z.bitcnt, z.ip, z.wr = bitbuf, bitcnt, ip, wr

@@ -22,7 +22,8 @@
 //
 // [Reader] behaves like compress/gzip's Reader with multistream mode on: it
 // verifies the CRC-32 and size of every member, reports truncated input as
-// io.ErrUnexpectedEOF, a bad checksum as [ErrChecksum], a bad header or
-// trailing garbage as [ErrHeader], and a corrupt DEFLATE stream as an error
-// wrapping [ErrCorrupt].
+// io.ErrUnexpectedEOF (after returning what was decoded from the bytes
+// present, as compress/gzip does), a bad checksum as [ErrChecksum], a bad
+// header or trailing garbage as [ErrHeader], and a corrupt DEFLATE stream as
+// an error wrapping [ErrCorrupt].
 package inflate
