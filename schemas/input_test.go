@@ -263,20 +263,28 @@ func TestOpenInputParquet(t *testing.T) {
 		{"-2", "caf\xe9", `{"source":"sotu","score":2,"tags":[],"blob":"","opt":null}`, p + "#row=1", ReasonInvalidUTF8},
 	})
 
-	// No text column: the file is refused.
+	// No text column: every row is a wrong-schema record.
 	type noText struct {
 		ID string `parquet:"id"`
 	}
 	buf.Reset()
-	parquet.Write(&buf, []noText{{"x"}})
+	parquet.Write(&buf, []noText{{"x"}, {"y"}})
 	p = write(t, filepath.Join(dir, "notext.parquet"), buf.Bytes())
-	if _, err := OpenInput(p, Limits{}); ReasonOf(err) != ReasonWrongSchema {
-		t.Errorf("OpenInput(no text column) error %v, want wrong-schema", err)
+	in, err = OpenInput(p, Limits{})
+	if err != nil {
+		t.Fatal(err)
 	}
+	check(t, "no text column", readInput(t, in), []got{
+		{"", "", "", p + "#row=0", ReasonWrongSchema},
+		{"", "", "", p + "#row=1", ReasonWrongSchema},
+	})
+	// Not a Parquet file: one unreadable-file record.
 	p = write(t, filepath.Join(dir, "garbage.parquet"), []byte("PAR1 not really PAR1"))
-	if _, err := OpenInput(p, Limits{}); err == nil {
-		t.Errorf("OpenInput(garbage.parquet) succeeded")
+	in, err = OpenInput(p, Limits{})
+	if err != nil {
+		t.Fatal(err)
 	}
+	check(t, "garbage", readInput(t, in), []got{{"", "", "", p, ReasonUnreadableFile}})
 }
 
 func TestWriteParquetJSON(t *testing.T) {
@@ -316,29 +324,19 @@ func TestOpenInputs(t *testing.T) {
 	if _, err := OpenInputs([]string{a, filepath.Join(dir, "missing")}, Limits{}); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("OpenInputs(missing) error %v", err)
 	}
-	if _, err := OpenInput(filepath.Join(dir, "missing"), Limits{}); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("OpenInput(missing) error %v", err)
-	}
-}
-
-func TestOpenInputCorruptGzip(t *testing.T) {
-	data := gz(t, bytes.Repeat([]byte(`{"text":"t"}`+"\n"), 1000))
-	data = data[:len(data)/2]
-	in, err := NewLineReader("cut.gz", bytes.NewReader(data), Limits{})
+	// A file that goes away before its turn is a bad record; the others
+	// are read.
+	gone := write(t, filepath.Join(dir, "gone.jsonl"), []byte(`{"id":"g","text":"gone"}`+"\n"))
+	in, err = OpenInputs([]string{gone, b}, Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		rec, err := in.Next()
-		if err == io.EOF {
-			t.Fatal("truncated gzip read to EOF without an error")
-		}
-		if err != nil {
-			break
-		}
-		if rec.Err != nil && !strings.Contains(rec.Source, "cut.gz") {
-			t.Fatalf("bad record %+v", rec)
-		}
+	if err := os.Remove(gone); err != nil {
+		t.Fatal(err)
+	}
+	check(t, "gone", readInput(t, in), []got{{"", "", "", gone, ReasonUnreadableFile}, {"b", "two", "", b, ""}})
+	if _, err := OpenInput(filepath.Join(dir, "missing"), Limits{}); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("OpenInput(missing) error %v", err)
 	}
 }
 

@@ -74,15 +74,18 @@ func WriteParquetJSON(w io.Writer, r io.ReaderAt, size int64) (err error) {
 	return nil
 }
 
-// parquetRows reads the rows of a Parquet file as map[string]any.
+// parquetRows reads the rows of a Parquet file as map[string]any, one row
+// group after the other, so that a corrupt row group loses only its own rows
+// and those after it.
 type parquetRows struct {
 	file   *parquet.File
-	rd     *parquet.GenericReader[any]
+	groups []parquet.RowGroup
+	rd     *parquet.GenericReader[any] // of groups[0], nil before the first
 	fields []parquet.Field
 	binary []bool // top-level field i is a byte array without string annotation
 	rows   []any
 	n, i   int
-	eof    bool
+	err    error // io.EOF or the error that ended reading, after rows[i:n]
 }
 
 func openParquet(r io.ReaderAt, size int64) (pr *parquetRows, err error) {
@@ -102,7 +105,7 @@ func openParquet(r io.ReaderAt, size int64) (pr *parquetRows, err error) {
 			pr.binary[i] = isBinary(fl.Type())
 		}
 	}
-	pr.rd = parquet.NewGenericReader[any](f)
+	pr.groups = f.RowGroups()
 	return pr, nil
 }
 
@@ -130,24 +133,36 @@ func isBinary(t parquet.Type) bool {
 	return true
 }
 
-// next returns the next row, or io.EOF.
+// next returns the next row, or io.EOF. The rows read before an error are
+// returned before it; after an error, next returns it again.
 func (pr *parquetRows) next() (row map[string]any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			row, err = nil, fmt.Errorf("malformed parquet file: %v", p)
+			pr.n, pr.err = 0, fmt.Errorf("malformed parquet file: %v", p)
+			row, err = nil, pr.err
 		}
 	}()
 	for pr.i >= pr.n {
-		if pr.eof {
-			return nil, io.EOF
+		if pr.err != nil {
+			return nil, pr.err
+		}
+		if pr.rd == nil {
+			if len(pr.groups) == 0 {
+				pr.err = io.EOF
+				continue
+			}
+			pr.rd = parquet.NewGenericRowGroupReader[any](pr.groups[0])
+			pr.groups = pr.groups[1:]
 		}
 		clear(pr.rows)
+		var err error
 		pr.n, err = pr.rd.Read(pr.rows)
 		pr.i = 0
 		if err == io.EOF {
-			pr.eof = true
+			pr.rd.Close()
+			pr.rd = nil
 		} else if err != nil {
-			return nil, err
+			pr.err = err
 		}
 	}
 	v := pr.rows[pr.i]
@@ -259,14 +274,22 @@ func appendAnyJSON(dst []byte, v any) []byte {
 // every other column into Meta. A string column named meta that holds JSON
 // objects (as WriteParquetDocuments writes) has its members spliced into Meta
 // at its place instead of being nested.
+//
+// A file whose schema does not hold documents (no text column, a text
+// column that is not a string, an id column that is a list or a group) is
+// still read: each of its rows is a bad record (ReasonWrongSchema) with the
+// row as JSON in Raw. A file that cannot be read to its end gives a bad
+// record for the rows left (see IncompleteRecord).
 type parquetInput struct {
-	name   string
-	closer io.Closer
-	rows   *parquetRows
-	lim    Limits
-	row    int
-	hasExt bool // any column besides id and text
-	buf    []byte
+	name      string
+	closer    io.Closer
+	rows      *parquetRows
+	lim       Limits
+	row       int
+	hasExt    bool // any column besides id and text
+	buf       []byte
+	schemaErr error // the file's schema does not hold documents
+	done      bool
 }
 
 func newParquetInput(name string, r io.ReaderAt, size int64, closer io.Closer, lim Limits) (*parquetInput, error) {
@@ -279,37 +302,48 @@ func newParquetInput(name string, r io.ReaderAt, size int64, closer io.Closer, l
 	for i, fl := range rows.fields {
 		switch fl.Name() {
 		case ColText:
-			if !fl.Leaf() || fl.Type().Kind() != parquet.ByteArray || rows.binary[i] {
-				rows.close()
-				return nil, errorf(ReasonWrongSchema, "schemas: open %s: column text is %s, want a string", name, fl.Type())
+			if !fl.Leaf() || fl.Repeated() || fl.Type().Kind() != parquet.ByteArray || rows.binary[i] {
+				in.schemaErr = errorf(ReasonWrongSchema, "schemas: %s: column text is %s, want a string", name, fl.Type())
 			}
 			haveText = true
 		case ColID:
 			if !fl.Leaf() || fl.Repeated() {
-				rows.close()
-				return nil, errorf(ReasonWrongSchema, "schemas: open %s: column id is not a string or a number", name)
+				in.schemaErr = errorf(ReasonWrongSchema, "schemas: %s: column id is not a string or a number", name)
 			}
 		default:
 			in.hasExt = true
 		}
 	}
 	if !haveText {
-		rows.close()
-		return nil, errorf(ReasonWrongSchema, "schemas: open %s: no text column", name)
+		in.schemaErr = errorf(ReasonWrongSchema, "schemas: %s: no text column", name)
 	}
 	return in, nil
 }
 
 func (in *parquetInput) Next() (InputRecord, error) {
+	if in.done {
+		return InputRecord{}, io.EOF
+	}
 	row, err := in.rows.next()
 	if err == io.EOF {
+		in.done = true
 		return InputRecord{}, io.EOF
 	}
 	if err != nil {
-		return InputRecord{}, fmt.Errorf("schemas: read %s row %d: %w", in.name, in.row, err)
+		in.done = true
+		n := in.rows.file.NumRows()
+		if int64(in.row) < n {
+			err = fmt.Errorf("rows %d to %d of %d unread: %w", in.row, n-1, n, err)
+		}
+		return IncompleteRecord(in.name, in.name+"#row="+strconv.Itoa(in.row), int64(in.row), err, nil), nil
 	}
 	rec := InputRecord{Source: in.name + "#row=" + strconv.Itoa(in.row)}
 	in.row++
+	if in.schemaErr != nil {
+		rec.Err = in.schemaErr
+		rec.Raw = in.rows.appendRow(nil, row, nil)
+		return rec, nil
+	}
 	d, err := in.document(row)
 	if err == nil {
 		err = ValidateDocument(d, in.lim)
