@@ -53,6 +53,17 @@ func featuresRecord(t testing.TB, prefix string, first int, vs []featVec) arrow.
 // featuresRecordAt is featuresRecord with rows from origin partition part.
 func featuresRecordAt(t testing.TB, prefix string, first, part int, vs []featVec) arrow.Record {
 	t.Helper()
+	offsets := make([]int, len(vs))
+	for i := range offsets {
+		offsets[i] = first + i
+	}
+	return featuresRecordOffsets(t, prefix, offsets, part, vs)
+}
+
+// featuresRecordOffsets builds a Features record of vs whose row i has id
+// prefix+offsets[i] and origin offset offsets[i] in origin partition part.
+func featuresRecordOffsets(t testing.TB, prefix string, offsets []int, part int, vs []featVec) arrow.Record {
+	t.Helper()
 	rb := array.NewRecordBuilder(memory.DefaultAllocator, schemas.FeaturesSchema())
 	defer rb.Release()
 	s := schemas.FeaturesSchema()
@@ -62,8 +73,9 @@ func featuresRecordAt(t testing.TB, prefix string, first, part int, vs []featVec
 	val := rb.Field(fi(schemas.ColValues)).(*array.ListBuilder)
 	ver := rb.Field(fi(schemas.ColFeaturizerVersion)).(*array.Int64Builder)
 	for i, v := range vs {
-		schemas.AppendDocument(rb, schemas.Document{ID: prefix + strconv.Itoa(first+i), Text: "text " + strconv.Itoa(first+i)},
-			schemas.Origin{Topic: pipeline.TopicRaw, Partition: int32(part), Offset: int64(first + i)})
+		off := offsets[i]
+		schemas.AppendDocument(rb, schemas.Document{ID: prefix + strconv.Itoa(off), Text: "text " + strconv.Itoa(off)},
+			schemas.Origin{Topic: pipeline.TopicRaw, Partition: int32(part), Offset: int64(off)})
 		dim.Append(v.dim)
 		if v.idx == nil {
 			idx.AppendNull()
