@@ -57,9 +57,9 @@ func (f *stageFlags) validate(name string) error {
 
 // stageReport is the --json report of a stage command.
 type stageReport struct {
-	In      int64 `json:"in"`
-	Out     int64 `json:"out"`
-	Dead    int64 `json:"dead"`
+	In   int64 `json:"in"`
+	Out  int64 `json:"out"`
+	Dead int64 `json:"dead"`
 	// Duplicates are input rows dropped as re-sent copies of rows already
 	// handled: in = out + dead + duplicates.
 	Duplicates int64 `json:"duplicates"`
