@@ -265,13 +265,12 @@ func (run *produceRun) input(ctx context.Context, in string, r schemas.InputRead
 		if !run.pace.wait(ctx, run.p) {
 			return true, nil
 		}
-		run.p.add(kafka.Message{
-			Topic:      run.job.topic,
-			Key:        []byte(doc.ID),
-			Value:      value,
-			Headers:    docHeaders,
-			WriterData: len(doc.Text),
-		})
+		run.p.addDoc(kafka.Message{
+			Topic:   run.job.topic,
+			Key:     []byte(doc.ID),
+			Value:   value,
+			Headers: docHeaders,
+		}, len(doc.Text), origin, pos)
 	}
 }
 

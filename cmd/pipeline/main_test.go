@@ -282,13 +282,23 @@ func TestIngestParquetAndTextFolder(t *testing.T) {
 	}
 }
 
+// TestIngestDeliveryFailure: a document too large for docs.raw becomes a
+// dead letter (TestIngestOversizeDocument); when docs.deadletter refuses
+// even a dead letter without value, the message is not delivered, and
+// ingest says so.
 func TestIngestDeliveryFailure(t *testing.T) {
 	t.Parallel()
-	b, err := pipeline.StartBroker(pipeline.BrokerConfig{Listen: "127.0.0.1:0", MaxMessageBytes: 2000})
+	b, err := pipeline.StartBroker(pipeline.BrokerConfig{Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
+	err = pipeline.EnsureTopics(context.Background(), b.Client(),
+		pipeline.TopicSpec{Name: pipeline.TopicRaw, Configs: map[string]string{"max.message.bytes": "2000"}},
+		pipeline.TopicSpec{Name: pipeline.TopicDeadLetter, Configs: map[string]string{"max.message.bytes": "100"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	in := filepath.Join(t.TempDir(), "big.jsonl")
 	big := strings.Repeat("x", 5000)
 	writeFile(t, in, []byte(`{"id":"small","text":"fits"}`+"\n"+`{"id":"big","text":"`+big+`"}`+"\n"))

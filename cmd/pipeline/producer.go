@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -28,8 +30,18 @@ const (
 // producer writes messages with an asynchronous kafka-go Writer and counts
 // what the broker acknowledged. Its methods other than completed are called
 // from one goroutine; completed runs on the Writer's goroutines.
+//
+// A batch the broker refuses for its size (a topic with a smaller
+// max.message.bytes than the pipeline's, or a message over the writer's
+// batch bytes) is not lost: completed hands its messages back, and the
+// producing goroutine writes them again synchronously, splitting them until
+// the refused message is alone (pipeline.WriteSplitting). A document refused
+// alone becomes a dead letter with reason oversize, its value a prefix of
+// the document (see pipeline.DeadLetterSpec); a dead letter refused alone is
+// written again with a shorter prefix.
 type producer struct {
-	w     *kafka.Writer
+	w     *kafka.Writer // asynchronous
+	sync  *kafka.Writer // synchronous: writes again what w's broker refused for its size
 	stage string
 	topic string
 	log   *slog.Logger
@@ -41,32 +53,54 @@ type producer struct {
 
 	mu       sync.Mutex
 	cond     *sync.Cond
-	inFlight int   // bytes written but not yet acknowledged or failed
-	docs     int64 // documents acknowledged on topic
-	bytes    int64 // their text bytes
-	dead     int64 // dead letters acknowledged
-	failed   int64 // messages not delivered
-	err      error // first delivery error
+	inFlight int             // bytes written but not yet acknowledged or failed
+	refused  []kafka.Message // refused for their size, to write again
+	docs     int64           // documents acknowledged on topic
+	bytes    int64           // their text bytes
+	dead     int64           // dead letters acknowledged
+	failed   int64           // messages not delivered
+	err      error           // first delivery error
+}
+
+// docData is the WriterData of a document message: its text bytes (for the
+// report) and where it came from (for a dead letter, should it be too large
+// for the topic).
+type docData struct {
+	textBytes   int
+	origin, pos string
 }
 
 func newProducer(cc pipeline.ClientConfig, stage, topic string, log *slog.Logger, met *pipeline.Metrics) *producer {
 	p := &producer{stage: stage, topic: topic, log: log, met: met}
 	p.cond = sync.NewCond(&p.mu)
+	errLog := kafka.LoggerFunc(func(msg string, args ...any) {
+		log.Debug("kafka writer: " + fmt.Sprintf(msg, args...))
+	})
 	p.w = &kafka.Writer{
 		Addr:         kafka.TCP(cc.Brokers...),
 		Balancer:     &kafka.Murmur2Balancer{},
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: flushAge,
-		BatchBytes:   32 << 20,
+		BatchBytes:   schemas.MaxBatchBytes,
 		BatchSize:    10000,
 		WriteTimeout: 30 * time.Second,
 		ReadTimeout:  30 * time.Second,
 		Async:        true,
 		Completion:   p.completed,
 		Transport:    cc.Transport(),
-		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
-			log.Debug("kafka writer: " + fmt.Sprintf(msg, args...))
-		}),
+		ErrorLogger:  errLog,
+	}
+	p.sync = &kafka.Writer{
+		Addr:         kafka.TCP(cc.Brokers...),
+		Balancer:     &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll,
+		BatchTimeout: time.Millisecond,
+		BatchBytes:   schemas.MaxBatchBytes,
+		BatchSize:    10000,
+		WriteTimeout: 30 * time.Second,
+		ReadTimeout:  30 * time.Second,
+		Transport:    cc.Transport(),
+		ErrorLogger:  errLog,
 	}
 	return p
 }
@@ -83,35 +117,36 @@ func (p *producer) add(msg kafka.Message) {
 	}
 }
 
+// addDoc queues a document message; textBytes is the length of its text,
+// origin the input file and pos the record's line or row number.
+func (p *producer) addDoc(msg kafka.Message, textBytes int, origin, pos string) {
+	msg.WriterData = docData{textBytes: textBytes, origin: origin, pos: pos}
+	p.add(msg)
+}
+
 // deadLetter queues a dead letter for a bad input record.
 // origin is the input file and pos the record's line or row number ("" when
 // the record is a whole file).
 func (p *producer) deadLetter(raw []byte, cause error, origin, pos string) {
 	reason := schemas.ReasonOf(cause)
 	p.log.Debug("dead letter", "reason", reason, "err", cause, "input", origin, "position", pos)
-	if raw == nil {
-		raw = []byte{}
-	}
-	h := []kafka.Header{
-		{Key: pipeline.HeaderReason, Value: []byte(reason)},
-		{Key: pipeline.HeaderError, Value: []byte(clipError(cause.Error(), 1024))},
-		{Key: pipeline.HeaderStage, Value: []byte(p.stage)},
-		{Key: pipeline.HeaderOriginTopic, Value: []byte(origin)},
-	}
-	if pos != "" {
-		h = append(h, kafka.Header{Key: pipeline.HeaderOriginOffset, Value: []byte(pos)})
-	}
-	p.add(kafka.Message{
-		Topic:      pipeline.TopicDeadLetter,
-		Value:      raw,
-		Headers:    h,
-		WriterData: reason,
-	})
+	p.add(pipeline.DeadLetterSpec{
+		Topic:        pipeline.TopicDeadLetter,
+		Value:        raw,
+		Reason:       reason,
+		Err:          cause.Error(),
+		Stage:        p.stage,
+		OriginTopic:  origin,
+		OriginOffset: pos,
+		WriterData:   reason,
+	}.Message())
 }
 
-// flush hands the queue to the writer, first waiting while too many bytes
-// are unacknowledged.
+// flush writes again what the broker refused for its size, then hands the
+// queue to the writer, first waiting while too many bytes are
+// unacknowledged.
 func (p *producer) flush() {
+	p.writeRefused()
 	if len(p.pending) == 0 {
 		return
 	}
@@ -130,11 +165,26 @@ func (p *producer) flush() {
 	}
 }
 
-// completed is the Writer's Completion callback.
+// completed is the Writer's Completion callback. Messages refused for
+// their size go back to the producing goroutine (writeRefused).
 func (p *producer) completed(msgs []kafka.Message, err error) {
-	var docs, bytes, dead, size int64
+	if err != nil && pipeline.IsTooLarge(err) {
+		p.log.Debug("batch too large for its topic; writing it again in pieces", "messages", len(msgs), "err", err)
+		p.mu.Lock()
+		p.inFlight -= int(msgBytes(msgs))
+		p.refused = append(p.refused, msgs...)
+		p.cond.Broadcast()
+		p.mu.Unlock()
+		return
+	}
+	p.settle(msgs, err, true)
+}
+
+// settle counts msgs as delivered, or as failed with err; inFlight says
+// whether their bytes are counted in flight.
+func (p *producer) settle(msgs []kafka.Message, err error, inFlight bool) {
+	var docs, bytes, dead int64
 	for _, m := range msgs {
-		size += int64(len(m.Key) + len(m.Value))
 		if err != nil {
 			continue
 		}
@@ -147,10 +197,14 @@ func (p *producer) completed(msgs []kafka.Message, err error) {
 			continue
 		}
 		docs++
-		if n, ok := m.WriterData.(int); ok {
-			bytes += int64(n)
+		switch d := m.WriterData.(type) {
+		case docData:
+			bytes += int64(d.textBytes)
+		case int:
+			bytes += int64(d)
 		}
 	}
+	size := msgBytes(msgs)
 	if err != nil {
 		p.log.Warn("delivery failed", "messages", len(msgs), "err", err)
 	}
@@ -159,7 +213,9 @@ func (p *producer) completed(msgs []kafka.Message, err error) {
 		p.met.Bytes.WithLabelValues(p.stage, "out").Add(float64(size))
 	}
 	p.mu.Lock()
-	p.inFlight -= int(size)
+	if inFlight {
+		p.inFlight -= int(size)
+	}
 	p.docs += docs
 	p.bytes += bytes
 	p.dead += dead
@@ -171,6 +227,84 @@ func (p *producer) completed(msgs []kafka.Message, err error) {
 	}
 	p.cond.Broadcast()
 	p.mu.Unlock()
+}
+
+func msgBytes(msgs []kafka.Message) int64 {
+	var n int64
+	for _, m := range msgs {
+		n += int64(len(m.Key) + len(m.Value))
+	}
+	return n
+}
+
+// writeRefused writes again, synchronously, the messages the broker refused
+// for their size.
+func (p *producer) writeRefused() {
+	p.mu.Lock()
+	refused := p.refused
+	p.refused = nil
+	p.mu.Unlock()
+	if len(refused) == 0 {
+		return
+	}
+	// writeSync and tooLarge settle every message, so no error is left.
+	_ = pipeline.WriteSplitting(context.Background(), refused, p.writeSync, p.tooLarge)
+}
+
+// writeSync writes msgs with the synchronous writer and settles them, but
+// for a size refusal, which it returns (with the messages it refused) to
+// pipeline.WriteSplitting.
+func (p *producer) writeSync(ctx context.Context, msgs ...kafka.Message) error {
+	// kafka-go's Writer sets fields of the messages it is given.
+	err := p.sync.WriteMessages(ctx, slices.Clone(msgs)...)
+	if err == nil || !pipeline.IsTooLarge(err) {
+		p.settle(msgs, err, false)
+		return nil
+	}
+	var we kafka.WriteErrors
+	if errors.As(err, &we) && len(we) == len(msgs) {
+		var ok []kafka.Message
+		for i, e := range we {
+			if e == nil {
+				ok = append(ok, msgs[i])
+			}
+		}
+		p.settle(ok, nil, false)
+	}
+	return err
+}
+
+// tooLarge deals with message m that the broker refused alone for its size:
+// a document becomes a dead letter with reason oversize; a dead letter is
+// written again with a shorter value, or counted as failed when it has none
+// left.
+func (p *producer) tooLarge(ctx context.Context, m kafka.Message, err error) error {
+	if m.Topic == pipeline.TopicDeadLetter {
+		small, ok := pipeline.ShrinkDeadLetter(m)
+		if !ok {
+			p.settle([]kafka.Message{m}, fmt.Errorf("%s refuses even a dead letter without value: %w", m.Topic, err), false)
+			return nil
+		}
+		p.log.Warn("dead letter too large for its topic; writing a shorter prefix of its value", "bytes", len(m.Value), "now", len(small.Value))
+		return pipeline.WriteSplitting(ctx, []kafka.Message{small}, p.writeSync, p.tooLarge)
+	}
+	d, _ := m.WriterData.(docData)
+	cause := &schemas.DecodeError{Reason: schemas.ReasonOversize,
+		Err: fmt.Errorf("document %q: a message of %d bytes is too large for topic %s: %w", m.Key, len(m.Key)+len(m.Value), m.Topic, err)}
+	p.log.Warn("document too large for its topic; dead-lettered as oversize", "id", string(m.Key), "bytes", len(m.Value), "topic", m.Topic)
+	dead := pipeline.DeadLetterSpec{
+		Topic:        pipeline.TopicDeadLetter,
+		Key:          m.Key,
+		Value:        m.Value,
+		ContentType:  schemas.ContentTypeJSON,
+		Reason:       schemas.ReasonOversize,
+		Err:          cause.Error(),
+		Stage:        p.stage,
+		OriginTopic:  d.origin,
+		OriginOffset: d.pos,
+		WriterData:   schemas.ReasonOversize,
+	}.Message()
+	return pipeline.WriteSplitting(ctx, []kafka.Message{dead}, p.writeSync, p.tooLarge)
 }
 
 // produceCounts are a producer's totals.
@@ -186,19 +320,27 @@ func (p *producer) counts() produceCounts {
 	return produceCounts{docs: p.docs, bytes: p.bytes, dead: p.dead, failed: p.failed, err: p.err}
 }
 
-// close flushes the queue and waits until every message is acknowledged or
-// failed.
+// close flushes the queue and waits until every message is acknowledged,
+// dead-lettered in its place, or failed.
 func (p *producer) close() error {
 	p.flush()
-	return p.w.Close()
-}
-
-// clipError shortens an error message for a header.
-func clipError(s string, n int) string {
-	if len(s) <= n {
-		return s
+	for {
+		p.mu.Lock()
+		for p.inFlight > 0 && len(p.refused) == 0 {
+			p.cond.Wait()
+		}
+		done := p.inFlight == 0 && len(p.refused) == 0
+		p.mu.Unlock()
+		if done {
+			break
+		}
+		p.writeRefused()
 	}
-	return s[:n] + "…"
+	err := p.w.Close()
+	if serr := p.sync.Close(); err == nil {
+		err = serr
+	}
+	return err
 }
 
 // ---------------------------------------------------------------------------

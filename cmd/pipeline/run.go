@@ -538,17 +538,8 @@ func (a *app) runIngest(ctx context.Context, cc pipeline.ClientConfig, f *runFla
 		return err
 	}
 	for i, rec := range s.rejected[min(int(already), len(s.rejected)):] {
-		h := []kafka.Header{
-			{Key: pipeline.HeaderReason, Value: []byte(schemas.ReasonOf(rec.Err))},
-			{Key: pipeline.HeaderError, Value: []byte(clipError(rec.Err.Error(), 1024))},
-			{Key: pipeline.HeaderStage, Value: []byte("run")},
-			{Key: pipeline.HeaderOriginTopic, Value: []byte(rec.Source)},
-		}
-		raw := rec.Raw
-		if raw == nil {
-			raw = []byte{}
-		}
-		batch = append(batch, kafka.Message{Topic: pipeline.TopicDeadLetter, Partition: i % n, Value: raw, Headers: h})
+		batch = append(batch, pipeline.DeadLetterSpec{Topic: pipeline.TopicDeadLetter, Partition: i % n, Value: rec.Raw,
+			Reason: schemas.ReasonOf(rec.Err), Err: rec.Err.Error(), Stage: "run", OriginTopic: rec.Source}.Message())
 	}
 	if err := flush(); err != nil {
 		return err
