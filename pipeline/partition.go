@@ -57,6 +57,12 @@ type PartitionStage interface {
 	// (e.g. switch to a newer model) only as recorded in the snapshot it
 	// returns here.
 	Snapshot(p Partition, next int64) ([]byte, error)
+	// Pending reports whether a snapshot of p taken at input offset next
+	// would record a change of what the stage does (e.g. a newer model).
+	// The runner then takes and saves that snapshot before it processes
+	// the message at next, once every earlier batch is finished, so the
+	// change applies from next on instead of after one more batch.
+	Pending(p Partition, next int64) bool
 	// Restore sets the state of partition p from a snapshot taken at input
 	// offset at (state is nil, and at -1, when none was ever saved). end is
 	// the partition's end offset now: every message another process may have

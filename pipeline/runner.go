@@ -420,6 +420,11 @@ func (r *Runner) prepare(ctx context.Context, batch []kafka.Message) (*preparedB
 				return nil, err
 			}
 		}
+		if len(msgs) > 0 && r.pstage != nil {
+			if err := r.applyPending(ctx, Partition{Topic: g.topic, Partition: g.partition}, msgs[0].Offset); err != nil {
+				return nil, err
+			}
+		}
 		if len(msgs) > 0 {
 			var err error
 			pb.out, err = r.processPartition(ctx, &partitionBatch{topic: g.topic, partition: g.partition, msgs: msgs}, pb.out, &pb.stats)

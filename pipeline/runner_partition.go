@@ -116,6 +116,23 @@ func (r *Runner) restore(ctx context.Context, p Partition, first int64) error {
 	return nil
 }
 
+// applyPending saves p's snapshot at offset first before the message there is
+// processed, when the stage has a change pending (see
+// PartitionStage.Pending).
+func (r *Runner) applyPending(ctx context.Context, p Partition, first int64) error {
+	if !r.pstage.Pending(p, first) {
+		return nil
+	}
+	if err := r.waitFinished(ctx); err != nil {
+		return err
+	}
+	state, err := r.pstage.Snapshot(p, first)
+	if err != nil {
+		return fmt.Errorf("stage %s: snapshot of %s: %w", r.cfg.Name, p, err)
+	}
+	return r.saveStates(ctx, []partitionSnapshot{{p: p, at: first, state: state}})
+}
+
 // messageRows counts the input rows of a message as the runner does: the
 // rows of an Arrow message that decodes, else one.
 func messageRows(m kafka.Message) int64 {

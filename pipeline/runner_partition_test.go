@@ -41,6 +41,8 @@ func (s *countStage) Snapshot(p Partition, _ int64) ([]byte, error) {
 	return binary.BigEndian.AppendUint64(nil, uint64(s.counts[p])), nil
 }
 
+func (s *countStage) Pending(Partition, int64) bool { return false }
+
 func (s *countStage) Restore(_ context.Context, p Partition, state []byte, at, end int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

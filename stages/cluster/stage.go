@@ -526,6 +526,15 @@ func (st *Stage) Snapshot(p pipeline.Partition, next int64) ([]byte, error) {
 	return json.Marshal(sn)
 }
 
+// Pending reports whether partition p would switch to a newer router at a
+// snapshot taken at input offset next (see pipeline.PartitionStage).
+func (st *Stage) Pending(p pipeline.Partition, next int64) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	ps := st.parts[p]
+	return ps != nil && ps.model != st.latest && next >= ps.pin
+}
+
 // Restore sets partition p's routing state from a snapshot taken at input
 // offset at (nil: a fresh state on the newest router), and pins its router
 // version up to end: rows below end may have been routed by another process
