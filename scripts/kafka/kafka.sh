@@ -236,8 +236,10 @@ write_config() {
     echo "transaction.state.log.replication.factor=1"
     echo "transaction.state.log.min.isr=1"
     echo "group.initial.rebalance.delay.ms=0"
-    echo "message.max.bytes=16777216"
-    echo "replica.fetch.max.bytes=16777216"
+    # schemas.MaxMessageBytes: the pipeline's message limit, as the embedded
+    # broker and docker-compose.yml have it.
+    echo "message.max.bytes=33554432"
+    echo "replica.fetch.max.bytes=33554432"
     if [[ "$LINE" == 4 ]]; then
       # Share-group state topic (Kafka 4.x only) defaults to RF 3.
       echo "share.coordinator.state.topic.replication.factor=1"
