@@ -290,3 +290,37 @@ func testRunnerOversizeKafka(t *testing.T, cc pipeline.ClientConfig) {
 		t.Errorf("counts %+v, want in %d = out %d + dead 1", c, good+1, good)
 	}
 }
+
+// TestEnsureTopicsMaxMessageBytes: a topic the pipeline creates takes
+// messages up to schemas.MaxMessageBytes, whatever the broker's default,
+// unless its spec says otherwise.
+func TestEnsureTopicsMaxMessageBytes(t *testing.T) { forEachBroker(t, testEnsureTopicsMaxMessageBytes) }
+
+func testEnsureTopicsMaxMessageBytes(t *testing.T, cc pipeline.ClientConfig) {
+	ours, own := uniqueName(t, "ours"), uniqueName(t, "own")
+	err := pipeline.EnsureTopics(context.Background(), cc, pipeline.TopicSpec{Name: ours},
+		pipeline.TopicSpec{Name: own, Configs: map[string]string{"max.message.bytes": "1000000"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := cc.Client()
+	defer pipeline.CloseClient(cl)
+	for topic, want := range map[string]string{ours: strconv.Itoa(schemas.MaxMessageBytes), own: "1000000"} {
+		res, err := cl.DescribeConfigs(context.Background(), &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{
+			{ResourceType: kafka.ResourceTypeTopic, ResourceName: topic, ConfigNames: []string{"max.message.bytes"}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ""
+		for _, r := range res.Resources {
+			for _, e := range r.ConfigEntries {
+				if e.ConfigName == "max.message.bytes" {
+					got = e.ConfigValue
+				}
+			}
+		}
+		if got != want {
+			t.Errorf("%s: max.message.bytes = %q, want %q", topic, got, want)
+		}
+	}
+}
