@@ -1,13 +1,14 @@
 package embed
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -33,6 +34,13 @@ import (
 
 // stateMetaKey is the metadata key holding the settings JSON.
 const stateMetaKey = "domainflow.featurizer_state"
+
+// stateDigestKey is the metadata key holding the hex SHA-256 of the settings
+// JSON: Settings.Checksum covers the table, this the settings (tokenizer,
+// LSA singular values, ...), so that no damaged byte of a state goes
+// unnoticed. States saved before it have none and are checked by their
+// table's checksum only.
+const stateDigestKey = "domainflow.featurizer_state.sha256"
 
 // StateFormat is the version of the state layout.
 const StateFormat = 1
@@ -259,21 +267,104 @@ func SaveState(dir string, s *State) (int64, error) {
 	s.Settings.Version = v
 	t := s.table()
 	s.Settings.Checksum = t.checksum()
-	meta, err := json.Marshal(s.Settings)
-	if err != nil {
-		return 0, fmt.Errorf("embed: encode settings: %w", err)
-	}
-	err = schemas.WriteTwinAtomic(StatePath(dir, v),
-		func(f *os.File) error { return writeStateParquet(f, t, meta) },
-		func(f *os.File) error { return writeStateArrow(f, t, meta) })
-	if err != nil {
-		return 0, fmt.Errorf("embed: %w", err)
+	if err := writeState(dir, s, t); err != nil {
+		return 0, err
 	}
 	return v, nil
 }
 
-func writeStateArrow(f *os.File, t stateTable, meta []byte) error {
-	md := arrow.NewMetadata([]string{stateMetaKey}, []string{string(meta)})
+// SaveStateVersion writes s into dir as version s.Settings.Version exactly,
+// replacing what is there: for a state that was loaded elsewhere (e.g.
+// received with DecodeState), so both files hold it. s must match its
+// checksum, as EncodeState requires.
+func SaveStateVersion(dir string, s *State) error {
+	if s.Settings.Version < 1 {
+		return fmt.Errorf("embed: cannot save a state of version %d as such", s.Settings.Version)
+	}
+	t, err := s.verifiedTable()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("embed: state dir: %w", err)
+	}
+	return writeState(dir, s, t)
+}
+
+// writeState writes both files of s.Settings.Version in dir.
+func writeState(dir string, s *State, t stateTable) error {
+	meta, err := json.Marshal(s.Settings)
+	if err != nil {
+		return fmt.Errorf("embed: encode settings: %w", err)
+	}
+	err = schemas.WriteTwinAtomic(StatePath(dir, s.Settings.Version),
+		func(f *os.File) error { return writeStateParquet(f, t, meta) },
+		func(f *os.File) error { return writeStateArrow(f, t, meta) })
+	if err != nil {
+		return fmt.Errorf("embed: %w", err)
+	}
+	return nil
+}
+
+// verifiedTable returns the table of s after checking it against
+// s.Settings.Checksum: a state is encoded or saved as received only if its
+// values are those its checksum vouches for.
+func (s *State) verifiedTable() (stateTable, error) {
+	t := s.table()
+	if s.Settings.Checksum == "" || t.checksum() != s.Settings.Checksum {
+		return stateTable{}, fmt.Errorf("embed: featurizer state v%d does not match its checksum", s.Settings.Version)
+	}
+	return t, nil
+}
+
+// EncodeState returns the bytes of s's Arrow file, as SaveState writes it:
+// what a state travels as (the router.models topic). s must be a saved or
+// loaded state whose table matches its checksum; DecodeState reads the
+// bytes back and verifies them.
+func EncodeState(s *State) ([]byte, error) {
+	t, err := s.verifiedTable()
+	if err != nil {
+		return nil, err
+	}
+	meta, err := json.Marshal(s.Settings)
+	if err != nil {
+		return nil, fmt.Errorf("embed: encode settings: %w", err)
+	}
+	var b appendBuffer
+	if err := writeStateArrow(&b, t, meta); err != nil {
+		return nil, fmt.Errorf("embed: encode state v%d: %w", s.Settings.Version, err)
+	}
+	return b.buf, nil
+}
+
+// appendBuffer is the io.WriteSeeker an Arrow file writer needs, in memory:
+// it only ever asks for the current position.
+type appendBuffer struct{ buf []byte }
+
+func (b *appendBuffer) Write(p []byte) (int, error) {
+	b.buf = append(b.buf, p...)
+	return len(p), nil
+}
+
+func (b *appendBuffer) Seek(offset int64, whence int) (int64, error) {
+	if offset != 0 || whence != io.SeekCurrent {
+		return 0, errors.New("embed: appendBuffer only tells its position")
+	}
+	return int64(len(b.buf)), nil
+}
+
+// DecodeState decodes the bytes of a state's Arrow file (EncodeState) and
+// verifies them against their checksums.
+func DecodeState(b []byte) (*State, error) {
+	s, err := decodeStateArrow("featurizer state", b)
+	if err != nil {
+		return nil, fmt.Errorf("embed: %w", err)
+	}
+	return s, nil
+}
+
+func writeStateArrow(w io.WriteSeeker, t stateTable, meta []byte) error {
+	md := arrow.NewMetadata([]string{stateMetaKey, stateDigestKey}, []string{string(meta), schemas.MetadataDigest(meta)})
 	schema := arrow.NewSchema(stateSchemaFields, &md)
 	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
 	defer b.Release()
@@ -301,14 +392,14 @@ func writeStateArrow(f *os.File, t stateTable, meta []byte) error {
 	}
 	rec := b.NewRecord()
 	defer rec.Release()
-	w, err := ipc.NewFileWriter(f, ipc.WithSchema(schema))
+	fw, err := ipc.NewFileWriter(w, ipc.WithSchema(schema))
 	if err != nil {
 		return err
 	}
-	if err := w.Write(rec); err != nil {
+	if err := fw.Write(rec); err != nil {
 		return err
 	}
-	return w.Close()
+	return fw.Close()
 }
 
 func (t stateTable) rows() int {
@@ -319,7 +410,8 @@ func (t stateTable) rows() int {
 }
 
 func writeStateParquet(f *os.File, t stateTable, meta []byte) error {
-	w := parquet.NewGenericWriter[stateRow](f, parquet.KeyValueMetadata(stateMetaKey, string(meta)))
+	w := parquet.NewGenericWriter[stateRow](f, parquet.KeyValueMetadata(stateMetaKey, string(meta)),
+		parquet.KeyValueMetadata(stateDigestKey, schemas.MetadataDigest(meta)))
 	rows := make([]stateRow, 0, 4096)
 	flush := func() error {
 		_, err := w.Write(rows)
@@ -369,30 +461,41 @@ func LoadStateFile(path string) (*State, error) {
 	return loadStateArrow(path)
 }
 
-func loadStateArrow(path string) (s *State, err error) {
+func loadStateArrow(path string) (*State, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
+	return decodeStateArrow(path, data)
+}
+
+// decodeStateArrow decodes the bytes of a state's Arrow file; path (or
+// what they are) prefixes errors.
+func decodeStateArrow(path string, data []byte) (s *State, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			s, err = nil, fmt.Errorf("%s: damaged Arrow file: %v", path, p)
 		}
 	}()
-	r, err := ipc.NewFileReader(bytes.NewReader(data))
+	recs, err := schemas.DecodeArrowFile(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	defer r.Close()
-	meta, ok := r.Schema().Metadata().GetValue(stateMetaKey)
+	defer func() {
+		for _, rec := range recs {
+			rec.Release()
+		}
+	}()
+	md := recs[0].Schema().Metadata()
+	meta, ok := md.GetValue(stateMetaKey)
 	if !ok {
 		return nil, fmt.Errorf("%s: not a featurizer state (no %s metadata)", path, stateMetaKey)
 	}
+	digest, _ := md.GetValue(stateDigestKey)
 	var t stateTable
-	for i := range r.NumRecords() {
-		rec, err := r.Record(i)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+	for _, rec := range recs {
+		if rec.NumCols() != int64(len(stateSchemaFields)) {
+			return nil, fmt.Errorf("%s: %d columns, want %d", path, rec.NumCols(), len(stateSchemaFields))
 		}
 		term, ok1 := rec.Column(0).(*array.String)
 		idf, ok2 := rec.Column(1).(*array.Float32)
@@ -417,11 +520,15 @@ func loadStateArrow(path string) (s *State, err error) {
 			}
 		}
 	}
-	return buildState(path, []byte(meta), t)
+	return buildState(path, []byte(meta), digest, t)
 }
 
 func loadStateParquet(path string) (*State, error) {
 	meta, rows, err := schemas.ReadParquetArtifact[stateRow](path, stateMetaKey, "featurizer state")
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	digest, err := schemas.ParquetMetadata(path, stateDigestKey)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -437,12 +544,16 @@ func loadStateParquet(path string) (*State, error) {
 			t.component = append(t.component, r.Component)
 		}
 	}
-	return buildState(path, []byte(meta), t)
+	return buildState(path, []byte(meta), digest, t)
 }
 
-// buildState checks a loaded table against its settings and rebuilds the
-// featurizer.
-func buildState(path string, meta []byte, t stateTable) (*State, error) {
+// buildState checks a loaded table and settings against their checksums
+// (digest: the settings' stateDigestKey value, "" for a state saved without
+// one) and rebuilds the featurizer.
+func buildState(path string, meta []byte, digest string, t stateTable) (*State, error) {
+	if digest != "" && schemas.MetadataDigest(meta) != digest {
+		return nil, fmt.Errorf("%s: settings checksum mismatch (damaged file)", path)
+	}
 	var set Settings
 	if err := json.Unmarshal(meta, &set); err != nil {
 		return nil, fmt.Errorf("%s: settings: %w", path, err)
