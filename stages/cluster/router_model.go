@@ -15,7 +15,6 @@ package cluster
 // removed or split keeps or retires its id; ids are never reused.
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -67,6 +66,13 @@ const RouterFormat = 1
 
 // routerMetaKey is the schema metadata key holding the settings JSON.
 const routerMetaKey = "domainflow.router_model"
+
+// routerDigestKey is the schema metadata key holding the digest of the
+// settings JSON (schemas.MetadataDigest): the checksum in the settings covers
+// the table, this the settings (version, featurizer version, next id, ...).
+// Routers written before it have none and are checked by the table's
+// checksum only.
+const routerDigestKey = "domainflow.router_model.sha256"
 
 // routerSettings is the router-level JSON stored in the table metadata.
 type routerSettings struct {
@@ -255,9 +261,13 @@ func (m *RouterModel) settings(t routerTable) ([]byte, error) {
 	return b, nil
 }
 
-// buildRouter checks a loaded table against its settings and rebuilds the
-// router.
-func buildRouter(meta []byte, t routerTable) (*RouterModel, error) {
+// buildRouter checks a loaded table and settings against their checksums
+// (digest: the routerDigestKey value, "" for a router written without one)
+// and rebuilds the router.
+func buildRouter(meta []byte, digest string, t routerTable) (*RouterModel, error) {
+	if digest != "" && schemas.MetadataDigest(meta) != digest {
+		return nil, errors.New("settings checksum mismatch (damaged data)")
+	}
 	var s routerSettings
 	if err := json.Unmarshal(meta, &s); err != nil {
 		return nil, fmt.Errorf("settings: %w", err)
@@ -308,7 +318,7 @@ func buildRouter(meta []byte, t routerTable) (*RouterModel, error) {
 
 // schema returns the router model schema with the settings in its metadata.
 func routerSchema(meta []byte) *arrow.Schema {
-	return schemas.WithMetadata(schemas.RouterModelSchema(), map[string]string{routerMetaKey: string(meta)})
+	return schemas.WithMetadata(schemas.RouterModelSchema(), map[string]string{routerMetaKey: string(meta), routerDigestKey: schemas.MetadataDigest(meta)})
 }
 
 // record builds the Arrow record of t.
@@ -464,7 +474,8 @@ func writeRouterArrow(f *os.File, t routerTable, meta []byte) error {
 }
 
 func writeRouterParquet(f *os.File, t routerTable, meta []byte) error {
-	w := parquet.NewGenericWriter[routerRow](f, parquet.KeyValueMetadata(routerMetaKey, string(meta)))
+	w := parquet.NewGenericWriter[routerRow](f, parquet.KeyValueMetadata(routerMetaKey, string(meta)),
+		parquet.KeyValueMetadata(routerDigestKey, schemas.MetadataDigest(meta)))
 	rows := make([]routerRow, len(t.ids))
 	for j := range rows {
 		rows[j] = routerRow{Domain: t.ids[j], Size: t.sizes[j], TopTerms: t.terms[j], Centroid: t.centroids[j]}
@@ -514,33 +525,40 @@ func loadRouterArrow(path string) (m *RouterModel, err error) {
 			m, err = nil, fmt.Errorf("damaged Arrow file: %v", p)
 		}
 	}()
-	r, err := ipc.NewFileReader(bytes.NewReader(data))
+	// The stock file reader allocates what a damaged length claims.
+	recs, err := schemas.DecodeArrowFile(data)
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
-	if err := schemas.CheckSchema(r.Schema(), schemas.KindRouterModel); err != nil {
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	schema := recs[0].Schema()
+	if err := schemas.CheckSchema(schema, schemas.KindRouterModel); err != nil {
 		return nil, err
 	}
-	meta, ok := r.Schema().Metadata().GetValue(routerMetaKey)
+	meta, ok := schema.Metadata().GetValue(routerMetaKey)
 	if !ok {
 		return nil, fmt.Errorf("not a router model (no %s metadata)", routerMetaKey)
 	}
+	digest, _ := schema.Metadata().GetValue(routerDigestKey)
 	var t routerTable
-	for i := range r.NumRecords() {
-		rec, err := r.Record(i)
-		if err != nil {
-			return nil, err
-		}
+	for _, rec := range recs {
 		if err := t.appendRecord(rec); err != nil {
 			return nil, err
 		}
 	}
-	return buildRouter([]byte(meta), t)
+	return buildRouter([]byte(meta), digest, t)
 }
 
 func loadRouterParquet(path string) (*RouterModel, error) {
 	meta, rows, err := schemas.ReadParquetArtifact[routerRow](path, routerMetaKey, "router model")
+	if err != nil {
+		return nil, err
+	}
+	digest, err := schemas.ParquetMetadata(path, routerDigestKey)
 	if err != nil {
 		return nil, err
 	}
@@ -555,7 +573,7 @@ func loadRouterParquet(path string) (*RouterModel, error) {
 		t.terms = append(t.terms, ts)
 		t.centroids = append(t.centroids, r.Centroid)
 	}
-	return buildRouter([]byte(meta), t)
+	return buildRouter([]byte(meta), digest, t)
 }
 
 // ---------------------------------------------------------------------------
@@ -608,7 +626,8 @@ func DecodeRouter(b []byte) (*RouterModel, error) {
 			return nil, fmt.Errorf("cluster: decode router: %w", err)
 		}
 	}
-	m, err := buildRouter([]byte(meta), t)
+	digest, _ := schema.Metadata().GetValue(routerDigestKey)
+	m, err := buildRouter([]byte(meta), digest, t)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: decode router: %w", err)
 	}
