@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -52,7 +51,11 @@ id, text, meta: the same rows 'pipeline replay' and every --in read). A shard
 closes after --shard-messages messages, and when the sink stops (idle or
 SIGINT/SIGTERM). Shards are written atomically, and a restarted sink continues
 after the last offset its shards hold, so names are deterministic and nothing
-is archived twice or skipped.`,
+is archived twice or skipped.
+
+--domain all takes the domain ids from the routers on router.models; a
+docs.domain.* topic whose id is no router's (docs.domain.007, docs.domain.-1)
+is ignored with a warning.`,
 		Example: `  pipeline archive --brokers 127.0.0.1:9092 --domain all --out run/
   pipeline archive --brokers 127.0.0.1:9092 --domain 0,3 --out run/ --exit-on-idle 10s --json`,
 		Args: noArgs,
@@ -60,7 +63,7 @@ is archived twice or skipped.`,
 	}
 	fs := cmd.Flags()
 	f.kafka.register(fs)
-	fs.StringVar(&f.domains, "domain", "all", "domain `ids` (comma-separated) or all")
+	fs.StringVar(&f.domains, "domain", "all", "domain `ids` (comma-separated) or all: the domains of the routers on router.models that have a topic")
 	fs.StringVar(&f.out, "out", "", "output `dir`: shards go to DIR/archive/<id>/")
 	fs.IntVar(&f.shardMsgs, "shard-messages", 1000, "input messages per shard")
 	fs.DurationVar(&f.exitOnIdle, "exit-on-idle", 0, "close the shards and exit once no input came for this long (0: until SIGINT/SIGTERM)")
@@ -82,19 +85,24 @@ func (a *app) runArchive(ctx context.Context, f *archiveFlags) error {
 	}
 	var ids []int
 	if f.domains == "all" {
-		ts, err := pipeline.ListTopics(ctx, cc)
+		rd := newRouterDomains(cc, log)
+		defer rd.close()
+		var ts []pipeline.TopicInfo
+		err := pipeline.Retry(ctx, log, "read the router's domains", func(ctx context.Context) error {
+			var err error
+			if ts, err = pipeline.ListTopics(ctx, cc); err != nil {
+				return err
+			}
+			return rd.refresh(ctx, ts)
+		})
 		if err != nil {
 			return fmt.Errorf("archive: %w", err)
 		}
-		for _, t := range ts {
-			if s, ok := strings.CutPrefix(t.Name, pipeline.DomainTopicPrefix); ok {
-				if id, err := strconv.Atoi(s); err == nil {
-					ids = append(ids, id)
-				}
-			}
+		if !rd.any() {
+			return fmt.Errorf("archive: --domain all archives the domains of the router, and %s holds no router; give --domain ids", pipeline.TopicRouterModels)
 		}
-		if len(ids) == 0 {
-			return fmt.Errorf("archive: no %s* topics on %v", pipeline.DomainTopicPrefix, cc.Brokers)
+		if ids = rd.domains(ts); len(ids) == 0 {
+			return fmt.Errorf("archive: no topic of a router domain (%s<id>) on %v", pipeline.DomainTopicPrefix, cc.Brokers)
 		}
 	} else {
 		for _, s := range splitList(f.domains) {
@@ -182,7 +190,12 @@ func archiveDomain(ctx context.Context, cc pipeline.ClientConfig, dead *pipeline
 	if err != nil {
 		return rep, err
 	}
-	n, err := pipeline.PartitionCount(ctx, cc, topic)
+	var n int
+	err = pipeline.Retry(ctx, log, "read the partitions of "+topic, func(ctx context.Context) error {
+		var err error
+		n, err = pipeline.PartitionCount(ctx, cc, topic)
+		return err
+	})
 	if err != nil {
 		return rep, err
 	}
@@ -223,7 +236,7 @@ func archiveDomain(ctx context.Context, cc pipeline.ClientConfig, dead *pipeline
 	lastInput := time.Now()
 	cursor := 0
 	for ctx.Err() == nil {
-		m, p, ok, err := in.nextMessage(ctx, cursor)
+		m, p, ok, err := in.nextMessageRetrying(ctx, cursor, log)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -246,10 +259,17 @@ func archiveDomain(ctx context.Context, cc pipeline.ClientConfig, dead *pipeline
 		docs, derr := archiveDocs(m)
 		if derr != nil {
 			log.Warn("message dead-lettered", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "err", derr)
-			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			werr := dead.Write(wctx, pipeline.DeadLetter(pipeline.TopicDeadLetter, "archive", m, derr))
-			cancel()
+			dl := pipeline.DeadLetter(pipeline.TopicDeadLetter, "archive", m, derr)
+			werr := pipeline.Retry(ctx, log, "write a dead letter", func(ctx context.Context) error {
+				// The first attempt outlives a stop by its own timeout.
+				wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+				defer cancel()
+				return dead.Write(wctx, dl)
+			})
 			if werr != nil {
+				if ctx.Err() != nil {
+					break // the shard ends before m, which is read again on restart
+				}
 				return rep, fmt.Errorf("dead letter: %w", werr)
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/domainflow/domainflow/pipeline"
@@ -24,20 +25,25 @@ import (
 // its documents). A domain added later (a split, a refit) is picked up by the
 // next refresh.
 //
-// A routerDomains is used by one goroutine at a time.
+// A routerDomains is used by one goroutine at a time; close releases it.
 type routerDomains struct {
 	cc  pipeline.ClientConfig
 	log *slog.Logger
 
 	ids     map[int]bool
-	nextID  int             // the highest NextID of a router seen
-	end     int64           // router.models' end offset at the last read; -1 before
-	bad     map[int64]bool  // offsets of router messages that did not decode (warned)
-	ignored map[string]bool // topics warned about
+	nextID  int               // the highest NextID of a router seen
+	in      *partitionReaders // router.models, read on from where the last refresh ended
+	ignored map[string]bool   // topics warned about
 }
 
 func newRouterDomains(cc pipeline.ClientConfig, log *slog.Logger) *routerDomains {
-	return &routerDomains{cc: cc, log: log, ids: map[int]bool{}, end: -1, bad: map[int64]bool{}, ignored: map[string]bool{}}
+	return &routerDomains{cc: cc, log: log, ids: map[int]bool{}, ignored: map[string]bool{}}
+}
+
+func (r *routerDomains) close() {
+	if r.in != nil {
+		r.in.close()
+	}
 }
 
 // known reports whether id is a domain of a router seen so far.
@@ -46,34 +52,30 @@ func (r *routerDomains) known(id int) bool { return r.ids[id] || id < r.nextID }
 // any reports whether a router was seen.
 func (r *routerDomains) any() bool { return len(r.ids) > 0 || r.nextID > 0 }
 
-// refresh reads router.models again when it grew since the last read.
-func (r *routerDomains) refresh(ctx context.Context) error {
-	n, err := pipeline.PartitionCount(ctx, r.cc, pipeline.TopicRouterModels)
-	if err != nil || n == 0 {
-		return nil //nolint:nilerr // no topic: no router published yet
+// refresh reads the messages published on router.models since the last
+// refresh; topics is the broker's list of topics (ListTopics), and without
+// router.models in it no router was published yet.
+func (r *routerDomains) refresh(ctx context.Context, topics []pipeline.TopicInfo) error {
+	if r.in == nil {
+		i := slices.IndexFunc(topics, func(t pipeline.TopicInfo) bool { return t.Name == pipeline.TopicRouterModels })
+		if i < 0 || topics[i].Partitions == 0 {
+			return nil
+		}
+		r.in = newPartitionReaders(r.cc, pipeline.TopicRouterModels, topics[i].Partitions)
 	}
-	ends, err := pipeline.EndOffsets(ctx, r.cc, pipeline.TopicRouterModels)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", pipeline.TopicRouterModels, err)
-	}
-	end := int64(0)
-	for _, e := range ends {
-		end += e
-	}
-	if end == r.end {
-		return nil
-	}
-	msgs, err := pipeline.ReadTopic(ctx, r.cc, pipeline.TopicRouterModels, 0)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", pipeline.TopicRouterModels, err)
-	}
-	for _, m := range msgs {
-		if string(m.Key) != routerModelKey || r.bad[m.Offset] {
+	for p := 0; ; p = (p + 1) % len(r.in.readers) {
+		m, _, ok, err := r.in.nextMessage(ctx, p)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", pipeline.TopicRouterModels, err)
+		}
+		if !ok {
+			return nil
+		}
+		if string(m.Key) != routerModelKey {
 			continue
 		}
 		rm, err := cluster.DecodeRouter(m.Value)
 		if err != nil {
-			r.bad[m.Offset] = true
 			r.log.Warn("a router on "+pipeline.TopicRouterModels+" does not decode; its domains are not known from it", "offset", m.Offset, "err", err)
 			continue
 		}
@@ -82,8 +84,6 @@ func (r *routerDomains) refresh(ctx context.Context) error {
 		}
 		r.nextID = max(r.nextID, rm.NextID)
 	}
-	r.end = end
-	return nil
 }
 
 // domains returns the ids of the domain topics among topics, in their

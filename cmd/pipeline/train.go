@@ -237,14 +237,15 @@ func (a *app) runTrain(cmd *cobra.Command, f *trainFlags) error {
 		}
 	default: // all: the router's domains with a topic, and those that appear
 		rd := newRouterDomains(job.cc, log)
-		scan := func() {
-			if err := rd.refresh(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("router domains not read; retrying", "err", err)
-			}
+		defer rd.close()
+		scan := func() { // a failure is retried at the next scan
 			ts, err := pipeline.ListTopics(ctx, job.cc)
+			if err == nil {
+				err = rd.refresh(ctx, ts)
+			}
 			if err != nil {
 				if ctx.Err() == nil {
-					log.Warn("topics not listed; retrying", "err", err)
+					log.Warn("domain topics not listed; retrying", "err", err)
 				}
 				return
 			}
@@ -443,7 +444,7 @@ func (j *trainJob) runExpert(ctx context.Context, name, topic string) (expertRep
 	lastInput, lastLog, tokensAtLog := time.Now(), time.Now(), tr.Meta.Tokens
 	budget := func() bool { return f.tokens > 0 && tr.Meta.Tokens >= f.tokens }
 	for !budget() && ctx.Err() == nil {
-		m, p, ok, err := in.nextMessage(ctx, cursor)
+		m, p, ok, err := in.nextMessageRetrying(ctx, cursor, log)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -465,7 +466,12 @@ func (j *trainJob) runExpert(ctx context.Context, name, topic string) (expertRep
 		}
 		lastInput = time.Now()
 		cursor = (p + 1) % n
-		j.apply(ctx, tr, m, log)
+		if err := j.apply(ctx, tr, m, log); err != nil {
+			if ctx.Err() != nil {
+				break // the message is read again on restart
+			}
+			return expertReport{}, err
+		}
 		tr.SetOffset(partKey(topic, p), m.Offset+1, cursor)
 		dirty = true
 		if ok, err := trainPending(); err != nil {
@@ -509,14 +515,17 @@ func reportOf(name, dir string, c *train.Checkpoint) expertReport {
 func partKey(topic string, p int) string { return topic + "/" + strconv.Itoa(p) }
 
 // apply feeds the documents of one input message to the trainer; a message
-// that does not decode is dead-lettered.
-func (j *trainJob) apply(ctx context.Context, tr *train.Trainer, m kafka.Message, log *slog.Logger) {
+// that does not decode is dead-lettered. The dead letter is retried through
+// broker outages; apply returns an error only when it could not be written
+// (ctx ended, or a permanent error), and the message must then not count as
+// consumed.
+func (j *trainJob) apply(ctx context.Context, tr *train.Trainer, m kafka.Message, log *slog.Logger) error {
 	ct, err := schemas.CheckMessage(headerValue(m, schemas.HeaderContentType), headerValue(m, schemas.HeaderSchemaVersion), m.Value)
 	if err == nil && ct == schemas.ContentTypeJSON {
 		var d schemas.Document
 		if d, err = schemas.DecodeJSON(m.Value, schemas.Limits{MaxTextBytes: j.f.maxText}); err == nil {
 			tr.Add(partKey(m.Topic, m.Partition), train.Position{Offset: m.Offset}, []byte(d.Text))
-			return
+			return nil
 		}
 	}
 	if err == nil {
@@ -548,15 +557,21 @@ func (j *trainJob) apply(ctx context.Context, tr *train.Trainer, m kafka.Message
 		}
 	}
 	if err == nil {
-		return
+		return nil
 	}
 	log.Warn("input message dead-lettered", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "reason", schemas.ReasonOf(err), "err", err)
-	j.metrics.dead(tr.Meta.Expert)
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	if werr := j.dead.Write(wctx, pipeline.DeadLetter(j.f.deadLetters, "train", m, err)); werr != nil {
-		log.Error("dead letter not written", "err", werr)
+	dl := pipeline.DeadLetter(j.f.deadLetters, "train", m, err)
+	werr := pipeline.Retry(ctx, log, "write a dead letter", func(ctx context.Context) error {
+		// The first attempt outlives a stop by its own timeout.
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		return j.dead.Write(wctx, dl)
+	})
+	if werr != nil {
+		return fmt.Errorf("dead letter of %s/%d at %d: %w", m.Topic, m.Partition, m.Offset, werr)
 	}
+	j.metrics.dead(tr.Meta.Expert)
+	return nil
 }
 
 // headerValue is the value of m's header key ("" when absent).
@@ -645,6 +660,8 @@ func (r *partitionReaders) nextMessage(ctx context.Context, cursor int) (kafka.M
 				r.readers[p] = kafka.NewReader(kafka.ReaderConfig{Brokers: r.cc.Brokers, Topic: r.topic, Partition: p,
 					Dialer: r.cc.Dialer(), MinBytes: 1, MaxBytes: 32 << 20, MaxWait: 200 * time.Millisecond})
 				if err := r.readers[p].SetOffset(r.next[p]); err != nil {
+					r.readers[p].Close()
+					r.readers[p] = nil
 					return kafka.Message{}, 0, false, err
 				}
 			}
@@ -652,6 +669,10 @@ func (r *partitionReaders) nextMessage(ctx context.Context, cursor int) (kafka.M
 			m, err := r.readers[p].FetchMessage(fctx)
 			cancel()
 			if err != nil {
+				// A fresh reader at next[p] and a fresh look at the offsets
+				// for the next try.
+				r.readers[p].Close()
+				r.readers[p], r.looked = nil, time.Time{}
 				return kafka.Message{}, 0, false, fmt.Errorf("read %s/%d at %d: %w", r.topic, p, r.next[p], err)
 			}
 			r.next[p] = m.Offset + 1
@@ -659,6 +680,24 @@ func (r *partitionReaders) nextMessage(ctx context.Context, cursor int) (kafka.M
 		}
 	}
 	return kafka.Message{}, 0, false, nil
+}
+
+// nextMessageRetrying is nextMessage riding out broker outages: a
+// retryable error (the broker away, restarting or overloaded) is logged and
+// the read is tried again with backoff until it succeeds or ctx ends. The
+// readers stay at the offsets they had, so nothing is skipped or read twice.
+func (r *partitionReaders) nextMessageRetrying(ctx context.Context, cursor int, log *slog.Logger) (kafka.Message, int, bool, error) {
+	var (
+		m  kafka.Message
+		p  int
+		ok bool
+	)
+	err := pipeline.Retry(ctx, log, "read "+r.topic, func(ctx context.Context) error {
+		var err error
+		m, p, ok, err = r.nextMessage(ctx, cursor)
+		return err
+	})
+	return m, p, ok, err
 }
 
 // trainMetrics are the Prometheus series of the training consumers.
