@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -31,6 +32,9 @@ type ClientConfig struct {
 	SASL sasl.Mechanism
 	// ClientID is sent to the brokers. Default: "domainflow".
 	ClientID string
+	// Logger receives the warnings of calls retried through a broker outage
+	// (Retry). Default: slog.Default().
+	Logger *slog.Logger
 }
 
 func (c ClientConfig) clientID() string {

@@ -279,6 +279,7 @@ func (k *kafkaFlags) connect(ctx context.Context, log *slog.Logger) (pipeline.Cl
 		return cc, err
 	}
 	log.Debug("brokers reachable", "brokers", cc.Brokers, "tls", cc.TLS != nil, "sasl", k.sasl.Mechanism, "took", time.Since(start))
+	cc.Logger = log
 	return cc, nil
 }
 
