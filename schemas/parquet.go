@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -72,6 +73,27 @@ func WriteParquetJSON(w io.Writer, r io.ReaderAt, size int64) (err error) {
 		}
 	}
 	return nil
+}
+
+// ParquetFileRows returns the number of rows of the Parquet file at path,
+// from its footer, checked as OpenInput checks it (a corrupt footer is an
+// error, not a huge allocation).
+func ParquetFileRows(path string) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	pr, err := openParquet(f, st.Size())
+	if err != nil {
+		return 0, fmt.Errorf("schemas: %s: %w", path, err)
+	}
+	defer pr.close()
+	return pr.file.NumRows(), nil
 }
 
 // parquetRows reads the rows of a Parquet file as map[string]any, one row
