@@ -1,10 +1,9 @@
 package main
 
 import (
-	"os"
-
-	"github.com/parquet-go/parquet-go"
 	"github.com/spf13/cobra"
+
+	"github.com/domainflow/domainflow/schemas"
 )
 
 // replayFlags are the flags of `pipeline replay`.
@@ -26,16 +25,24 @@ Each FILE.parquet has the columns id and text; other columns are kept as
 metadata. Rows become messages exactly as with ingest: JSON documents keyed by
 id (murmur2 partitioning), headers content-type: application/json and
 schema-version: 1; a row without an id gets <file base name>-<row number>.
-Bad rows (invalid UTF-8, empty text, text over --max-text-bytes) go to
+Bad rows (invalid UTF-8, empty text, text over --max-text-bytes, an id over
+--max-id-bytes, every row of a file whose text column is not a string) go to
 docs.deadletter with deadletter-reason, deadletter-error,
 deadletter-stage=replay, origin-topic (the file) and origin-offset (the row
 number) headers. Missing topics are created with --partitions partitions.
 
+A file that cannot be read to its end (not Parquet, a corrupt footer or row
+group) does not stop the others: its rows before the failure are replayed, the
+rest becomes one dead letter (reason unreadable-file or truncated-input,
+origin-offset the first row not read), and the report lists it under
+"incomplete_files":[{"file","reason","error","records"}].
+
 The report goes to stderr, or with --json to stdout as
-{"docs":N,"bytes":N,"deadletter":N,"seconds":S}. A message that is not
-delivered makes the command exit 1; SIGINT stops the replay, delivers what was
-read and reports it with "interrupted":true. On a terminal a progress bar
-counts rows.`,
+{"docs":N,"bytes":N,"deadletter":N,"seconds":S}. Exit status: 1 when a
+message is not delivered; 3 when every message was delivered but files were
+incomplete (do not replay the same files again: their readable rows were
+delivered). SIGINT stops the replay, delivers what was read and reports it
+with "interrupted":true. On a terminal a progress bar counts rows.`,
 		Example: `  pipeline replay archive/2024-05.parquet
   pipeline replay --rate 500 --topic docs.raw day1.parquet day2.parquet
   pipeline replay --json --brokers kafka:9092 archive.parquet`,
@@ -56,28 +63,11 @@ counts rows.`,
 func parquetRows(paths []string) int64 {
 	var total int64
 	for _, p := range paths {
-		n, err := parquetFileRows(p)
+		n, err := schemas.ParquetFileRows(p)
 		if err != nil {
 			return 0
 		}
 		total += n
 	}
 	return total
-}
-
-func parquetFileRows(path string) (int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return 0, err
-	}
-	pf, err := parquet.OpenFile(f, st.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
-	if err != nil {
-		return 0, err
-	}
-	return pf.NumRows(), nil
 }

@@ -77,6 +77,11 @@ type runSummary struct {
 	DocsRouted     int64 `json:"docs_routed"`
 	DocsDeadletter int64 `json:"docs_deadletter"`
 	DocsHeldout    int64 `json:"docs_heldout"`
+	// IncompleteFiles are the input files that could not be read to their
+	// end: each one's records before the failure are in the run, and the
+	// rest of it is one record of docs_in, dead-lettered (reason
+	// truncated-input or unreadable-file).
+	IncompleteFiles []incompleteFile `json:"incomplete_files,omitempty"`
 	// RawMessages is the number of messages on docs.raw: the documents
 	// ingested, each once even when the run was killed and resumed.
 	RawMessages int64       `json:"raw_messages"`
@@ -116,9 +121,14 @@ func (a *app) runCmd() *cobra.Command {
  5. evaluate on the held-out documents: bits per byte of every expert, the
     dense model and router mixtures (top-1, top-2, all).
 
-Every input record is counted and ends routed or dead-lettered. The job is
-resumable: run the same command with the same --out after it was killed at any
-point and it completes, ingesting nothing twice, with final experts
+Every input record is counted and ends routed or dead-lettered. An input
+file that cannot be read to its end (a truncated gzip, a corrupt Parquet file)
+does not stop the job: its records before the failure go on, the rest of it
+counts as one record, dead-lettered as truncated-input or unreadable-file, and
+the summary lists it under "incomplete_files" (the exit status stays 0: the job
+completed, and a rerun finishes the same way). The job is resumable: run the
+same command with the same --out after it was killed at any point and it
+completes, ingesting nothing twice, with final experts
 bit-identical to an uninterrupted run (same machine and --threads). A token
 budget larger than a domain's data stops at the end of that data.`,
 		Example: `  pipeline run
@@ -268,6 +278,7 @@ func (a *app) runJob(cmd *cobra.Command, f *runFlags) error {
 	sum := runSummary{DocsIn: int64(len(split.train) + len(split.rejected)), DocsDeadletter: dead, DocsHeldout: int64(split.heldout),
 		SeedTokens: seedRep.Tokens, DenseTokens: denseRep.Tokens, Out: f.out, Phases: phases,
 		Eval: runEval{MixtureBPB: ev.MixtureBPB}}
+	sum.IncompleteFiles = split.incomplete
 	byExpert := map[string]expertReport{}
 	for _, r := range expReps {
 		byExpert[r.Expert] = r
@@ -320,6 +331,13 @@ func (a *app) printRunSummary(s runSummary) {
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "documents: %d in, %d routed, %d dead-lettered, %d held out; %.1fs; output in %s\n\n",
 		s.DocsIn, s.DocsRouted, s.DocsDeadletter, s.DocsHeldout, s.Seconds, s.Out)
+	if len(s.IncompleteFiles) > 0 {
+		fmt.Fprintln(w, "INCOMPLETE INPUT FILE\tREASON\tRECORDS READ\tERROR")
+		for _, f := range s.IncompleteFiles {
+			fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", f.File, f.Reason, f.Records, f.Error)
+		}
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintln(w, "DOMAIN\tSIZE\tTOKENS\tLOSS\tBITS/BYTE\tTOP TERMS")
 	bpb := map[string]float64{}
 	for _, e := range s.Eval.ExpertBPB {
@@ -378,8 +396,11 @@ func (a *app) subTrain(ctx context.Context, args ...string) ([]expertReport, err
 
 // runSplitResult is the input split into training and held-out documents.
 type runSplitResult struct {
-	train       []schemas.Document
-	rejected    []schemas.InputRecord
+	train    []schemas.Document
+	rejected []schemas.InputRecord
+	// incomplete are the input files that could not be read to their end;
+	// the rest of each is one of the rejected records.
+	incomplete  []incompleteFile
 	heldout     int
 	trainPath   string
 	heldoutPath string
@@ -392,10 +413,23 @@ type runSplitResult struct {
 func (a *app) runSplit(f *runFlags) (*runSplitResult, error) {
 	res := &runSplitResult{trainPath: filepath.Join(f.out, "train.jsonl.gz"), heldoutPath: filepath.Join(f.out, "heldout.jsonl.gz")}
 	var docs []schemas.Document
+	// reject keeps a bad record; one that stands for the unread rest of a
+	// file (a truncated gzip, a corrupt Parquet file) also lists the file.
+	// Neither stops the split, so that a rerun does not fail on it again.
+	reject := func(rec schemas.InputRecord) {
+		res.rejected = append(res.rejected, rec)
+		var ie *schemas.IncompleteError
+		if errors.As(rec.Err, &ie) {
+			res.incomplete = append(res.incomplete, incompleteFile{File: ie.File, Reason: string(schemas.ReasonOf(rec.Err)), Error: ie.Err.Error(), Records: ie.Records})
+			a.log.Warn("input file incomplete; the rest of it is dead-lettered", "cmd", "run", "file", ie.File,
+				"reason", schemas.ReasonOf(rec.Err), "records", ie.Records, "err", ie.Err)
+		}
+	}
 	for _, in := range f.input {
 		r, err := a.openInput(in, schemas.Limits{})
-		if err != nil {
-			return nil, err
+		if err != nil { // gone since it was checked
+			reject(schemas.IncompleteRecord(in, in, 0, err, nil))
+			continue
 		}
 		base := idBase(in)
 		for n := 1; ; n++ {
@@ -403,12 +437,12 @@ func (a *app) runSplit(f *runFlags) (*runSplitResult, error) {
 			if errors.Is(err, io.EOF) {
 				break
 			}
-			if err != nil {
-				r.Close()
-				return nil, fmt.Errorf("read %s: %w", in, err)
+			if err != nil { // not from package schemas' readers, whose failures are records
+				reject(schemas.IncompleteRecord(in, in, int64(n-1), err, nil))
+				break
 			}
 			if rec.Err != nil {
-				res.rejected = append(res.rejected, rec)
+				reject(rec)
 				continue
 			}
 			if rec.Doc.ID == "" {
