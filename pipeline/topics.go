@@ -220,7 +220,7 @@ func PartitionCount(ctx context.Context, cc ClientConfig, topic string) (int, er
 			return len(t.Partitions), nil
 		}
 	}
-	return 0, fmt.Errorf("metadata of %s: topic not found", topic)
+	return 0, fmt.Errorf("metadata of %s: topic not found: %w", topic, kafka.UnknownTopicOrPartition)
 }
 
 // ReadTopic reads the messages of topic from the first offset of each

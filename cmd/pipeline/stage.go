@@ -70,7 +70,12 @@ type stageReport struct {
 // reports its counts. cc must be connected.
 // opts adjust the runner's configuration.
 func (a *app) runStage(ctx context.Context, name string, f *stageFlags, cc pipeline.ClientConfig, stage pipeline.Stage, accept []schemas.Kind, log *slog.Logger, opts ...func(*pipeline.RunnerConfig)) error {
-	n, err := pipeline.PartitionCount(ctx, cc, f.in)
+	// Both retried through broker outages, as the runner's loop is.
+	var n int
+	err := pipeline.Retry(ctx, log, "read the partitions of "+f.in, func(ctx context.Context) (err error) {
+		n, err = pipeline.PartitionCount(ctx, cc, f.in)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("%s: input topic %s: %w", name, f.in, err)
 	}
@@ -78,7 +83,9 @@ func (a *app) runStage(ctx context.Context, name string, f *stageFlags, cc pipel
 	if f.out != "" {
 		specs = append(specs, pipeline.TopicSpec{Name: f.out, Partitions: n})
 	}
-	err = pipeline.EnsureTopics(ctx, cc, specs...)
+	err = pipeline.Retry(ctx, log, "create the output topics", func(ctx context.Context) error {
+		return pipeline.EnsureTopics(ctx, cc, specs...)
+	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
