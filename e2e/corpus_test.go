@@ -119,36 +119,6 @@ func routedOrigins(t *testing.T, cc pipeline.ClientConfig) (map[int]map[origin]b
 	return out, nil
 }
 
-// deadOrigins returns the distinct input records dead-lettered, failing on
-// a dead letter without a reason.
-func deadOrigins(t *testing.T, cc pipeline.ClientConfig) (map[origin]string, error) {
-	t.Helper()
-	msgs, err := pipetest.ReadTopic(context.Background(), cc, pipeline.TopicDeadLetter)
-	if err != nil {
-		return nil, err
-	}
-	out := map[origin]string{}
-	for _, m := range msgs {
-		hv := func(k string) string {
-			for _, h := range m.Headers {
-				if h.Key == k {
-					return string(h.Value)
-				}
-			}
-			return ""
-		}
-		reason := hv(pipeline.HeaderReason)
-		if reason == "" {
-			t.Fatalf("dead letter at %d/%d without a reason: headers %v", m.Partition, m.Offset, m.Headers)
-		}
-		p, _ := strconv.Atoi(hv(pipeline.HeaderOriginPartition))
-		off, _ := strconv.ParseInt(hv(pipeline.HeaderOriginOffset), 10, 64)
-		row, _ := strconv.Atoi(hv(pipeline.HeaderOriginRow))
-		out[origin{hv(pipeline.HeaderOriginTopic), p, off, row}] = reason
-	}
-	return out, nil
-}
-
 // containsAll reports whether s contains every one of subs.
 func containsAll(s string, subs ...string) bool {
 	for _, x := range subs {
