@@ -6,7 +6,7 @@ PKGS      ?= ./...
 # carry the integration build tag.
 INTEGRATION_TAGS ?= integration
 
-.PHONY: all build test test-short test-noasm test-integration reliability bench lint fuzz demo kafka kafka-stop clean
+.PHONY: all build test test-short test-noasm test-integration reliability soak bench lint fuzz demo kafka kafka-stop clean
 
 all: build
 
@@ -25,8 +25,20 @@ test-noasm: ## the kernels and their users with the pure-Go fallbacks (no assemb
 test-integration: build ## tests against kcat, a real Apache Kafka (see scripts/kafka) and headless Chromium
 	bash scripts/test-integration.sh
 
-reliability: ## the fault-injection suite: stage and broker kills, SIGSTOP, bad input (about a minute)
-	$(GO) test -count=1 -tags reliability -run '^TestReliability$$' -v -timeout 10m ./e2e/
+reliability: ## the adversarial suite (RELIABILITY.md): every attack once against the stages as processes (a few minutes)
+	$(GO) test -count=1 -tags reliability -run '^TestReliability$$' -v -timeout 20m ./e2e/
+
+# The soak: the same suite, then a seeded random mix of its attacks until
+# SOAK has passed. SEED replays a run's order of attacks (default: a new seed,
+# printed); RELIABILITY_OUT collects the RELIABILITY lines of each run;
+# SOAK_TIMEOUT must exceed SOAK by the suite's own few minutes.
+SOAK            ?= 10m
+SEED            ?=
+RELIABILITY_OUT ?=
+SOAK_TIMEOUT    ?= 3h
+soak: ## the adversarial suite as a soak: a random mix of attacks for SOAK (10m; SEED=N replays a seed)
+	DOMAINFLOW_SOAK=$(SOAK) DOMAINFLOW_SOAK_SEED=$(SEED) DOMAINFLOW_RELIABILITY_OUT=$(RELIABILITY_OUT) \
+		$(GO) test -count=1 -tags reliability -run '^TestReliability$$' -v -timeout $(SOAK_TIMEOUT) ./e2e/
 
 bench: ## Go benchmarks of every package, plus the throughput benchmark
 	$(GO) test -run '^$$' -bench . -benchtime 3x $(PKGS)
