@@ -451,6 +451,11 @@ func newTextDirInput(dir string, lim Limits) *textInput {
 // folder that cannot be listed is an entry with err set, in its place.
 func listTextFiles(dir string) []textFile {
 	var files []textFile
+	if st, err := os.Lstat(dir); err == nil && st.Mode()&fs.ModeSymlink != 0 {
+		// WalkDir does not follow a root that is a symlink (it would list
+		// nothing); with a trailing separator the root is the folder.
+		dir += string(filepath.Separator)
+	}
 	_ = filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			// A folder that cannot be read (or the root, gone): keep what

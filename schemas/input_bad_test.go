@@ -287,6 +287,29 @@ func TestBadFileDoesNotStopInput(t *testing.T) {
 	}
 }
 
+// TestTextFolderThroughSymlink: a folder input given as a symlink to a
+// folder is read (filepath.WalkDir alone lists nothing under it).
+func TestTextFolderThroughSymlink(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "real", "a.txt"), []byte("first"))
+	write(t, filepath.Join(dir, "real", "sub", "b.txt"), []byte("second"))
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink("real", link); err != nil {
+		t.Fatal(err)
+	}
+	in, err := OpenInput(link, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "symlinked folder", readInput(t, in), []got{
+		{"a", "first", "", filepath.Join(link, "a.txt"), ""},
+		{"sub/b", "second", "", filepath.Join(link, "sub", "b.txt"), ""},
+	})
+	if n := InputSize(link); n != int64(len("first")+len("second")) {
+		t.Errorf("InputSize(symlinked folder) = %d", n)
+	}
+}
+
 // TestLineReaderReadError: a read error (stdin, a pipe) ends the input with
 // a bad record after the lines read before it.
 func TestLineReaderReadError(t *testing.T) {
