@@ -279,6 +279,9 @@ type produceRun struct {
 	log       *slog.Logger
 	// incomplete lists the input files that could not be read to their end.
 	incomplete []incompleteFile
+	// wrongSchema holds the input files of which a record was wrong-schema
+	// (a Parquet file whose text column is not a string), warned about once.
+	wrongSchema map[string]bool
 }
 
 // input queues the documents and dead letters of input in, read from r. It
@@ -326,6 +329,12 @@ func (run *produceRun) record(ctx context.Context, in string, n int64, rec schem
 			f := incompleteFile{File: ie.File, Reason: string(schemas.ReasonOf(rec.Err)), Error: ie.Err.Error(), Records: ie.Records}
 			run.incomplete = append(run.incomplete, f)
 			run.log.Warn("input file incomplete; the rest of it is dead-lettered", "file", f.File, "reason", f.Reason, "records", f.Records, "err", ie.Err)
+		} else if schemas.ReasonOf(rec.Err) == schemas.ReasonWrongSchema && !run.wrongSchema[origin] {
+			if run.wrongSchema == nil {
+				run.wrongSchema = map[string]bool{}
+			}
+			run.wrongSchema[origin] = true
+			run.log.Warn("input file has records of the wrong schema; they are dead-lettered", "file", origin, "err", rec.Err)
 		}
 		run.p.deadLetter(rec.Raw, rec.Err, origin, pos)
 		return true

@@ -196,6 +196,11 @@ func TestIngestBadFiles(t *testing.T) {
 				}
 			}
 
+			// Whatever went wrong, stderr names the file.
+			if !strings.Contains(r.stderr, bad) {
+				t.Errorf("stderr does not name %s:\n%s", bad, r.stderr)
+			}
+
 			// The dead letters of the bad input, with their reasons.
 			var reasons []string
 			for _, d := range deadLettersFrom(t, addr, bad) {
