@@ -2,8 +2,10 @@ package schemas
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"testing"
@@ -103,22 +105,39 @@ func FuzzArrowFileJSON(f *testing.F) {
 func FuzzLineReader(f *testing.F) {
 	addSeedFiles(f, "jsonl/*.jsonl")
 	addSeedFiles(f, "json/*.json")
+	// A byte order mark, lone surrogates in ids, and gzip streams that are
+	// cut short or followed by other bytes.
+	lines := []byte("\xef\xbb\xbf{\"id\":\"a\",\"text\":\"x\"}\n{\"id\":\"\\ud800\",\"text\":\"y\"}\n{\"id\":\"b\",\"text\":\"\\udc00\"}\n")
+	f.Add(lines)
+	var zb bytes.Buffer
+	zw := gzip.NewWriter(&zb)
+	zw.Write(bytes.Repeat(lines, 20))
+	zw.Close()
+	f.Add(zb.Bytes())
+	f.Add(zb.Bytes()[:zb.Len()/2])
+	f.Add(append(bytes.Clone(zb.Bytes()), "trailing"...))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in, err := NewLineReader("fuzz", bytes.NewReader(data), Limits{MaxTextBytes: 64})
 		if err != nil {
-			return // a gzip header that does not parse
+			t.Fatalf("NewLineReader: %v", err)
 		}
 		defer in.Close()
 		lines := bytes.Count(data, []byte("\n")) + 1
 		n := 0
+		ended := false // an IncompleteError record was read: it must be the last
 		for {
 			rec, err := in.Next()
 			if err == io.EOF {
 				break
 			}
 			if err != nil {
-				return // corrupt gzip stream
+				t.Fatalf("Next: %v; a damaged input must end with a record, not an error", err)
 			}
+			if ended {
+				t.Fatalf("record %s after the one for the unread rest of the input", rec.Source)
+			}
+			var ie *IncompleteError
+			ended = errors.As(rec.Err, &ie)
 			n++
 			if n > lines && (len(data) < 2 || data[0] != 0x1f) {
 				t.Fatalf("%d records from %d lines", n, lines)
