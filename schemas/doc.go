@@ -18,7 +18,9 @@
 // that goes into a Kafka header. OpenInput reads the input files of the CLI
 // (JSON lines, gzip or not, Parquet, folders of .txt files, stdin) and
 // reports bad records in-line, so that a caller can dead-letter them and go
-// on. WriteRecordJSON, WriteArrowFileJSON and WriteParquetJSON render any
+// on; a file it cannot read to its end (truncated, corrupt, unreadable) is
+// one more bad record, an *IncompleteError, and the files after it are read.
+// WriteRecordJSON, WriteArrowFileJSON and WriteParquetJSON render any
 // record or file as JSON lines for `pipeline inspect`.
 //
 // Arrow payloads are checked before the arrow reader trusts them: message
