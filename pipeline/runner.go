@@ -533,7 +533,7 @@ func (r *Runner) processPartition(ctx context.Context, g *partitionBatch, out []
 	}
 	for _, m := range g.msgs {
 		st.bytesIn += int64(len(m.Value))
-		ct, err := schemas.CheckHeaders(header(m, schemas.HeaderContentType), header(m, schemas.HeaderSchemaVersion))
+		ct, err := schemas.CheckMessage(header(m, schemas.HeaderContentType), header(m, schemas.HeaderSchemaVersion), m.Value)
 		if err != nil {
 			st.in++
 			out = r.deadMessage(out, m, err, st)
