@@ -18,7 +18,6 @@ import (
 	"github.com/domainflow/domainflow/pipeline"
 	"github.com/domainflow/domainflow/schemas"
 	"github.com/domainflow/domainflow/stages/cluster"
-	"github.com/domainflow/domainflow/stages/embed"
 )
 
 // clusterStageFlags are the flags of `pipeline cluster --brokers …`.
@@ -369,19 +368,15 @@ func (a *app) clusterRouter(ctx context.Context, cc pipeline.ClientConfig, f *cl
 			return rm, true, nil
 		}
 	}
-	latest, err := routerTopicLatest(ctx, cc)
+	rm, err := latestRouterOnTopic(ctx, cc, log)
 	if err != nil {
 		return nil, false, fmt.Errorf("read %s: %w", pipeline.TopicRouterModels, err)
 	}
-	if m, ok := latest[routerModelKey]; ok {
-		rm, err := cluster.DecodeRouter(m.Value)
-		if err != nil {
-			return nil, false, fmt.Errorf("router on %s: %w", pipeline.TopicRouterModels, err)
-		}
+	if rm != nil {
 		log.Info("router taken from "+pipeline.TopicRouterModels, "version", rm.Version)
 		return rm, false, nil
 	}
-	rm, err := a.fitOnStream(ctx, cc, f, log)
+	rm, err = a.fitOnStream(ctx, cc, f, log)
 	return rm, false, err
 }
 
@@ -389,10 +384,16 @@ func (a *app) clusterRouter(ctx context.Context, cc pipeline.ClientConfig, f *cl
 // reads from the first offset until the reservoir is full and the input has
 // been quiet for --fit-wait (or until the input stays quiet with at least k
 // rows, or until --fit-window rows were offered), then fits, names domains by the featurizer on router.models when
-// there is one, and saves into --router when given.
+// there is one, and saves into --router when given. Broker outages are
+// ridden out: reads are retried with backoff, and the input counts as
+// quiet only once every partition was read to its end.
 func (a *app) fitOnStream(ctx context.Context, cc pipeline.ClientConfig, f *clusterStageFlags, log *slog.Logger) (*cluster.RouterModel, error) {
 	res := cluster.NewReservoir(f.fitSample, f.seed)
-	n, err := pipeline.PartitionCount(ctx, cc, f.stage.in)
+	var n int
+	err := pipeline.Retry(ctx, log, "read the partitions of "+f.stage.in, func(ctx context.Context) (err error) {
+		n, err = pipeline.PartitionCount(ctx, cc, f.stage.in)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -404,12 +405,14 @@ func (a *app) fitOnStream(ctx context.Context, cc pipeline.ClientConfig, f *clus
 		defer readers[p].Close()
 	}
 	lastNew := time.Now()
+	backoff := pipeline.RetryBackoffMin
 	for p := 0; ; p = (p + 1) % n {
 		rctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		m, err := readers[p].FetchMessage(rctx)
 		cancel()
 		if err == nil {
 			lastNew = time.Now()
+			backoff = pipeline.RetryBackoffMin
 			if recs, derr := schemas.DecodeRecords(m.Value, nil); derr == nil {
 				for _, rec := range recs {
 					_, _ = res.Add(rec) // bad records are the stage's to dead-letter
@@ -425,10 +428,28 @@ func (a *app) fitOnStream(ctx context.Context, cc pipeline.ClientConfig, f *clus
 			return nil, ctx.Err()
 		}
 		if !errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("sample %s/%d: %w", f.stage.in, p, err)
+			if !pipeline.Retryable(err) {
+				return nil, fmt.Errorf("sample %s/%d: %w", f.stage.in, p, err)
+			}
+			// The broker is away: the reader reconnects by itself.
+			log.Warn("sample "+f.stage.in+" failed; retrying", "partition", p, "err", err, "backoff", backoff)
+			if !sleepCtx(ctx, backoff) {
+				return nil, ctx.Err()
+			}
+			backoff = min(2*backoff, pipeline.RetryBackoffMax)
+			continue
 		}
 		if time.Since(lastNew) >= f.fitWait && res.Len() >= f.k {
-			break
+			// Quiet, unless the broker was away: then some partition still
+			// has messages this sample has not read.
+			read, err := readToEnd(ctx, readers, log)
+			if err != nil {
+				return nil, err
+			}
+			if read {
+				break
+			}
+			lastNew = time.Now()
 		}
 		if time.Since(lastNew) >= 10*f.fitWait && p == n-1 {
 			log.Info("waiting for documents to fit on", "have", res.Len(), "need", f.k)
@@ -446,23 +467,23 @@ func (a *app) fitOnStream(ctx context.Context, cc pipeline.ClientConfig, f *clus
 	rm := &cluster.RouterModel{FeaturizerVersion: res.Version(), IDs: ids0, Model: m, Fit: fc, NextID: nextID,
 		Examples: cluster.Examples(m, rows, ids, labels, numExamples), Created: time.Now().UTC()}
 	// Name the domains with the featurizer on router.models, if it is the
-	// one the sample was featurized with.
-	var state *embed.State
-	var stateBytes []byte
-	if latest, err := routerTopicLatest(ctx, cc); err == nil {
-		if msg, ok := latest[featurizerKey]; ok {
-			if v, s, b, err := featurizerMessage(msg); err == nil && v == res.Version() {
-				state, stateBytes = s, b
-			}
+	// one the sample was featurized with (a damaged one is ignored).
+	state, err := featurizerOnTopic(ctx, cc, res.Version(), log)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, err
 		}
+		log.Warn("featurizer on "+pipeline.TopicRouterModels+" not read; the domains get no top terms", "err", err)
 	}
 	if state != nil {
 		rm.Featurizer = string(state.Settings.Kind)
 		rm.TopTerms = domainTopTerms(state, m, 10)
+	} else if err == nil {
+		log.Warn("no valid featurizer of the sample's version on "+pipeline.TopicRouterModels+"; the domains get no top terms", "featurizer_version", res.Version())
 	}
 	if f.router != "" {
-		if stateBytes != nil {
-			if err := saveFeaturizerBytes(f.router, res.Version(), stateBytes); err != nil {
+		if state != nil {
+			if err := saveFeaturizer(f.router, state); err != nil {
 				return nil, fmt.Errorf("save the featurizer into %s: %w", f.router, err)
 			}
 		}
@@ -475,6 +496,27 @@ func (a *app) fitOnStream(ctx context.Context, cc pipeline.ClientConfig, f *clus
 	log.Info("router fitted on the stream", "version", rm.Version, "k", f.k, "sample", rows.N, "seen", res.Seen(),
 		"featurizer_version", rm.FeaturizerVersion, "sizes", m.Sizes, "seconds", time.Since(start).Seconds())
 	return rm, nil
+}
+
+// readToEnd reports whether each partition reader has read up to the end of
+// its partition, asking the broker (retried through outages).
+func readToEnd(ctx context.Context, readers []*kafka.Reader, log *slog.Logger) (bool, error) {
+	for _, r := range readers {
+		var lag int64
+		err := pipeline.Retry(ctx, log, "read the end offsets of "+r.Config().Topic, func(ctx context.Context) (err error) {
+			lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			lag, err = r.ReadLag(lctx)
+			return err
+		})
+		if err != nil {
+			return false, err
+		}
+		if lag > 0 {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // routerWatch swaps newer routers into a running stage, from --router and
@@ -554,17 +596,18 @@ func (rw *routerWatch) watchDir(ctx context.Context) {
 }
 
 // onTopic swaps in a newer router published on router.models by another
-// process (e.g. 'domains split --brokers').
-func (rw *routerWatch) onTopic(m kafka.Message) {
+// process (e.g. 'domains split --brokers'); a damaged one (it does not
+// verify against its checksums) is ignored with a warning.
+func (rw *routerWatch) onTopic(ctx context.Context, m kafka.Message) {
 	if string(m.Key) != routerModelKey {
 		return
 	}
 	rm, err := cluster.DecodeRouter(m.Value)
 	if err != nil {
-		rw.log.Warn("router on "+pipeline.TopicRouterModels+" not decoded", "offset", m.Offset, "err", err)
+		rw.log.Warn("damaged router on "+pipeline.TopicRouterModels+" ignored", "offset", m.Offset, "err", err)
 		return
 	}
-	if err := rw.swap(context.Background(), rm, false); err != nil {
+	if err := rw.swap(ctx, rm, false); err != nil && ctx.Err() == nil {
 		rw.log.Warn("router from "+pipeline.TopicRouterModels+" not loaded", "version", rm.Version, "err", err)
 	}
 }
@@ -643,32 +686,43 @@ func (a *app) routingStateLoop(ctx context.Context, cc pipeline.ClientConfig, st
 }
 
 // waitPartitions returns the partition count of topic, waiting for the topic
-// to appear (the featurization stage creates it) until ctx ends.
+// to appear (the featurization stage creates it) and riding out broker
+// outages (a warning per retry, with backoff) until ctx ends; a permanent
+// error (no permission, say) fails at once.
 func waitPartitions(ctx context.Context, cc pipeline.ClientConfig, topic string, log *slog.Logger) (int, error) {
 	logged := false
-	for {
-		n, err := pipeline.PartitionCount(ctx, cc, topic)
-		if err == nil && n > 0 {
-			return n, nil
+	var n int
+	err := pipeline.Retry(ctx, log, "read the partitions of "+topic, func(ctx context.Context) error {
+		for {
+			var err error
+			n, err = pipeline.PartitionCount(ctx, cc, topic)
+			if err == nil && n > 0 {
+				return nil
+			}
+			if err != nil && !errors.Is(err, kafka.UnknownTopicOrPartition) {
+				return err
+			}
+			if !logged {
+				log.Info("waiting for the input topic", "topic", topic)
+				logged = true
+			}
+			if !sleepCtx(ctx, 200*time.Millisecond) {
+				return ctx.Err()
+			}
 		}
-		if !logged {
-			log.Info("waiting for the input topic", "topic", topic, "err", err)
-			logged = true
-		}
-		select {
-		case <-ctx.Done():
-			return 0, err
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+	})
+	return n, err
 }
 
 // ensureDomainTopics creates the topic of every domain of rm that has none,
-// with n partitions (the input's, so partition order carries over).
+// with n partitions (the input's, so partition order carries over),
+// retrying through broker outages (warnings go to cc.Logger).
 func ensureDomainTopics(ctx context.Context, cc pipeline.ClientConfig, rm *cluster.RouterModel, n int) error {
 	specs := make([]pipeline.TopicSpec, len(rm.IDs))
 	for j, id := range rm.IDs {
 		specs[j] = pipeline.TopicSpec{Name: pipeline.DomainTopic(id), Partitions: n}
 	}
-	return pipeline.EnsureTopics(ctx, cc, specs...)
+	return pipeline.Retry(ctx, cc.Logger, "create the domain topics", func(ctx context.Context) error {
+		return pipeline.EnsureTopics(ctx, cc, specs...)
+	})
 }

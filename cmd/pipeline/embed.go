@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -483,7 +484,8 @@ func (a *app) runEmbedStage(cmd *cobra.Command, f *embedFlags) error {
 		if n <= 0 {
 			n = 10000
 		}
-		texts, err := sampleTexts(ctx, cc, f.stage.in, n, schemas.Limits{MaxTextBytes: f.feat.maxTextBytes})
+		log.Info("no featurizer yet: sampling the input to fit one", "topic", f.stage.in, "sample", n)
+		texts, err := sampleTexts(ctx, cc, f.stage.in, n, schemas.Limits{MaxTextBytes: f.feat.maxTextBytes}, log)
 		if err != nil {
 			return fmt.Errorf("embed: sample %s: %w", f.stage.in, err)
 		}
@@ -506,11 +508,19 @@ func (a *app) runEmbedStage(cmd *cobra.Command, f *embedFlags) error {
 	return a.runStage(ctx, "embed", &f.stage, cc, stage, nil, log)
 }
 
-// sampleTexts decodes the documents among the first n messages of topic;
-// messages that are not valid documents are skipped (the stage dead-letters
-// them when it reaches them).
-func sampleTexts(ctx context.Context, cc pipeline.ClientConfig, topic string, n int, lim schemas.Limits) ([]string, error) {
-	msgs, err := pipeline.ReadTopic(ctx, cc, topic, n)
+// sampleTexts decodes the documents among the first n messages of topic
+// (none when there is no such topic); messages that are not valid documents
+// are skipped (the stage dead-letters them when it reaches them). Reads are
+// retried through broker outages until ctx ends.
+func sampleTexts(ctx context.Context, cc pipeline.ClientConfig, topic string, n int, lim schemas.Limits, log *slog.Logger) ([]string, error) {
+	var msgs []kafka.Message
+	err := pipeline.Retry(ctx, log, "sample "+topic, func(ctx context.Context) (err error) {
+		msgs, err = pipeline.ReadTopic(ctx, cc, topic, n)
+		if errors.Is(err, kafka.UnknownTopicOrPartition) {
+			msgs, err = nil, nil
+		}
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,461 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow/go/v15/arrow/memory"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/domainflow/domainflow/pipeline"
+	"github.com/domainflow/domainflow/pipeline/pipetest"
+	"github.com/domainflow/domainflow/schemas"
+	"github.com/domainflow/domainflow/stages/cluster"
+	"github.com/domainflow/domainflow/stages/embed"
+)
+
+// eventually polls cond every 10ms until it holds, failing the test after
+// timeout.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// outageBroker starts a restartable broker whose client logs to the
+// returned buffer (the warnings of retried calls).
+func outageBroker(t *testing.T) (*pipetest.RestartableBroker, pipeline.ClientConfig, *syncBuffer) {
+	t.Helper()
+	b := pipetest.StartRestartable(t, pipeline.BrokerConfig{Partitions: 2})
+	logs := &syncBuffer{}
+	cc := b.Client()
+	cc.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	return b, cc, logs
+}
+
+// featureMessages featurizes texts with s into docs.features messages, one
+// document each, spread over two partitions.
+func featureMessages(t *testing.T, s *embed.State, texts []string) []kafka.Message {
+	t.Helper()
+	var out []kafka.Message
+	for i, text := range texts {
+		db := schemas.NewDocumentBuilder(memory.DefaultAllocator)
+		db.Append(schemas.Document{ID: fmt.Sprintf("d%d", i), Text: text}, schemas.Origin{Topic: pipeline.TopicRaw, Partition: int32(i % 2), Offset: int64(i / 2)})
+		docs := db.NewRecord()
+		db.Release()
+		rows, err := s.Featurizer.Transform(context.Background(), []string{text})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := embed.FeaturesRecord(memory.DefaultAllocator, docs, rows, s.Settings.Version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := schemas.EncodeRecord(rec)
+		rec.Release()
+		docs.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, kafka.Message{Topic: pipeline.TopicFeatures, Partition: i % 2, Value: b})
+	}
+	return out
+}
+
+// fixtureState fits and saves a tf-idf state on the first n fixture
+// documents into dir and returns it, loaded, with the texts.
+func fixtureState(t *testing.T, dir string, n int) (*embed.State, []string) {
+	t.Helper()
+	r, err := schemas.OpenInput(fixture, schemas.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var texts []string
+	for len(texts) < n {
+		rec, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		texts = append(texts, rec.Doc.Text)
+	}
+	f, _, err := embed.Fit(context.Background(), embed.KindTfidf, texts, embed.FitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := embed.NewState(f, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := embed.SaveState(dir, s); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := embed.LoadState(dir, s.Settings.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loaded, texts
+}
+
+// TestPhasesRideOutBrokerOutage runs each broker-facing phase of the embed
+// and cluster stages with the broker down: each must retry, with a warning,
+// until the broker is back, then finish with the right result, instead of
+// returning an error (issue 13: the embed stage exited when the broker went
+// away while it sampled docs.raw).
+func TestPhasesRideOutBrokerOutage(t *testing.T) {
+	t.Parallel()
+	state, texts := fixtureState(t, t.TempDir(), 40)
+	rm := &cluster.RouterModel{Version: 3, FeaturizerVersion: 1, IDs: []int{0, 5}, NextID: 6,
+		Model: &cluster.Model{K: 2, Dim: 2, Centroids: []float32{1, 0, 0, 1}}}
+	phases := []struct {
+		name  string
+		setup func(t *testing.T, cc pipeline.ClientConfig)                                      // with the broker up
+		run   func(ctx context.Context, cc pipeline.ClientConfig, log *slog.Logger) (any, error) // with the broker down at first
+		check func(t *testing.T, cc pipeline.ClientConfig, got any)
+	}{
+		{
+			name: "embed: sample docs.raw",
+			setup: func(t *testing.T, cc pipeline.ClientConfig) {
+				pipetest.CreateTopics(t, cc, 2, pipeline.TopicRaw)
+				for i, text := range texts[:5] {
+					m := pipetest.JSONDoc(pipeline.TopicRaw, fmt.Sprint(i), text)
+					m.Partition = i % 2
+					pipetest.Produce(t, cc, m)
+				}
+			},
+			run: func(ctx context.Context, cc pipeline.ClientConfig, log *slog.Logger) (any, error) {
+				return sampleTexts(ctx, cc, pipeline.TopicRaw, 100, schemas.Limits{}, log)
+			},
+			check: func(t *testing.T, _ pipeline.ClientConfig, got any) {
+				if n := len(got.([]string)); n != 5 {
+					t.Fatalf("sampled %d texts, want 5", n)
+				}
+			},
+		},
+		{
+			name: "publish on router.models, then read it",
+			run: func(ctx context.Context, cc pipeline.ClientConfig, _ *slog.Logger) (any, error) {
+				if err := publishRouter(ctx, cc, rm); err != nil {
+					return nil, err
+				}
+				return routerTopicLatest(ctx, cc)
+			},
+			check: func(t *testing.T, _ pipeline.ClientConfig, got any) {
+				if v := routerVersionOf(got.(map[string]kafka.Message)[routerModelKey]); v != 3 {
+					t.Fatalf("router.models holds router v%d, want v3", v)
+				}
+			},
+		},
+		{
+			name: "embed: share the featurizer",
+			run: func(ctx context.Context, cc pipeline.ClientConfig, log *slog.Logger) (any, error) {
+				wctx, cancel := context.WithCancel(ctx)
+				defer cancel()
+				(&app{log: log}).shareFeaturizer(wctx, cc, t.TempDir(), state, log)
+				return featurizerOnTopic(ctx, cc, 1, log)
+			},
+			check: func(t *testing.T, _ pipeline.ClientConfig, got any) {
+				if s := got.(*embed.State); s == nil || !sameFeaturizer(s, state) {
+					t.Fatal("the featurizer was not published")
+				}
+			},
+		},
+		{
+			name:  "cluster: wait for the input topic",
+			setup: func(t *testing.T, cc pipeline.ClientConfig) { pipetest.CreateTopics(t, cc, 3, pipeline.TopicFeatures) },
+			run: func(ctx context.Context, cc pipeline.ClientConfig, log *slog.Logger) (any, error) {
+				return waitPartitions(ctx, cc, pipeline.TopicFeatures, log)
+			},
+			check: func(t *testing.T, _ pipeline.ClientConfig, got any) {
+				if got.(int) != 3 {
+					t.Fatalf("%d partitions, want 3", got)
+				}
+			},
+		},
+		{
+			name: "cluster: create the domain topics",
+			run: func(ctx context.Context, cc pipeline.ClientConfig, _ *slog.Logger) (any, error) {
+				return nil, ensureDomainTopics(ctx, cc, rm, 2)
+			},
+			check: func(t *testing.T, cc pipeline.ClientConfig, _ any) {
+				if n, err := pipeline.PartitionCount(context.Background(), cc, pipeline.DomainTopic(5)); err != nil || n != 2 {
+					t.Fatalf("%s: %d partitions, %v", pipeline.DomainTopic(5), n, err)
+				}
+			},
+		},
+		{
+			name: "cluster: fit a router on the stream",
+			setup: func(t *testing.T, cc pipeline.ClientConfig) {
+				pipetest.CreateTopics(t, cc, 2, pipeline.TopicFeatures)
+				pipetest.Produce(t, cc, featureMessages(t, state, texts)...)
+				if err := publishFeaturizerState(context.Background(), cc, state); err != nil {
+					t.Fatal(err)
+				}
+			},
+			run: func(ctx context.Context, cc pipeline.ClientConfig, log *slog.Logger) (any, error) {
+				f := &clusterStageFlags{k: 2, fitSample: 100, fitWindow: 1000, fitWait: 300 * time.Millisecond, restarts: 1, seed: 1, balanced: true}
+				f.stage.in = pipeline.TopicFeatures
+				return (&app{log: log}).fitOnStream(ctx, cc, f, log)
+			},
+			check: func(t *testing.T, _ pipeline.ClientConfig, got any) {
+				rm := got.(*cluster.RouterModel)
+				if rm.K() != 2 || rm.TopTerms == nil || rm.Featurizer != "tfidf" || rm.FeaturizerVersion != 1 {
+					t.Fatalf("router fitted on the stream: k %d, featurizer %q v%d, top terms %v", rm.K(), rm.Featurizer, rm.FeaturizerVersion, rm.TopTerms)
+				}
+			},
+		},
+	}
+	for _, ph := range phases {
+		t.Run(ph.name, func(t *testing.T) {
+			t.Parallel()
+			b, cc, logs := outageBroker(t)
+			if ph.setup != nil {
+				ph.setup(t, cc)
+			}
+			b.Stop()
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			type result struct {
+				v   any
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				v, err := ph.run(ctx, cc, cc.Logger)
+				done <- result{v, err}
+			}()
+			eventually(t, 20*time.Second, "a retry while the broker is down", func() bool {
+				select {
+				case r := <-done:
+					t.Fatalf("returned while the broker was down: %v (err %v)\nlog:\n%s", r.v, r.err, logs.String())
+				default:
+				}
+				return strings.Contains(logs.String(), "failed; retrying")
+			})
+			b.Start()
+			r := <-done
+			if r.err != nil {
+				t.Fatalf("after the broker came back: %v\nlog:\n%s", r.err, logs.String())
+			}
+			ph.check(t, cc, r.v)
+		})
+	}
+}
+
+// TestEmbedStageBrokerOutage runs the embed stage on Kafka with no fitted
+// featurizer and stops the broker as soon as the stage starts sampling
+// docs.raw to fit one: the stage must wait for the broker, fit, publish its
+// featurizer and featurize every document (before issue 13's fix it exited).
+func TestEmbedStageBrokerOutage(t *testing.T) {
+	t.Parallel()
+	b, cc, _ := outageBroker(t)
+	mustCLI(t, "ingest", "--brokers", b.Addr(), fixture)
+	state := filepath.Join(t.TempDir(), "state")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	emb := startCommand(ctx, "embed", "--brokers", b.Addr(), "--state", state, "--featurizer", "hashing", "--fit-sample", "200",
+		"--json", "--watch", "50ms", "--linger", "5ms")
+	eventually(t, 20*time.Second, "the sampling phase", func() bool { return strings.Contains(emb.stderr.String(), "sampling the input") })
+	b.Stop()
+	eventually(t, 20*time.Second, "a retry while the broker is down", func() bool {
+		select {
+		case r := <-emb.done:
+			t.Fatalf("the stage exited while the broker was down: exit %d\n%s", r.code, r.stderr)
+		default:
+		}
+		return strings.Contains(emb.stderr.String(), "failed; retrying")
+	})
+	b.Start()
+	eventually(t, 60*time.Second, "334 rows on docs.features", func() bool {
+		select {
+		case r := <-emb.done:
+			t.Fatalf("the stage exited: exit %d\n%s", r.code, r.stderr)
+		default:
+		}
+		_, rows := topicRows(t, cc, pipeline.TopicFeatures)
+		return rows >= 334
+	})
+	if s, err := featurizerOnTopic(ctx, cc, 1, cc.Logger); err != nil || s == nil {
+		t.Fatalf("no valid featurizer v1 on router.models: %v", err)
+	}
+	cancel()
+	res := <-emb.done
+	if res.code != 0 {
+		t.Fatalf("embed stage: exit %d: %s", res.code, res.stderr)
+	}
+	if _, rows := topicRows(t, cc, pipeline.TopicFeatures); rows != 334 {
+		t.Fatalf("docs.features holds %d rows, want 334", rows)
+	}
+}
+
+// topicRows counts the Arrow rows on topic, and its messages.
+func topicRows(t *testing.T, cc pipeline.ClientConfig, topic string) (msgs, rows int) {
+	t.Helper()
+	ms, err := pipeline.ReadTopic(context.Background(), cc, topic, 0)
+	if err != nil {
+		return 0, 0 // not there yet
+	}
+	for _, m := range ms {
+		recs, err := schemas.DecodeRecords(m.Value, nil)
+		if err != nil {
+			t.Fatalf("%s@%d: %v", topic, m.Offset, err)
+		}
+		for _, rec := range recs {
+			rows += int(rec.NumRows())
+			rec.Release()
+		}
+	}
+	return len(ms), rows
+}
+
+// TestPublishVerifiedFeaturizer: with the Arrow file of a state damaged, the
+// state loads from its Parquet twin, and what is published on router.models
+// is that state, verified, not the damaged bytes (issue 13).
+func TestPublishVerifiedFeaturizer(t *testing.T) {
+	t.Parallel()
+	cc := pipetest.Broker(t).Client()
+	dir := t.TempDir()
+	state, _ := fixtureState(t, dir, 30)
+	arrowPath := embed.StatePath(dir, 1)
+	data, err := os.ReadFile(arrowPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0xff
+	if err := os.WriteFile(arrowPath, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := publishFeaturizer(ctx, cc, dir, 1); err != nil {
+		t.Fatal(err)
+	}
+	latest, err := routerTopicLatest(ctx, cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, got, err := featurizerMessage(latest[featurizerKey])
+	if err != nil {
+		t.Fatalf("the published featurizer does not verify: %v", err)
+	}
+	twin, err := embed.LoadStateFile(schemas.ParquetTwin(arrowPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v != 1 || !sameFeaturizer(got, twin) || !sameFeaturizer(got, state) {
+		t.Fatalf("published v%d, not the state of the Parquet twin", v)
+	}
+}
+
+// corrupt returns b with a byte of its settings JSON changed: it still
+// decodes as Arrow, but no longer matches its checksum.
+func corrupt(t *testing.T, b []byte, field string) []byte {
+	t.Helper()
+	at := strings.Index(string(b), field)
+	if at < 0 {
+		t.Fatalf("no %s in the payload", field)
+	}
+	d := append([]byte(nil), b...)
+	d[at+len(field)] ^= 0x01
+	return d
+}
+
+// TestDamagedRouterTopicIgnored: consumers of router.models verify each
+// message: a damaged featurizer or router is ignored with a warning, and the
+// newest valid one serves instead.
+func TestDamagedRouterTopicIgnored(t *testing.T) {
+	t.Parallel()
+	cc := pipetest.Broker(t).Client()
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	cc.Logger = log
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	state, _ := fixtureState(t, dir, 30)
+	s2, _ := fixtureState(t, dir, 20) // v2
+	enc1, err := embed.EncodeState(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc2, err := embed.EncodeState(s2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishState := func(v int64, b []byte) {
+		t.Helper()
+		if err := publishOnRouterTopic(ctx, cc, featurizerKey, b, kafka.Header{Key: headerFeaturizerVersion, Value: []byte(fmt.Sprint(v))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A damaged featurizer after a good one of its version: the good one
+	// names the domains.
+	publishState(1, enc1)
+	publishState(1, corrupt(t, enc1, `"number_token":"#`))
+	if _, _, err := featurizerMessage(kafka.Message{Value: corrupt(t, enc1, `"number_token":"#`),
+		Headers: []kafka.Header{{Key: headerFeaturizerVersion, Value: []byte("1")}}}); err == nil {
+		t.Fatal("a corrupted featurizer message verified")
+	}
+	got, err := featurizerOnTopic(ctx, cc, 1, log)
+	if err != nil || got == nil || !sameFeaturizer(got, state) {
+		t.Fatalf("featurizerOnTopic = %v, %v; want the valid v1", got, err)
+	}
+	if !strings.Contains(logs.String(), "damaged featurizer on router.models ignored") {
+		t.Fatalf("no warning about the damaged featurizer:\n%s", logs.String())
+	}
+
+	// The embedding stage's mirror saves a valid newer featurizer, never a
+	// damaged one.
+	mirror := t.TempDir()
+	if _, err := embed.SaveState(mirror, state); err != nil {
+		t.Fatal(err)
+	}
+	wctx, stopMirror := context.WithCancel(ctx)
+	defer stopMirror()
+	(&app{log: log}).shareFeaturizer(wctx, cc, mirror, state, log)
+	publishState(2, corrupt(t, enc2, `"number_token":"#`))
+	eventually(t, 20*time.Second, "a warning about the damaged v2", func() bool {
+		return strings.Count(logs.String(), "damaged featurizer on router.models ignored") >= 3 // featurizerOnTopic's, then the mirror's two
+	})
+	if _, err := os.Stat(embed.StatePath(mirror, 2)); err == nil {
+		t.Fatal("the mirror saved a damaged featurizer")
+	}
+	publishState(2, enc2)
+	eventually(t, 20*time.Second, "the valid v2 in the mirror", func() bool {
+		s, err := embed.LoadState(mirror, 2)
+		return err == nil && sameFeaturizer(s, s2)
+	})
+	stopMirror()
+
+	// Routers: a damaged one after a good one is passed over.
+	rm := &cluster.RouterModel{Version: 4, FeaturizerVersion: 1, IDs: []int{0, 1}, NextID: 2,
+		Model: &cluster.Model{K: 2, Dim: 2, Centroids: []float32{1, 0, 0, 1}}}
+	good, err := cluster.EncodeRouter(rm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := publishOnRouterTopic(ctx, cc, routerModelKey, good); err != nil {
+		t.Fatal(err)
+	}
+	if err := publishOnRouterTopic(ctx, cc, routerModelKey, corrupt(t, good, `"version":`)); err != nil {
+		t.Fatal(err)
+	}
+	got2, err := latestRouterOnTopic(ctx, cc, log)
+	if err != nil || got2 == nil || got2.Version != 4 {
+		t.Fatalf("latestRouterOnTopic = %v, %v; want the valid v4", got2, err)
+	}
+	if !strings.Contains(logs.String(), "damaged router on router.models ignored") {
+		t.Fatalf("no warning about the damaged router:\n%s", logs.String())
+	}
+}
