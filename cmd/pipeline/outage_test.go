@@ -120,7 +120,7 @@ func TestPhasesRideOutBrokerOutage(t *testing.T) {
 		Model: &cluster.Model{K: 2, Dim: 2, Centroids: []float32{1, 0, 0, 1}}}
 	phases := []struct {
 		name  string
-		setup func(t *testing.T, cc pipeline.ClientConfig)                                      // with the broker up
+		setup func(t *testing.T, cc pipeline.ClientConfig)                                       // with the broker up
 		run   func(ctx context.Context, cc pipeline.ClientConfig, log *slog.Logger) (any, error) // with the broker down at first
 		check func(t *testing.T, cc pipeline.ClientConfig, got any)
 	}{
