@@ -313,9 +313,6 @@ func TestReplayIncomplete(t *testing.T) {
 // its unread rest one dead letter, and every record accounted for. Before,
 // the split failed on the truncated file, and so did every rerun.
 func TestRunIncompleteInput(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the routing part of the whole job (a few seconds)")
-	}
 	t.Parallel()
 	dir := t.TempDir()
 	full := gzipBytes(t, docLines("z", 60))
