@@ -24,6 +24,7 @@ import (
 	_ "github.com/domainflow/domainflow/accel/ref" // the reference backend
 	"github.com/domainflow/domainflow/pipeline"
 	"github.com/domainflow/domainflow/schemas"
+	"github.com/domainflow/domainflow/stages/cluster"
 	"github.com/domainflow/domainflow/stages/train"
 )
 
@@ -145,6 +146,7 @@ type trainJob struct {
 	log     *slog.Logger
 	metrics *trainMetrics
 	dead    *pipeline.KafkaSink
+	origins *pipeline.OriginChecker
 }
 
 func (a *app) runTrain(cmd *cobra.Command, f *trainFlags) error {
@@ -202,6 +204,10 @@ func (a *app) runTrain(cmd *cobra.Command, f *trainFlags) error {
 		return fmt.Errorf("train: %w", err)
 	}
 	defer job.dead.Close()
+	if job.origins, err = pipeline.NewOriginChecker(job.cc); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	defer job.origins.Close()
 
 	var (
 		mu      sync.Mutex
@@ -530,6 +536,7 @@ func (j *trainJob) apply(ctx context.Context, tr *train.Trainer, m kafka.Message
 	}
 	if err == nil {
 		var recs []arrow.Record
+		var row int32 // of the message, across its records
 		if recs, err = schemas.DecodeRecords(m.Value, nil); err == nil {
 			for _, rec := range recs {
 				docs, derr := schemas.Documents(rec)
@@ -542,13 +549,34 @@ func (j *trainJob) apply(ctx context.Context, tr *train.Trainer, m kafka.Message
 						tr.Meta.RouterVersion = max(tr.Meta.RouterVersion, v.Value(v.Len()-1))
 					}
 				}
+				// Document rows (an ingress topic, e.g. the dense seed
+				// on docs.raw) get the position they were read from:
+				// their origin columns are never believed. Rows routed
+				// by a stage keep theirs, once checked: an origin far
+				// ahead would make the expert skip every later row.
+				ingress := false
+				if k, _, _ := schemas.KindOf(rec.Schema()); k == schemas.KindDocument {
+					ingress = true
+				}
 				for i := range docs.Len() {
 					o := docs.Origin(i)
-					key := partKey(o.Topic, int(o.Partition))
-					if o.Topic == "" {
-						key, o.Offset, o.Row = partKey(m.Topic, m.Partition), m.Offset, int32(i)
+					if ingress || o.Topic == "" {
+						o = schemas.Origin{Topic: m.Topic, Partition: int32(m.Partition), Offset: m.Offset, Row: row}
+					} else if impossible, cerr := j.checkOrigin(ctx, o, log); cerr != nil || impossible != nil {
+						if cerr == nil {
+							cerr = j.deadRow(ctx, m, docs, i, impossible, tr.Meta.Expert, log)
+						}
+						if cerr != nil {
+							for _, rec := range recs {
+								rec.Release()
+							}
+							return cerr
+						}
+						row++
+						continue
 					}
-					tr.Add(key, train.Position{Offset: o.Offset, Row: o.Row}, []byte(docs.Text(i)))
+					row++
+					tr.Add(partKey(o.Topic, int(o.Partition)), train.Position{Offset: o.Offset, Row: o.Row}, []byte(docs.Text(i)))
 				}
 			}
 			for _, rec := range recs {
@@ -571,6 +599,43 @@ func (j *trainJob) apply(ctx context.Context, tr *train.Trainer, m kafka.Message
 		return fmt.Errorf("dead letter of %s/%d at %d: %w", m.Topic, m.Partition, m.Offset, werr)
 	}
 	j.metrics.dead(tr.Meta.Expert)
+	return nil
+}
+
+// checkOrigin returns impossible, an error wrapping
+// pipeline.ErrImpossibleOrigin, for a routed row whose origin cannot exist
+// (see pipeline.OriginChecker); while the broker cannot be asked it retries,
+// and err is ctx's end.
+func (j *trainJob) checkOrigin(ctx context.Context, o schemas.Origin, log *slog.Logger) (impossible, err error) {
+	err = pipeline.Retry(ctx, log, "check a row's origin", func(ctx context.Context) error {
+		err := j.origins.Check(ctx, o.Topic, o.Partition, o.Offset)
+		if errors.Is(err, pipeline.ErrImpossibleOrigin) {
+			impossible = err
+			return nil
+		}
+		return err
+	})
+	return impossible, err
+}
+
+// deadRow dead-letters row i of routed message m (its origin is impossible).
+func (j *trainJob) deadRow(ctx context.Context, m kafka.Message, docs *schemas.DocumentColumns, i int, cause error, expert string, log *slog.Logger) error {
+	o := docs.Origin(i)
+	value, _ := schemas.EncodeJSON(docs.Doc(i))
+	log.Warn("row with an impossible origin dead-lettered", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "row", i, "err", cause)
+	dl := pipeline.DeadLetterSpec{Topic: j.f.deadLetters, Partition: m.Partition, Value: value, ContentType: schemas.ContentTypeJSON,
+		Reason: cluster.ReasonImpossibleOrigin, Err: cause.Error(), Stage: "train",
+		OriginTopic: o.Topic, OriginPartition: strconv.Itoa(int(o.Partition)), OriginOffset: strconv.FormatInt(o.Offset, 10),
+		OriginRow: strconv.Itoa(int(o.Row))}.Message()
+	werr := pipeline.Retry(ctx, log, "write a dead letter", func(ctx context.Context) error {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		return j.dead.Write(wctx, dl)
+	})
+	if werr != nil {
+		return fmt.Errorf("dead letter of %s/%d at %d row %d: %w", m.Topic, m.Partition, m.Offset, i, werr)
+	}
+	j.metrics.dead(expert)
 	return nil
 }
 
