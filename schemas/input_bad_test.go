@@ -98,6 +98,13 @@ func TestBadFileDoesNotStopInput(t *testing.T) {
 			good: n, want: []Reason{ReasonUnreadableFile}, records: n, errHas: "not a gzip member",
 		},
 		{
+			name: "a few bytes after gzip",
+			input: func(t *testing.T, dir string) string {
+				return write(t, filepath.Join(dir, "few.jsonl.gz"), append(bytes.Clone(full), "junk"...))
+			},
+			good: n, want: []Reason{ReasonUnreadableFile}, records: n, errHas: "not a gzip member",
+		},
+		{
 			name: "zero padding after gzip",
 			input: func(t *testing.T, dir string) string {
 				return write(t, filepath.Join(dir, "pad.jsonl.gz"), append(bytes.Clone(full), make([]byte, 512)...))

@@ -276,14 +276,25 @@ func (z *Reader) readString(digest uint32) (uint32, error) {
 }
 
 // readHeader reads a gzip member header. At a member boundary, a clean end
-// of input gives io.EOF.
+// of input gives io.EOF. Input that ends before a whole header is
+// io.ErrUnexpectedEOF only while its bytes are those a header starts with:
+// a few bytes of anything else after a member are trailing garbage,
+// ErrHeader, not a truncated member.
 func (z *Reader) readHeader() error {
 	buf := z.hbuf[:10]
-	if err := z.readFull(buf); err != nil {
-		return err
+	for i, want := range [...]byte{gzipID1, gzipID2, gzipDeflate} {
+		if err := z.readFull(buf[i : i+1]); err != nil {
+			if i > 0 {
+				return noEOF(err)
+			}
+			return err
+		}
+		if buf[i] != want {
+			return ErrHeader
+		}
 	}
-	if buf[0] != gzipID1 || buf[1] != gzipID2 || buf[2] != gzipDeflate {
-		return ErrHeader
+	if err := z.readFull(buf[3:]); err != nil {
+		return noEOF(err)
 	}
 	flg := buf[3]
 	digest := crc32.ChecksumIEEE(buf)

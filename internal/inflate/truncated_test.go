@@ -48,3 +48,30 @@ func TestTruncatedKeepsPrefix(t *testing.T) {
 		}
 	}
 }
+
+// TestShortTrailingData: a few bytes after the last member are trailing
+// garbage (ErrHeader) unless they are the start of a gzip header, which is
+// a member cut short (io.ErrUnexpectedEOF). compress/gzip calls any
+// trailer shorter than a header truncation.
+func TestShortTrailingData(t *testing.T) {
+	data := []byte("some data some data")
+	comp := stdGzip(6)(t, data)
+	for _, tc := range []struct {
+		name  string
+		trail string
+		want  error
+	}{
+		{"junk", "junk", ErrHeader},
+		{"one byte", "\n", ErrHeader},
+		{"ID1", "\x1f", io.ErrUnexpectedEOF},
+		{"ID1 ID2", "\x1f\x8b", io.ErrUnexpectedEOF},
+		{"ID1 ID2 CM", "\x1f\x8b\x08\x00", io.ErrUnexpectedEOF},
+		{"other method", "\x1f\x8b\x07", ErrHeader},
+		{"ID1 then junk", "\x1fx", ErrHeader},
+	} {
+		got, err := decode(append(bytes.Clone(comp), tc.trail...), 64)
+		if !errors.Is(err, tc.want) || !bytes.Equal(got, data) {
+			t.Errorf("%s: %d bytes, %v; want all %d bytes, then %v", tc.name, len(got), err, len(data), tc.want)
+		}
+	}
+}
