@@ -276,6 +276,11 @@ func TestEmbedStageBrokerOutage(t *testing.T) {
 		}
 		return strings.Contains(emb.stderr.String(), "failed; retrying")
 	})
+	if strings.Contains(emb.stderr.String(), "sample docs.raw failed; retrying") {
+		t.Log("the outage hit the sampling phase")
+	} else {
+		t.Logf("the outage hit a later phase:\n%s", emb.stderr.String())
+	}
 	b.Start()
 	eventually(t, 60*time.Second, "334 rows on docs.features", func() bool {
 		select {
