@@ -137,7 +137,10 @@ func (a *app) runClusterStage(cmd *cobra.Command, f *clusterStageFlags) error {
 	// of the group and moves with the partition to whichever process of the
 	// group routes it next.
 	stateTopic := routingStateTopicPrefix + f.stage.group
-	if err := pipeline.EnsureTopics(ctx, cc, pipeline.StateTopicSpec(stateTopic, n)); err != nil {
+	err = pipeline.Retry(ctx, log, "create "+stateTopic, func(ctx context.Context) error {
+		return pipeline.EnsureTopics(ctx, cc, pipeline.StateTopicSpec(stateTopic, n))
+	})
+	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
 	store, err := pipeline.NewKafkaStateStore(cc, stateTopic)
@@ -159,7 +162,12 @@ func (a *app) runClusterStage(cmd *cobra.Command, f *clusterStageFlags) error {
 	}
 	stage.Lookup = routerLookup(cc, f.router)
 	stage.Logger = log
-	restored, err := restorePartitions(ctx, store, stage, f.stage.in, n)
+	var restored int
+	err = pipeline.Retry(ctx, log, "restore the routing state", func(ctx context.Context) error {
+		var err error
+		restored, err = restorePartitions(ctx, store, stage, f.stage.in, n)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("cluster: restore the routing state: %w", err)
 	}
@@ -325,7 +333,12 @@ func routerLookup(cc pipeline.ClientConfig, dir string) func(context.Context, in
 				return rm, nil
 			}
 		}
-		msgs, err := pipeline.ReadTopic(ctx, cc, pipeline.TopicRouterModels, 0)
+		var msgs []kafka.Message
+		err := pipeline.Retry(ctx, cc.Logger, "read "+pipeline.TopicRouterModels, func(ctx context.Context) error {
+			var err error
+			msgs, err = pipeline.ReadTopic(ctx, cc, pipeline.TopicRouterModels, 0)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}

@@ -1,7 +1,6 @@
 package train
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -278,23 +277,27 @@ func readCkptArrow(path string) (meta []byte, rows []ckptRow, err error) {
 			meta, rows, err = nil, nil, fmt.Errorf("damaged Arrow file: %v", p)
 		}
 	}()
-	r, err := ipc.NewFileReader(bytes.NewReader(data))
+	// The hardened decoder: the stock file reader allocates whatever a
+	// damaged length claims, and a process that runs out of memory cannot
+	// fall back to the Parquet twin.
+	recs, err := schemas.DecodeArrowFile(data)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer r.Close()
-	if err := schemas.CheckSchema(r.Schema(), schemas.KindCheckpoint); err != nil {
+	defer func() {
+		for _, rec := range recs {
+			rec.Release()
+		}
+	}()
+	schema := recs[0].Schema()
+	if err := schemas.CheckSchema(schema, schemas.KindCheckpoint); err != nil {
 		return nil, nil, err
 	}
-	m, ok := r.Schema().Metadata().GetValue(checkpointMetaKey)
+	m, ok := schema.Metadata().GetValue(checkpointMetaKey)
 	if !ok {
 		return nil, nil, fmt.Errorf("not a checkpoint (no %s metadata)", checkpointMetaKey)
 	}
-	for i := range r.NumRecords() {
-		rec, err := r.Record(i)
-		if err != nil {
-			return nil, nil, err
-		}
+	for _, rec := range recs {
 		name, ok1 := rec.Column(0).(*array.String)
 		shape, ok2 := rec.Column(1).(*array.List)
 		dtype, ok3 := rec.Column(2).(*array.String)
