@@ -28,6 +28,9 @@ import (
 // only their features make them bad.
 const advRawTopic = "adv.raw"
 
+// bogusDomainTopics look like domain topics, but no router has their ids.
+var bogusDomainTopics = []string{pipeline.DomainTopicPrefix + "007", pipeline.DomainTopicPrefix + "-1"}
+
 // farAhead is an origin offset no raw topic of a test reaches.
 const farAhead = int64(1) << 40
 
@@ -36,6 +39,19 @@ const farAhead = int64(1) << 40
 type attack struct {
 	name string
 	run  func(r *rig)
+}
+
+// bigAttacks caps how often a soak repeats the attacks that leave tens of
+// MiB in the broker's memory each time.
+const bigAttacks = 3
+
+// tooOften reports whether a big attack of kind ran bigAttacks times.
+func (r *rig) tooOften(kind string) bool {
+	if r.faults[kind] < bigAttacks {
+		return false
+	}
+	r.t.Logf("%s %s: ran %d times already", r.elapsed(), kind, bigAttacks)
+	return true
 }
 
 // attacks is the catalog: every kind runs once per run of the suite, in
@@ -91,10 +107,10 @@ func (r *rig) killRestart(name string) {
 	r.fault("kill " + name)
 }
 
-// stopSlot SIGSTOPs one process of a stage for d (longer than the group
-// session timeout: the group moves on without it, and it comes back a
-// zombie that still thinks it owns its partitions), ingesting a wave
-// meanwhile.
+// stopSlot SIGSTOPs one process of a stage for d, ingesting a wave
+// meanwhile. For a group member d is longer than the session timeout: the
+// group moves on without it, and it comes back a zombie that still thinks
+// it owns its partitions and holds a batch.
 func (r *rig) stopSlot(name string, d time.Duration) {
 	ro := r.roles[name]
 	p := ro.slots[r.rng.IntN(len(ro.slots))]
@@ -193,7 +209,10 @@ func (r *rig) fullDisk() {
 // inject produces msgs, each marked with the attack header; it logs and
 // returns false when the broker refuses them.
 func (r *rig) inject(kind string, msgs ...kafka.Message) bool {
-	limit := r.maxMessageBytes(pipeline.TopicRaw)
+	limit := 0
+	for _, m := range msgs {
+		limit = max(limit, len(m.Value))
+	}
 	sink, err := pipeline.NewKafkaSink(pipeline.SinkConfig{Client: r.cc, BatchBytes: int64(limit + 1<<20)})
 	if err != nil {
 		r.t.Fatal(err)
@@ -382,55 +401,54 @@ func (r *rig) malformedRaw() {
 // just under the limit of topic: whatever a stage derives from it (a dead
 // letter with headers) is over the limit.
 func (r *rig) oversize(topic string) {
-	limit := r.maxMessageBytes(topic)
-	p := r.rng.IntN(rigParts)
 	kind := "oversize " + topic
 	if strings.HasPrefix(topic, pipeline.DomainTopicPrefix) {
 		kind = "oversize docs.domain"
 	}
-	var hdr []kafka.Header
-	var value []byte
-	switch topic {
-	case pipeline.TopicRaw:
-		hdr = jsonHeaders()
-		// {"id":"big-N","text":"xxxx"} filling the message.
-		id := fmt.Sprintf("big-%d", r.faults[kind])
-		value = []byte(`{"id":"` + id + `","text":"`)
-	default:
-		hdr = arrowHeaders("1")
+	if r.tooOften(kind) {
+		return
 	}
-	hdr = append(hdr, kafka.Header{Key: attackHeader, Value: []byte(kind)})
-	over := 61 + 24 + len(kind) + 32 // record batch and record framing
+	limit := r.maxMessageBytes(topic)
+	p := r.rng.IntN(rigParts)
+	hdr := arrowHeaders("1")
+	if topic == pipeline.TopicRaw {
+		hdr = jsonHeaders()
+	}
+	// The record batch and record framing, and the headers with the one
+	// inject adds.
+	over := 61 + 24 + 2 + len(attackHeader) + len(kind)
 	for _, h := range hdr {
 		over += 2 + len(h.Key) + len(h.Value)
 	}
-	hdr = hdr[:len(hdr)-1]
-	size := limit - over
-	if topic == pipeline.TopicRaw {
-		value = append(value, strings.Repeat("x", size-len(value)-2)...)
-		value = append(value, `"}`...)
-	} else {
-		value = randomBytes(r.rng, size)
+	big := func(size int) kafka.Message {
+		m := kafka.Message{Topic: topic, Partition: p, Headers: hdr}
+		if topic != pipeline.TopicRaw {
+			m.Value = randomBytes(r.rng, size)
+			return m
+		}
+		// {"id":"big-N","text":"xxxx"} filling the message.
+		m.Value = []byte(fmt.Sprintf(`{"id":"big-%d","text":"`, r.faults[kind]))
+		m.Value = append(m.Value, strings.Repeat("x", size-len(m.Value)-2)...)
+		m.Value = append(m.Value, `"}`...)
+		return m
 	}
-	var neighbours []kafka.Message
+	var before, after []kafka.Message
 	if topic == pipeline.TopicRaw {
-		for _, d := range goodDocs(r.t, fmt.Sprintf("ovn%02d", r.faults[kind]), 17*r.faults[kind], 6) {
+		for i, d := range goodDocs(r.t, fmt.Sprintf("ovn%02d", r.faults[kind]), 17*r.faults[kind], 6) {
 			m := kafka.Message{Topic: topic, Partition: p, Headers: jsonHeaders()}
 			m.Value, _ = schemas.EncodeJSON(d)
-			neighbours = append(neighbours, m)
+			if i < 3 {
+				before = append(before, m)
+			} else {
+				after = append(after, m)
+			}
 			r.good[d.ID] = true
 		}
 	}
-	r.t.Logf("%s %s: a message of %d bytes (limit %d) on %s/%d", r.elapsed(), kind, len(value), limit, topic, p)
-	msgs := append(neighbours[:len(neighbours)/2:len(neighbours)/2], kafka.Message{Topic: topic, Partition: p, Value: value, Headers: hdr})
-	msgs = append(msgs, neighbours[len(neighbours)/2:]...)
-	if !r.inject(kind, msgs...) {
-		// The broker counts more framing than we thought: try a little
-		// smaller.
-		msgs[len(neighbours)/2].Value = value[:len(value)-512]
-		if !r.inject(kind, msgs[len(neighbours)/2]) {
-			return
-		}
+	r.t.Logf("%s %s: a message of %d bytes (limit %d) on %s/%d", r.elapsed(), kind, limit-over, limit, topic, p)
+	// The broker may count more framing than we think: then a little less.
+	if !r.inject(kind, before...) || !r.inject(kind, big(limit-over)) && !r.inject(kind, big(limit-over-4096)) || !r.inject(kind, after...) {
+		return
 	}
 	r.fault(kind)
 }
@@ -658,7 +676,7 @@ func (r *rig) malformedDomain() {
 		msgs = append(msgs, m)
 	}
 	n := r.faults["malformed docs.domain"]
-	for _, topic := range []string{pipeline.DomainTopicPrefix + "007", pipeline.DomainTopicPrefix + "-1"} {
+	for _, topic := range bogusDomainTopics {
 		msgs = append(msgs, kafka.Message{Topic: topic, Headers: arrowHeaders("1"),
 			Value: r.encode(routedRecord(fmt.Sprintf("%sbogus-%02d", forgedDomainPrefix, n), r.advOrigin(), 7, 1))})
 	}
@@ -673,6 +691,9 @@ func (r *rig) malformedDomain() {
 // router under an unknown schema version, and one message near the topic's
 // size limit.
 func (r *rig) damagedRouterModels() {
+	if r.tooOften("damaged router.models") {
+		return
+	}
 	ctx, cancel := readCtx()
 	defer cancel()
 	latest := map[string]kafka.Message{}
@@ -741,6 +762,9 @@ func (r *rig) damagedFiles() {
 // limit, a document between the two among good ones: it must be
 // dead-lettered as over-size, and its neighbours delivered.
 func (r *rig) hugeDocument() {
+	if r.tooOften("huge document") {
+		return
+	}
 	n := r.faults["huge document"]
 	limit := r.maxMessageBytes(pipeline.TopicRaw)
 	path, good := writeHugeLine(r.t, r.dir, n, limit+8<<20)

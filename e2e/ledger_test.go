@@ -38,6 +38,8 @@ type inputs struct {
 	rows map[[2]int64]int
 	// marked are the positions of messages the suite injected.
 	marked map[[2]int64]string
+	// empty are the positions of messages without a value (tombstones).
+	empty map[[2]int64]bool
 }
 
 func (in *inputs) records() int {
@@ -56,10 +58,13 @@ func (r *rig) readInputs() (*inputs, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &inputs{rows: map[[2]int64]int{}, marked: map[[2]int64]string{}}
+	in := &inputs{rows: map[[2]int64]int{}, marked: map[[2]int64]string{}, empty: map[[2]int64]bool{}}
 	for _, m := range msgs {
 		key := [2]int64{int64(m.Partition), m.Offset}
 		in.rows[key] = 1
+		if len(m.Value) == 0 {
+			in.empty[key] = true
+		}
 		if a := headerOf(m, attackHeader); a != "" {
 			in.marked[key] = a
 		}
@@ -224,7 +229,8 @@ type balance struct {
 	documents, routed, dead, lost, duplicated, doubly, phantoms int
 	goodMissing                                                 []string
 	deadByReason                                                map[string]int
-	examples                                                    []string        // a few lost or phantom records, for the failure message
+	lostEx, doublyEx, phantomEx                                 []string        // a few of each, for the failure message
+	mislabelled                                                 []string        // tombstones dead-lettered under another reason than empty-message
 	expected                                                    map[origin]bool // every input record on docs.raw
 }
 
@@ -265,6 +271,9 @@ func settle(in *inputs, o *outcome, good map[string]bool) balance {
 	}) {
 		n := in.rows[pos]
 		b.documents += n
+		if r, ok := wholeDead[pos]; ok && in.empty[pos] && r != string(schemas.ReasonEmptyMessage) {
+			b.mislabelled = append(b.mislabelled, fmt.Sprintf("docs.raw/%d@%d: %s", pos[0], pos[1], r))
+		}
 		if r, ok := wholeDead[pos]; ok {
 			b.dead += n
 			b.deadByReason[r] += n
@@ -284,8 +293,8 @@ func settle(in *inputs, o *outcome, good map[string]bool) balance {
 				b.deadByReason[r]++
 			default:
 				b.lost++
-				if len(b.examples) < 5 {
-					b.examples = append(b.examples, fmt.Sprintf("lost %s/%d@%d row %d %s", k.topic, k.part, k.offset, k.row, in.marked[pos]))
+				if len(b.lostEx) < 5 {
+					b.lostEx = append(b.lostEx, fmt.Sprintf("%s/%d@%d row %d %s", k.topic, k.part, k.offset, k.row, in.marked[pos]))
 				}
 			}
 		}
@@ -298,14 +307,14 @@ func settle(in *inputs, o *outcome, good map[string]bool) balance {
 		b.duplicated += rows - 1
 		if len(domains) > 1 {
 			b.doubly++
-			if len(b.examples) < 10 {
-				b.examples = append(b.examples, fmt.Sprintf("%s/%d@%d row %d routed to domains %v", k.topic, k.part, k.offset, k.row, slices.Sorted(maps.Keys(domains))))
+			if len(b.doublyEx) < 5 {
+				b.doublyEx = append(b.doublyEx, fmt.Sprintf("%s/%d@%d row %d routed to domains %v", k.topic, k.part, k.offset, k.row, slices.Sorted(maps.Keys(domains))))
 			}
 		}
 		if !expected[k] {
 			b.phantoms++
-			if len(b.examples) < 10 {
-				b.examples = append(b.examples, fmt.Sprintf("phantom: routed row with origin %s/%d@%d row %d, which no input record has", k.topic, k.part, k.offset, k.row))
+			if len(b.phantomEx) < 5 {
+				b.phantomEx = append(b.phantomEx, fmt.Sprintf("%q/%d@%d row %d", k.topic, k.part, k.offset, k.row))
 			}
 		}
 	}

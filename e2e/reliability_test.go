@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/domainflow/domainflow/pipeline"
+	"github.com/domainflow/domainflow/schemas"
 	"github.com/domainflow/domainflow/stages/cluster"
 	"github.com/domainflow/domainflow/stages/train"
 )
@@ -131,16 +132,19 @@ func TestReliability(t *testing.T) {
 
 	// The identity and the no-double-placement half.
 	if b.lost > 0 {
-		r.violation("%d input records lost (neither routed nor dead-lettered), e.g. %v", b.lost, b.examples)
+		r.violation("%d input records lost (neither routed nor dead-lettered), e.g. %v", b.lost, b.lostEx)
 	}
 	if len(b.goodMissing) > 0 {
 		r.violation("%d good documents not routed, e.g. %v", len(b.goodMissing), b.goodMissing[:min(8, len(b.goodMissing))])
 	}
 	if b.doubly > 0 {
-		r.violation("%d input records routed to two or more domains, e.g. %v", b.doubly, b.examples)
+		r.violation("%d input records routed to two or more domains, e.g. %v", b.doubly, b.doublyEx)
 	}
 	if b.phantoms > 0 {
-		r.violation("%d routed rows have an origin no input record has, e.g. %v", b.phantoms, b.examples)
+		r.violation("%d routed rows have an origin no input record has, e.g. %v", b.phantoms, b.phantomEx)
+	}
+	if len(b.mislabelled) > 0 {
+		r.violation("%d messages without a value were dead-lettered under another reason than %s: %v", len(b.mislabelled), schemas.ReasonEmptyMessage, b.mislabelled)
 	}
 	if len(o.forgedRouted) > 0 {
 		r.violation("%d forged rows (impossible origin or non-finite features) were routed: %v", len(o.forgedRouted), o.forgedRouted[:min(8, len(o.forgedRouted))])

@@ -119,6 +119,9 @@ func newRig(t *testing.T, seed uint64) *rig {
 	for d := range rigK {
 		pipetest.CreateTopics(t, r.cc, rigParts, pipeline.DomainTopic(d))
 	}
+	// Topics that look like domain topics and are none (the broker creates
+	// no topic on a produce).
+	pipetest.CreateTopics(t, r.cc, 1, bogusDomainTopics...)
 	// Records forged feature rows may claim as their origin.
 	adv := make([]kafka.Message, 2000)
 	for i := range adv {
