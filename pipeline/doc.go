@@ -16,7 +16,21 @@
 // empty or oversize text, an unknown schema version, a wrong content type, a
 // row the stage rejects — is written to the dead-letter topic with the reason
 // and its origin (topic, partition, offset, row) in headers; the runner keeps
-// going and counts every outcome, so inputs = outputs + dead letters.
+// going and counts every outcome, so inputs = outputs + dead letters +
+// dropped duplicates (rows a stage reports in Result.Dropped). Origins are
+// stamped by the runner at ingress from where it read each document, never
+// taken from the input (RunnerConfig.TrustOrigins); OriginChecker tells a
+// downstream stage whether an origin a row claims can exist.
+//
+// A PartitionStage keeps state per input partition that moves with the
+// partition between the processes of a consumer group: the runner saves a
+// snapshot to a StateStore after every batch, before it commits, and the
+// process that takes a partition over restores it, so redelivered rows are
+// handled exactly as the first time (the routing stage places every document
+// in one domain, whichever process routes it). KafkaSource runs the group
+// protocol with kafka-go's ConsumerGroup and reads each assigned partition
+// in a goroutine of its own; it counts generations, so the runner knows when
+// partitions may have moved.
 //
 // The package also runs the embedded Kafka-protocol broker (kfake) used by
 // `pipeline broker`, `pipeline run` and the tests, creates and lists topics,

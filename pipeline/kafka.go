@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -214,70 +213,14 @@ type SourceConfig struct {
 	MaxBytes int
 	// MaxWait for a fetch to fill before it returns. Default: 100ms.
 	MaxWait time.Duration
+	// RebalanceTimeout is how long the coordinator waits for members to
+	// rejoin in a rebalance. Default: 10s.
+	RebalanceTimeout time.Duration
+	// GroupTimeout is the network timeout of each consumer-group request;
+	// a join waits this long on top of RebalanceTimeout. Default: 1m (see
+	// KafkaSource for why it is long).
+	GroupTimeout time.Duration
 }
-
-// KafkaSource is a Source over a kafka-go consumer-group Reader that commits
-// explicitly (FetchMessage + CommitMessages), never automatically.
-type KafkaSource struct {
-	r          *kafka.Reader
-	rebalances atomic.Int64 // see Generation
-}
-
-var _ Source = (*KafkaSource)(nil)
-
-// NewKafkaSource joins the consumer group cfg.GroupID on cfg.Topics.
-func NewKafkaSource(cfg SourceConfig) (*KafkaSource, error) {
-	if err := cfg.Client.validate(); err != nil {
-		return nil, fmt.Errorf("kafka source: %w", err)
-	}
-	if cfg.GroupID == "" {
-		return nil, errors.New("kafka source: a consumer group id is required")
-	}
-	if len(cfg.Topics) == 0 {
-		return nil, errors.New("kafka source: no topics given")
-	}
-	rc := kafka.ReaderConfig{
-		Brokers:           cfg.Client.Brokers,
-		GroupID:           cfg.GroupID,
-		GroupTopics:       cfg.Topics,
-		Dialer:            cfg.Client.Dialer(),
-		QueueCapacity:     4096,
-		MinBytes:          1,
-		MaxBytes:          orInt(cfg.MaxBytes, schemas.MaxMessageBytes),
-		MaxWait:           orDur(cfg.MaxWait, 100*time.Millisecond),
-		ReadBatchTimeout:  10 * time.Second,
-		HeartbeatInterval: orDur(cfg.HeartbeatInterval, 500*time.Millisecond),
-		SessionTimeout:    orDur(cfg.SessionTimeout, 6*time.Second),
-		RebalanceTimeout:  10 * time.Second,
-		JoinGroupBackoff:  500 * time.Millisecond,
-		CommitInterval:    0, // synchronous commits
-		StartOffset:       kafka.FirstOffset,
-		ReadBackoffMin:    50 * time.Millisecond,
-		ReadBackoffMax:    time.Second,
-		MaxAttempts:       5,
-		// Partitions added to a topic (e.g. more domains) are picked up.
-		WatchPartitionChanges:  true,
-		PartitionWatchInterval: 5 * time.Second,
-	}
-	if cfg.StartAtEnd {
-		rc.StartOffset = kafka.LastOffset
-	}
-	return &KafkaSource{r: kafka.NewReader(rc)}, nil
-}
-
-// Fetch returns the next message.
-func (s *KafkaSource) Fetch(ctx context.Context) (kafka.Message, error) { return s.r.FetchMessage(ctx) }
-
-// Commit commits the offsets of msgs synchronously.
-func (s *KafkaSource) Commit(ctx context.Context, msgs ...kafka.Message) error {
-	return s.r.CommitMessages(ctx, msgs...)
-}
-
-// Lag is the number of messages behind the end of the partition last read.
-func (s *KafkaSource) Lag() int64 { return s.r.Lag() }
-
-// Close leaves the group.
-func (s *KafkaSource) Close() error { return s.r.Close() }
 
 // SinkConfig configures a Kafka sink.
 type SinkConfig struct {

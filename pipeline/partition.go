@@ -263,10 +263,3 @@ func readAll(b kafka.Bytes) ([]byte, error) {
 	defer b.Close()
 	return io.ReadAll(b)
 }
-
-// Generation counts the consumer group generations the source has joined
-// (kafka-go counts a rebalance when it joins a new one, before it fetches
-// anything of it).
-func (s *KafkaSource) Generation() int64 {
-	return s.rebalances.Add(s.r.Stats().Rebalances)
-}
