@@ -31,8 +31,10 @@ import (
 // can take (GroupTimeout), so a group settles once members stop coming and
 // going.
 type KafkaSource struct {
-	cg   *kafka.ConsumerGroup
+	cgMu sync.Mutex
+	cg   *kafka.ConsumerGroup // replaced by a new member when a partition stalls (see watchStalls)
 	cfg  SourceConfig
+	mk   func() (*kafka.ConsumerGroup, error)
 	log  *slog.Logger
 	msgs chan fetched
 
@@ -77,33 +79,46 @@ func NewKafkaSource(cfg SourceConfig) (*KafkaSource, error) {
 	if cfg.StartAtEnd {
 		start = kafka.LastOffset
 	}
-	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
-		ID:                cfg.GroupID,
-		Brokers:           cfg.Client.Brokers,
-		Dialer:            cfg.Client.Dialer(),
-		Topics:            cfg.Topics,
-		HeartbeatInterval: orDur(cfg.HeartbeatInterval, 500*time.Millisecond),
-		SessionTimeout:    orDur(cfg.SessionTimeout, 6*time.Second),
-		RebalanceTimeout:  orDur(cfg.RebalanceTimeout, 10*time.Second),
-		// The network timeout of each group request; a join may take
-		// this long on top of the rebalance timeout (see KafkaSource).
-		Timeout:          orDur(cfg.GroupTimeout, time.Minute),
-		JoinGroupBackoff: 500 * time.Millisecond,
-		StartOffset:      start,
-		// Partitions added to a topic (e.g. more domains) are picked up.
-		WatchPartitionChanges:  true,
-		PartitionWatchInterval: 5 * time.Second,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("kafka source: %w", err)
-	}
 	log := cfg.Client.Logger
 	if log == nil {
 		log = slog.Default()
 	}
+	glog := log.With("group", cfg.GroupID)
+	mk := func() (*kafka.ConsumerGroup, error) {
+		return kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+			ID:                cfg.GroupID,
+			Brokers:           cfg.Client.Brokers,
+			Dialer:            cfg.Client.Dialer(),
+			Topics:            cfg.Topics,
+			HeartbeatInterval: orDur(cfg.HeartbeatInterval, 500*time.Millisecond),
+			SessionTimeout:    orDur(cfg.SessionTimeout, 6*time.Second),
+			RebalanceTimeout:  orDur(cfg.RebalanceTimeout, 10*time.Second),
+			// The network timeout of each group request; a join may take
+			// this long on top of the rebalance timeout (see KafkaSource).
+			Timeout:          orDur(cfg.GroupTimeout, 20*time.Second),
+			JoinGroupBackoff: 500 * time.Millisecond,
+			StartOffset:      start,
+			// Partitions added to a topic (e.g. more domains) are picked up.
+			WatchPartitionChanges:  true,
+			PartitionWatchInterval: 5 * time.Second,
+			Logger: kafka.LoggerFunc(func(msg string, args ...any) {
+				glog.Debug("consumer group: " + fmt.Sprintf(msg, args...))
+			}),
+			ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+				glog.Warn("consumer group: " + fmt.Sprintf(msg, args...))
+			}),
+		})
+	}
+	cg, err := mk()
+	if err != nil {
+		return nil, fmt.Errorf("kafka source: %w", err)
+	}
 	ctx, stop := context.WithCancel(context.Background())
-	s := &KafkaSource{cg: cg, cfg: cfg, log: log, msgs: make(chan fetched, 4096), stop: stop, done: make(chan struct{})}
+	s := &KafkaSource{cg: cg, mk: mk, cfg: cfg, log: log, msgs: make(chan fetched, 4096), stop: stop, done: make(chan struct{})}
 	go s.run(ctx) // owner: the source; ends at Close
+	if !cfg.NoStallWatch {
+		go s.watchStalls(ctx) // owner: the source; ends at Close
+	}
 	return s, nil
 }
 
@@ -113,10 +128,16 @@ func (s *KafkaSource) run(ctx context.Context) {
 	defer close(s.done)
 	backoff := RetryBackoffMin
 	for {
-		gen, err := s.cg.Next(ctx)
+		s.cgMu.Lock()
+		cg := s.cg
+		s.cgMu.Unlock()
+		gen, err := cg.Next(ctx)
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
+			if ctx.Err() != nil {
 				return
+			}
+			if errors.Is(err, kafka.ErrGroupClosed) {
+				continue // replaced by a new member (watchStalls)
 			}
 			s.log.Warn("consumer group: no generation yet; retrying", "group", s.cfg.GroupID, "err", err, "backoff", backoff)
 			if !sleep(ctx, backoff) {
@@ -248,9 +269,132 @@ func (s *KafkaSource) Lag() int64 { return s.lag.Load() }
 func (s *KafkaSource) Close() error {
 	var err error
 	s.closed.Do(func() {
-		err = s.cg.Close()
 		s.stop()
+		s.cgMu.Lock()
+		err = s.cg.Close()
+		s.cgMu.Unlock()
 		<-s.done
 	})
 	return err
+}
+
+// watchStalls rejoins the group as a new member when a partition of the
+// input has messages but its committed offset has not moved for a while and
+// it is not this member's: the coordinator may hold it for a member whose
+// process is gone and which it never expires (the embedded broker keeps a
+// member that joined but never synced or heartbeated). Joining anew makes
+// the coordinator rebalance and drop every member that does not rejoin.
+// A partition whose owner is merely slow costs one needless rebalance.
+func (s *KafkaSource) watchStalls(ctx context.Context) {
+	every := orDur(s.cfg.SessionTimeout, 6*time.Second) + orDur(s.cfg.RebalanceTimeout, 10*time.Second)
+	stallAfter := orDur(s.cfg.StallAfter, 2*every)
+	cl := s.cfg.Client.Client()
+	defer CloseClient(cl)
+	type seen struct {
+		committed int64
+		since     time.Time
+	}
+	last := map[Partition]seen{}
+	t := time.NewTicker(every / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		mine := map[Partition]bool{}
+		if gen := s.gen.Load(); gen != nil {
+			for topic, as := range gen.Assignments {
+				for _, a := range as {
+					mine[Partition{Topic: topic, Partition: a.ID}] = true
+				}
+			}
+		}
+		stalled, err := s.stalledPartitions(ctx, cl, mine, func(p Partition, committed int64, now time.Time) time.Duration {
+			sn, ok := last[p]
+			if !ok || sn.committed != committed {
+				last[p] = seen{committed: committed, since: now}
+				return 0
+			}
+			return now.Sub(sn.since)
+		}, stallAfter)
+		if err != nil || len(stalled) == 0 {
+			continue
+		}
+		s.log.Warn("consumer group: partitions with input have not moved; rejoining the group so that the coordinator drops members that are gone",
+			"group", s.cfg.GroupID, "partitions", stalled, "after", stallAfter)
+		cg, err := s.mk()
+		if err != nil {
+			s.log.Warn("consumer group: rejoin failed", "err", err)
+			continue
+		}
+		s.cgMu.Lock()
+		if ctx.Err() != nil { // Close came first
+			s.cgMu.Unlock()
+			_ = cg.Close()
+			return
+		}
+		old := s.cg
+		s.cg = cg
+		s.cgMu.Unlock()
+		_ = old.Close()
+		clear(last)
+	}
+}
+
+// stalledPartitions returns the partitions of the source's topics, other than
+// mine, that have messages past the group's committed offset and whose
+// committed offset has not moved for stallAfter (age tells how long).
+func (s *KafkaSource) stalledPartitions(ctx context.Context, cl *kafka.Client, mine map[Partition]bool,
+	age func(p Partition, committed int64, now time.Time) time.Duration, stallAfter time.Duration) ([]string, error) {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	md, err := cl.Metadata(cctx, &kafka.MetadataRequest{Topics: s.cfg.Topics})
+	if err != nil {
+		return nil, err
+	}
+	want := map[string][]int{}
+	lreq := map[string][]kafka.OffsetRequest{}
+	for _, t := range md.Topics {
+		for _, p := range t.Partitions {
+			want[t.Name] = append(want[t.Name], p.ID)
+			lreq[t.Name] = append(lreq[t.Name], kafka.OffsetRequest{Partition: p.ID, Timestamp: kafka.LastOffset})
+		}
+	}
+	committed, err := cl.OffsetFetch(cctx, &kafka.OffsetFetchRequest{GroupID: s.cfg.GroupID, Topics: want})
+	if err != nil {
+		return nil, err
+	}
+	ends, err := cl.ListOffsets(cctx, &kafka.ListOffsetsRequest{Topics: lreq})
+	if err != nil {
+		return nil, err
+	}
+	end := map[Partition]int64{}
+	for topic, ps := range ends.Topics {
+		for _, po := range ps {
+			if po.Error == nil {
+				end[Partition{Topic: topic, Partition: po.Partition}] = po.LastOffset
+			}
+		}
+	}
+	now := time.Now()
+	var stalled []string
+	for topic, ps := range committed.Topics {
+		for _, p := range ps {
+			part := Partition{Topic: topic, Partition: p.Partition}
+			if p.Error != nil || mine[part] {
+				continue
+			}
+			c := max(p.CommittedOffset, 0)
+			if e, ok := end[part]; !ok || e <= c {
+				age(part, -2, now) // nothing to read: not stalled
+				continue
+			}
+			if age(part, c, now) >= stallAfter {
+				stalled = append(stalled, part.String())
+			}
+		}
+	}
+	return stalled, nil
 }

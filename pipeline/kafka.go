@@ -217,9 +217,16 @@ type SourceConfig struct {
 	// rejoin in a rebalance. Default: 10s.
 	RebalanceTimeout time.Duration
 	// GroupTimeout is the network timeout of each consumer-group request;
-	// a join waits this long on top of RebalanceTimeout. Default: 1m (see
+	// a join waits this long on top of RebalanceTimeout. Default: 20s (see
 	// KafkaSource for why it is long).
 	GroupTimeout time.Duration
+	// StallAfter is how long a partition of the input that has messages may
+	// keep its committed offset, while another member holds it, before this
+	// member rejoins the group (see KafkaSource). Default: 2 × (SessionTimeout
+	// + RebalanceTimeout).
+	StallAfter time.Duration
+	// NoStallWatch turns that watch off.
+	NoStallWatch bool
 }
 
 // SinkConfig configures a Kafka sink.
