@@ -187,16 +187,20 @@ func (r *rig) killIngest() {
 	r.ingest(filepath.Base(f)+" (again)", true, f)
 }
 
-// fullDisk fills the trainer's file system for a few seconds, then frees
-// it. The trainer may stop with a clear error (revive restarts it) or wait;
-// either way its last checkpoint must stay valid and exactly-once must hold.
+// fullDisk fills the trainer's file system for a few seconds while a wave
+// of documents makes its experts train and checkpoint, then frees it. The
+// trainer may stop with a clear error (revive restarts it) or wait and go
+// on; either way its last checkpoint must stay valid, exactly-once must
+// hold, and no expert may stop while its process runs on.
 func (r *rig) fullDisk() {
 	r.t.Logf("%s full disk under the trainer's --out", r.elapsed())
+	end := time.Now().Add(time.Duration(3000+r.rng.IntN(3000)) * time.Millisecond)
 	if err := r.disk.fill(); err != nil {
 		r.t.Logf("full disk: %v", err)
 		return
 	}
-	time.Sleep(time.Duration(3000+r.rng.IntN(3000)) * time.Millisecond)
+	r.goodWave(150)
+	time.Sleep(time.Until(end))
 	r.revive()
 	if err := r.disk.free(); err != nil {
 		r.t.Fatalf("free the disk: %v", err)

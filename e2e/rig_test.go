@@ -163,6 +163,7 @@ func (r *rig) spawn(name string, args ...string) *proc {
 	p := &proc{name: name, out: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(binary(t), args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	dieWithParent(p.cmd)
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
