@@ -182,16 +182,17 @@ func (r *rig) spawn(name string, args ...string) *proc {
 	return p
 }
 
-// tail returns the last n bytes of s, from a line start.
+// tail returns the last n bytes of s, from a line start when that leaves
+// something.
 func tail(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
 	s = s[len(s)-n:]
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
+	if i := strings.IndexByte(s, '\n'); i >= 0 && strings.TrimSpace(s[i+1:]) != "" {
 		s = s[i+1:]
 	}
-	return "…\n" + s
+	return "…" + s
 }
 
 // fault records one injected fault of kind and that faults went on until now.
