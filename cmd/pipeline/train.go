@@ -216,6 +216,8 @@ func (a *app) runTrain(cmd *cobra.Command, f *trainFlags) error {
 		wg      sync.WaitGroup
 		started = map[string]bool{}
 	)
+	ctx, stopAll := context.WithCancel(ctx)
+	defer stopAll()
 	startExpert := func(name, topic string) {
 		if started[name] {
 			return
@@ -229,6 +231,12 @@ func (a *app) runTrain(cmd *cobra.Command, f *trainFlags) error {
 			defer mu.Unlock()
 			if err != nil {
 				errs = append(errs, fmt.Errorf("expert %s: %w", name, err))
+				// One expert that cannot go on (a full disk, a dead
+				// letter that cannot be written) stops the command, so
+				// that it is seen and restarted from the checkpoints:
+				// the other experts checkpoint and stop as on SIGTERM.
+				log.Error("expert failed; stopping the other experts", "expert", name, "err", err)
+				stopAll()
 				return
 			}
 			reports = append(reports, rep)
