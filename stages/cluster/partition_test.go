@@ -168,11 +168,7 @@ func TestStageForgedOrigin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	for _, o := range res.Out {
-		n += int(o.Record.NumRows())
-		o.Record.Release()
-	}
+	n := releaseOut(res)
 	if n != 50 || len(res.Dropped) != 0 {
 		t.Fatalf("after a forged row: %d of 50 routed, %d dropped", n, len(res.Dropped))
 	}
@@ -220,11 +216,7 @@ func TestStageRowChecks(t *testing.T) {
 	if len(reasons) != 2 || reasons[1] != ReasonNonFiniteFeatures || reasons[2] != ReasonNonFiniteFeatures {
 		t.Fatalf("dead rows %v, want rows 1 and 2 %s", reasons, ReasonNonFiniteFeatures)
 	}
-	out := 0
-	for _, o := range res.Out {
-		out += int(o.Record.NumRows())
-		o.Record.Release()
-	}
+	out := releaseOut(res)
 	if out != 4 {
 		t.Fatalf("%d rows routed, want 4", out)
 	}
@@ -246,11 +238,7 @@ func TestStageRowChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out = 0
-	for _, o := range res.Out {
-		out += int(o.Record.NumRows())
-		o.Record.Release()
-	}
+	out = releaseOut(res)
 	if out != 1 || len(res.Dead) != 2 || res.Dead[0].Reason != ReasonOutOfOrderOrigin || len(res.Dropped) != 0 {
 		t.Fatalf("offsets 12, 4, 5: %d routed, dead %v, dropped %v; want 1 routed and 2 out of order", out, res.Dead, res.Dropped)
 	}
@@ -260,12 +248,18 @@ func TestStageRowChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out = 0
-	for _, o := range res.Out {
-		out += int(o.Record.NumRows())
-		o.Record.Release()
-	}
+	out = releaseOut(res)
 	if out != 0 || len(res.Dropped) != 3 {
 		t.Fatalf("re-sent offsets 10-12: %d routed, %d dropped; want 0 and 3", out, len(res.Dropped))
 	}
+}
+
+// releaseOut releases the outputs of res and returns how many rows they held.
+func releaseOut(res pipeline.Result) int {
+	n := 0
+	for _, o := range res.Out {
+		n += int(o.Record.NumRows())
+		o.Record.Release()
+	}
+	return n
 }
