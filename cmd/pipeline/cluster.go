@@ -140,7 +140,7 @@ the closest previous ones, so domain ids stay stable across refits.
 			}
 			ctx := cmd.Context()
 			log := a.log.With("cmd", "cluster fit")
-			dr := &docReader{a: a, paths: in, lim: schemas.Limits{MaxTextBytes: feat.maxTextBytes}, log: log}
+			dr := &docReader{a: a, paths: in, lim: feat.limits(), log: log}
 			defer dr.close()
 			fitFn := func(k embed.Kind, opt embed.FitOptions) (embed.Featurizer, embed.Vectors, error) {
 				return embed.FitStream(ctx, k, func() ([]string, error) { return dr.next(64) }, opt)

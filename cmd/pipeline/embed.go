@@ -23,6 +23,11 @@ import (
 	"github.com/domainflow/domainflow/stages/embed"
 )
 
+// limits are the document limits the flags set.
+func (f *featurizerFlags) limits() schemas.Limits {
+	return schemas.Limits{MaxTextBytes: f.maxTextBytes, MaxIDBytes: f.maxIDBytes}
+}
+
 // featurizerFlags choose and configure a featurizer; embed and cluster fit
 // share them.
 type featurizerFlags struct {
@@ -32,6 +37,7 @@ type featurizerFlags struct {
 	fitSample    int
 	workers      int
 	maxTextBytes int
+	maxIDBytes   int
 
 	minDF, maxDF float64
 	maxFeatures  int
@@ -65,6 +71,7 @@ func (f *featurizerFlags) register(fs *pflag.FlagSet, defaultKind string, withSt
 	fs.IntVar(&f.fitSample, "fit-sample", 0, "fit on the first `N` documents only (0: all of --in; on Kafka: 10000 from the head of the input topic)")
 	fs.IntVar(&f.workers, "workers", 0, "goroutines for featurization (0: one per CPU)")
 	fs.IntVar(&f.maxTextBytes, "max-text-bytes", schemas.DefaultMaxTextBytes, "longest document text in `bytes`; longer documents are rejected as oversize")
+	fs.IntVar(&f.maxIDBytes, "max-id-bytes", schemas.DefaultMaxIDBytes, "longest document id in `bytes`; documents with longer ids are rejected as invalid-id (keep it equal to ingest's)")
 	fs.Float64Var(&f.minDF, "min-df", 1, "ignore terms in fewer documents than this (a count ≥ 1, or a fraction < 1)")
 	fs.Float64Var(&f.maxDF, "max-df", 1, "ignore terms in more documents than this (a count > 1, or a fraction ≤ 1)")
 	fs.IntVar(&f.maxFeatures, "max-features", 0, "keep only the `N` most frequent terms (0: all)")
@@ -357,7 +364,7 @@ func (a *app) runEmbedOffline(cmd *cobra.Command, f *embedFlags) error {
 	if err != nil {
 		return fmt.Errorf("embed: %w", err)
 	}
-	dr := &docReader{a: a, paths: f.in, lim: schemas.Limits{MaxTextBytes: f.feat.maxTextBytes}, log: log}
+	dr := &docReader{a: a, paths: f.in, lim: f.feat.limits(), log: log}
 	defer dr.close()
 	var (
 		v        embed.Vectors
@@ -485,7 +492,7 @@ func (a *app) runEmbedStage(cmd *cobra.Command, f *embedFlags) error {
 			n = 10000
 		}
 		log.Info("no featurizer yet: sampling the input to fit one", "topic", f.stage.in, "sample", n)
-		texts, err := sampleTexts(ctx, cc, f.stage.in, n, schemas.Limits{MaxTextBytes: f.feat.maxTextBytes}, log)
+		texts, err := sampleTexts(ctx, cc, f.stage.in, n, f.feat.limits(), log)
 		if err != nil {
 			return fmt.Errorf("embed: sample %s: %w", f.stage.in, err)
 		}
@@ -505,7 +512,9 @@ func (a *app) runEmbedStage(cmd *cobra.Command, f *embedFlags) error {
 		stage.Swap(ns)
 		log.Info("featurizer reloaded", "featurizer", ns.Settings.Kind, "version", ns.Settings.Version, "dim", ns.Featurizer.Dim())
 	}, func(err error) { log.Warn("featurizer state not loaded", "err", err) })
-	return a.runStage(ctx, "embed", &f.stage, cc, stage, nil, log)
+	// The stage validates documents with the same limits as ingest.
+	return a.runStage(ctx, "embed", &f.stage, cc, stage, nil, log,
+		func(c *pipeline.RunnerConfig) { c.Limits = f.feat.limits() })
 }
 
 // sampleTexts decodes the documents among the first n messages of topic
