@@ -26,10 +26,15 @@ func TestRunResumable(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test; run without -short")
 	}
+	testRunResumable(t)
+}
+
+// testRunResumable is TestRunResumable with extra arguments to every run.
+func testRunResumable(t *testing.T, extra ...string) {
 	dir := t.TempDir()
 	args := func(out string) []string {
-		return []string{"run", "--input", "../testdata/mixed-small.jsonl.gz", "--out", out, "--k", "3",
-			"--tokens-per-domain", "40000", "--seed-tokens", "20000", "--threads", "2", "--eval-docs", "10", "--json", "--log-level", "warn"}
+		return append([]string{"run", "--input", "../testdata/mixed-small.jsonl.gz", "--out", out, "--k", "3",
+			"--tokens-per-domain", "40000", "--seed-tokens", "20000", "--threads", "2", "--eval-docs", "10", "--json", "--log-level", "warn"}, extra...)
 	}
 	finish := func(name, out string) runSummary {
 		t.Helper()
