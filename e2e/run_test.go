@@ -91,3 +91,14 @@ func testRunResumable(t *testing.T, extra ...string) {
 	}
 	t.Logf("%d kills; %d experts bit-identical", kills, len(a))
 }
+
+// TestRunResumablePartitions is TestRunResumable with two partitions per
+// topic: routing state lives per partition and moves with it, so a run
+// killed at random points and resumed places every document as the
+// uninterrupted run did, and its experts are bit-identical.
+func TestRunResumablePartitions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test; run without -short")
+	}
+	testRunResumable(t, "--partitions", "2")
+}
