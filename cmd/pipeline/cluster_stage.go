@@ -84,7 +84,17 @@ featurizer state (key "featurizer"), where embedding stages pick it up. A newer
 version saved into --router (a refit with 'cluster fit', 'domains split' or
 'domains remove') or published on router.models is picked up while the stage
 runs, keeping domain ids and the routed counts of the ids it keeps. The
-routed counts are saved on router.models so balance holds across restarts.`
+routed counts are saved on router.models so balance holds across restarts.
+
+Routing state is kept per input partition (router counts, duplicate filter,
+router version) and saved on the compacted topic router.state.<group> with
+every commit. Several processes may run with one --group: whichever takes a
+partition over (a crash, a kill, a rebalance) restores its state, so a
+redelivered row gets the domain it got the first time and no document is
+ever placed in two domains. Rows whose origin cannot exist
+(impossible-origin), goes back within a message (out-of-order-origin) or
+whose vector holds NaN or Inf (non-finite-features) are dead-lettered; rows
+re-sent by a restarted upstream stage are dropped and counted (duplicates).`
 	cmd.Example += `
   pipeline cluster --brokers 127.0.0.1:9092 --router router/
   pipeline cluster --brokers 127.0.0.1:9092 --k 5 --router router/   # fit on the stream if router/ is empty`
