@@ -5,7 +5,6 @@ import (
 	"net"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestListenAddr(t *testing.T) {
@@ -71,24 +70,7 @@ func TestListenLoopbackByDefault(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"broker", "--listen", ":0", "--partitions", "1"}, strings.NewReader(""), &stdout, &stderr)
-	}()
-	var addr string
-	deadline := time.Now().Add(10 * time.Second)
-	for addr == "" && time.Now().Before(deadline) {
-		for _, l := range strings.Split(stderr.String(), "\n") {
-			if a, ok := strings.CutPrefix(l, "broker listening on "); ok {
-				addr = a
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if addr == "" {
-		t.Fatalf("no 'broker listening on' line: %s", stderr.String())
-	}
+	addr, done, stderr := runBrokerCommand(t, ctx, ":0", "1")
 	if h := hostOf(t, addr); h != "127.0.0.1" {
 		t.Errorf("broker --listen :0 listens on %s, want 127.0.0.1", h)
 	}

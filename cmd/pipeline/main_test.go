@@ -577,17 +577,18 @@ func TestTopicsCreateList(t *testing.T) {
 	}
 }
 
-func TestBrokerCommand(t *testing.T) {
-	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+// runBrokerCommand runs `pipeline broker --listen listen --partitions
+// partitions` until ctx ends and returns the address it logged, its exit
+// code (once it ends) and its stderr.
+func runBrokerCommand(t *testing.T, ctx context.Context, listen, partitions string) (string, <-chan int, *syncBuffer) {
+	t.Helper()
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"broker", "--listen", "127.0.0.1:0", "--partitions", "2"}, strings.NewReader(""), &stdout, &stderr)
+		done <- run(ctx, []string{"broker", "--listen", listen, "--partitions", partitions}, strings.NewReader(""), &stdout, &stderr)
 	}()
 	var addr string
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for addr == "" && time.Now().Before(deadline) {
 		for _, l := range strings.Split(stderr.String(), "\n") {
 			if a, ok := strings.CutPrefix(l, "broker listening on "); ok {
@@ -599,6 +600,14 @@ func TestBrokerCommand(t *testing.T) {
 	if addr == "" {
 		t.Fatalf("no 'broker listening on' line: %s", stderr.String())
 	}
+	return addr, done, &stderr
+}
+
+func TestBrokerCommand(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, done, stderr := runBrokerCommand(t, ctx, "127.0.0.1:0", "2")
 	var list struct {
 		Topics []pipeline.TopicInfo `json:"topics"`
 	}
