@@ -49,16 +49,7 @@ func reliabilityCorpus(t *testing.T, path string, n int, withBad bool) (good, ba
 		w.Write(append(b, '\n'))
 		good++
 		if withBad && good%15 == 0 {
-			switch bad % 4 {
-			case 0:
-				w.WriteString(`{"id": "broken", "text": "no end` + "\n")
-			case 1:
-				w.WriteString("{\"id\":\"latin1\",\"text\":\"caf\xe9 \xff\"}\n")
-			case 2:
-				w.WriteString(`{"id":"empty","text":""}` + "\n")
-			case 3:
-				w.WriteString(`{"id":"huge","text":"` + strings.Repeat("x", 300_000) + `"}` + "\n")
-			}
+			writeBadLine(w, bad%4, 300_000)
 			bad++
 		}
 	}
@@ -140,4 +131,19 @@ func keysOf[V any](m map[int]V) []int {
 		out = append(out, k)
 	}
 	return out
+}
+
+// writeBadLine writes bad JSON-lines record number kind (0..3): malformed
+// JSON, invalid UTF-8, an empty text, a text of huge bytes.
+func writeBadLine(w *bufio.Writer, kind, huge int) {
+	switch kind {
+	case 0:
+		w.WriteString(`{"id": "broken", "text": "no end` + "\n")
+	case 1:
+		w.WriteString("{\"id\":\"latin1\",\"text\":\"caf\xe9 \xff\"}\n")
+	case 2:
+		w.WriteString(`{"id":"empty","text":""}` + "\n")
+	case 3:
+		w.WriteString(`{"id":"huge","text":"` + strings.Repeat("x", huge) + `"}` + "\n")
+	}
 }

@@ -114,16 +114,7 @@ func writeGoodWave(t *testing.T, path, prefix string, start, n int) []string {
 		if prefix == "fit" || bad == 4 || (i+1)%max(1, n/5) != 0 {
 			continue
 		}
-		switch bad {
-		case 0:
-			w.WriteString(`{"id": "broken", "text": "no end` + "\n")
-		case 1:
-			w.WriteString("{\"id\":\"latin1\",\"text\":\"caf\xe9 \xff\"}\n")
-		case 2:
-			w.WriteString(`{"id":"empty","text":""}` + "\n")
-		case 3:
-			w.WriteString(`{"id":"huge","text":"` + strings.Repeat("x", 3*rigMaxText) + `"}` + "\n")
-		}
+		writeBadLine(w, bad, 3*rigMaxText)
 		bad++
 	}
 	if err := w.Flush(); err != nil {

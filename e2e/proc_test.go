@@ -72,7 +72,9 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func start(t *testing.T, name string, args ...string) *proc {
+// launch starts the binary with args, keeping its output; the caller
+// arranges its cleanup.
+func launch(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
 	p := &proc{name: name, out: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(binary(t), args...)
@@ -82,6 +84,12 @@ func start(t *testing.T, name string, args ...string) *proc {
 		t.Fatalf("start %s: %v", name, err)
 	}
 	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	return p
+}
+
+func start(t *testing.T, name string, args ...string) *proc {
+	t.Helper()
+	p := launch(t, name, args...)
 	t.Cleanup(func() {
 		p.kill()
 		if t.Failed() {

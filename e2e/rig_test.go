@@ -160,14 +160,7 @@ func (r *rig) launch(ro *role, slot int) {
 func (r *rig) spawn(name string, args ...string) *proc {
 	t := r.t
 	t.Helper()
-	p := &proc{name: name, out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(binary(t), args...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	dieWithParent(p.cmd)
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	p := launch(t, name, args...)
 	r.all = append(r.all, p)
 	t.Cleanup(func() {
 		p.kill()
