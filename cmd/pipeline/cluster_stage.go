@@ -175,7 +175,7 @@ func (a *app) runClusterStage(cmd *cobra.Command, f *clusterStageFlags) error {
 	var restored int
 	err = pipeline.Retry(ctx, log, "restore the routing state", func(ctx context.Context) error {
 		var err error
-		restored, err = restorePartitions(ctx, store, stage, f.stage.in, n)
+		restored, err = stage.RestorePartitions(ctx, store, f.stage.in, n)
 		return err
 	})
 	if err != nil {
@@ -306,31 +306,6 @@ func rebuildRouting(ctx context.Context, cc pipeline.ClientConfig, group, topic 
 	}
 	log.Info("routed counts rebuilt", "rows", rows, "committed", committed, "counts", stage.Counts())
 	return nil
-}
-
-// restorePartitions restores the routing state of every partition of topic
-// that has a snapshot in store; it returns how many had one.
-func restorePartitions(ctx context.Context, store pipeline.StateStore, stage *cluster.Stage, topic string, n int) (int, error) {
-	restored := 0
-	for p := range n {
-		part := pipeline.Partition{Topic: topic, Partition: p}
-		state, at, err := store.Load(ctx, part)
-		if err != nil {
-			return restored, err
-		}
-		if state == nil {
-			continue
-		}
-		end, err := store.End(ctx, part)
-		if err != nil {
-			return restored, err
-		}
-		if err := stage.Restore(ctx, part, state, at, end); err != nil {
-			return restored, err
-		}
-		restored++
-	}
-	return restored, nil
 }
 
 // routerLookup finds a router version in dir (when given) or among the

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/domainflow/domainflow/pipeline"
@@ -262,4 +263,51 @@ func releaseOut(res pipeline.Result) int {
 		o.Record.Release()
 	}
 	return n
+}
+
+// TestStageRestorePartitions: the partitions with a snapshot are restored,
+// the others left alone, and the counts are the snapshots' sum.
+func TestStageRestorePartitions(t *testing.T) {
+	m := stageModel(1, []int{3, 5, 7, 9})
+	src, err := NewStage(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &pipeline.MemStateStore{}
+	for part := range 2 {
+		p := pipeline.Partition{Topic: pipeline.TopicFeatures, Partition: part}
+		if n := releaseOut(mustProcessAt(t, src, p, featuresRecordAt(t, "d", 0, part, skewed(10+part, uint64(part+1))))); n != 10+part {
+			t.Fatalf("partition %d: %d routed", part, n)
+		}
+		sn, err := src.Snapshot(p, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = store.Save(context.Background(), p, 1, sn)
+	}
+	dst, err := NewStage(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := dst.RestorePartitions(context.Background(), store, pipeline.TopicFeatures, 3)
+	if err != nil || n != 2 {
+		t.Fatalf("restored %d partitions (err %v), want 2", n, err)
+	}
+	var total int64
+	for _, c := range dst.Counts() {
+		total += c
+	}
+	if total != 21 {
+		t.Fatalf("restored counts %v sum to %d, want 21", dst.Counts(), total)
+	}
+}
+
+func mustProcessAt(t *testing.T, st *Stage, p pipeline.Partition, rec arrow.Record) pipeline.Result {
+	t.Helper()
+	defer rec.Release()
+	res, err := st.ProcessAt(context.Background(), pipeline.Position{Partition: p}, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }

@@ -526,6 +526,33 @@ func (st *Stage) Snapshot(p pipeline.Partition, next int64) ([]byte, error) {
 	return json.Marshal(sn)
 }
 
+// RestorePartitions restores the routing state of every partition of topic
+// (n partitions) that has a snapshot in store, so that the stage's counts are
+// those of the whole group at start; it returns how many had one. The
+// runner restores each partition again when it takes it up.
+func (st *Stage) RestorePartitions(ctx context.Context, store pipeline.StateStore, topic string, n int) (int, error) {
+	restored := 0
+	for p := range n {
+		part := pipeline.Partition{Topic: topic, Partition: p}
+		state, at, err := store.Load(ctx, part)
+		if err != nil {
+			return restored, err
+		}
+		if state == nil {
+			continue
+		}
+		end, err := store.End(ctx, part)
+		if err != nil {
+			return restored, err
+		}
+		if err := st.Restore(ctx, part, state, at, end); err != nil {
+			return restored, err
+		}
+		restored++
+	}
+	return restored, nil
+}
+
 // Pending reports whether partition p would switch to a newer router at a
 // snapshot taken at input offset next (see pipeline.PartitionStage).
 func (st *Stage) Pending(p pipeline.Partition, next int64) bool {
