@@ -16,8 +16,6 @@ import (
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
-
-	"github.com/domainflow/domainflow/schemas"
 )
 
 // ClientConfig says how to reach a Kafka cluster. The zero value with Brokers
@@ -243,48 +241,51 @@ type SinkConfig struct {
 	WriteTimeout time.Duration
 }
 
-// KafkaSink is a Sink over a kafka-go Writer that acknowledges with acks=all
-// and keeps each message on the partition number it names.
+// KafkaSink is the synchronous Sink: a Producer that keeps each message on
+// the partition number it names (ProducerConfig.KeepPartition), and a Write
+// that waits for every acknowledgement.
 type KafkaSink struct {
-	w *kafka.Writer
+	p *Producer
 }
 
 var _ Sink = (*KafkaSink)(nil)
 
 // NewKafkaSink returns a sink; topics must exist (see EnsureTopics).
 func NewKafkaSink(cfg SinkConfig) (*KafkaSink, error) {
-	if err := cfg.Client.validate(); err != nil {
+	p, err := NewProducer(ProducerConfig{Client: cfg.Client, KeepPartition: true, BatchBytes: cfg.BatchBytes,
+		BatchTimeout: cfg.BatchTimeout, WriteTimeout: cfg.WriteTimeout})
+	if err != nil {
 		return nil, fmt.Errorf("kafka sink: %w", err)
 	}
-	w := &kafka.Writer{
-		Addr:            kafka.TCP(cfg.Client.Brokers...),
-		Balancer:        SamePartition{},
-		MaxAttempts:     3,
-		WriteBackoffMin: 50 * time.Millisecond,
-		WriteBackoffMax: time.Second,
-		BatchSize:       WriteChunkMessages,
-		BatchBytes:      orInt64(cfg.BatchBytes, schemas.MaxBatchBytes),
-		BatchTimeout:    orDur(cfg.BatchTimeout, 2*time.Millisecond),
-		ReadTimeout:     orDur(cfg.WriteTimeout, 30*time.Second),
-		WriteTimeout:    orDur(cfg.WriteTimeout, 30*time.Second),
-		RequiredAcks:    kafka.RequireAll,
-		Transport:       cfg.Client.Transport(),
-	}
-	return &KafkaSink{w: w}, nil
+	return &KafkaSink{p: p}, nil
 }
 
 // Write produces msgs and waits for every acknowledgement. The messages of
 // one call for one partition go in one produce batch as long as they fit in
-// BatchBytes and WriteChunkMessages.
-func (s *KafkaSink) Write(ctx context.Context, msgs ...kafka.Message) error {
+// BatchBytes and WriteChunkMessages. When some fail, the error is a
+// kafka-go WriteErrors with one entry per message (nil for those
+// acknowledged); IsTooLarge and Retryable read it.
+func (s *KafkaSink) Write(ctx context.Context, msgs ...Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	return s.w.WriteMessages(ctx, msgs...)
+	res := make(chan []error, 1)
+	if err := s.p.Produce(ctx, msgs, func(_ []Message, errs []error) { res <- errs }); err != nil {
+		return err
+	}
+	select {
+	case errs := <-res:
+		if errs == nil {
+			return nil
+		}
+		return kafka.WriteErrors(errs)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Close flushes and closes the writer.
-func (s *KafkaSink) Close() error { return s.w.Close() }
+func (s *KafkaSink) Close() error { return s.p.Close() }
 
 // SamePartition is a kafka-go Balancer that sends a message to the partition
 // number set in its Partition field (modulo the partition count), so a stage
