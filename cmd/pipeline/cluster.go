@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/domainflow/domainflow/flow"
 	"github.com/domainflow/domainflow/schemas"
 	"github.com/domainflow/domainflow/stages/cluster"
 	"github.com/domainflow/domainflow/stages/embed"
@@ -238,15 +239,11 @@ func sizesByID(rm *cluster.RouterModel) []int {
 
 // loadRouterDir loads the latest featurizer state and router of dir.
 func loadRouterDir(dir string) (*embed.State, *cluster.RouterModel, error) {
-	rm, err := cluster.LoadRouter(dir, 0)
+	r, err := flow.LoadRouter(dir)
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := embed.LoadState(dir, rm.FeaturizerVersion)
-	if err != nil {
-		return nil, nil, fmt.Errorf("featurizer state v%d of router v%d: %w", rm.FeaturizerVersion, rm.Version, err)
-	}
-	return s, rm, nil
+	return r.State, r.Model, nil
 }
 
 // routed is the result of routing documents offline.

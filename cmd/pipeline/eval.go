@@ -6,19 +6,13 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"path/filepath"
-	"slices"
-	"strconv"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/domainflow/domainflow/accel"
+	"github.com/domainflow/domainflow/flow"
 	"github.com/domainflow/domainflow/schemas"
-	"github.com/domainflow/domainflow/stages/cluster"
-	"github.com/domainflow/domainflow/stages/embed"
-	"github.com/domainflow/domainflow/stages/train"
 )
 
 // evalFlags are the flags of `pipeline eval`.
@@ -35,26 +29,12 @@ type evalFlags struct {
 	json        bool
 }
 
-// evalExpert is one expert's line of the eval report.
-type evalExpert struct {
-	Expert     string  `json:"expert"`
-	BPB        float64 `json:"bpb"`
-	Perplexity float64 `json:"perplexity"` // per byte: 2^bpb
-}
-
-// evalReport is the --json output of `pipeline eval`.
-type evalReport struct {
-	Docs        int                `json:"docs"`
-	Bytes       int64              `json:"bytes"` // predicted bytes
-	Temperature float64            `json:"temperature"`
-	DenseBPB    *float64           `json:"dense_bpb"`
-	ExpertBPB   []evalExpert       `json:"expert_bpb"`
-	MixtureBPB  map[string]float64 `json:"mixture_bpb"`
-	// ExpertForwards counts chunk forwards per routing choice: each mixture
-	// runs only the experts it keeps.
-	ChunkForwards map[string]int64 `json:"chunk_forwards"`
-	Seconds       float64          `json:"seconds"`
-}
+// evalExpert and evalReport are the --json output of `pipeline eval` (and
+// the eval part of `pipeline run`'s summary).
+type (
+	evalExpert = flow.ExpertBPB
+	evalReport = flow.EvalReport
+)
 
 func (a *app) evalCmd() *cobra.Command {
 	var f evalFlags
@@ -98,24 +78,14 @@ domain experts are the experts named by a domain id of the router.`,
 	return cmd
 }
 
-// mixChoice is one routing choice: keep the top k (0: all).
-type mixChoice struct {
-	name string
-	k    int
-}
-
-func parseTopK(list []string) ([]mixChoice, error) {
-	var out []mixChoice
+func parseTopK(list []string) ([]flow.Choice, error) {
+	var out []flow.Choice
 	for _, s := range list {
-		if s == "all" {
-			out = append(out, mixChoice{"all", 0})
-			continue
-		}
-		k, err := strconv.Atoi(s)
-		if err != nil || k < 1 {
+		c, err := flow.ParseChoice(s)
+		if err != nil {
 			return nil, fmt.Errorf("--topk %q: want a positive number or all", s)
 		}
-		out = append(out, mixChoice{"top" + s, k})
+		out = append(out, c)
 	}
 	return out, nil
 }
@@ -149,67 +119,24 @@ func (a *app) runEval(ctx context.Context, f *evalFlags) error {
 		}
 	}
 	for _, c := range choices {
-		if v, ok := rep.MixtureBPB[c.name]; ok {
-			fmt.Fprintf(w, "mixture %s\t%.4f\t%.3f\n", c.name, v, math.Exp2(v))
+		if v, ok := rep.MixtureBPB[c.Name]; ok {
+			fmt.Fprintf(w, "mixture %s\t%.4f\t%.3f\n", c.Name, v, math.Exp2(v))
 		}
 	}
 	fmt.Fprintf(a.stderr, "eval: %d documents, %s predicted bytes in %.1fs\n", rep.Docs, humanCount(rep.Bytes), rep.Seconds)
 	return w.Flush()
 }
 
-// evaluate computes the eval report (also used by `pipeline run`).
-func (a *app) evaluate(ctx context.Context, f *evalFlags, choices []mixChoice) (*evalReport, error) {
+// evaluate loads the mixture of f.out and f.router, reads the held-out
+// documents of f.in and evaluates them with flow.
+func (a *app) evaluate(ctx context.Context, f *evalFlags, choices []flow.Choice) (*evalReport, error) {
 	start := time.Now()
-	names, cks, err := a.loadExperts(f.out)
+	m, err := flow.LoadMixture(ctx, flow.MixtureConfig{
+		Out: f.out, RouterDir: f.router, Temperature: f.temperature,
+		Backend: f.backend, Threads: f.threads, Logger: a.log,
+	})
 	if err != nil {
 		return nil, err
-	}
-	if len(names) == 0 {
-		return nil, fmt.Errorf("no trained experts in %s", f.out)
-	}
-	rdir := f.router
-	if rdir == "" {
-		rdir = filepath.Join(f.out, "router")
-	}
-	state, rm, err := loadRouterDir(rdir)
-	if err != nil {
-		return nil, fmt.Errorf("router %s: %w", rdir, err)
-	}
-	be, err := accel.Open(f.backend, f.threads)
-	if err != nil {
-		return nil, err
-	}
-	// Domain experts, in router centroid order.
-	k := rm.K()
-	domainCk := make([]*train.Checkpoint, k)
-	available := make([]bool, k)
-	byName := map[string]*train.Checkpoint{}
-	for i, n := range names {
-		byName[n] = cks[i]
-	}
-	ctxLen := 0
-	for j, id := range rm.IDs {
-		if c, ok := byName[strconv.Itoa(id)]; ok {
-			domainCk[j], available[j] = c, true
-			if ctxLen == 0 {
-				ctxLen = c.Model.Cfg.Ctx
-			} else if c.Model.Cfg.Ctx != ctxLen {
-				return nil, fmt.Errorf("domain experts have different context lengths (%d and %d): a mixture needs one chunking", ctxLen, c.Model.Cfg.Ctx)
-			}
-		}
-	}
-	nDomain := 0
-	for _, ok := range available {
-		if ok {
-			nDomain++
-		}
-	}
-	if nDomain == 0 && len(choices) > 0 {
-		a.log.Warn("no expert for any domain of the router: mixtures skipped", "router_ids", rm.IDs, "experts", names)
-		choices = nil
-	}
-	if ctxLen == 0 {
-		ctxLen = cks[0].Model.Cfg.Ctx
 	}
 	dr := &docReader{a: a, paths: f.in, lim: schemas.Limits{}, log: a.log}
 	defer dr.close()
@@ -224,142 +151,15 @@ func (a *app) evaluate(ctx context.Context, f *evalFlags, choices []mixChoice) (
 		return nil, fmt.Errorf("no documents in %v", f.in)
 	}
 	texts := dr.texts[:min(len(dr.texts), want)]
-
-	rep := &evalReport{Docs: len(texts), Temperature: f.temperature, MixtureBPB: map[string]float64{}, ChunkForwards: map[string]int64{}}
-	aloneSum := make([]float64, len(names))
-	mixSum := make([]float64, len(choices))
 	bar := a.newProgress("eval", int64(len(texts)), false)
 	defer bar.finish()
-	logp := make([][]float32, len(names))
-	domIdx := make([]int, k) // centroid row → index of its expert in names
-	for j, c := range domainCk {
-		domIdx[j] = slices.Index(cks, c)
-	}
-	for _, text := range texts {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		b := []byte(text)
-		if f.maxDocBytes > 0 && len(b) > f.maxDocBytes {
-			b = b[:f.maxDocBytes]
-		}
-		seq := append([]byte{train.DocSeparator}, b...)
-		n := len(seq) - 1
-		if n < 1 {
-			bar.add(1)
-			continue
-		}
-		nc := train.Chunks(len(seq), ctxLen)
-		// Weights per choice and chunk, from the text before each chunk.
-		weights, err := chunkWeights(ctx, state, rm, seq, nc, ctxLen, f.temperature, choices, available)
-		if err != nil {
-			return nil, err
-		}
-		for i, name := range names {
-			c := byName[name]
-			j := slices.Index(domainCk, c)
-			needed := func(ch int) bool {
-				if f.alone {
-					return true
-				}
-				for ci := range choices {
-					if j >= 0 && weights[ci][ch][j] > 0 {
-						return true
-					}
-				}
-				return false
-			}
-			if j < 0 && !f.alone {
-				continue
-			}
-			logp[i] = train.LogProbsChunks(be, c.Model, seq, 16, needed, logp[i])
-			if f.alone {
-				for _, v := range logp[i] {
-					aloneSum[i] += float64(v)
-				}
-			}
-		}
-		rep.Bytes += int64(n)
-		lpk := make([]float32, k)
-		for ci, ch := range choices {
-			for c := range nc {
-				w := weights[ci][c]
-				for j := range k {
-					if w[j] > 0 {
-						rep.ChunkForwards[ch.name]++
-					}
-				}
-				for p := c * ctxLen; p < min(c*ctxLen+ctxLen, n); p++ {
-					for j := range k {
-						if w[j] > 0 {
-							lpk[j] = logp[domIdx[j]][p]
-						}
-					}
-					mixSum[ci] += train.MixLogProb(w, lpk)
-				}
-			}
-		}
-		bar.add(1)
-	}
-	if f.alone {
-		for i, n := range names {
-			bpb := train.BitsPerByte(aloneSum[i], rep.Bytes)
-			rep.ExpertBPB = append(rep.ExpertBPB, evalExpert{Expert: n, BPB: bpb, Perplexity: math.Exp2(bpb)})
-			if n == "dense" {
-				rep.DenseBPB = &bpb
-			}
-		}
-	}
-	for ci, ch := range choices {
-		rep.MixtureBPB[ch.name] = train.BitsPerByte(mixSum[ci], rep.Bytes)
+	rep, err := m.Evaluate(ctx, texts, flow.EvalConfig{
+		Choices: choices, MaxDocBytes: f.maxDocBytes, Alone: f.alone,
+		Progress: func(int) { bar.add(1) },
+	})
+	if err != nil {
+		return nil, err
 	}
 	rep.Seconds = seconds(time.Since(start))
 	return rep, nil
-}
-
-// chunkWeights returns per choice and chunk the mixture weights over the
-// router's centroids: uniform over the available experts for the first chunk
-// (no text yet), else RouteWeights of the text before the chunk.
-func chunkWeights(ctx context.Context, s *embed.State, rm *cluster.RouterModel, seq []byte, nc, T int, temp float64, choices []mixChoice, available []bool) ([][][]float64, error) {
-	k := rm.K()
-	out := make([][][]float64, len(choices))
-	if len(choices) == 0 {
-		return out, nil
-	}
-	var prefixes []string
-	for c := 1; c < nc; c++ {
-		prefixes = append(prefixes, string(seq[1:c*T+1]))
-	}
-	var d2 []float32
-	if len(prefixes) > 0 {
-		v, err := s.Featurizer.Transform(ctx, prefixes)
-		if err != nil {
-			return nil, fmt.Errorf("featurize: %w", err)
-		}
-		d2 = rm.Model.SquaredDistances(rowsOf(v))
-	}
-	uniform := make([]float64, k)
-	nAvail := 0
-	for _, ok := range available {
-		if ok {
-			nAvail++
-		}
-	}
-	for j, ok := range available {
-		if ok {
-			uniform[j] = 1 / float64(nAvail)
-		}
-	}
-	for ci, ch := range choices {
-		out[ci] = make([][]float64, nc)
-		out[ci][0] = uniform
-		for c := 1; c < nc; c++ {
-			w, err := train.RouteWeights(d2[(c-1)*k:c*k], temp, ch.k, available)
-			if err != nil {
-				return nil, err
-			}
-			out[ci][c] = w
-		}
-	}
-	return out, nil
 }

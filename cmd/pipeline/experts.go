@@ -1,13 +1,10 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -35,37 +32,9 @@ func (a *app) expertsCmd() *cobra.Command {
 // loadExperts loads the newest valid checkpoint of every expert under out,
 // sorted by name; damaged checkpoints are skipped with a warning.
 func (a *app) loadExperts(out string) ([]string, []*train.Checkpoint, error) {
-	ents, err := os.ReadDir(filepath.Join(out, "experts"))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil, fmt.Errorf("no experts in %s (no %s)", out, filepath.Join(out, "experts"))
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	var names []string
-	for _, e := range ents {
-		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
-			names = append(names, e.Name())
-		}
-	}
-	sort.Slice(names, func(i, j int) bool { return expertLess(names[i], names[j]) })
-	var keep []string
-	var cks []*train.Checkpoint
-	for _, n := range names {
-		c, skipped, err := train.LoadLatestCheckpoint(expertDir(out, n))
-		for _, e := range skipped {
-			a.log.Warn("damaged checkpoint skipped", "expert", n, "err", e)
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("expert %s: %w", n, err)
-		}
-		if c == nil {
-			continue
-		}
-		keep = append(keep, n)
-		cks = append(cks, c)
-	}
-	return keep, cks, nil
+	return train.LoadExperts(out, func(expert string, err error) {
+		a.log.Warn("damaged checkpoint skipped", "expert", expert, "err", err)
+	})
 }
 
 func (a *app) expertsListCmd() *cobra.Command {
