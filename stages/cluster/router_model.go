@@ -812,11 +812,11 @@ func (m *RouterModel) RemoveDomain(id int) (*RouterModel, error) {
 }
 
 // SplitDomain splits domain id in two with a balanced 2-means (Fit with
-// K=2 and the router's other fit settings, seeded with seed) over members,
-// the rows assigned to it. The half whose centroid is nearer the old one
-// keeps id and row; the other is appended as a new row with a fresh id
-// (NextID, which grows by one). Both halves get their 2-means sizes and no
-// top terms (the caller names them with its featurizer, e.g.
+// K=2 and the router's other fit settings, its Fit.Backend included, seeded
+// with seed) over members, the rows assigned to it. The half whose centroid
+// is nearer the old one keeps id and row; the other is appended as a new row
+// with a fresh id (NextID, which grows by one). Both halves get their 2-means
+// sizes and no top terms (the caller names them with its featurizer, e.g.
 // embed.CentroidTerms). The result is unsaved (Version 0, a new Created
 // time), with Fit.K the new k and Model.Inertia 0 (not known).
 func (m *RouterModel) SplitDomain(ctx context.Context, id int, members *Rows, seed uint64) (*RouterModel, error) {
@@ -842,7 +842,7 @@ func (m *RouterModel) SplitDomain(ctx context.Context, id int, members *Rows, se
 	if m.NextID > math.MaxInt32 {
 		return nil, errors.New("cluster: split domain: domain ids exhausted")
 	}
-	cfg := FitConfig{K: 2, MaxIter: m.Fit.MaxIter, Tol: m.Fit.Tol, Restarts: m.Fit.Restarts, Seed: seed, Workers: m.Fit.Workers}
+	cfg := FitConfig{K: 2, MaxIter: m.Fit.MaxIter, Tol: m.Fit.Tol, Restarts: m.Fit.Restarts, Seed: seed, Workers: m.Fit.Workers, Backend: m.Fit.Backend}
 	two, _, err := Fit(ctx, members, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: split domain: %w", err)
