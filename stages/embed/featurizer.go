@@ -7,7 +7,9 @@ import (
 )
 
 // Featurizer turns texts into vectors, one row per text, in input order.
-// Implementations are safe for concurrent use once fitted.
+// Implementations are safe for concurrent use once fitted. One of a
+// registered kind also has a Kind() Kind method (see KindOf and Register),
+// and may have optional capabilities found by type assertion (TermNamer).
 type Featurizer interface {
 	// Dim is the number of columns of the output (0 while unknown, for an
 	// embedding service that has not answered yet).

@@ -8,9 +8,10 @@ import (
 )
 
 // A kind of featurizer is known to this package through its Factory,
-// registered under the kind's name. The built-in kinds register from their
-// own files (tfidf.go, hashing.go, lsa.go, http.go); a new featurizer is one
-// file with its type, a Kind method and a Register call in an init function.
+// registered under the kind's name. Each built-in kind's Factory lives in
+// its own file (tfidf.go, hashing.go, lsa.go, http.go), registered from
+// featurizer.go in the order Kinds lists them; a new featurizer is one file
+// with its type, a Kind method and a Register call in an init function.
 // Fit, FitStream, NewState, LoadState, DecodeState, Kinds and ParseKind go
 // through the registry, so nothing else needs to know the new kind.
 
