@@ -54,31 +54,10 @@ func rowsOf(v embed.Vectors) *cluster.Rows {
 }
 
 // domainTopTerms names each centroid by the terms it weighs most: directly
-// for tf-idf centroids, through the SVD basis for LSA ones; none for hashing
-// and embedding services, whose columns have no terms.
+// for tf-idf centroids, through the SVD basis for LSA ones; none (nil) for
+// hashing and embedding services, whose columns have no terms.
 func domainTopTerms(s *embed.State, m *cluster.Model, n int) [][]string {
-	out := make([][]string, m.K)
-	switch f := s.Featurizer.(type) {
-	case *embed.Tfidf:
-		for j := range m.K {
-			out[j] = cluster.TopTerms(m.Centroid(j), f.Vocabulary, n)
-		}
-	case *embed.LSAFeaturizer:
-		c := f.LSA.Components // Dims × terms
-		for j := range m.K {
-			w := make([]float32, c.Cols)
-			for k, ck := range m.Centroid(j) {
-				row := c.Row(k)
-				for t, v := range row {
-					w[t] += ck * v
-				}
-			}
-			out[j] = cluster.TopTerms(w, f.Tfidf.Vocabulary, n)
-		}
-	default:
-		return nil
-	}
-	return out
+	return embed.CentroidTerms(s.Featurizer, m.Centroids, m.K, n)
 }
 
 // clusterFitReport is the --json report of `pipeline cluster fit`.
@@ -146,7 +125,7 @@ the closest previous ones, so domain ids stay stable across refits.
 			fitFn := func(k embed.Kind, opt embed.FitOptions) (embed.Featurizer, embed.Vectors, error) {
 				return embed.FitStream(ctx, k, func() ([]string, error) { return dr.next(64) }, opt)
 			}
-			if kind == embed.KindHTTP {
+			if fac, _ := embed.Lookup(kind); !fac.Streams() {
 				if _, err := dr.next(1 << 62); err != nil && !errors.Is(err, io.EOF) {
 					return fmt.Errorf("cluster fit: %w", err)
 				}

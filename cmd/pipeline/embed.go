@@ -371,15 +371,16 @@ func (a *app) runEmbedOffline(cmd *cobra.Command, f *embedFlags) error {
 		fitted   = s == nil
 		readDone time.Time
 	)
-	// With no --state (rows of state version 0), a tf-idf or hashing fit on
-	// everything hands its rows over as they are weighed, and a goroutine
-	// writes them meanwhile.
+	// With no --state (rows of state version 0), a fit on everything of a
+	// kind that hands its rows over as they are weighed (tfidf, hashing)
+	// has a goroutine write them meanwhile.
+	fac, _ := embed.Lookup(k)
 	var feed *rowFeed
-	if fitted && f.feat.fitSample <= 0 && f.feat.state == "" && (k == embed.KindTfidf || k == embed.KindHashing) {
+	if fitted && f.feat.fitSample <= 0 && f.feat.state == "" && fac.RowsProgress {
 		feed = newRowFeed()
 		go feed.write(f.out, func() []string { return dr.ids }) // owner: runEmbedOffline, which waits on feed.errc
 	}
-	if fitted && f.feat.fitSample <= 0 && k != embed.KindHTTP {
+	if fitted && f.feat.fitSample <= 0 && fac.Streams() {
 		// Fit on everything while reading: tokenization overlaps decoding.
 		// The vectors come out of the fit, so the texts are not kept.
 		dr.dropTexts = true

@@ -5,11 +5,16 @@
 // Fit runs k-means++ and Lloyd iterations on sparse or dense unit vectors
 // (Rows), keeping the best of several restarts; in balanced mode every
 // assignment step is an exact min-cost assignment with capacities ⌊n/k⌋ or
-// ⌈n/k⌉ (BalancedAssign), so fit sizes are exactly balanced. Router routes a
-// live stream: nearest centroid plus per-domain prices, with hard bounds that
-// keep every domain within a tolerance of equal over the stream; plain argmin
-// stays available. RouterModel is the versioned artifact (Arrow IPC file and
-// Parquet twin, or an Arrow IPC payload for the router.models topic) whose
-// domains keep stable ids across refits (MatchIDs) and can be split or
-// removed. NMI, ARI, Purity and Balance score clusterings.
+// ⌈n/k⌉ (BalancedAssign), so fit sizes are exactly balanced. The dot products
+// of its distance steps run on an accel.Backend, as training's do:
+// FitConfig.Backend, by default the "cpu" backend opened with
+// FitConfig.Workers threads for each fit; a fit is bit-identical for a seed
+// whatever the thread count. The top terms of a domain are named by the
+// featurizer (embed.CentroidTerms), since stages do not import each other.
+// Router routes a live stream: nearest centroid plus per-domain prices, with
+// hard bounds that keep every domain within a tolerance of equal over the
+// stream; plain argmin stays available. RouterModel is the versioned artifact
+// (Arrow IPC file and Parquet twin, or an Arrow IPC payload for the
+// router.models topic) whose domains keep stable ids across refits (MatchIDs)
+// and can be split or removed. NMI, ARI, Purity and Balance score clusterings.
 package cluster

@@ -57,6 +57,14 @@ type FitConfig struct {
 	Seed uint64
 	// Workers is the number of goroutines. Default runtime.GOMAXPROCS(0).
 	Workers int
+	// Backend runs the dot products of the assignment steps (SparseDense
+	// for sparse rows, DenseDenseT for dense ones), as accel.Backend runs
+	// training. Fit calls it from one goroutine, so a Backend may serve
+	// fits one after another but not two at once. Results depend on the
+	// backend's arithmetic, not on its thread count. Not saved with a
+	// router. Default: the "cpu" backend opened with Workers threads for
+	// the fit.
+	Backend accel.Backend `json:"-"`
 	// Logger, when set, receives one debug record per restart: its
 	// k-means++ seed rows, its Lloyd iterations and its objective. Not
 	// saved with a router.
@@ -94,6 +102,14 @@ func (c FitConfig) workers() int {
 	return c.Workers
 }
 
+// backend is c.Backend, or the cpu backend with workers threads.
+func (c FitConfig) backend(workers int) (accel.Backend, error) {
+	if c.Backend != nil {
+		return c.Backend, nil
+	}
+	return accel.Open("cpu", workers)
+}
+
 // ErrBadK is returned by Fit when K is not in [1, N].
 var ErrBadK = errors.New("cluster: K must be between 1 and the number of rows")
 
@@ -120,7 +136,10 @@ func Fit(ctx context.Context, x *Rows, cfg FitConfig) (*Model, []int, error) {
 	if cfg.K < 1 || cfg.K > x.N {
 		return nil, nil, fmt.Errorf("cluster: fit: K=%d with %d rows: %w", cfg.K, x.N, ErrBadK)
 	}
-	f := newFitter(x, cfg)
+	f, err := newFitter(x, cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cluster: fit: %w", err)
+	}
 	var best *Model
 	var bestLabels []int
 	for r := range cfg.restarts() {
@@ -264,17 +283,16 @@ func rowNorms(x *Rows, workers int) []float64 {
 }
 
 // distances sets sq[i*M+j] = ‖x_i‖² + ‖c_j‖² − 2 x_i·c_j (N×M). The dot
-// products run on the accel cpu backend in float32 (sparse × dense-transposed
-// for sparse rows, a GEMM for dense ones), whose results do not depend on the
-// thread count; the norms and the sum stay in float64.
-func distances(sq []float64, x *Rows, xn []float64, cn *centroids, workers int) {
+// products run on be in float32 (sparse × dense-transposed for sparse rows,
+// a GEMM for dense ones), whose results do not depend on the thread count;
+// the norms and the sum stay in float64.
+func distances(be accel.Backend, sq []float64, x *Rows, xn []float64, cn *centroids, workers int) {
 	m, dim := cn.m, cn.dim
 	if len(cn.c32) != m*dim {
 		cn.c32 = make([]float32, m*dim)
 	}
 	c32 := cn.c32
 	dot := make([]float32, x.N*m)
-	be := kernels(workers)
 	if x.Sparse() {
 		// The centroids as they are stored, [dim, m], in float32.
 		for i, v := range cn.ct {
@@ -334,26 +352,6 @@ func distancesExact(sq []float64, x *Rows, xn []float64, cn *centroids, workers 
 	})
 }
 
-var (
-	kernelsMu sync.Mutex
-	kernelsBy = map[int]accel.Backend{}
-)
-
-// kernels returns the cpu backend with the given thread count.
-func kernels(workers int) accel.Backend {
-	kernelsMu.Lock()
-	defer kernelsMu.Unlock()
-	be, ok := kernelsBy[workers]
-	if !ok {
-		var err error
-		if be, err = accel.Open("cpu", workers); err != nil {
-			panic("cluster: " + err.Error()) // the cpu backend is linked in: cannot happen
-		}
-		kernelsBy[workers] = be
-	}
-	return be
-}
-
 // axpy sets dst[j] += w*c[j].
 func axpy(dst []float64, w float64, c []float64) {
 	c = c[:len(dst)]
@@ -397,8 +395,9 @@ type fitter struct {
 	cfg     FitConfig
 	k       int
 	workers int
-	xn      []float64 // ‖x_i‖²
-	sq      []float64 // N×K squared distances
+	be      accel.Backend // the distance step's dot products
+	xn      []float64     // ‖x_i‖²
+	sq      []float64     // N×K squared distances
 	cn      *centroids
 	// used lists, for sparse rows, the columns with a nonzero in some row
 	// (increasing); centroid coordinates elsewhere stay 0. Nil when dense.
@@ -442,10 +441,14 @@ func toCSC(x *Rows) *cscRows {
 	return c
 }
 
-func newFitter(x *Rows, cfg FitConfig) *fitter {
+func newFitter(x *Rows, cfg FitConfig) (*fitter, error) {
 	w := cfg.workers()
+	be, err := cfg.backend(w)
+	if err != nil {
+		return nil, err
+	}
 	f := &fitter{
-		x: x, cfg: cfg, k: cfg.K, workers: w,
+		x: x, cfg: cfg, k: cfg.K, workers: w, be: be,
 		xn: rowNorms(x, w),
 		sq: make([]float64, x.N*cfg.K),
 		cn: newCentroids(cfg.K, x.Dim),
@@ -464,7 +467,7 @@ func newFitter(x *Rows, cfg FitConfig) *fitter {
 		}
 		f.csc = toCSC(x)
 	}
-	return f
+	return f, nil
 }
 
 // run performs restart r: k-means++ then Lloyd iterations.
@@ -493,7 +496,7 @@ func (f *fitter) run(ctx context.Context, r int) (*Model, []int, error) {
 		}
 		iters = it + 1
 		// Assignment step.
-		distances(f.sq, f.x, f.xn, f.cn, f.workers)
+		distances(f.be, f.sq, f.x, f.xn, f.cn, f.workers)
 		if caps != nil {
 			copy(labels, BalancedAssign(f.sq, n, k, caps))
 		} else {
@@ -678,7 +681,7 @@ func (f *fitter) kmeansPP(ctx context.Context, rng *rand.Rand) ([]int, error) {
 	closest := make([]float64, n)
 	one := newCentroids(1, f.x.Dim)
 	one.setRows(f.x, f.xn, seeds)
-	distances(closest, f.x, f.xn, one, f.workers)
+	distances(f.be, closest, f.x, f.xn, one, f.workers)
 	pot := 0.0
 	for i := range closest {
 		closest[i] = max(closest[i], 0)
@@ -707,7 +710,7 @@ func (f *fitter) kmeansPP(ctx context.Context, rng *rand.Rand) ([]int, error) {
 			cand[t] = i
 		}
 		cn.setRows(f.x, f.xn, cand)
-		distances(sq, f.x, f.xn, cn, f.workers)
+		distances(f.be, sq, f.x, f.xn, cn, f.workers)
 		bestT, bestPot := 0, math.Inf(1)
 		for t := range trials {
 			p := 0.0

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
+
+	"github.com/domainflow/domainflow/accel"
 )
 
 // benchDense returns n unit vectors in R^dim drawn around 20 random topic
@@ -90,6 +93,12 @@ func BenchmarkFit(b *testing.B) {
 		{"dense3068x100", benchDense(3068, 100)},
 		{"sparse3068x150000", benchSparse(3068, 150000, 400)},
 	}
+	// One backend for every fit, as a program that fits repeatedly would
+	// pass it (FitConfig.Backend).
+	be, err := accel.Open("cpu", runtime.GOMAXPROCS(0))
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, d := range data {
 		for _, k := range []int{5, 8, 16} {
 			for _, unbalanced := range []bool{false, true} {
@@ -101,7 +110,7 @@ func BenchmarkFit(b *testing.B) {
 					var m *Model
 					for b.Loop() {
 						var err error
-						m, _, err = Fit(context.Background(), d.x, FitConfig{K: k, Unbalanced: unbalanced, Seed: 1})
+						m, _, err = Fit(context.Background(), d.x, FitConfig{K: k, Unbalanced: unbalanced, Seed: 1, Backend: be})
 						if err != nil {
 							b.Fatal(err)
 						}

@@ -11,6 +11,9 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"testing"
+
+	"github.com/domainflow/domainflow/accel"
+	_ "github.com/domainflow/domainflow/accel/ref" // TestFitBackend
 )
 
 // blobs returns unit vectors drawn around k planted centers, sizes[j] points
@@ -482,6 +485,73 @@ func TestFitConvergedIsFixedPoint(t *testing.T) {
 		}
 		if moved > 0 {
 			t.Errorf("sparse=%v tol=%v: %d rows are nearer another centroid after the fit", sparse, c.tol, moved)
+		}
+	}
+}
+
+// countingBackend counts the calls of the distance step's kernels.
+type countingBackend struct {
+	accel.Backend
+	calls int
+}
+
+func (c *countingBackend) SparseDense(out []float32, indptr []int64, indices []int32, values []float32, rows int, denseT []float32, d, n int) {
+	c.calls++
+	c.Backend.SparseDense(out, indptr, indices, values, rows, denseT, d, n)
+}
+
+func (c *countingBackend) DenseDenseT(out, x, y []float32, m, n, d int) {
+	c.calls++
+	c.Backend.DenseDenseT(out, x, y, m, n, d)
+}
+
+// TestFitBackend: FitConfig.Backend runs the distance step; the cpu backend
+// given explicitly, with any thread count, gives the default's result bit
+// for bit, and another backend (ref) gives a valid fit.
+func TestFitBackend(t *testing.T) {
+	for _, sparse := range []bool{false, true} {
+		x, _ := blobs(5, []int{120, 80, 100}, 200, sparse, 0.4)
+		cfg := FitConfig{K: 4, Seed: 7, Workers: 2}
+		m0, l0, err := Fit(context.Background(), x, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, threads := range []int{1, 3} {
+			be, err := accel.Open("cpu", threads)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cb := &countingBackend{Backend: be}
+			cfg.Backend = cb
+			m, l, err := Fit(context.Background(), x, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(m, m0) || !reflect.DeepEqual(l, l0) {
+				t.Errorf("sparse=%v: cpu backend with %d threads differs from the default", sparse, threads)
+			}
+			if cb.calls == 0 {
+				t.Errorf("sparse=%v: Fit did not call FitConfig.Backend", sparse)
+			}
+		}
+		ref, err := accel.Open("ref", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Backend = ref
+		m, _, err := Fit(context.Background(), x, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, n := range m.Sizes {
+			if n != 75 {
+				t.Errorf("sparse=%v: ref backend: size of cluster %d is %d, want 75 (balanced)", sparse, j, n)
+			}
+		}
+		// The backend is not part of a router's settings.
+		b, err := json.Marshal(cfg)
+		if err != nil || bytes.Contains(b, []byte("ackend")) {
+			t.Errorf("FitConfig JSON %s (%v) mentions the backend", b, err)
 		}
 	}
 }

@@ -15,7 +15,6 @@ package cluster
 // removed or split keeps or retires its id; ids are never reused.
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -27,7 +26,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/apache/arrow/go/v15/arrow"
@@ -814,12 +812,13 @@ func (m *RouterModel) RemoveDomain(id int) (*RouterModel, error) {
 }
 
 // SplitDomain splits domain id in two with a balanced 2-means (Fit with
-// K=2 and the router's other fit settings, seeded with seed) over members,
-// the rows assigned to it. The half whose centroid is nearer the old one
-// keeps id and row; the other is appended as a new row with a fresh id
-// (NextID, which grows by one). Both halves get their 2-means sizes and no
-// top terms (see TopTerms to fill them). The result is unsaved (Version 0,
-// a new Created time), with Fit.K the new k and Model.Inertia 0 (not known).
+// K=2 and the router's other fit settings, its Fit.Backend included, seeded
+// with seed) over members, the rows assigned to it. The half whose centroid
+// is nearer the old one keeps id and row; the other is appended as a new row
+// with a fresh id (NextID, which grows by one). Both halves get their 2-means
+// sizes and no top terms (the caller names them with its featurizer, e.g.
+// embed.CentroidTerms). The result is unsaved (Version 0, a new Created
+// time), with Fit.K the new k and Model.Inertia 0 (not known).
 func (m *RouterModel) SplitDomain(ctx context.Context, id int, members *Rows, seed uint64) (*RouterModel, error) {
 	if err := m.validate(); err != nil {
 		return nil, err
@@ -843,7 +842,7 @@ func (m *RouterModel) SplitDomain(ctx context.Context, id int, members *Rows, se
 	if m.NextID > math.MaxInt32 {
 		return nil, errors.New("cluster: split domain: domain ids exhausted")
 	}
-	cfg := FitConfig{K: 2, MaxIter: m.Fit.MaxIter, Tol: m.Fit.Tol, Restarts: m.Fit.Restarts, Seed: seed, Workers: m.Fit.Workers}
+	cfg := FitConfig{K: 2, MaxIter: m.Fit.MaxIter, Tol: m.Fit.Tol, Restarts: m.Fit.Restarts, Seed: seed, Workers: m.Fit.Workers, Backend: m.Fit.Backend}
 	two, _, err := Fit(ctx, members, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: split domain: %w", err)
@@ -885,55 +884,4 @@ func (m *RouterModel) SplitDomain(ctx context.Context, id int, members *Rows, se
 	c.Fit.K = md.K
 	c.Version, c.Created = 0, time.Now().UTC()
 	return c, nil
-}
-
-// TopTerms returns the n terms with the largest weights in w (e.g. a tf-idf
-// centroid), highest first; ties by term order (then by index). Only
-// positive weights count, so fewer than n terms come back when w has fewer
-// positive entries; w and vocabulary are read up to the shorter of the two.
-func TopTerms(w []float32, vocabulary []string, n int) []string {
-	if n <= 0 {
-		return nil
-	}
-	l := min(len(w), len(vocabulary))
-	// better orders the terms: higher weight, then term, then index.
-	better := func(a, b int) int {
-		if c := cmp.Compare(w[b], w[a]); c != 0 {
-			return c
-		}
-		if c := strings.Compare(vocabulary[a], vocabulary[b]); c != 0 {
-			return c
-		}
-		return cmp.Compare(a, b)
-	}
-	var idx []int
-	if n >= 64 {
-		idx = make([]int, 0, min(l, 1024))
-		for i := range l {
-			if w[i] > 0 { // false for NaN
-				idx = append(idx, i)
-			}
-		}
-		slices.SortFunc(idx, better)
-	} else {
-		// Few terms wanted: keep the best n seen so far, in order, in
-		// one pass over the weights.
-		idx = make([]int, 0, n+1)
-		for i := range l {
-			if !(w[i] > 0) || (len(idx) == n && better(i, idx[n-1]) > 0) {
-				continue
-			}
-			at, _ := slices.BinarySearchFunc(idx, i, better)
-			idx = slices.Insert(idx, at, i)
-			if len(idx) > n {
-				idx = idx[:n]
-			}
-		}
-	}
-	idx = idx[:min(n, len(idx))]
-	out := make([]string, len(idx))
-	for i, k := range idx {
-		out[i] = vocabulary[k]
-	}
-	return out
 }

@@ -11,6 +11,17 @@
 // speaking the /v1/embeddings API. All return Vectors: a CSR matrix (sparse)
 // or a row-major Dense matrix, one row per text.
 //
+// Each kind of featurizer is registered under its name (Register) with a
+// Factory: how to fit it (Fit, or FitStream over texts in chunks), how to
+// describe and rebuild its state (Settings, Table, Load), and what it can do
+// (Factory.Streams, Factory.RowsProgress). Fit, FitStream, NewState,
+// LoadState, DecodeState, Kinds and ParseKind go through the registry, so a
+// new featurizer is one file: its type, with a Kind method, and a Register
+// call from init (see ExampleRegister). What only some featurizers can do is
+// an optional interface found by type assertion: TermNamer names a vector of
+// the featurizer's space, such as a k-means centroid, by its top terms
+// (tfidf directly, lsa through its SVD basis; CentroidTerms).
+//
 // A fitted featurizer is saved as a versioned State (SaveState, LoadState):
 // an Arrow IPC file and its Parquet twin, with settings and a checksum.
 // Stage wraps a State as a pipeline.Stage that turns Document records into

@@ -4,11 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
 )
 
 // Featurizer turns texts into vectors, one row per text, in input order.
-// Implementations are safe for concurrent use once fitted.
+// Implementations are safe for concurrent use once fitted. One of a
+// registered kind also has a Kind() Kind method (see KindOf and Register),
+// and may have optional capabilities found by type assertion (TermNamer).
 type Featurizer interface {
 	// Dim is the number of columns of the output (0 while unknown, for an
 	// embedding service that has not answered yet).
@@ -34,38 +35,13 @@ const (
 	KindHTTP    Kind = "http"    // an embedding service speaking /v1/embeddings
 )
 
-// Kinds lists the featurizer kinds.
-var Kinds = []Kind{KindTfidf, KindHashing, KindLSA, KindHTTP}
-
-// ParseKind checks a featurizer name.
-func ParseKind(s string) (Kind, error) {
-	k := Kind(s)
-	if !slices.Contains(Kinds, k) {
-		return "", fmt.Errorf("embed: unknown featurizer %q (want tfidf, hashing, lsa or http)", s)
-	}
-	return k, nil
-}
-
-// LSAFeaturizer is tf-idf followed by an LSA projection: c-BTM's embedding.
-type LSAFeaturizer struct {
-	Tfidf *Tfidf
-	LSA   *LSA
-}
-
-// Dim is the LSA dimension.
-func (f *LSAFeaturizer) Dim() int { return f.LSA.Dim() }
-
-// Transform featurizes with tf-idf and projects the rows.
-func (f *LSAFeaturizer) Transform(ctx context.Context, texts []string) (Vectors, error) {
-	v, err := f.Tfidf.Transform(ctx, texts)
-	if err != nil {
-		return Vectors{}, err
-	}
-	d, err := f.LSA.Project(ctx, v.Sparse)
-	if err != nil {
-		return Vectors{}, err
-	}
-	return Vectors{Dense: d}, nil
+// The built-in kinds register in this order, which Kinds keeps; each
+// Factory lives in its kind's file.
+func init() {
+	Register(KindTfidf, tfidfFactory)
+	Register(KindHashing, hashingFactory)
+	Register(KindLSA, lsaFactory)
+	Register(KindHTTP, httpFactory)
 }
 
 // FitOptions configure Fit; the part for the chosen kind is used.
@@ -75,14 +51,15 @@ type FitOptions struct {
 	LSA     LSAConfig     // lsa
 	HTTP    HTTPConfig    // http (nothing is fitted; the client is built)
 
-	// Rows, when set, is called by FitStream for tfidf and hashing while
-	// the rows of the result are weighed, each time more leading rows are
-	// final: with the matrix being built (the one FitStream returns) and
-	// the number done of its leading rows that will not change; the last
-	// call has done == m.Rows. Calls are serialized. The function may hand
-	// the rows to another goroutine, which may read rows [0, done) of m
-	// (Indptr[:done+1] and their Indices and Data) while the rest is built,
-	// to overlap their output with the weighing.
+	// Rows, when set, is called by FitStream for the kinds whose Factory
+	// has RowsProgress (tfidf and hashing) while the rows of the result are
+	// weighed, each time more leading rows are final: with the matrix being
+	// built (the one FitStream returns) and the number done of its leading
+	// rows that will not change; the last call has done == m.Rows. Calls are
+	// serialized. The function may hand the rows to another goroutine, which
+	// may read rows [0, done) of m (Indptr[:done+1] and their Indices and
+	// Data) while the rest is built, to overlap their output with the
+	// weighing.
 	Rows func(m *CSR, done int)
 }
 
@@ -94,79 +71,45 @@ type rowsProgressKey struct{}
 // texts, computed in the same pass (for http, nothing is fitted: the client
 // is built and the texts embedded).
 func Fit(ctx context.Context, k Kind, texts []string, opt FitOptions) (Featurizer, Vectors, error) {
-	if k == KindHTTP {
-		e, err := NewHTTPEmbedder(opt.HTTP)
-		if err != nil {
-			return nil, Vectors{}, err
-		}
-		v, err := e.Transform(ctx, texts)
-		return e, v, err
+	f, ok := Lookup(k)
+	if !ok {
+		return nil, Vectors{}, unknownKind(string(k))
 	}
+	if f.Fit != nil {
+		return f.Fit(ctx, texts, opt)
+	}
+	return FitStream(ctx, k, oneChunk(texts), opt)
+}
+
+// oneChunk is the next of FitStream that delivers texts at once.
+func oneChunk(texts []string) func() ([]string, error) {
 	done := false
-	return FitStream(ctx, k, func() ([]string, error) {
+	return func() ([]string, error) {
 		if done {
 			return nil, io.EOF
 		}
 		done = true
 		return texts, nil
-	}, opt)
+	}
 }
 
 // FitStream is Fit over texts delivered in chunks by next (io.EOF after the
 // last): tokenization overlaps with whatever next does to produce the texts,
 // such as reading and decoding a file. The result equals Fit on all chunks.
-// The http featurizer is not fitted, so it is not streamed.
+// A kind without Factory.FitStream (http: nothing is fitted) is not streamed.
 func FitStream(ctx context.Context, k Kind, next func() ([]string, error), opt FitOptions) (Featurizer, Vectors, error) {
-	if opt.Rows != nil && (k == KindTfidf || k == KindHashing) {
-		ctx = context.WithValue(ctx, rowsProgressKey{}, opt.Rows)
-	}
-	switch k {
-	case KindTfidf:
-		t := &Tfidf{Config: opt.Tfidf}
-		v, err := t.FitTransformStream(ctx, next)
-		if err != nil {
-			return nil, Vectors{}, err
-		}
-		return t, v, nil
-	case KindHashing:
-		h := &Hashing{Config: opt.Hashing}
-		v, err := h.FitTransformStream(ctx, next)
-		if err != nil {
-			return nil, Vectors{}, err
-		}
-		return h, v, nil
-	case KindLSA:
-		t := &Tfidf{Config: opt.Tfidf}
-		x, err := t.FitTransformStream(ctx, next)
-		if err != nil {
-			return nil, Vectors{}, err
-		}
-		l, err := FitLSA(ctx, x.Sparse, opt.LSA)
-		if err != nil {
-			return nil, Vectors{}, err
-		}
-		d, err := l.Project(ctx, x.Sparse)
-		if err != nil {
-			return nil, Vectors{}, err
-		}
-		return &LSAFeaturizer{Tfidf: t, LSA: l}, Vectors{Dense: d}, nil
-	default:
+	f, ok := Lookup(k)
+	if !ok || f.FitStream == nil {
 		return nil, Vectors{}, fmt.Errorf("embed: featurizer %q cannot be fitted on a stream", k)
 	}
+	return f.FitStream(ctx, next, opt)
 }
 
-// KindOf returns the kind of a featurizer built by this package.
-func KindOf(f Featurizer) Kind {
-	switch f.(type) {
-	case *Tfidf:
-		return KindTfidf
-	case *Hashing:
-		return KindHashing
-	case *LSAFeaturizer:
-		return KindLSA
-	case *HTTPEmbedder:
-		return KindHTTP
-	default:
-		return ""
+// withRowsProgress passes opt.Rows, when set, to the tf-idf weighing of a
+// fit (see rowsProgressKey).
+func withRowsProgress(ctx context.Context, opt FitOptions) context.Context {
+	if opt.Rows == nil {
+		return ctx
 	}
+	return context.WithValue(ctx, rowsProgressKey{}, opt.Rows)
 }

@@ -88,6 +88,9 @@ func FitHashing(ctx context.Context, texts []string, cfg HashingConfig) (*Hashin
 // Dim is the number of hashed columns.
 func (h *Hashing) Dim() int { return h.Config.Features }
 
+// Kind is KindHashing.
+func (h *Hashing) Kind() Kind { return KindHashing }
+
 // FitTransform fits h's configuration to texts, replacing its idf, and
 // returns the tf-idf rows of texts, tokenizing each text once. h may be a
 // zero Hashing.
@@ -601,4 +604,34 @@ func (t *stopTable) hasPacked(k1, k2 uint64, n int, h uint32) bool {
 			return true
 		}
 	}
+}
+
+// hashingFactory registers KindHashing: fitted on a stream, its rows
+// reported as they are weighed; its state is the idf of the buckets.
+var hashingFactory = Factory{
+	FitStream: func(ctx context.Context, next func() ([]string, error), opt FitOptions) (Featurizer, Vectors, error) {
+		h := &Hashing{Config: opt.Hashing}
+		v, err := h.FitTransformStream(withRowsProgress(ctx, opt), next)
+		if err != nil {
+			return nil, Vectors{}, err
+		}
+		return h, v, nil
+	},
+	Settings: func(f Featurizer, set *Settings) error {
+		h := f.(*Hashing)
+		c := h.Config
+		set.Tokenizer = tokenizerSettings(c.Tokenizer)
+		set.Hashing = &HashingSettings{Features: h.Dim(), AlternateSign: c.AlternateSign, SublinearTF: c.SublinearTF, NoSmoothIDF: c.NoSmoothIDF, NoNorm: c.NoNorm}
+		return nil
+	},
+	Table: func(f Featurizer) StateTable { return StateTable{IDF: f.(*Hashing).IDF} },
+	Load: func(set *Settings, t StateTable) (Featurizer, error) {
+		h := set.Hashing
+		if set.Tokenizer == nil || h == nil {
+			return nil, errors.New("hashing state without settings")
+		}
+		return NewHashing(HashingConfig{Tokenizer: set.Tokenizer.tokenizer(), Features: h.Features, AlternateSign: h.AlternateSign,
+			SublinearTF: h.SublinearTF, NoSmoothIDF: h.NoSmoothIDF, NoNorm: h.NoNorm}, t.IDF)
+	},
+	RowsProgress: true,
 }

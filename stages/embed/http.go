@@ -19,6 +19,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -263,6 +264,9 @@ func httpDefaultClient(conc int) *http.Client {
 // Dim is the dimension of the embeddings: Dims, or the one learned from the
 // first response; 0 until known.
 func (e *HTTPEmbedder) Dim() int { return int(e.dim.Load()) }
+
+// Kind is KindHTTP.
+func (e *HTTPEmbedder) Kind() Kind { return KindHTTP }
 
 // Transform embeds texts and returns one dense row per text, in input order.
 // Zero texts give an empty matrix without a request. It returns when every
@@ -655,4 +659,34 @@ func httpSleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// httpFactory registers KindHTTP: nothing is fitted (the client is built
+// and the texts embedded), so it is not streamed; its state is its settings
+// alone, without the API key, which Load takes from
+// $DOMAINFLOW_EMBED_API_KEY.
+var httpFactory = Factory{
+	Fit: func(ctx context.Context, texts []string, opt FitOptions) (Featurizer, Vectors, error) {
+		e, err := NewHTTPEmbedder(opt.HTTP)
+		if err != nil {
+			return nil, Vectors{}, err
+		}
+		v, err := e.Transform(ctx, texts)
+		return e, v, err
+	},
+	Settings: func(f Featurizer, set *Settings) error {
+		e := f.(*HTTPEmbedder)
+		c := e.cfg
+		set.HTTP = &HTTPSettings{URL: c.URL, Model: c.Model, Dims: e.Dim(), BatchSize: c.BatchSize, Concurrency: c.Concurrency,
+			Timeout: c.Timeout, Retries: c.Retries, MaxTextBytes: c.MaxTextBytes, Normalize: c.Normalize, Base64: c.Base64}
+		return nil
+	},
+	Load: func(set *Settings, _ StateTable) (Featurizer, error) {
+		h := set.HTTP
+		if h == nil {
+			return nil, errors.New("http state without settings")
+		}
+		return NewHTTPEmbedder(HTTPConfig{URL: h.URL, Model: h.Model, Dims: h.Dims, BatchSize: h.BatchSize, Concurrency: h.Concurrency,
+			Timeout: h.Timeout, Retries: h.Retries, MaxTextBytes: h.MaxTextBytes, Normalize: h.Normalize, Base64: h.Base64, APIKey: os.Getenv("DOMAINFLOW_EMBED_API_KEY")})
+	},
 }

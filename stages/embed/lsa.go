@@ -24,6 +24,7 @@ package embed
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -791,4 +792,114 @@ func lsaParallel(ctx context.Context, workers, n int, fn func(i int)) error {
 		wg.Wait()
 	}
 	return ctx.Err()
+}
+
+// LSAFeaturizer is tf-idf followed by an LSA projection: c-BTM's embedding.
+type LSAFeaturizer struct {
+	Tfidf *Tfidf
+	LSA   *LSA
+}
+
+// Dim is the LSA dimension.
+func (f *LSAFeaturizer) Dim() int { return f.LSA.Dim() }
+
+// Kind is KindLSA.
+func (f *LSAFeaturizer) Kind() Kind { return KindLSA }
+
+// TopTerms names the n terms w, a vector of the LSA space such as a k-means
+// centroid, weighs most once taken back to the tf-idf space through the SVD
+// basis (w·Components).
+func (f *LSAFeaturizer) TopTerms(w []float32, n int) []string {
+	c := f.LSA.Components // Dims × terms
+	t := make([]float32, c.Cols)
+	for k, wk := range w[:min(len(w), c.Rows)] {
+		for j, v := range c.Row(k) {
+			t[j] += wk * v
+		}
+	}
+	return TopTerms(t, f.Tfidf.Vocabulary, n)
+}
+
+// Transform featurizes with tf-idf and projects the rows.
+func (f *LSAFeaturizer) Transform(ctx context.Context, texts []string) (Vectors, error) {
+	v, err := f.Tfidf.Transform(ctx, texts)
+	if err != nil {
+		return Vectors{}, err
+	}
+	d, err := f.LSA.Project(ctx, v.Sparse)
+	if err != nil {
+		return Vectors{}, err
+	}
+	return Vectors{Dense: d}, nil
+}
+
+// lsaFactory registers KindLSA: tf-idf fitted on a stream, then the SVD
+// on its rows (computed at the end, so no rows are reported as they are
+// weighed); its state is the vocabulary and idf, and per term its column of
+// the SVD basis, with the singular values in the settings.
+var lsaFactory = Factory{
+	FitStream: func(ctx context.Context, next func() ([]string, error), opt FitOptions) (Featurizer, Vectors, error) {
+		t := &Tfidf{Config: opt.Tfidf}
+		x, err := t.FitTransformStream(ctx, next)
+		if err != nil {
+			return nil, Vectors{}, err
+		}
+		l, err := FitLSA(ctx, x.Sparse, opt.LSA)
+		if err != nil {
+			return nil, Vectors{}, err
+		}
+		d, err := l.Project(ctx, x.Sparse)
+		if err != nil {
+			return nil, Vectors{}, err
+		}
+		return &LSAFeaturizer{Tfidf: t, LSA: l}, Vectors{Dense: d}, nil
+	},
+	Settings: func(f Featurizer, set *Settings) error {
+		l := f.(*LSAFeaturizer)
+		set.Tokenizer = tokenizerSettings(l.Tfidf.Config.Tokenizer)
+		set.Tfidf = tfidfSettings(l.Tfidf.Config)
+		c := l.LSA.Config
+		set.LSA = &LSASettings{Dims: l.LSA.Dim(), PowerIters: c.PowerIters, Oversamples: c.Oversamples, Seed: c.Seed, NoNorm: c.NoNorm, Singular: l.LSA.Singular}
+		return nil
+	},
+	Table: func(f Featurizer) StateTable {
+		l := f.(*LSAFeaturizer)
+		t := StateTable{Terms: l.Tfidf.Vocabulary, IDF: l.Tfidf.IDF, Component: make([][]float32, len(l.Tfidf.Vocabulary))}
+		c := l.LSA.Components // Dims × terms
+		for j := range t.Component {
+			col := make([]float32, c.Rows)
+			for k := range c.Rows {
+				col[k] = c.Data[k*c.Cols+j]
+			}
+			t.Component[j] = col
+		}
+		return t
+	},
+	Load: func(set *Settings, t StateTable) (Featurizer, error) {
+		if set.Tokenizer == nil || set.Tfidf == nil || set.LSA == nil {
+			return nil, errors.New("lsa state without settings")
+		}
+		tf, err := NewTfidf(set.Tfidf.config(set.Tokenizer.tokenizer()), t.Terms, t.IDF)
+		if err != nil {
+			return nil, err
+		}
+		l := set.LSA
+		if len(t.Component) != len(t.Terms) {
+			return nil, fmt.Errorf("%d components for %d terms", len(t.Component), len(t.Terms))
+		}
+		comps := NewDense(l.Dims, len(t.Terms))
+		for j, col := range t.Component {
+			if len(col) != l.Dims {
+				return nil, fmt.Errorf("component of term %d has %d values, want %d", j, len(col), l.Dims)
+			}
+			for k, v := range col {
+				comps.Data[k*comps.Cols+j] = v
+			}
+		}
+		lsa, err := NewLSA(LSAConfig{Dims: l.Dims, PowerIters: l.PowerIters, Oversamples: l.Oversamples, Seed: l.Seed, NoNorm: l.NoNorm}, comps, l.Singular)
+		if err != nil {
+			return nil, err
+		}
+		return &LSAFeaturizer{Tfidf: tf, LSA: lsa}, nil
+	},
 }

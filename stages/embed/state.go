@@ -59,6 +59,11 @@ type Settings struct {
 	Hashing   *HashingSettings   `json:"hashing,omitempty"`
 	LSA       *LSASettings       `json:"lsa,omitempty"`
 	HTTP      *HTTPSettings      `json:"http,omitempty"`
+
+	// Extra holds the settings of a kind registered by another package, in
+	// the JSON of its choice (see Factory.Settings); nil for the built-in
+	// kinds.
+	Extra json.RawMessage `json:"extra,omitempty"`
 }
 
 // TokenizerSettings is the serialized Tokenizer.
@@ -138,36 +143,27 @@ func (s *TokenizerSettings) tokenizer() *Tokenizer {
 	return t
 }
 
-// stateTable is the table form of a state.
-type stateTable struct {
-	terms     []string    // nil for hashing and http
-	idf       []float32   // nil for http
-	component [][]float32 // LSA only: per term, its Dims coordinates
+// StateTable is the table of a featurizer's state: one row per column of
+// its feature space (per term, for a vocabulary). Each column of the table is
+// optional (nil), and those given have one entry per row.
+type StateTable struct {
+	Terms     []string    // the term of each column (tfidf, lsa)
+	IDF       []float32   // a weight per column (tfidf, hashing, lsa)
+	Component [][]float32 // a vector per column (lsa: the term's coordinates in the SVD basis)
 }
 
-// NewState describes a fitted featurizer for saving. Version 0 means "the
-// next version" when saved with SaveState.
+// NewState describes a fitted featurizer for saving, with the Factory
+// registered under its kind (KindOf). Version 0 means "the next version"
+// when saved with SaveState.
 func NewState(f Featurizer, fitDocs int) (*State, error) {
-	s := &State{Featurizer: f, Settings: Settings{Format: StateFormat, Kind: KindOf(f), FitDocs: fitDocs, Created: time.Now().UTC()}}
-	switch f := f.(type) {
-	case *Tfidf:
-		s.Settings.Tokenizer = tokenizerSettings(f.Config.Tokenizer)
-		s.Settings.Tfidf = tfidfSettings(f.Config)
-	case *Hashing:
-		c := f.Config
-		s.Settings.Tokenizer = tokenizerSettings(c.Tokenizer)
-		s.Settings.Hashing = &HashingSettings{Features: f.Dim(), AlternateSign: c.AlternateSign, SublinearTF: c.SublinearTF, NoSmoothIDF: c.NoSmoothIDF, NoNorm: c.NoNorm}
-	case *LSAFeaturizer:
-		s.Settings.Tokenizer = tokenizerSettings(f.Tfidf.Config.Tokenizer)
-		s.Settings.Tfidf = tfidfSettings(f.Tfidf.Config)
-		c := f.LSA.Config
-		s.Settings.LSA = &LSASettings{Dims: f.LSA.Dim(), PowerIters: c.PowerIters, Oversamples: c.Oversamples, Seed: c.Seed, NoNorm: c.NoNorm, Singular: f.LSA.Singular}
-	case *HTTPEmbedder:
-		c := f.cfg
-		s.Settings.HTTP = &HTTPSettings{URL: c.URL, Model: c.Model, Dims: f.Dim(), BatchSize: c.BatchSize, Concurrency: c.Concurrency,
-			Timeout: c.Timeout, Retries: c.Retries, MaxTextBytes: c.MaxTextBytes, Normalize: c.Normalize, Base64: c.Base64}
-	default:
+	k := KindOf(f)
+	fac, ok := Lookup(k)
+	if !ok {
 		return nil, fmt.Errorf("embed: cannot save a %T", f)
+	}
+	s := &State{Featurizer: f, Settings: Settings{Format: StateFormat, Kind: k, FitDocs: fitDocs, Created: time.Now().UTC()}}
+	if err := fac.Settings(f, &s.Settings); err != nil {
+		return nil, fmt.Errorf("embed: describe a %s featurizer: %w", k, err)
 	}
 	return s, nil
 }
@@ -180,42 +176,28 @@ func (s *TfidfSettings) config(tok *Tokenizer) TfidfConfig {
 	return TfidfConfig{Tokenizer: tok, MinDF: s.MinDF, MaxDF: s.MaxDF, MaxFeatures: s.MaxFeatures, SublinearTF: s.SublinearTF, NoSmoothIDF: s.NoSmoothIDF, NoNorm: s.NoNorm}
 }
 
-func (s *State) table() stateTable {
-	switch f := s.Featurizer.(type) {
-	case *Tfidf:
-		return stateTable{terms: f.Vocabulary, idf: f.IDF}
-	case *Hashing:
-		return stateTable{idf: f.IDF}
-	case *LSAFeaturizer:
-		t := stateTable{terms: f.Tfidf.Vocabulary, idf: f.Tfidf.IDF, component: make([][]float32, len(f.Tfidf.Vocabulary))}
-		c := f.LSA.Components // Dims × terms
-		for j := range t.component {
-			col := make([]float32, c.Rows)
-			for k := range c.Rows {
-				col[k] = c.Data[k*c.Cols+j]
-			}
-			t.component[j] = col
-		}
-		return t
-	default:
-		return stateTable{}
+func (s *State) table() StateTable {
+	fac, ok := Lookup(KindOf(s.Featurizer))
+	if !ok || fac.Table == nil {
+		return StateTable{}
 	}
+	return fac.Table(s.Featurizer)
 }
 
 // checksum digests the table's values so a damaged file is detected.
-func (t stateTable) checksum() string {
+func (t StateTable) checksum() string {
 	h := sha256.New()
 	var b [8]byte
-	for _, term := range t.terms {
+	for _, term := range t.Terms {
 		binary.LittleEndian.PutUint64(b[:], uint64(len(term)))
 		h.Write(b[:])
 		h.Write([]byte(term))
 	}
-	for _, v := range t.idf {
+	for _, v := range t.IDF {
 		binary.LittleEndian.PutUint32(b[:4], math.Float32bits(v))
 		h.Write(b[:4])
 	}
-	for _, col := range t.component {
+	for _, col := range t.Component {
 		for _, v := range col {
 			binary.LittleEndian.PutUint32(b[:4], math.Float32bits(v))
 			h.Write(b[:4])
@@ -264,8 +246,11 @@ func SaveState(dir string, s *State) (int64, error) {
 	if v <= latest {
 		v = latest + 1
 	}
-	s.Settings.Version = v
 	t := s.table()
+	if err := t.validate(); err != nil {
+		return 0, err
+	}
+	s.Settings.Version = v
 	s.Settings.Checksum = t.checksum()
 	if err := writeState(dir, s, t); err != nil {
 		return 0, err
@@ -292,7 +277,7 @@ func SaveStateVersion(dir string, s *State) error {
 }
 
 // writeState writes both files of s.Settings.Version in dir.
-func writeState(dir string, s *State, t stateTable) error {
+func writeState(dir string, s *State, t StateTable) error {
 	meta, err := json.Marshal(s.Settings)
 	if err != nil {
 		return fmt.Errorf("embed: encode settings: %w", err)
@@ -309,10 +294,10 @@ func writeState(dir string, s *State, t stateTable) error {
 // verifiedTable returns the table of s after checking it against
 // s.Settings.Checksum: a state is encoded or saved as received only if its
 // values are those its checksum vouches for.
-func (s *State) verifiedTable() (stateTable, error) {
+func (s *State) verifiedTable() (StateTable, error) {
 	t := s.table()
 	if s.Settings.Checksum == "" || t.checksum() != s.Settings.Checksum {
-		return stateTable{}, fmt.Errorf("embed: featurizer state v%d does not match its checksum", s.Settings.Version)
+		return StateTable{}, fmt.Errorf("embed: featurizer state v%d does not match its checksum", s.Settings.Version)
 	}
 	return t, nil
 }
@@ -363,7 +348,7 @@ func DecodeState(b []byte) (*State, error) {
 	return s, nil
 }
 
-func writeStateArrow(w io.WriteSeeker, t stateTable, meta []byte) error {
+func writeStateArrow(w io.WriteSeeker, t StateTable, meta []byte) error {
 	md := arrow.NewMetadata([]string{stateMetaKey, stateDigestKey}, []string{string(meta), schemas.MetadataDigest(meta)})
 	schema := arrow.NewSchema(stateSchemaFields, &md)
 	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
@@ -373,19 +358,19 @@ func writeStateArrow(w io.WriteSeeker, t stateTable, meta []byte) error {
 	comp := b.Field(2).(*array.ListBuilder)
 	compv := comp.ValueBuilder().(*array.Float32Builder)
 	for i := range t.rows() {
-		if t.terms != nil {
-			term.Append(t.terms[i])
+		if t.Terms != nil {
+			term.Append(t.Terms[i])
 		} else {
 			term.AppendNull()
 		}
-		if t.idf != nil {
-			idf.Append(t.idf[i])
+		if t.IDF != nil {
+			idf.Append(t.IDF[i])
 		} else {
 			idf.AppendNull()
 		}
-		if t.component != nil {
+		if t.Component != nil {
 			comp.Append(true)
-			compv.AppendValues(t.component[i], nil)
+			compv.AppendValues(t.Component[i], nil)
 		} else {
 			comp.AppendNull()
 		}
@@ -402,14 +387,21 @@ func writeStateArrow(w io.WriteSeeker, t stateTable, meta []byte) error {
 	return fw.Close()
 }
 
-func (t stateTable) rows() int {
-	if t.terms != nil {
-		return len(t.terms)
-	}
-	return len(t.idf)
+// rows is the number of rows of the table: the length of its columns.
+func (t StateTable) rows() int {
+	return max(len(t.Terms), len(t.IDF), len(t.Component))
 }
 
-func writeStateParquet(f *os.File, t stateTable, meta []byte) error {
+// validate checks that the columns given have one entry per row.
+func (t StateTable) validate() error {
+	n := t.rows()
+	if (t.Terms != nil && len(t.Terms) != n) || (t.IDF != nil && len(t.IDF) != n) || (t.Component != nil && len(t.Component) != n) {
+		return fmt.Errorf("embed: state table of %d terms, %d idf values and %d components", len(t.Terms), len(t.IDF), len(t.Component))
+	}
+	return nil
+}
+
+func writeStateParquet(f *os.File, t StateTable, meta []byte) error {
 	w := parquet.NewGenericWriter[stateRow](f, parquet.KeyValueMetadata(stateMetaKey, string(meta)),
 		parquet.KeyValueMetadata(stateDigestKey, schemas.MetadataDigest(meta)))
 	rows := make([]stateRow, 0, 4096)
@@ -420,14 +412,14 @@ func writeStateParquet(f *os.File, t stateTable, meta []byte) error {
 	}
 	for i := range t.rows() {
 		var r stateRow
-		if t.terms != nil {
-			r.Term = &t.terms[i]
+		if t.Terms != nil {
+			r.Term = &t.Terms[i]
 		}
-		if t.idf != nil {
-			r.IDF = &t.idf[i]
+		if t.IDF != nil {
+			r.IDF = &t.IDF[i]
 		}
-		if t.component != nil {
-			r.Component = t.component[i]
+		if t.Component != nil {
+			r.Component = t.Component[i]
 		}
 		rows = append(rows, r)
 		if len(rows) == cap(rows) {
@@ -492,7 +484,7 @@ func decodeStateArrow(path string, data []byte) (s *State, err error) {
 		return nil, fmt.Errorf("%s: not a featurizer state (no %s metadata)", path, stateMetaKey)
 	}
 	digest, _ := md.GetValue(stateDigestKey)
-	var t stateTable
+	var t StateTable
 	for _, rec := range recs {
 		if rec.NumCols() != int64(len(stateSchemaFields)) {
 			return nil, fmt.Errorf("%s: %d columns, want %d", path, rec.NumCols(), len(stateSchemaFields))
@@ -510,13 +502,13 @@ func decodeStateArrow(path string, data []byte) (s *State, err error) {
 		offs := comp.Offsets()
 		for j := range int(rec.NumRows()) {
 			if term.IsValid(j) {
-				t.terms = append(t.terms, term.Value(j))
+				t.Terms = append(t.Terms, term.Value(j))
 			}
 			if idf.IsValid(j) {
-				t.idf = append(t.idf, idf.Value(j))
+				t.IDF = append(t.IDF, idf.Value(j))
 			}
 			if comp.IsValid(j) {
-				t.component = append(t.component, slices.Clone(vals.Float32Values()[offs[j]:offs[j+1]]))
+				t.Component = append(t.Component, slices.Clone(vals.Float32Values()[offs[j]:offs[j+1]]))
 			}
 		}
 	}
@@ -532,16 +524,16 @@ func loadStateParquet(path string) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	var t stateTable
+	var t StateTable
 	for _, r := range rows {
 		if r.Term != nil {
-			t.terms = append(t.terms, *r.Term)
+			t.Terms = append(t.Terms, *r.Term)
 		}
 		if r.IDF != nil {
-			t.idf = append(t.idf, *r.IDF)
+			t.IDF = append(t.IDF, *r.IDF)
 		}
 		if len(r.Component) > 0 {
-			t.component = append(t.component, r.Component)
+			t.Component = append(t.Component, r.Component)
 		}
 	}
 	return buildState(path, []byte(meta), digest, t)
@@ -550,7 +542,7 @@ func loadStateParquet(path string) (*State, error) {
 // buildState checks a loaded table and settings against their checksums
 // (digest: the settings' stateDigestKey value, "" for a state saved without
 // one) and rebuilds the featurizer.
-func buildState(path string, meta []byte, digest string, t stateTable) (*State, error) {
+func buildState(path string, meta []byte, digest string, t StateTable) (*State, error) {
 	if digest != "" && schemas.MetadataDigest(meta) != digest {
 		return nil, fmt.Errorf("%s: settings checksum mismatch (damaged file)", path)
 	}
@@ -564,61 +556,15 @@ func buildState(path string, meta []byte, digest string, t stateTable) (*State, 
 	if got := t.checksum(); got != set.Checksum {
 		return nil, fmt.Errorf("%s: checksum mismatch (damaged file)", path)
 	}
-	s := &State{Settings: set}
-	var err error
-	switch set.Kind {
-	case KindTfidf:
-		if set.Tokenizer == nil || set.Tfidf == nil {
-			return nil, fmt.Errorf("%s: tfidf state without settings", path)
-		}
-		s.Featurizer, err = NewTfidf(set.Tfidf.config(set.Tokenizer.tokenizer()), t.terms, t.idf)
-	case KindHashing:
-		h := set.Hashing
-		if set.Tokenizer == nil || h == nil {
-			return nil, fmt.Errorf("%s: hashing state without settings", path)
-		}
-		s.Featurizer, err = NewHashing(HashingConfig{Tokenizer: set.Tokenizer.tokenizer(), Features: h.Features, AlternateSign: h.AlternateSign,
-			SublinearTF: h.SublinearTF, NoSmoothIDF: h.NoSmoothIDF, NoNorm: h.NoNorm}, t.idf)
-	case KindLSA:
-		if set.Tokenizer == nil || set.Tfidf == nil || set.LSA == nil {
-			return nil, fmt.Errorf("%s: lsa state without settings", path)
-		}
-		tf, terr := NewTfidf(set.Tfidf.config(set.Tokenizer.tokenizer()), t.terms, t.idf)
-		if terr != nil {
-			return nil, fmt.Errorf("%s: %w", path, terr)
-		}
-		l := set.LSA
-		if len(t.component) != len(t.terms) {
-			return nil, fmt.Errorf("%s: %d components for %d terms", path, len(t.component), len(t.terms))
-		}
-		comps := NewDense(l.Dims, len(t.terms))
-		for j, col := range t.component {
-			if len(col) != l.Dims {
-				return nil, fmt.Errorf("%s: component of term %d has %d values, want %d", path, j, len(col), l.Dims)
-			}
-			for k, v := range col {
-				comps.Data[k*comps.Cols+j] = v
-			}
-		}
-		lsa, lerr := NewLSA(LSAConfig{Dims: l.Dims, PowerIters: l.PowerIters, Oversamples: l.Oversamples, Seed: l.Seed, NoNorm: l.NoNorm}, comps, l.Singular)
-		if lerr != nil {
-			return nil, fmt.Errorf("%s: %w", path, lerr)
-		}
-		s.Featurizer = &LSAFeaturizer{Tfidf: tf, LSA: lsa}
-	case KindHTTP:
-		h := set.HTTP
-		if h == nil {
-			return nil, fmt.Errorf("%s: http state without settings", path)
-		}
-		s.Featurizer, err = NewHTTPEmbedder(HTTPConfig{URL: h.URL, Model: h.Model, Dims: h.Dims, BatchSize: h.BatchSize, Concurrency: h.Concurrency,
-			Timeout: h.Timeout, Retries: h.Retries, MaxTextBytes: h.MaxTextBytes, Normalize: h.Normalize, Base64: h.Base64, APIKey: os.Getenv("DOMAINFLOW_EMBED_API_KEY")})
-	default:
+	fac, ok := Lookup(set.Kind)
+	if !ok {
 		return nil, fmt.Errorf("%s: unknown featurizer kind %q", path, set.Kind)
 	}
+	f, err := fac.Load(&set, t)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return s, nil
+	return &State{Settings: set, Featurizer: f}, nil
 }
 
 // WatchStates polls dir every interval and calls load with each state whose

@@ -185,6 +185,13 @@ func NewTfidf(cfg TfidfConfig, vocabulary []string, idf []float32) (*Tfidf, erro
 // Dim is the number of columns, the vocabulary size.
 func (t *Tfidf) Dim() int { return len(t.Vocabulary) }
 
+// Kind is KindTfidf.
+func (t *Tfidf) Kind() Kind { return KindTfidf }
+
+// TopTerms names the n terms w, a vector of the tf-idf space such as a
+// k-means centroid, weighs most (see the function TopTerms).
+func (t *Tfidf) TopTerms(w []float32, n int) []string { return TopTerms(w, t.Vocabulary, n) }
+
 // FitTfidf learns the vocabulary and idf of texts.
 func FitTfidf(ctx context.Context, texts []string, cfg TfidfConfig) (*Tfidf, error) {
 	t, _, err := fitTfidf(ctx, texts, cfg, false)
@@ -1451,4 +1458,34 @@ func assemble(ctx context.Context, workers int, chunks []chunk, rows, cols int, 
 		return nil, err
 	}
 	return m, nil
+}
+
+// tfidfFactory registers KindTfidf: fitted on a stream, its rows reported
+// as they are weighed; its state is the vocabulary and idf.
+var tfidfFactory = Factory{
+	FitStream: func(ctx context.Context, next func() ([]string, error), opt FitOptions) (Featurizer, Vectors, error) {
+		t := &Tfidf{Config: opt.Tfidf}
+		v, err := t.FitTransformStream(withRowsProgress(ctx, opt), next)
+		if err != nil {
+			return nil, Vectors{}, err
+		}
+		return t, v, nil
+	},
+	Settings: func(f Featurizer, set *Settings) error {
+		t := f.(*Tfidf)
+		set.Tokenizer = tokenizerSettings(t.Config.Tokenizer)
+		set.Tfidf = tfidfSettings(t.Config)
+		return nil
+	},
+	Table: func(f Featurizer) StateTable {
+		t := f.(*Tfidf)
+		return StateTable{Terms: t.Vocabulary, IDF: t.IDF}
+	},
+	Load: func(set *Settings, t StateTable) (Featurizer, error) {
+		if set.Tokenizer == nil || set.Tfidf == nil {
+			return nil, errors.New("tfidf state without settings")
+		}
+		return NewTfidf(set.Tfidf.config(set.Tokenizer.tokenizer()), t.Terms, t.IDF)
+	},
+	RowsProgress: true,
 }
