@@ -164,7 +164,7 @@ type reportData struct {
 	dir     string
 	summary *runSummary
 	router  *cluster.RouterModel
-	history []routingState
+	history []cluster.RoutingState
 	experts []reportExpert
 	missing []reportMissing
 }
@@ -267,13 +267,13 @@ func loadReportData(dir string) (*reportData, error) {
 
 // readRoutingHistory reads the JSON lines of a routing history: the valid
 // records in order, and the number of lines that were not one.
-func readRoutingHistory(path string) ([]routingState, int, error) {
+func readRoutingHistory(path string) ([]cluster.RoutingState, int, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer fh.Close()
-	var out []routingState
+	var out []cluster.RoutingState
 	bad := 0
 	sc := bufio.NewScanner(fh)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
@@ -282,7 +282,7 @@ func readRoutingHistory(path string) ([]routingState, int, error) {
 		if len(line) == 0 {
 			continue
 		}
-		var s routingState
+		var s cluster.RoutingState
 		if err := json.Unmarshal(line, &s); err != nil || s.Counts == nil {
 			bad++
 			continue
@@ -816,7 +816,7 @@ func lossCurve(ls []train.LossPoint, limit int) plotter.XYs {
 
 // historyIDs returns the domain ids of a routing history, numerically
 // ordered.
-func historyIDs(h []routingState) []string {
+func historyIDs(h []cluster.RoutingState) []string {
 	seen := map[string]bool{}
 	var ids []string
 	for _, s := range h {

@@ -232,7 +232,7 @@ func synthRun(t *testing.T, dir string) {
 	t0 := time.Date(2026, 11, 27, 1, 0, 0, 0, time.UTC)
 	var hist bytes.Buffer
 	for i, c := range [][3]int64{{10, 8, 9}, {25, 20, 18}, {40, 30, 27}} {
-		b, _ := json.Marshal(routingState{RouterVersion: 1, Counts: map[string]int64{"0": c[0], "1": c[1], "2": c[2]},
+		b, _ := json.Marshal(cluster.RoutingState{RouterVersion: 1, Counts: map[string]int64{"0": c[0], "1": c[1], "2": c[2]},
 			Saved: t0.Add(time.Duration(i) * 2 * time.Second)})
 		hist.Write(append(b, '\n'))
 		if i == 1 {
