@@ -192,7 +192,7 @@ func (a *app) runClusterStage(cmd *cobra.Command, f *clusterStageFlags) error {
 		if m, ok := latest[stateKey]; ok {
 			// A group that ran before routing state was kept per
 			// partition: its saved counts seed the balance.
-			counts, err := decodeRoutingState(m.Value)
+			counts, err := cluster.DecodeRoutingState(m.Value)
 			if err == nil {
 				err = stage.SetCounts(counts)
 			}
@@ -208,7 +208,7 @@ func (a *app) runClusterStage(cmd *cobra.Command, f *clusterStageFlags) error {
 	}
 	// The counts as of this start (rebuilt, restored or none): whoever waits
 	// for this stage's counts sees it is up.
-	if err := publishOnRouterTopic(ctx, cc, stateKey, encodeRoutingState(stage.Model().Version, stage.Counts())); err != nil {
+	if err := publishOnRouterTopic(ctx, cc, stateKey, cluster.EncodeRoutingState(stage.Model().Version, stage.Counts())); err != nil {
 		return fmt.Errorf("cluster: save the routed counts: %w", err)
 	}
 	if fromDir {
@@ -233,7 +233,7 @@ func (a *app) runClusterStage(cmd *cobra.Command, f *clusterStageFlags) error {
 		// The final counts, after the runner drained its last batch.
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := publishOnRouterTopic(sctx, cc, stateKey, encodeRoutingState(stage.Model().Version, stage.Counts())); err != nil {
+		if err := publishOnRouterTopic(sctx, cc, stateKey, cluster.EncodeRoutingState(stage.Model().Version, stage.Counts())); err != nil {
 			log.Warn("routed counts not saved", "err", err)
 		}
 	}()
@@ -655,7 +655,7 @@ func (a *app) routingStateLoop(ctx context.Context, cc pipeline.ClientConfig, st
 			}
 			if total != lastTotal {
 				lastTotal = total
-				if _, err := hist.Write(append(encodeRoutingState(stage.Model().Version, counts), '\n')); err != nil {
+				if _, err := hist.Write(append(cluster.EncodeRoutingState(stage.Model().Version, counts), '\n')); err != nil {
 					log.Warn("routing history not written", "err", err)
 				}
 			}
@@ -676,7 +676,7 @@ func (a *app) routingStateLoop(ctx context.Context, cc pipeline.ClientConfig, st
 		}
 		if time.Since(lastSave) >= every {
 			lastSave = time.Now()
-			if err := publishOnRouterTopic(ctx, cc, key, encodeRoutingState(stage.Model().Version, counts)); err != nil && ctx.Err() == nil {
+			if err := publishOnRouterTopic(ctx, cc, key, cluster.EncodeRoutingState(stage.Model().Version, counts)); err != nil && ctx.Err() == nil {
 				log.Warn("routed counts not saved", "err", err)
 			}
 		}

@@ -161,7 +161,7 @@ func TestClusterStageFitOnStream(t *testing.T) {
 	if !ok {
 		t.Fatal("no routing state on router.models")
 	}
-	counts, err := decodeRoutingState(m.Value)
+	counts, err := cluster.DecodeRoutingState(m.Value)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,15 @@
 package main
 
+// Tests of `pipeline report`, the command: flags, the file it writes, its
+// output and exit codes, and the page it draws from what `pipeline run`,
+// `pipeline cluster fit` and `pipeline train` leave. The page itself (every
+// figure, table and fallback, escaping, the SVGs) is tested in report/.
+
 import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/xml"
-	"errors"
 	"html"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -29,7 +31,6 @@ var reportFigureIDs = []string{"plot-sizes", "plot-domains", "plot-loss", "plot-
 type parsedFigure struct {
 	id, plot, source string
 	series           int
-	svg              []byte     // the decoded image
 	rows             [][]string // table cells, unescaped
 }
 
@@ -40,7 +41,8 @@ var (
 	reCell   = regexp.MustCompile(`(?s)<td[^>]*>(.*?)</td>`)
 )
 
-// parseReport returns the figures of a report page by id.
+// parseReport returns the figures of a report page by id; each must hold
+// an inline SVG image.
 func parseReport(t *testing.T, page string) map[string]parsedFigure {
 	t.Helper()
 	figs := map[string]parsedFigure{}
@@ -52,10 +54,9 @@ func parseReport(t *testing.T, page string) map[string]parsedFigure {
 			t.Fatalf("figure %s: no inline SVG image", f.id)
 		}
 		svg, err := base64.StdEncoding.DecodeString(img[1])
-		if err != nil {
-			t.Fatalf("figure %s: image: %v", f.id, err)
+		if err != nil || !bytes.Contains(svg, []byte("<svg")) {
+			t.Fatalf("figure %s: image is no SVG: %v", f.id, err)
 		}
-		f.svg = svg
 		for _, r := range reRow.FindAllStringSubmatch(m[5], -1) {
 			var cells []string
 			for _, c := range reCell.FindAllStringSubmatch(r[1], -1) {
@@ -73,68 +74,6 @@ func parseReport(t *testing.T, page string) map[string]parsedFigure {
 	return figs
 }
 
-// checkSVG parses b as XML and requires an <svg> root with drawing elements
-// and a positive size; it returns the texts drawn.
-func checkSVG(t *testing.T, id string, b []byte) []string {
-	t.Helper()
-	dec := xml.NewDecoder(bytes.NewReader(b))
-	var root string
-	var width, height string
-	drawing := 0
-	var texts []string
-	inText := false
-	for {
-		tok, err := dec.Token()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("%s: SVG is not valid XML: %v", id, err)
-		}
-		switch e := tok.(type) {
-		case xml.StartElement:
-			if root == "" {
-				root = e.Name.Local
-				for _, a := range e.Attr {
-					switch a.Name.Local {
-					case "width":
-						width = a.Value
-					case "height":
-						height = a.Value
-					}
-				}
-			}
-			switch e.Name.Local {
-			case "path", "line", "rect", "polyline", "polygon", "circle":
-				drawing++
-			case "text":
-				inText = true
-			}
-		case xml.EndElement:
-			if e.Name.Local == "text" {
-				inText = false
-			}
-		case xml.CharData:
-			if inText {
-				texts = append(texts, string(e))
-			}
-		}
-	}
-	if root != "svg" {
-		t.Fatalf("%s: root element %q, want svg", id, root)
-	}
-	for _, v := range []string{width, height} {
-		n, err := strconv.ParseFloat(strings.TrimRight(v, "ptxcmin"), 64)
-		if err != nil || n <= 0 {
-			t.Fatalf("%s: svg size %q × %q", id, width, height)
-		}
-	}
-	if drawing < 5 {
-		t.Fatalf("%s: %d drawing elements, want a plot", id, drawing)
-	}
-	return texts
-}
-
 // reportOn runs `pipeline report --out dir --json` and returns the result
 // and the page.
 func reportOn(t *testing.T, dir string) (reportResult, string) {
@@ -146,13 +85,7 @@ func reportOn(t *testing.T, dir string) (reportResult, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	page := string(b)
-	for _, bad := range []string{`src="http`, `href="http`, "<link", "@import", "url("} {
-		if strings.Contains(page, bad) {
-			t.Errorf("page refers to an outside resource: %q", bad)
-		}
-	}
-	return res, page
+	return res, string(b)
 }
 
 // ---------------------------------------------------------------------------
@@ -190,7 +123,8 @@ func lossPoints(n int, from, to float32) []train.LossPoint {
 
 func f64(x float64) *float64 { return &x }
 
-// synthSummary is the summary.json of the synthetic run.
+// synthSummary is the summary.json of the synthetic run, as `pipeline run`
+// writes it (runSummary): the report reads it with its own decoder.
 func synthSummary() runSummary {
 	return runSummary{
 		DocsIn: 100, DocsRouted: 97, DocsDeadletter: 3, DocsHeldout: 11, RawMessages: 97,
@@ -232,7 +166,7 @@ func synthRun(t *testing.T, dir string) {
 	t0 := time.Date(2026, 11, 27, 1, 0, 0, 0, time.UTC)
 	var hist bytes.Buffer
 	for i, c := range [][3]int64{{10, 8, 9}, {25, 20, 18}, {40, 30, 27}} {
-		b, _ := json.Marshal(routingState{RouterVersion: 1, Counts: map[string]int64{"0": c[0], "1": c[1], "2": c[2]},
+		b, _ := json.Marshal(cluster.RoutingState{RouterVersion: 1, Counts: map[string]int64{"0": c[0], "1": c[1], "2": c[2]},
 			Saved: t0.Add(time.Duration(i) * 2 * time.Second)})
 		hist.Write(append(b, '\n'))
 		if i == 1 {
@@ -263,6 +197,9 @@ func wantRow(t *testing.T, f parsedFigure, first string, want ...string) {
 	}
 }
 
+// fmt4 formats a measurement as the page does.
+func fmt4(x float64) string { return strconv.FormatFloat(x, 'f', 4, 64) }
+
 // ---------------------------------------------------------------------------
 // Tests
 
@@ -278,42 +215,28 @@ func TestReportSynthetic(t *testing.T) {
 	}
 	figs := parseReport(t, page)
 	for _, id := range reportFigureIDs {
-		f, ok := figs[id]
-		if !ok {
-			t.Fatalf("no figure %s in the page", id)
-		}
-		checkSVG(t, id, f.svg)
-		if !strings.Contains(page, `id="`+id+`"`) || f.series < 1 {
-			t.Errorf("%s: series %d", id, f.series)
+		if f, ok := figs[id]; !ok || f.series < 1 {
+			t.Fatalf("figure %s: %+v, in the page %t", id, f, ok)
 		}
 	}
 	if len(figs) != len(reportFigureIDs) {
 		t.Errorf("%d figures, want %d", len(figs), len(reportFigureIDs))
 	}
 
-	// Header counts.
+	// The run summary as `pipeline run` writes it reaches the page.
 	for k, v := range map[string]string{"docs_in": "100", "docs_routed": "97", "docs_deadletter": "3", "docs_heldout": "11"} {
 		if !strings.Contains(page, `<td data-count="`+k+`">`+v+`</td>`) {
 			t.Errorf("count %s = %s not in the header", k, v)
 		}
 	}
-
-	// Sizes over time: one line per domain from the history.
-	sz := figs["plot-sizes"]
-	if sz.source != "routing-history.jsonl" || sz.series != 3 || len(sz.rows) != 3 {
-		t.Errorf("plot-sizes: source %q, %d series, %d rows", sz.source, sz.series, len(sz.rows))
-	}
-	wantRow(t, sz, "0.0", "1", "10", "8", "9")
-	wantRow(t, sz, "4.0", "1", "40", "30", "27")
-	if texts := checkSVG(t, "plot-sizes", sz.svg); !slices.Contains(texts, "domain 2") {
-		t.Errorf("plot-sizes: legend %q lacks domain 2", texts)
-	}
-	if !strings.Contains(page, `data-missing="routing-history.jsonl"`) || !strings.Contains(page, "1 damaged lines skipped") {
-		t.Error("the damaged history line is not reported in the page")
+	wantRow(t, figs["plot-bpb-experts"], "1", "4.5000")
+	wantRow(t, figs["plot-bpb-routing"], "top2", "4.0312")
+	if sz := figs["plot-sizes"]; sz.source != "routing-history.jsonl" || sz.series != 3 {
+		t.Errorf("plot-sizes: source %q, %d series", sz.source, sz.series)
 	}
 
-	// Domains: fit sizes and top terms of the router, routed sizes of the
-	// summary.
+	// Domains: fit sizes and top terms of the router `cluster fit` wrote,
+	// routed sizes of the summary.
 	dm := figs["plot-domains"]
 	if dm.series != 2 || len(dm.rows) != 3 {
 		t.Fatalf("plot-domains: %d series, rows %q", dm.series, dm.rows)
@@ -329,46 +252,18 @@ func TestReportSynthetic(t *testing.T) {
 			t.Errorf("domain %s: top terms %q, want %q", id, rowsByFirst(dm)[id][5], d.TopTerms)
 		}
 	}
-
-	// Loss: one line per expert, final values in the table.
-	ls := figs["plot-loss"]
-	if ls.series != 5 {
+	if ls := figs["plot-loss"]; ls.series != 5 {
 		t.Errorf("plot-loss: %d series, want 5", ls.series)
-	}
-	wantRow(t, ls, "1", "0", "640", "5.0000", "2.2500", "2.2500")
-	wantRow(t, ls, "dense", "0", "1920", "5.5000", "2.0000", "2.0000")
-	texts := checkSVG(t, "plot-loss", ls.svg)
-	for _, n := range []string{"domain 0", "domain 2", "seed", "dense"} {
-		if !slices.Contains(texts, n) {
-			t.Errorf("plot-loss: legend %q lacks %q", texts, n)
-		}
-	}
-
-	// Bits per byte.
-	be := figs["plot-bpb-experts"]
-	wantRow(t, be, "1", "4.5000")
-	wantRow(t, be, "seed", "6.5000")
-	wantRow(t, be, "dense", "4.1250", "17.4481")
-	if len(be.rows) != 5 {
-		t.Errorf("plot-bpb-experts: rows %q", be.rows)
-	}
-	br := figs["plot-bpb-routing"]
-	wantRow(t, br, "top1", "4.0625")
-	wantRow(t, br, "top2", "4.0312")
-	wantRow(t, br, "all", "4.5000")
-	wantRow(t, br, "dense baseline", "4.1250")
-	if got := []string{br.rows[0][0], br.rows[1][0], br.rows[2][0]}; !slices.Equal(got, []string{"top1", "top2", "all"}) {
-		t.Errorf("routing choices in order %q", got)
 	}
 
 	// A second report replaces the file atomically; --file goes elsewhere.
 	other := filepath.Join(t.TempDir(), "r.html")
 	r := mustCLI(t, "report", "--out", dir, "--file", other, "--log-level", "error")
-	if !strings.Contains(r.stdout, other) || !strings.Contains(r.stdout, "5 plots") {
-		t.Errorf("stdout %q", r.stdout)
+	if want := "report: " + other + " (5 plots; not shown: routing-history.jsonl)\n"; r.stdout != want {
+		t.Errorf("stdout %q, want %q", r.stdout, want)
 	}
-	if _, err := os.Stat(other); err != nil {
-		t.Error(err)
+	if st, err := os.Stat(other); err != nil || st.Mode().Perm() != 0o644 {
+		t.Errorf("%s: %v %v", other, st, err)
 	}
 }
 
@@ -378,57 +273,34 @@ func TestReportMissingInputs(t *testing.T) {
 	writeExpert(t, dir, "0", lossPoints(4, 4, 3))
 	writeExpert(t, dir, "dense", lossPoints(8, 4, 2.5))
 	res, page := reportOn(t, dir)
-	if res.Plots != 1 {
-		t.Fatalf("plots = %d, want 1 (loss)", res.Plots)
+	if res.Plots != 1 || !slices.Equal(res.Missing, []string{"summary.json", "router/", "routing-history.jsonl"}) {
+		t.Fatalf("report = %+v, want 1 plot (loss) and the summary, router and history missing", res)
 	}
-	figs := parseReport(t, page)
-	if _, ok := figs["plot-loss"]; !ok || len(figs) != 1 {
+	if figs := parseReport(t, page); len(figs) != 1 || figs["plot-loss"].series != 2 {
 		t.Fatalf("figures %v, want plot-loss only", figs)
 	}
-	checkSVG(t, "plot-loss", figs["plot-loss"].svg)
-	for _, m := range []string{"summary.json", "router/", "routing-history.jsonl"} {
+	for _, m := range res.Missing {
 		if !strings.Contains(page, `data-missing="`+m+`"`) {
 			t.Errorf("page does not say %s is missing", m)
 		}
 	}
-	if !strings.Contains(page, `id="counts-missing"`) {
-		t.Error("page does not say the run counts are missing")
+	r := mustCLI(t, "report", "--out", dir, "--log-level", "error")
+	if want := "report: " + filepath.Join(dir, "report.html") + " (1 plot; not shown: summary.json, router/, routing-history.jsonl)\n"; r.stdout != want {
+		t.Errorf("stdout %q, want %q", r.stdout, want)
 	}
 
-	// A summary alone: its strings are escaped; sizes fall back to bars of
-	// the routed sizes.
+	// A summary alone: sizes fall back to bars of the routed sizes; a
+	// damaged one is reported, not fatal, when something else is there.
 	dir = t.TempDir()
-	s := synthSummary()
-	s.Domains[0].TopTerms = []string{"<script>alert(1)</script>"}
-	s.Eval.ExpertBPB[0].Expert = `<x&"y">`
-	b, _ := json.Marshal(s)
+	b, _ := json.Marshal(synthSummary())
 	writeFile(t, filepath.Join(dir, "summary.json"), b)
 	res, page = reportOn(t, dir)
 	if res.Plots != 4 {
 		t.Errorf("plots = %d, want 4 (no loss)", res.Plots)
 	}
-	if strings.Contains(page, "<script>alert") || !strings.Contains(page, "&lt;script&gt;alert(1)&lt;/script&gt;") {
-		t.Error("a top term is not escaped")
-	}
-	figs = parseReport(t, page)
-	for id, f := range figs {
-		checkSVG(t, id, f.svg)
-	}
-	sz := figs["plot-sizes"]
-	if sz.source != "summary.json" || len(sz.rows) != 3 {
+	if sz := parseReport(t, page)["plot-sizes"]; sz.source != "summary.json" || len(sz.rows) != 3 {
 		t.Errorf("plot-sizes fallback: source %q rows %q", sz.source, sz.rows)
 	}
-	wantRow(t, sz, "1", "30")
-	wantRow(t, figs["plot-bpb-experts"], `<x&"y">`, "4.7500")
-	if texts := checkSVG(t, "plot-bpb-experts", figs["plot-bpb-experts"].svg); !slices.Contains(texts, `<x&"y">`) {
-		t.Errorf("plot-bpb-experts: labels %q", texts)
-	}
-	if _, ok := figs["plot-loss"]; ok {
-		t.Error("a loss plot without experts")
-	}
-
-	// A damaged summary is reported, not fatal, when something else is
-	// there.
 	writeFile(t, filepath.Join(dir, "summary.json"), []byte("{"))
 	writeExpert(t, dir, "0", lossPoints(4, 4, 3))
 	_, page = reportOn(t, dir)
@@ -477,11 +349,9 @@ func TestReportRun(t *testing.T) {
 	}
 	figs := parseReport(t, page)
 	for _, id := range reportFigureIDs {
-		f, ok := figs[id]
-		if !ok {
+		if _, ok := figs[id]; !ok {
 			t.Fatalf("no figure %s", id)
 		}
-		checkSVG(t, id, f.svg)
 	}
 	if !strings.Contains(page, `<td data-count="docs_in">`+strconv.FormatInt(sum.DocsIn, 10)+`</td>`) {
 		t.Error("docs in not in the header")
@@ -497,10 +367,10 @@ func TestReportRun(t *testing.T) {
 		t.Errorf("plot-loss: %d series, want %d experts + seed + dense", ls.series, len(sum.Domains))
 	}
 	for _, e := range sum.Eval.ExpertBPB {
-		wantRow(t, figs["plot-bpb-experts"], e.Expert, fmtFloat(e.BPB))
+		wantRow(t, figs["plot-bpb-experts"], e.Expert, fmt4(e.BPB))
 	}
-	wantRow(t, figs["plot-bpb-experts"], "dense", fmtFloat(*sum.Eval.DenseBPB))
-	for _, c := range routingChoices {
-		wantRow(t, figs["plot-bpb-routing"], c, fmtFloat(sum.Eval.MixtureBPB[c]))
+	wantRow(t, figs["plot-bpb-experts"], "dense", fmt4(*sum.Eval.DenseBPB))
+	for _, c := range []string{"top1", "top2", "all"} {
+		wantRow(t, figs["plot-bpb-routing"], c, fmt4(sum.Eval.MixtureBPB[c]))
 	}
 }

@@ -275,38 +275,6 @@ func watchRouterTopic(ctx context.Context, cc pipeline.ClientConfig, log *slog.L
 	}
 }
 
-// routingState is the routed counts of a cluster stage's group.
-type routingState struct {
-	RouterVersion int64            `json:"router_version"`
-	Counts        map[string]int64 `json:"counts"` // domain id → documents routed
-	Saved         time.Time        `json:"saved"`
-}
-
-func encodeRoutingState(version int64, counts map[int]int64) []byte {
-	s := routingState{RouterVersion: version, Counts: map[string]int64{}, Saved: time.Now().UTC()}
-	for id, c := range counts {
-		s.Counts[strconv.Itoa(id)] = c
-	}
-	b, _ := json.Marshal(s)
-	return b
-}
-
-func decodeRoutingState(b []byte) (map[int]int64, error) {
-	var s routingState
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, err
-	}
-	out := make(map[int]int64, len(s.Counts))
-	for k, c := range s.Counts {
-		id, err := strconv.Atoi(k)
-		if err != nil || c < 0 {
-			return nil, fmt.Errorf("bad routing state entry %q: %d", k, c)
-		}
-		out[id] = c
-	}
-	return out, nil
-}
-
 // shareFeaturizer connects an embedding stage to router.models: it
 // publishes the stage's featurizer state s (loaded from dir, so verified)
 // when the topic holds no valid state of its version or a newer one, then

@@ -718,7 +718,7 @@ func (a *app) runCounts(ctx context.Context, cc pipeline.ClientConfig, rm *clust
 	if !ok {
 		return nil, 0, errors.New("the routing stage saved no counts on " + pipeline.TopicRouterModels)
 	}
-	counts, err := decodeRoutingState(m.Value)
+	counts, err := cluster.DecodeRoutingState(m.Value)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -1,0 +1,263 @@
+package report
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/domainflow/domainflow/stages/cluster"
+	"github.com/domainflow/domainflow/stages/train"
+)
+
+// The inputs of a report, relative to the run output dir.
+const (
+	summaryFile = "summary.json"
+	routerDir   = "router"
+	expertsDir  = "experts"
+	historyFile = "routing-history.jsonl"
+)
+
+// Missing is an input of a run dir the page cannot show, and why.
+type Missing struct {
+	What string // the file or dir, relative to the run dir: "summary.json", "router/", "experts/3/"
+	Why  string // a sentence: "not found (written by ...): no loss curves"
+}
+
+// Data is everything a report reads from a run output dir. Load fills it;
+// Page draws it.
+type Data struct {
+	dir     string
+	summary *summary               // summary.json, or nil
+	router  *cluster.RouterModel   // the newest valid router in router/, or nil
+	history []cluster.RoutingState // the valid lines of routing-history.jsonl
+	experts []expert               // in expert order (numbers first)
+	missing []Missing
+}
+
+// Missing returns the inputs that are not in the report, in the order Load
+// looked for them: summary.json, router/, routing-history.jsonl, experts/.
+// An input that was read with damaged parts skipped is listed too.
+func (d *Data) Missing() []Missing { return d.missing }
+
+// summary is the part of summary.json (the --json output of `pipeline run`)
+// that a report shows.
+type summary struct {
+	DocsIn         int64           `json:"docs_in"`
+	DocsRouted     int64           `json:"docs_routed"`
+	DocsDeadletter int64           `json:"docs_deadletter"`
+	DocsHeldout    int64           `json:"docs_heldout"`
+	Domains        []summaryDomain `json:"domains"`
+	SeedTokens     int64           `json:"seed_tokens"`
+	DenseTokens    int64           `json:"dense_tokens"`
+	Eval           summaryEval     `json:"eval"`
+	Seconds        float64         `json:"seconds"`
+}
+
+// summaryDomain is one domain of the run summary.
+type summaryDomain struct {
+	ID       int      `json:"id"`
+	Size     int64    `json:"size"` // documents routed to it
+	TopTerms []string `json:"top_terms"`
+	Tokens   int64    `json:"tokens"`
+	Loss     float64  `json:"loss"`
+}
+
+// summaryEval is the evaluation part of the run summary: held-out bits per
+// byte.
+type summaryEval struct {
+	DenseBPB   *float64           `json:"dense_bpb"`
+	SeedBPB    *float64           `json:"seed_bpb,omitempty"`
+	ExpertBPB  []expertBPB        `json:"expert_bpb"`
+	MixtureBPB map[string]float64 `json:"mixture_bpb"` // routing choice (top1, top2, all) → bits per byte
+}
+
+// expertBPB is one expert alone on the held-out set.
+type expertBPB struct {
+	Expert string  `json:"expert"`
+	BPB    float64 `json:"bpb"`
+}
+
+// expert is the loss curve of one expert's newest valid checkpoint.
+type expert struct {
+	Name   string
+	Step   int
+	Tokens int64
+	Losses []train.LossPoint
+}
+
+// Load reads the inputs of a report from dir, the --out of `pipeline run`
+// (or of `pipeline train`, `pipeline cluster fit`): summary.json, router/,
+// routing-history.jsonl and experts/<name>/. An input that is missing or
+// damaged is listed in Missing; it is an error only when dir holds none.
+func Load(dir string) (*Data, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("report: %s is not a directory", dir)
+	}
+	d := &Data{dir: dir}
+	miss := func(what, format string, args ...any) {
+		d.missing = append(d.missing, Missing{What: what, Why: fmt.Sprintf(format, args...)})
+	}
+	notFound := func(err error) bool { return errors.Is(err, os.ErrNotExist) }
+
+	// summary.json
+	if b, err := os.ReadFile(filepath.Join(dir, summaryFile)); notFound(err) {
+		miss(summaryFile, "not found (written by 'pipeline run'): no run counts, final routed sizes or bits per byte")
+	} else if err != nil {
+		miss(summaryFile, "%v", err)
+	} else {
+		var s summary
+		if err := json.Unmarshal(b, &s); err != nil {
+			miss(summaryFile, "damaged: %v", err)
+		} else {
+			d.summary = &s
+		}
+	}
+
+	// router/
+	if _, err := os.Stat(filepath.Join(dir, routerDir)); notFound(err) {
+		miss(routerDir+"/", "not found (written by 'pipeline cluster fit' or 'pipeline run'): no sizes at fit or top terms from the router")
+	} else if rm, err := cluster.LoadRouter(filepath.Join(dir, routerDir), 0); err != nil {
+		miss(routerDir+"/", "no router loaded: %v", err)
+	} else {
+		d.router = rm
+	}
+
+	// routing-history.jsonl
+	h, bad, err := readHistory(filepath.Join(dir, historyFile))
+	switch {
+	case notFound(err):
+		miss(historyFile, "not found (written by the routing stage with --history, as 'pipeline run' does): no domain sizes over time")
+	case err != nil:
+		miss(historyFile, "%v", err)
+	case len(h) == 0 && bad == 0:
+		miss(historyFile, "empty (routing ended before its first once-a-second record): no domain sizes over time")
+	case len(h) == 0:
+		miss(historyFile, "no valid line (%d damaged): no domain sizes over time", bad)
+	default:
+		d.history = h
+		if bad > 0 {
+			miss(historyFile, "%d damaged lines skipped", bad)
+		}
+	}
+
+	// experts/<name>/
+	ents, err := os.ReadDir(filepath.Join(dir, expertsDir))
+	switch {
+	case notFound(err):
+		miss(expertsDir+"/", "not found (written by 'pipeline train' or 'pipeline run'): no loss curves")
+	case err != nil:
+		miss(expertsDir+"/", "%v", err)
+	default:
+		var names []string
+		for _, e := range ents {
+			if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+				names = append(names, e.Name())
+			}
+		}
+		sort.Slice(names, func(i, j int) bool { return expertLess(names[i], names[j]) })
+		for _, n := range names {
+			what := expertsDir + "/" + n + "/"
+			c, _, err := train.LoadLatestCheckpoint(filepath.Join(dir, expertsDir, n))
+			switch {
+			case err != nil:
+				miss(what, "no valid checkpoint: %v", err)
+			case c == nil:
+				miss(what, "no checkpoint")
+			default:
+				d.experts = append(d.experts, expert{Name: n, Step: c.Meta.Step, Tokens: c.Meta.Tokens, Losses: c.Meta.Losses})
+			}
+		}
+		if len(names) == 0 {
+			miss(expertsDir+"/", "no expert in it: no loss curves")
+		}
+	}
+
+	if d.summary == nil && d.router == nil && d.history == nil && d.experts == nil {
+		return nil, fmt.Errorf("report: %s holds no run output (none of %s, %s/, %s, %s/ with a checkpoint); give the --out of 'pipeline run' or 'pipeline train'",
+			dir, summaryFile, routerDir, historyFile, expertsDir)
+	}
+	return d, nil
+}
+
+// readHistory reads the JSON lines of a routing history: the valid records
+// in order, and the number of lines that were not one.
+func readHistory(path string) ([]cluster.RoutingState, int, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer fh.Close()
+	var out []cluster.RoutingState
+	bad := 0
+	sc := bufio.NewScanner(fh)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		var s cluster.RoutingState
+		if err := json.Unmarshal(line, &s); err != nil || s.Counts == nil {
+			bad++
+			continue
+		}
+		out = append(out, s)
+	}
+	if err := sc.Err(); err != nil {
+		return out, bad, fmt.Errorf("read %s: %w", path, err)
+	}
+	return out, bad, nil
+}
+
+// domain is one domain of a router: its stable id, size at fit, top terms
+// and example document ids.
+type domain struct {
+	ID       int
+	Size     int
+	TopTerms []string
+	Examples []string
+}
+
+// routerDomains lists rm's domains by id (as `pipeline domains` does).
+func routerDomains(rm *cluster.RouterModel) []domain {
+	var ds []domain
+	for j := range rm.K() {
+		d := domain{ID: rm.IDs[j], Size: rm.Model.Sizes[j]}
+		if j < len(rm.TopTerms) {
+			d.TopTerms = rm.TopTerms[j]
+		}
+		if j < len(rm.Examples) {
+			d.Examples = rm.Examples[j]
+		}
+		ds = append(ds, d)
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i].ID < ds[j].ID })
+	return ds
+}
+
+// expertLess orders expert names (and domain ids) as `pipeline train` does:
+// numbers numerically first, then names.
+func expertLess(a, b string) bool {
+	x, errA := strconv.Atoi(a)
+	y, errB := strconv.Atoi(b)
+	switch {
+	case errA == nil && errB == nil:
+		return x < y
+	case errA == nil:
+		return true
+	case errB == nil:
+		return false
+	}
+	return a < b
+}

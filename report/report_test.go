@@ -1,0 +1,732 @@
+package report
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/domainflow/domainflow/accel"
+	_ "github.com/domainflow/domainflow/accel/ref" // registers "ref"
+	"github.com/domainflow/domainflow/stages/cluster"
+	"github.com/domainflow/domainflow/stages/train"
+)
+
+// allFigures are the figures of a report on a complete run output, in page
+// order.
+var allFigures = []string{"plot-sizes", "plot-domains", "plot-loss", "plot-bpb-experts", "plot-bpb-routing"}
+
+// ---------------------------------------------------------------------------
+// Synthetic run outputs
+
+func writeFile(t *testing.T, path string, b []byte) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeExpert saves a checkpoint of a minimal model with the given loss
+// curve as experts/<name>/ under dir.
+func writeExpert(t *testing.T, dir, name string, losses []train.LossPoint) {
+	t.Helper()
+	be, err := accel.Open("ref", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := train.Config{Name: "test", Vocab: 256, Dim: 8, Layers: 1, Heads: 2, Ctx: 8, Batch: 1}
+	tr, err := train.NewTrainer(train.TrainerConfig{Expert: name, Model: cfg, Opt: train.DefaultOptConfig(), Seed: 1, Backend: be, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Meta.Losses = losses
+	tr.Meta.Tokens = losses[len(losses)-1].Tokens
+	if _, err := train.SaveCheckpoint(filepath.Join(dir, expertsDir, name), tr.Checkpoint(), 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// lossPoints returns n points of a falling loss curve: step i at 64·i
+// bytes, loss from + (to-from)·i/(n-1).
+func lossPoints(n int, from, to float32) []train.LossPoint {
+	ls := make([]train.LossPoint, n)
+	for i := range ls {
+		ls[i] = train.LossPoint{Step: i + 1, Tokens: int64(64 * (i + 1)), Loss: from + (to-from)*float32(i)/float32(n-1)}
+	}
+	return ls
+}
+
+func f64(x float64) *float64 { return &x }
+
+// synthSummary is the summary.json of the synthetic run.
+func synthSummary() summary {
+	return summary{
+		DocsIn: 100, DocsRouted: 97, DocsDeadletter: 3, DocsHeldout: 11,
+		Domains: []summaryDomain{
+			{ID: 0, Size: 40, TopTerms: []string{"alpha", "beta"}, Tokens: 640, Loss: 2.5},
+			{ID: 1, Size: 30, TopTerms: []string{"gamma", "<b>&amp</b>"}, Tokens: 640, Loss: 2.25},
+			{ID: 2, Size: 27, TopTerms: []string{"delta"}, Tokens: 640, Loss: 2.75},
+		},
+		SeedTokens: 320, DenseTokens: 1920,
+		Eval: summaryEval{
+			DenseBPB: f64(4.125), SeedBPB: f64(6.5),
+			ExpertBPB:  []expertBPB{{Expert: "0", BPB: 4.75}, {Expert: "1", BPB: 4.5}, {Expert: "2", BPB: 5.25}},
+			MixtureBPB: map[string]float64{"top1": 4.0625, "top2": 4.03125, "all": 4.5},
+		},
+		Seconds: 1.5,
+	}
+}
+
+func writeSummary(t *testing.T, dir string, s summary) {
+	t.Helper()
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, summaryFile), b)
+}
+
+// writeRouter saves a router of three domains (ids 0, 1, 2; sizes at fit
+// 35, 33, 29; top terms and examples) into dir/router/.
+func writeRouter(t *testing.T, dir string) *cluster.RouterModel {
+	t.Helper()
+	rm := &cluster.RouterModel{
+		FeaturizerVersion: 1, Featurizer: "tfidf", Created: time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC),
+		IDs:      []int{2, 0, 1}, // not in order: the table lists domains by id
+		Model:    &cluster.Model{K: 3, Dim: 3, Centroids: []float32{1, 0, 0, 0, 1, 0, 0, 0, 1}, Sizes: []int{29, 35, 33}},
+		TopTerms: [][]string{{"river", "delta"}, {"alpha", "beta", "gamma"}, {"omega"}},
+		Examples: [][]string{{"d7"}, {"d1", "d2"}, {"d3"}},
+		Fit:      cluster.FitConfig{K: 3, MaxIter: 10, Seed: 1, Restarts: 1},
+		Route:    cluster.RouteConfig{Tolerance: 0.1, Window: 1000},
+		NextID:   3,
+	}
+	if _, err := cluster.SaveRouter(filepath.Join(dir, routerDir), rm); err != nil {
+		t.Fatal(err)
+	}
+	return rm
+}
+
+// writeHistory writes routing-history.jsonl from cumulative counts of
+// domains 0, 1, 2, one record every 2 s, with a damaged line after the
+// second record when damaged is set.
+func writeHistory(t *testing.T, dir string, counts [][3]int64, damaged bool) {
+	t.Helper()
+	t0 := time.Date(2026, 11, 27, 1, 0, 0, 0, time.UTC)
+	var hist bytes.Buffer
+	for i, c := range counts {
+		b, _ := json.Marshal(cluster.RoutingState{RouterVersion: 1, Counts: map[string]int64{"0": c[0], "1": c[1], "2": c[2]},
+			Saved: t0.Add(time.Duration(i) * 2 * time.Second)})
+		hist.Write(append(b, '\n'))
+		if i == 1 && damaged {
+			hist.WriteString("{not json\n")
+		}
+	}
+	writeFile(t, filepath.Join(dir, historyFile), hist.Bytes())
+}
+
+// synthRun writes a complete run output into dir: a router (whose fit sizes
+// and top terms win over the summary's), checkpoints with known loss
+// curves, summary.json and a routing history with one damaged line.
+func synthRun(t *testing.T, dir string) {
+	t.Helper()
+	writeRouter(t, dir)
+	writeExpert(t, dir, "0", lossPoints(10, 5, 2.5))
+	writeExpert(t, dir, "1", lossPoints(10, 5, 2.25))
+	writeExpert(t, dir, "2", lossPoints(10, 5, 2.75))
+	writeExpert(t, dir, "seed", lossPoints(5, 5.5, 4))
+	writeExpert(t, dir, "dense", lossPoints(30, 5.5, 2))
+	writeSummary(t, dir, synthSummary())
+	writeHistory(t, dir, [][3]int64{{10, 8, 9}, {25, 20, 18}, {40, 30, 27}}, true)
+}
+
+// ---------------------------------------------------------------------------
+// Checks
+
+// figures returns the figures of p by id, and their ids in page order.
+func figures(p *Page) (map[string]Figure, []string) {
+	m := map[string]Figure{}
+	var ids []string
+	for _, f := range p.Figures {
+		m[f.ID] = f
+		ids = append(ids, f.ID)
+	}
+	return m, ids
+}
+
+// whats returns the What of each missing input.
+func whats(ms []Missing) []string {
+	out := []string{}
+	for _, m := range ms {
+		out = append(out, m.What)
+	}
+	return out
+}
+
+// svgOf decodes the inline image of f.
+func svgOf(t *testing.T, f Figure) []byte {
+	t.Helper()
+	const pre, post = `src="data:image/svg+xml;base64,`, `"`
+	s := string(f.Image)
+	if !strings.HasPrefix(s, pre) || !strings.HasSuffix(s, post) {
+		t.Fatalf("%s: image attribute %.60q…", f.ID, s)
+	}
+	b, err := base64.StdEncoding.DecodeString(s[len(pre) : len(s)-len(post)])
+	if err != nil {
+		t.Fatalf("%s: image: %v", f.ID, err)
+	}
+	return b
+}
+
+// checkSVG parses the image of f as XML and requires an <svg> root with
+// drawing elements and a positive size; it returns the texts drawn.
+func checkSVG(t *testing.T, f Figure) []string {
+	t.Helper()
+	dec := xml.NewDecoder(bytes.NewReader(svgOf(t, f)))
+	var root, width, height string
+	drawing := 0
+	var texts []string
+	inText := false
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s: SVG is not valid XML: %v", f.ID, err)
+		}
+		switch e := tok.(type) {
+		case xml.StartElement:
+			if root == "" {
+				root = e.Name.Local
+				for _, a := range e.Attr {
+					switch a.Name.Local {
+					case "width":
+						width = a.Value
+					case "height":
+						height = a.Value
+					}
+				}
+			}
+			switch e.Name.Local {
+			case "path", "line", "rect", "polyline", "polygon", "circle":
+				drawing++
+			case "text":
+				inText = true
+			}
+		case xml.EndElement:
+			if e.Name.Local == "text" {
+				inText = false
+			}
+		case xml.CharData:
+			if inText {
+				texts = append(texts, string(e))
+			}
+		}
+	}
+	if root != "svg" {
+		t.Fatalf("%s: root element %q, want svg", f.ID, root)
+	}
+	for _, v := range []string{width, height} {
+		n, err := strconv.ParseFloat(strings.TrimRight(v, "ptxcmin"), 64)
+		if err != nil || n <= 0 {
+			t.Fatalf("%s: svg size %q × %q", f.ID, width, height)
+		}
+	}
+	if drawing < 5 {
+		t.Fatalf("%s: %d drawing elements, want a plot", f.ID, drawing)
+	}
+	return texts
+}
+
+// rowsByFirst maps the first cell of each table row to the row's texts.
+func rowsByFirst(f Figure) map[string][]string {
+	m := map[string][]string{}
+	for _, r := range f.Table.Rows {
+		var cells []string
+		for _, c := range r {
+			cells = append(cells, c.Text)
+		}
+		m[cells[0]] = cells
+	}
+	return m
+}
+
+func wantRow(t *testing.T, f Figure, first string, want ...string) {
+	t.Helper()
+	got, ok := rowsByFirst(f)[first]
+	if !ok {
+		t.Errorf("%s: no table row %q in %v", f.ID, first, f.Table.Rows)
+		return
+	}
+	if len(got) < len(want)+1 || !slices.Equal(got[1:len(want)+1], want) {
+		t.Errorf("%s: row %q = %q, want %q", f.ID, first, got[1:], want)
+	}
+}
+
+// loadPage loads dir and builds its page.
+func loadPage(t *testing.T, dir string) (*Data, *Page) {
+	t.Helper()
+	d, err := Load(dir)
+	if err != nil {
+		t.Fatalf("Load(%s): %v", dir, err)
+	}
+	p, err := d.Page()
+	if err != nil {
+		t.Fatalf("Page: %v", err)
+	}
+	return d, p
+}
+
+// render returns p as HTML and checks that it refers to nothing outside.
+func render(t *testing.T, p *Page) string {
+	t.Helper()
+	var buf bytes.Buffer
+	n, err := p.WriteTo(&buf)
+	if err != nil || n != int64(buf.Len()) {
+		t.Fatalf("WriteTo = %d, %v; wrote %d bytes", n, err, buf.Len())
+	}
+	page := buf.String()
+	for _, bad := range []string{`src="http`, `href="http`, "<link", "@import", "url("} {
+		if strings.Contains(page, bad) {
+			t.Errorf("page refers to an outside resource: %q", bad)
+		}
+	}
+	return page
+}
+
+// ---------------------------------------------------------------------------
+// Tests
+
+func TestPage(t *testing.T) {
+	dir := t.TempDir()
+	synthRun(t, dir)
+	d, p := loadPage(t, dir)
+	if got := d.Missing(); len(got) != 1 || got[0] != (Missing{historyFile, "1 damaged lines skipped"}) {
+		t.Errorf("Missing() = %q, want the damaged history line", got)
+	}
+	if !slices.Equal(p.Missing, d.Missing()) || p.Dir != dir {
+		t.Errorf("page: dir %q, missing %q", p.Dir, p.Missing)
+	}
+	if _, err := time.Parse(time.RFC3339, p.Generated); err != nil {
+		t.Errorf("Generated = %q: %v", p.Generated, err)
+	}
+	figs, ids := figures(p)
+	if !slices.Equal(ids, allFigures) {
+		t.Fatalf("figures %q, want %q", ids, allFigures)
+	}
+
+	// Header counts.
+	wantCounts := map[string]string{"docs_in": "100", "docs_routed": "97", "docs_deadletter": "3", "docs_heldout": "11",
+		"domains": "3", "seed_tokens": "320", "dense_tokens": "1920", "seconds": "1.5"}
+	if len(p.Counts) != len(wantCounts) {
+		t.Errorf("%d counts, want %d", len(p.Counts), len(wantCounts))
+	}
+	for _, c := range p.Counts {
+		if wantCounts[c.Key] != c.Value {
+			t.Errorf("count %s = %q, want %q", c.Key, c.Value, wantCounts[c.Key])
+		}
+	}
+
+	// Figures: source, series, legend entries drawn, rows.
+	for _, c := range []struct {
+		id, source string
+		series     int
+		rows       int
+		legend     []string
+	}{
+		{"plot-sizes", historyFile, 3, 3, []string{"domain 0", "domain 2"}},
+		{"plot-domains", "router summary.json", 2, 3, []string{"at fit", "routed"}},
+		{"plot-loss", expertsDir, 5, 5, []string{"domain 0", "domain 2", "seed", "dense"}},
+		{"plot-bpb-experts", summaryFile, 2, 5, []string{"domain experts", "dense models", "domain 1"}},
+		{"plot-bpb-routing", summaryFile, 2, 4, []string{"dense baseline", "top2"}},
+	} {
+		f := figs[c.id]
+		if f.Source != c.source || f.Series != c.series || len(f.Table.Rows) != c.rows {
+			t.Errorf("%s: source %q, %d series, %d rows; want %q, %d, %d", c.id, f.Source, f.Series, len(f.Table.Rows), c.source, c.series, c.rows)
+		}
+		texts := checkSVG(t, f)
+		for _, l := range c.legend {
+			if !slices.Contains(texts, l) {
+				t.Errorf("%s: texts %q lack %q", c.id, texts, l)
+			}
+		}
+	}
+
+	for _, c := range []struct {
+		fig, first string
+		want       []string
+	}{
+		// Sizes over time: seconds since the first record, router version,
+		// then one column per domain.
+		{"plot-sizes", "0.0", []string{"1", "10", "8", "9"}},
+		{"plot-sizes", "2.0", []string{"1", "25", "20", "18"}},
+		{"plot-sizes", "4.0", []string{"1", "40", "30", "27"}},
+		// Domains: fit sizes, top terms and examples of the router, routed
+		// sizes and training of the summary.
+		{"plot-domains", "0", []string{"35", "40", "640", "2.5000", "alpha beta gamma", "d1 d2"}},
+		{"plot-domains", "1", []string{"33", "30", "640", "2.2500", "omega", "d3"}},
+		{"plot-domains", "2", []string{"29", "27", "640", "2.7500", "river delta", "d7"}},
+		// Loss: steps, bytes, first, final and lowest loss.
+		{"plot-loss", "1", []string{"0", "640", "5.0000", "2.2500", "2.2500"}},
+		{"plot-loss", "dense", []string{"0", "1920", "5.5000", "2.0000", "2.0000"}},
+		// Bits per byte and perplexity.
+		{"plot-bpb-experts", "1", []string{"4.5000", "22.6274"}},
+		{"plot-bpb-experts", "seed", []string{"6.5000"}},
+		{"plot-bpb-experts", "dense", []string{"4.1250", "17.4481"}},
+		{"plot-bpb-routing", "top1", []string{"4.0625"}},
+		{"plot-bpb-routing", "top2", []string{"4.0312"}},
+		{"plot-bpb-routing", "all", []string{"4.5000"}},
+		{"plot-bpb-routing", "dense baseline", []string{"4.1250"}},
+	} {
+		wantRow(t, figs[c.fig], c.first, c.want...)
+	}
+	var order []string
+	for _, r := range figs["plot-bpb-routing"].Table.Rows {
+		order = append(order, r[0].Text)
+	}
+	if want := []string{"top1", "top2", "all", "dense baseline"}; !slices.Equal(order, want) {
+		t.Errorf("routing choices in order %q, want %q", order, want)
+	}
+	var experts []string
+	for _, r := range figs["plot-loss"].Table.Rows {
+		experts = append(experts, r[0].Text)
+	}
+	if want := []string{"0", "1", "2", "dense", "seed"}; !slices.Equal(experts, want) {
+		t.Errorf("experts in order %q, want %q", experts, want)
+	}
+
+	// The page: every figure with its attributes and image; the damaged
+	// history line named.
+	page := render(t, p)
+	for _, f := range p.Figures {
+		want := `<figure id="` + f.ID + `" data-plot="` + f.Plot + `" data-source="` + f.Source + `" data-series="` + strconv.Itoa(f.Series) + `">` +
+			"\n<img " + string(f.Image) + ` alt="`
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %.120q…", want)
+		}
+	}
+	for k, v := range map[string]string{"docs_in": "100", "docs_routed": "97", "docs_deadletter": "3", "docs_heldout": "11"} {
+		if !strings.Contains(page, `<td data-count="`+k+`">`+v+`</td>`) {
+			t.Errorf("count %s = %s not in the header", k, v)
+		}
+	}
+	if !strings.Contains(page, `data-missing="routing-history.jsonl"`) || !strings.Contains(page, "1 damaged lines skipped") {
+		t.Error("the damaged history line is not reported in the page")
+	}
+	if !strings.Contains(page, "<td>alpha beta gamma</td>") {
+		t.Error("the router's top terms of domain 0 are not in the page")
+	}
+}
+
+func TestPageMissingInputs(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		setup   func(t *testing.T, dir string)
+		figures []string
+		missing []string
+		check   func(t *testing.T, p *Page, figs map[string]Figure)
+	}{{
+		name: "experts only, as pipeline train leaves",
+		setup: func(t *testing.T, dir string) {
+			writeExpert(t, dir, "0", lossPoints(4, 4, 3))
+			writeExpert(t, dir, "dense", lossPoints(8, 4, 2.5))
+		},
+		figures: []string{"plot-loss"},
+		missing: []string{summaryFile, "router/", historyFile},
+		check: func(t *testing.T, p *Page, figs map[string]Figure) {
+			if p.Counts != nil {
+				t.Errorf("counts %v without a summary", p.Counts)
+			}
+			if page := render(t, p); !strings.Contains(page, `id="counts-missing"`) {
+				t.Error("page does not say the run counts are missing")
+			}
+		},
+	}, {
+		name:    "a summary alone: sizes fall back to bars of the routed sizes",
+		setup:   func(t *testing.T, dir string) { writeSummary(t, dir, synthSummary()) },
+		figures: []string{"plot-sizes", "plot-domains", "plot-bpb-experts", "plot-bpb-routing"},
+		missing: []string{"router/", historyFile, "experts/"},
+		check: func(t *testing.T, p *Page, figs map[string]Figure) {
+			sz := figs["plot-sizes"]
+			if sz.Source != summaryFile || sz.Series != 1 || len(sz.Table.Rows) != 3 {
+				t.Errorf("plot-sizes: source %q, %d series, rows %v", sz.Source, sz.Series, sz.Table.Rows)
+			}
+			wantRow(t, sz, "1", "30")
+			dm := figs["plot-domains"]
+			if dm.Source != summaryFile || dm.Series != 1 {
+				t.Errorf("plot-domains: source %q, %d series", dm.Source, dm.Series)
+			}
+			wantRow(t, dm, "1", "–", "30", "640", "2.2500", "gamma <b>&amp</b>", "")
+		},
+	}, {
+		name:    "a router alone, as pipeline cluster fit leaves",
+		setup:   func(t *testing.T, dir string) { writeRouter(t, dir) },
+		figures: []string{"plot-sizes", "plot-domains"},
+		missing: []string{summaryFile, historyFile, "experts/"},
+		check: func(t *testing.T, p *Page, figs map[string]Figure) {
+			if sz := figs["plot-sizes"]; sz.Source != routerDir {
+				t.Errorf("plot-sizes: source %q, want the router", sz.Source)
+			}
+			wantRow(t, figs["plot-sizes"], "0", "35")
+			dm := figs["plot-domains"]
+			if dm.Source != routerDir || dm.Series != 1 {
+				t.Errorf("plot-domains: source %q, %d series", dm.Source, dm.Series)
+			}
+			wantRow(t, dm, "2", "29", "–", "–", "–", "river delta", "d7")
+		},
+	}, {
+		name: "a damaged summary is reported, not fatal, when something else is there",
+		setup: func(t *testing.T, dir string) {
+			writeFile(t, filepath.Join(dir, summaryFile), []byte("{"))
+			writeExpert(t, dir, "0", lossPoints(4, 4, 3))
+		},
+		figures: []string{"plot-loss"},
+		missing: []string{summaryFile, "router/", historyFile},
+		check: func(t *testing.T, p *Page, figs map[string]Figure) {
+			if !strings.HasPrefix(p.Missing[0].Why, "damaged: ") {
+				t.Errorf("summary.json: %q", p.Missing[0].Why)
+			}
+		},
+	}, {
+		name: "an empty history, a damaged router, an expert without checkpoint",
+		setup: func(t *testing.T, dir string) {
+			writeSummary(t, dir, synthSummary())
+			writeFile(t, filepath.Join(dir, historyFile), nil)
+			writeFile(t, filepath.Join(dir, routerDir, "router-000001.arrow"), []byte("not arrow"))
+			if err := os.MkdirAll(filepath.Join(dir, expertsDir, "7"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			writeExpert(t, dir, "3", lossPoints(4, 4, 3))
+		},
+		figures: []string{"plot-sizes", "plot-domains", "plot-loss", "plot-bpb-experts", "plot-bpb-routing"},
+		missing: []string{"router/", historyFile, "experts/7/"},
+		check: func(t *testing.T, p *Page, figs map[string]Figure) {
+			for i, prefix := range []string{"no router loaded: ", "empty (", "no checkpoint"} {
+				if !strings.HasPrefix(p.Missing[i].Why, prefix) {
+					t.Errorf("%s: %q, want %q…", p.Missing[i].What, p.Missing[i].Why, prefix)
+				}
+			}
+		},
+	}, {
+		name: "an experts dir without experts",
+		setup: func(t *testing.T, dir string) {
+			writeHistory(t, dir, [][3]int64{{1, 2, 3}}, false)
+			if err := os.MkdirAll(filepath.Join(dir, expertsDir, ".tmp"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		},
+		figures: []string{"plot-sizes"},
+		missing: []string{summaryFile, "router/", "experts/"},
+		check: func(t *testing.T, p *Page, figs map[string]Figure) {
+			if why := p.Missing[2].Why; why != "no expert in it: no loss curves" {
+				t.Errorf("experts/: %q", why)
+			}
+			wantRow(t, figs["plot-sizes"], "0.0", "1", "1", "2", "3")
+		},
+	}} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			c.setup(t, dir)
+			d, p := loadPage(t, dir)
+			figs, ids := figures(p)
+			if !slices.Equal(ids, c.figures) {
+				t.Errorf("figures %q, want %q", ids, c.figures)
+			}
+			if got := whats(d.Missing()); !slices.Equal(got, c.missing) {
+				t.Errorf("missing %q, want %q", got, c.missing)
+			}
+			for _, f := range p.Figures {
+				checkSVG(t, f)
+			}
+			page := render(t, p)
+			for _, m := range c.missing {
+				if !strings.Contains(page, `data-missing="`+m+`"`) {
+					t.Errorf("page does not say %s is missing", m)
+				}
+			}
+			c.check(t, p, figs)
+		})
+	}
+}
+
+// TestPageEscapes: the strings of the inputs are escaped in the page and
+// drawn as they are in the plots.
+func TestPageEscapes(t *testing.T) {
+	dir := t.TempDir()
+	s := synthSummary()
+	s.Domains[0].TopTerms = []string{"<script>alert(1)</script>"}
+	s.Eval.ExpertBPB[0].Expert = `<x&"y">`
+	writeSummary(t, dir, s)
+	_, p := loadPage(t, dir)
+	page := render(t, p)
+	if strings.Contains(page, "<script>alert") || !strings.Contains(page, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+		t.Error("a top term is not escaped")
+	}
+	if !strings.Contains(page, `<td>&lt;x&amp;&#34;y&#34;&gt;</td>`) {
+		t.Error("an expert name is not escaped")
+	}
+	figs, _ := figures(p)
+	wantRow(t, figs["plot-bpb-experts"], `<x&"y">`, "4.7500")
+	if texts := checkSVG(t, figs["plot-bpb-experts"]); !slices.Contains(texts, `<x&"y">`) {
+		t.Errorf("plot-bpb-experts: labels %q", texts)
+	}
+}
+
+func TestWriteFile(t *testing.T) {
+	dir := t.TempDir()
+	writeSummary(t, dir, synthSummary())
+	_, p := loadPage(t, dir)
+	path := filepath.Join(t.TempDir(), "r.html")
+	writeFile(t, path, []byte("old"))
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != render(t, p) {
+		t.Error("WriteFile and WriteTo wrote different pages")
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v, %v; want 0644", st.Mode(), err)
+	}
+	if err := p.WriteFile(filepath.Join(dir, "nope", "r.html")); err == nil || !strings.HasPrefix(err.Error(), "report: ") {
+		t.Errorf("WriteFile into a missing dir: %v", err)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	root := t.TempDir()
+	file := filepath.Join(root, "file")
+	writeFile(t, file, []byte("x"))
+	damaged := filepath.Join(root, "damaged")
+	writeFile(t, filepath.Join(damaged, historyFile), []byte("{not json\n[]\n"))
+	empty := filepath.Join(root, "empty")
+	if err := os.Mkdir(empty, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		dir, want string
+	}{
+		{filepath.Join(root, "nope"), "no such file or directory"},
+		{file, "is not a directory"},
+		{empty, "holds no run output"},
+		{damaged, "holds no run output"}, // a history of damaged lines only
+	} {
+		d, err := Load(c.dir)
+		if err == nil || d != nil || !strings.HasPrefix(err.Error(), "report: ") || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Load(%s) = %v, %v; want an error with %q", c.dir, d, err, c.want)
+		}
+	}
+}
+
+func TestReadHistory(t *testing.T) {
+	for _, c := range []struct {
+		in       string
+		versions []int64
+		bad      int
+	}{
+		{"", nil, 0},
+		{"\n  \n", nil, 0},
+		{`{"router_version":1,"counts":{"0":1},"saved":"2026-11-27T01:00:00Z"}` + "\n", []int64{1}, 0},
+		{`{"router_version":1,"counts":{"0":1}}` + "\n{not json\n" + `{"router_version":2,"counts":{}}`, []int64{1, 2}, 1},
+		{`{"router_version":3}` + "\n[1]\n", nil, 2}, // no counts; not an object
+	} {
+		path := filepath.Join(t.TempDir(), historyFile)
+		writeFile(t, path, []byte(c.in))
+		h, bad, err := readHistory(path)
+		var versions []int64
+		for _, s := range h {
+			versions = append(versions, s.RouterVersion)
+		}
+		if err != nil || bad != c.bad || !slices.Equal(versions, c.versions) {
+			t.Errorf("readHistory(%q) = versions %v, %d bad, %v; want %v, %d", c.in, versions, bad, err, c.versions, c.bad)
+		}
+	}
+}
+
+func TestLossCurve(t *testing.T) {
+	ls := lossPoints(10, 5, 0.5) // losses 5, 4.5, …, 0.5 at 64, 128, … bytes
+	for _, c := range []struct {
+		limit int
+		want  [][2]float64 // (bytes, loss)
+	}{
+		{10, [][2]float64{{64, 5}, {128, 4.5}, {192, 4}, {256, 3.5}, {320, 3}, {384, 2.5}, {448, 2}, {512, 1.5}, {576, 1}, {640, 0.5}}},
+		{5, [][2]float64{{128, 4.75}, {256, 3.75}, {384, 2.75}, {512, 1.75}, {640, 0.75}}},
+		{3, [][2]float64{{192, 4.5}, {384, 3}, {640, 1.25}}},
+		{1, [][2]float64{{640, 2.75}}},
+	} {
+		pts := lossCurve(ls, c.limit)
+		var got [][2]float64
+		for _, p := range pts {
+			got = append(got, [2]float64{p.X, float64(float32(p.Y))})
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("lossCurve(10 points, %d) = %v, want %v", c.limit, got, c.want)
+		}
+	}
+}
+
+func TestSampleIndexes(t *testing.T) {
+	for _, c := range []struct {
+		n, limit int
+		want     []int
+	}{
+		{0, 40, []int{}},
+		{3, 40, []int{0, 1, 2}},
+		{40, 40, nil}, // 0..39
+		{100, 5, []int{0, 24, 49, 74, 99}},
+		{41, 2, []int{0, 40}},
+	} {
+		want := c.want
+		if want == nil {
+			for i := range c.n {
+				want = append(want, i)
+			}
+		}
+		if got := sampleIndexes(c.n, c.limit); !slices.Equal(got, want) {
+			t.Errorf("sampleIndexes(%d, %d) = %v, want %v", c.n, c.limit, got, want)
+		}
+	}
+}
+
+func TestExpertOrder(t *testing.T) {
+	names := []string{"seed", "10", "dense", "2", "0", "b1"}
+	slices.SortFunc(names, func(a, b string) int {
+		switch {
+		case expertLess(a, b):
+			return -1
+		case expertLess(b, a):
+			return 1
+		}
+		return 0
+	})
+	if want := []string{"0", "2", "10", "b1", "dense", "seed"}; !slices.Equal(names, want) {
+		t.Errorf("expert order %q, want %q", names, want)
+	}
+	for _, c := range []struct{ name, want string }{{"3", "domain 3"}, {"seed", "seed"}, {"3a", "3a"}} {
+		if got := expertLabel(c.name); got != c.want {
+			t.Errorf("expertLabel(%q) = %q, want %q", c.name, got, c.want)
+		}
+	}
+	h := []cluster.RoutingState{{Counts: map[string]int64{"10": 1, "2": 1}}, {Counts: map[string]int64{"0": 1, "2": 3}}}
+	if got := historyIDs(h); !slices.Equal(got, []string{"0", "2", "10"}) {
+		t.Errorf("historyIDs = %q, want 0 2 10", got)
+	}
+}

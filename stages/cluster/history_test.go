@@ -1,0 +1,72 @@
+package cluster
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRoutingStateRoundTrip(t *testing.T) {
+	for _, counts := range []map[int]int64{
+		{},
+		{0: 0},
+		{0: 40, 1: 30, 2: 27},
+		{7: 1 << 40, 12: 3},
+	} {
+		before := time.Now().UTC().Add(-time.Second)
+		b := EncodeRoutingState(5, counts)
+		got, err := DecodeRoutingState(b)
+		if err != nil {
+			t.Fatalf("DecodeRoutingState(%s): %v", b, err)
+		}
+		if !maps.Equal(got, counts) {
+			t.Errorf("DecodeRoutingState(EncodeRoutingState(5, %v)) = %v, want %v", counts, got, counts)
+		}
+		var s RoutingState
+		if err := json.Unmarshal(b, &s); err != nil {
+			t.Fatal(err)
+		}
+		if s.RouterVersion != 5 || s.Saved.Before(before) || s.Saved.Location() != time.UTC {
+			t.Errorf("EncodeRoutingState(5, %v) = %s: version %d, saved %v", counts, b, s.RouterVersion, s.Saved)
+		}
+	}
+}
+
+func TestDecodeRoutingState(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want map[int]int64
+		err  string // "" for no error
+	}{
+		{`{"router_version":1,"counts":{"0":3,"2":5},"saved":"2026-11-27T01:00:00Z"}`, map[int]int64{0: 3, 2: 5}, ""},
+		{`{"counts":{"4":0}}`, map[int]int64{4: 0}, ""},
+		{`{}`, map[int]int64{}, ""},
+		{`{"counts":{"x":3}}`, nil, `bad routing state entry "x": 3`},
+		{`{"counts":{"1":-2}}`, nil, `bad routing state entry "1": -2`},
+		{`{"counts":`, nil, "unexpected end of JSON input"},
+		{`[1,2]`, nil, "cannot unmarshal array"},
+	} {
+		got, err := DecodeRoutingState([]byte(c.in))
+		switch {
+		case c.err == "" && err != nil:
+			t.Errorf("DecodeRoutingState(%q): %v", c.in, err)
+		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+			t.Errorf("DecodeRoutingState(%q) error = %v, want %q", c.in, err, c.err)
+		case !maps.Equal(got, c.want):
+			t.Errorf("DecodeRoutingState(%q) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}
+
+func ExampleDecodeRoutingState() {
+	b := EncodeRoutingState(3, map[int]int64{0: 40, 1: 30})
+	counts, err := DecodeRoutingState(b)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(counts[0], counts[1])
+	// Output: 40 30
+}
