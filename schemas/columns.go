@@ -26,9 +26,11 @@ import (
 //     binary, large_binary, or a list or large list of one of these (lists of
 //     lists included). It may be nullable.
 //
-// CheckSchema refuses a Document, Features or Routed schema whose extra
-// columns break these rules, with ReasonWrongSchema and a sentence naming
-// the column. The schema-level metadata of a record belongs to its kind: it
+// CheckSchema (and so DecodeRecords) refuses a Document, Features or Routed
+// schema whose extra columns break the rules of names or metadata, and
+// Extend (and so the featurization and routing stages) one whose extra
+// columns are of another type, each with ReasonWrongSchema and a sentence
+// naming the column. The schema-level metadata of a record belongs to its kind: it
 // must keep MetaKind and MetaSchemaVersion, and other schema-level keys are
 // not carried from one stage to the next; what describes a column goes into
 // that column's field metadata, which travels with it.
@@ -93,8 +95,10 @@ func ExtraFields(s *arrow.Schema, k Kind) []arrow.Field {
 // Extend returns the schema of kind k followed by the fields extra, in that
 // order, with k's metadata. With no extra fields it returns SchemaOf(k)
 // itself, the shared schema. The extra fields must follow the rules of
-// extra columns (see CheckExtra); an error is a *DecodeError with
-// ReasonWrongSchema.
+// extra columns (see CheckExtra) and be of types ExtraTypeSupported accepts;
+// an error is a *DecodeError with ReasonWrongSchema. The featurization and
+// routing stages build their output schemas with it, so a batch with an
+// extra column of another type fails there.
 func Extend(k Kind, extra []arrow.Field) (*arrow.Schema, error) {
 	base := SchemaOf(k)
 	if base == nil {
@@ -106,6 +110,9 @@ func Extend(k Kind, extra []arrow.Field) (*arrow.Schema, error) {
 	seen := make(map[string]bool, len(extra))
 	for _, f := range extra {
 		if err := checkExtraField(f); err != nil {
+			return nil, err
+		}
+		if err := checkExtraType(f); err != nil {
 			return nil, err
 		}
 		if seen[f.Name] {
@@ -121,11 +128,11 @@ func Extend(k Kind, extra []arrow.Field) (*arrow.Schema, error) {
 }
 
 // CheckExtra checks the extra columns of s, a schema of kind k, against the
-// rules of extra columns: names that no column of ours has and that appear
-// once, no field metadata under MetaPrefix, types ExtraTypeSupported
-// accepts. Kinds other than Document, Features and Routed do not carry
-// extra columns, and any they have pass. An error is a *DecodeError with
-// ReasonWrongSchema.
+// rules of extra columns that every reader enforces: names that no column
+// of ours has and that appear once, and no field metadata under MetaPrefix.
+// (Their types are checked where a stage carries them: see Extend.) Kinds
+// other than Document, Features and Routed do not carry extra columns, and
+// any they have pass. An error is a *DecodeError with ReasonWrongSchema.
 func CheckExtra(s *arrow.Schema, k Kind) error {
 	if !carriesExtras(k) {
 		return nil
@@ -142,7 +149,7 @@ func CheckExtra(s *arrow.Schema, k Kind) error {
 	return nil
 }
 
-// checkExtraField checks one extra field's name, metadata and type.
+// checkExtraField checks one extra field's name and metadata.
 func checkExtraField(f arrow.Field) error {
 	if f.Name == "" {
 		return errorf(ReasonWrongSchema, "schemas: extra column without a name")
@@ -155,8 +162,13 @@ func checkExtraField(f arrow.Field) error {
 			return errorf(ReasonWrongSchema, "schemas: extra column %q has field metadata %q: keys starting %q are ours", clip(f.Name), clip(key), MetaPrefix)
 		}
 	}
+	return nil
+}
+
+// checkExtraType checks the type of one extra field.
+func checkExtraType(f arrow.Field) error {
 	if !ExtraTypeSupported(f.Type) {
-		return errorf(ReasonWrongSchema, "schemas: extra column %q is of type %s, which extra columns cannot have (see ExtraTypeSupported)", clip(f.Name), f.Type)
+		return errorf(ReasonWrongSchema, "schemas: extra column %q is of type %s, which a stage cannot carry (see ExtraTypeSupported)", clip(f.Name), f.Type)
 	}
 	return nil
 }

@@ -16,10 +16,11 @@
 // A Document, Features or Routed record may carry extra columns: columns a
 // user stage added to its documents, which the featurization and routing
 // stages carry row for row to docs.domain.<id> after their own columns, and
-// which the archive writes into its shards. CheckSchema accepts them, in any
-// place, when each has a name that none of our columns has (IsReservedColumn)
-// and that appears once, no field metadata under MetaPrefix, and a type
-// ExtraTypeSupported accepts; it refuses the others with ReasonWrongSchema.
+// which the archive writes into its shards (WriteParquetRecords). CheckSchema
+// accepts them, in any place, when each has a name that none of our columns
+// has (IsReservedColumn) and that appears once, and no field metadata under
+// MetaPrefix; the stages carry those of a type ExtraTypeSupported accepts
+// (Extend). Others are refused with ReasonWrongSchema.
 // Schema-level metadata belongs to the record's kind: a stage keeps MetaKind
 // and MetaSchemaVersion, and other schema-level keys are not carried to the
 // next stage (field metadata is). JSON documents have no extra columns: their
