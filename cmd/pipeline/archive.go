@@ -48,8 +48,10 @@ shards for trainers outside this project:
   --out/archive/<id>/part-PPP-FFFFFFFFFFFF-LLLLLLLLLLLL.parquet
 
 holds the documents of input partition PPP from offset F to offset L (columns
-id, text, meta: the same rows 'pipeline replay' and every --in read). A shard
-closes after --shard-messages messages, and when the sink stops (idle or
+id, text, meta: the same rows 'pipeline replay' and every --in read; then any
+extra columns a user stage added to the documents, with their names and
+types). A shard closes after --shard-messages messages, before a message
+whose extra columns differ from its own, and when the sink stops (idle or
 SIGINT/SIGTERM). Shards are written atomically, and a restarted sink continues
 after the last offset its shards hold, so names are deterministic and nothing
 is archived twice or skipped.
