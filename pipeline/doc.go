@@ -22,6 +22,20 @@
 // taken from the input (RunnerConfig.TrustOrigins); OriginChecker tells a
 // downstream stage whether an origin a row claims can exist.
 //
+// What a stage author meets. A stage may drop rows only in two counted ways:
+// as dead rows (Result.Dead, each with a schemas.Reason; the runner writes
+// it to the dead-letter topic as a JSON document, without the row's extra
+// columns) or as duplicates of rows it already handled (Result.Dropped); a
+// filtering stage, which drops rows on purpose, reports them as dead with a
+// reason of its own. With RunnerConfig.OneToOne the runner checks on every
+// batch that input rows = output rows + dead + dropped and counts any
+// difference (Counts.Unaccounted). A stage that adds columns to its documents
+// keeps the schema's kind and version metadata and follows the rules of
+// extra columns in package schemas (names none of ours, no field metadata
+// under schemas.MetaPrefix, a type schemas.ExtraTypeSupported accepts); the
+// featurization and routing stages then carry those columns to
+// docs.domain.<id>.
+//
 // A PartitionStage keeps state per input partition that moves with the
 // partition between the processes of a consumer group: the runner saves a
 // snapshot to a StateStore after every batch, before it commits, and the

@@ -13,6 +13,21 @@
 // document columns, so Documents reads the documents and their Origin out of
 // any of the three, and AppendDocument fills them in any builder.
 //
+// A Document, Features or Routed record may carry extra columns: columns a
+// user stage added to its documents, which the featurization and routing
+// stages carry row for row to docs.domain.<id> after their own columns, and
+// which the archive writes into its shards (WriteParquetRecords). CheckSchema
+// accepts them, in any place, when each has a name that none of our columns
+// has (IsReservedColumn) and that appears once, and no field metadata under
+// MetaPrefix; the stages carry those of a type ExtraTypeSupported accepts
+// (Extend). Others are refused with ReasonWrongSchema.
+// Schema-level metadata belongs to the record's kind: a stage keeps MetaKind
+// and MetaSchemaVersion, and other schema-level keys are not carried to the
+// next stage (field metadata is). JSON documents have no extra columns: their
+// other fields are Meta, and so are the other columns of a Parquet input
+// file. A dead letter holds its row as a JSON document, without the row's
+// extra columns.
+//
 // Every decoder treats its input as untrusted: it never panics, and a bad
 // input is a *DecodeError whose Reason (ReasonOf) is the dead-letter reason
 // that goes into a Kafka header. OpenInput reads the input files of the CLI

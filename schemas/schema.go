@@ -216,7 +216,9 @@ func KindOf(s *arrow.Schema) (Kind, int, error) {
 
 // CheckSchema checks that s is of kind want (ReasonWrongSchema otherwise)
 // and of the current Version, and that it has every column of that kind's
-// schema with a matching type. Extra columns are allowed.
+// schema with a matching type. Extra columns are allowed, in any place; those
+// of a Document, Features or Routed schema must follow the rules of extra
+// columns (see CheckExtra).
 func CheckSchema(s *arrow.Schema, want Kind) error {
 	k, _, err := KindOf(s)
 	if err != nil {
@@ -225,7 +227,10 @@ func CheckSchema(s *arrow.Schema, want Kind) error {
 	if k != want {
 		return errorf(ReasonWrongSchema, "schemas: %s schema, want %s", k, want)
 	}
-	return checkFields(s, SchemaOf(want).Fields())
+	if err := checkFields(s, SchemaOf(want).Fields()); err != nil {
+		return err
+	}
+	return CheckExtra(s, want)
 }
 
 // checkFields checks that s has every field of want with a matching type.

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/segmentio/kafka-go"
 	"github.com/spf13/cobra"
 
@@ -47,8 +48,10 @@ shards for trainers outside this project:
   --out/archive/<id>/part-PPP-FFFFFFFFFFFF-LLLLLLLLLLLL.parquet
 
 holds the documents of input partition PPP from offset F to offset L (columns
-id, text, meta: the same rows 'pipeline replay' and every --in read). A shard
-closes after --shard-messages messages, and when the sink stops (idle or
+id, text, meta: the same rows 'pipeline replay' and every --in read; then any
+extra columns a user stage added to the documents, with their names and
+types). A shard closes after --shard-messages messages, before a message
+whose extra columns differ from its own, and when the sink stops (idle or
 SIGINT/SIGTERM). Shards are written atomically, and a restarted sink continues
 after the last offset its shards hold, so names are deterministic and nothing
 is archived twice or skipped.
@@ -206,22 +209,34 @@ func archiveDomain(ctx context.Context, cc pipeline.ClientConfig, dead *pipeline
 			in.next[p] = off
 		}
 	}
+	// A shard holds rows of one set of extra columns (key): a message with
+	// other ones closes the open shard first.
 	type shard struct {
-		docs        []schemas.Document
+		recs        []arrow.Record
+		rows        int64
+		key         string
 		first, last int64
 		msgs        int
 	}
 	open := make([]*shard, n)
+	defer func() {
+		for _, s := range open {
+			if s != nil {
+				releaseRecords(s.recs)
+			}
+		}
+	}()
 	flush := func(p int) error {
 		s := open[p]
 		if s == nil || s.msgs == 0 {
 			return nil
 		}
 		path := filepath.Join(dir, shardName(p, s.first, s.last))
-		if err := schemas.WriteFileAtomic(path, func(fh *os.File) error { return schemas.WriteParquetDocuments(fh, s.docs) }); err != nil {
+		if err := schemas.WriteFileAtomic(path, func(fh *os.File) error { return schemas.WriteParquetRecords(fh, s.recs) }); err != nil {
 			return err
 		}
 		rep.Shards++
+		releaseRecords(s.recs)
 		open[p] = nil
 		return nil
 	}
@@ -251,12 +266,26 @@ func archiveDomain(ctx context.Context, cc pipeline.ClientConfig, dead *pipeline
 			continue
 		}
 		lastInput, cursor = time.Now(), (p+1)%n
+		docs, derr := archiveDocs(m)
+		key := ""
+		if len(docs) > 0 {
+			key = schemas.ExtraKey(docs[0])
+		}
+		if s := open[p]; s != nil && len(docs) > 0 && s.rows > 0 && s.key != key {
+			rep.Docs += s.rows
+			if err := flush(p); err != nil {
+				releaseRecords(docs)
+				return rep, err
+			}
+		}
 		s := open[p]
 		if s == nil {
-			s = &shard{first: m.Offset}
+			s = &shard{first: m.Offset, key: key}
 			open[p] = s
 		}
-		docs, derr := archiveDocs(m)
+		if s.rows == 0 {
+			s.key = key
+		}
 		if derr != nil {
 			log.Warn("message dead-lettered", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "err", derr)
 			dl := pipeline.DeadLetter(pipeline.TopicDeadLetter, "archive", m, derr)
@@ -273,11 +302,14 @@ func archiveDomain(ctx context.Context, cc pipeline.ClientConfig, dead *pipeline
 				return rep, fmt.Errorf("dead letter: %w", werr)
 			}
 		}
-		s.docs = append(s.docs, docs...)
+		s.recs = append(s.recs, docs...)
+		for _, rec := range docs {
+			s.rows += rec.NumRows()
+		}
 		s.last = m.Offset
 		s.msgs++
 		if s.msgs >= f.shardMsgs {
-			rep.Docs += int64(len(s.docs))
+			rep.Docs += s.rows
 			if err := flush(p); err != nil {
 				return rep, err
 			}
@@ -285,14 +317,21 @@ func archiveDomain(ctx context.Context, cc pipeline.ClientConfig, dead *pipeline
 	}
 	for _, s := range open {
 		if s != nil {
-			rep.Docs += int64(len(s.docs))
+			rep.Docs += s.rows
 		}
 	}
 	return rep, flushAll()
 }
 
-// archiveDocs decodes the documents of one routed message.
-func archiveDocs(m kafka.Message) ([]schemas.Document, error) {
+func releaseRecords(recs []arrow.Record) {
+	for _, rec := range recs {
+		rec.Release()
+	}
+}
+
+// archiveDocs decodes the records of one routed message, checked to hold
+// documents with one set of extra columns; the caller releases them.
+func archiveDocs(m kafka.Message) ([]arrow.Record, error) {
 	if _, err := schemas.CheckMessage(headerValue(m, schemas.HeaderContentType), headerValue(m, schemas.HeaderSchemaVersion), m.Value); err != nil {
 		return nil, err
 	}
@@ -300,20 +339,15 @@ func archiveDocs(m kafka.Message) ([]schemas.Document, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		for _, rec := range recs {
-			rec.Release()
-		}
-	}()
-	var out []schemas.Document
 	for _, rec := range recs {
-		docs, err := schemas.Documents(rec)
-		if err != nil {
+		if _, err := schemas.Documents(rec); err != nil {
+			releaseRecords(recs)
 			return nil, err
 		}
-		for i := range docs.Len() {
-			out = append(out, docs.Doc(i))
+		if schemas.ExtraKey(rec) != schemas.ExtraKey(recs[0]) {
+			releaseRecords(recs)
+			return nil, &schemas.DecodeError{Reason: schemas.ReasonWrongSchema, Err: errors.New("archive: records of one message with different extra columns")}
 		}
 	}
-	return out, nil
+	return recs, nil
 }

@@ -699,7 +699,9 @@ func routeBridged(ps *partState, in arrow.Record, keep, domains []int, dist []fl
 	return mk, md, mdist, still, nil
 }
 
-// routedRecord builds the Routed record of the kept rows keep[pos[i]].
+// routedRecord builds the Routed record of the kept rows keep[pos[i]]: the
+// document columns of in, the routing columns, then the extra columns of in
+// (see schemas.ExtraIndices), each gathered row for row.
 func (st *Stage) routedRecord(in arrow.Record, keep, pos []int, id int, dist []float32, version int64) (arrow.Record, error) {
 	n := len(pos)
 	// Runs of consecutive input rows: each becomes a zero-copy slice.
@@ -713,18 +715,31 @@ func (st *Stage) routedRecord(in arrow.Record, keep, pos []int, id int, dist []f
 			runs = append(runs, run{r, r + 1})
 		}
 	}
+	inSchema := in.Schema()
+	extra := schemas.ExtraIndices(inSchema, schemas.KindFeatures)
 	schema := schemas.RoutedSchema()
+	if extra != nil {
+		fs := make([]arrow.Field, len(extra))
+		for i, j := range extra {
+			fs[i] = inSchema.Field(j)
+		}
+		var err error
+		if schema, err = schemas.Extend(schemas.KindRouted, fs); err != nil {
+			return nil, fmt.Errorf("cluster: stage: input: %w", err)
+		}
+	}
 	cols := make([]arrow.Array, 0, schema.NumFields())
 	defer func() {
 		for _, c := range cols {
 			c.Release()
 		}
 	}()
-	for c := range schemas.NumDocumentColumns {
+	// gather returns the kept rows of column c of in: a zero-copy slice
+	// when they are one run, else the runs concatenated.
+	gather := func(c int) (arrow.Array, error) {
 		src := in.Column(c)
 		if len(runs) == 1 {
-			cols = append(cols, array.NewSlice(src, int64(runs[0].lo), int64(runs[0].hi)))
-			continue
+			return array.NewSlice(src, int64(runs[0].lo), int64(runs[0].hi)), nil
 		}
 		parts := make([]arrow.Array, len(runs))
 		for i, r := range runs {
@@ -735,9 +750,18 @@ func (st *Stage) routedRecord(in arrow.Record, keep, pos []int, id int, dist []f
 			p.Release()
 		}
 		if err != nil {
-			return nil, fmt.Errorf("cluster: stage: gather column %d: %w", c, err)
+			return nil, fmt.Errorf("cluster: stage: gather column %q: %w", inSchema.Field(c).Name, err)
 		}
-		cols = append(cols, joined)
+		return joined, nil
+	}
+	// The document columns, found by name: a stage may have put its own
+	// columns anywhere.
+	for i := range schemas.NumDocumentColumns {
+		a, err := gather(inSchema.FieldIndices(schema.Field(i).Name)[0])
+		if err != nil {
+			return nil, err
+		}
+		cols = append(cols, a)
 	}
 	dom := array.NewInt32Builder(st.mem)
 	defer dom.Release()
@@ -751,7 +775,7 @@ func (st *Stage) routedRecord(in arrow.Record, keep, pos []int, id int, dist []f
 		ver.Append(version)
 	}
 	byName := map[string]arrow.Array{schemas.ColDomain: dom.NewArray(), schemas.ColDistance: dis.NewArray(), schemas.ColRouterVersion: ver.NewArray()}
-	for _, f := range schema.Fields()[schemas.NumDocumentColumns:] {
+	for _, f := range schema.Fields()[schemas.NumDocumentColumns : schema.NumFields()-len(extra)] {
 		a, ok := byName[f.Name]
 		if !ok {
 			for _, a := range byName {
@@ -761,6 +785,13 @@ func (st *Stage) routedRecord(in arrow.Record, keep, pos []int, id int, dist []f
 		}
 		cols = append(cols, a)
 		delete(byName, f.Name)
+	}
+	for _, c := range extra {
+		a, err := gather(c)
+		if err != nil {
+			return nil, err
+		}
+		cols = append(cols, a)
 	}
 	return array.NewRecord(schema, cols, int64(n)), nil
 }

@@ -66,18 +66,36 @@ func (st *Stage) Process(ctx context.Context, in arrow.Record) (pipeline.Result,
 }
 
 // FeaturesRecord returns a Features record whose document columns are those
-// of docs (shared, not copied) and whose vectors are v, row for row.
+// of docs (shared, not copied) and whose vectors are v, row for row. The
+// extra columns of docs (see schemas.ExtraIndices) follow the Features
+// columns, in their order in docs, shared too.
 func FeaturesRecord(mem memory.Allocator, docs arrow.Record, v Vectors, version int64) (arrow.Record, error) {
 	n := int(docs.NumRows())
 	if v.Len() != n {
 		return nil, fmt.Errorf("embed: %d vectors for %d documents", v.Len(), n)
 	}
-	if err := schemas.CheckSchema(docs.Schema(), schemas.KindDocument); err != nil {
+	in := docs.Schema()
+	if err := schemas.CheckSchema(in, schemas.KindDocument); err != nil {
 		return nil, fmt.Errorf("embed: input: %w", err)
 	}
+	extra := schemas.ExtraIndices(in, schemas.KindDocument)
 	schema := schemas.FeaturesSchema()
+	if extra != nil {
+		fs := make([]arrow.Field, len(extra))
+		for i, j := range extra {
+			fs[i] = in.Field(j)
+		}
+		var err error
+		if schema, err = schemas.Extend(schemas.KindFeatures, fs); err != nil {
+			return nil, fmt.Errorf("embed: input: %w", err)
+		}
+	}
 	cols := make([]arrow.Array, 0, schema.NumFields())
-	cols = append(cols, docs.Columns()[:schemas.NumDocumentColumns]...)
+	// The document columns, found by name: a stage may have put its own
+	// columns anywhere.
+	for i := range schemas.NumDocumentColumns {
+		cols = append(cols, docs.Column(in.FieldIndices(schema.Field(i).Name)[0]))
+	}
 
 	dim := array.NewInt32Builder(mem)
 	defer dim.Release()
@@ -115,12 +133,15 @@ func FeaturesRecord(mem memory.Allocator, docs arrow.Record, v Vectors, version 
 	}()
 	// Place the new columns by name, in the schema's order.
 	byName := map[string]arrow.Array{schemas.ColDim: built[0], schemas.ColIndices: built[1], schemas.ColValues: built[2], schemas.ColFeaturizerVersion: built[3]}
-	for _, f := range schema.Fields()[schemas.NumDocumentColumns:] {
+	for _, f := range schema.Fields()[schemas.NumDocumentColumns : schema.NumFields()-len(extra)] {
 		a, ok := byName[f.Name]
 		if !ok {
 			return nil, fmt.Errorf("embed: features schema has an unknown column %q", f.Name)
 		}
 		cols = append(cols, a)
+	}
+	for _, j := range extra {
+		cols = append(cols, docs.Column(j))
 	}
 	return array.NewRecord(schema, cols, int64(n)), nil
 }
