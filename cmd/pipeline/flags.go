@@ -5,33 +5,26 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/segmentio/kafka-go"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
 
 	"github.com/domainflow/domainflow/pipeline"
+	"github.com/domainflow/domainflow/pipeline/process"
 )
 
-// Environment variables that supply flag defaults.
+// Environment variables that supply flag defaults, and --brokers when
+// neither the flag nor DOMAINFLOW_BROKERS is set.
 const (
-	envBrokers      = "DOMAINFLOW_BROKERS"       // default of --brokers
-	envSASLPassword = "DOMAINFLOW_SASL_PASSWORD" // default of --sasl-password, kept out of ps
+	envBrokers     = process.EnvBrokers
+	defaultBrokers = process.DefaultBrokers
 )
-
-// defaultBrokers is --brokers when neither the flag nor DOMAINFLOW_BROKERS
-// is set.
-const defaultBrokers = "127.0.0.1:9092"
-
-// reachTimeout bounds the early check that the brokers answer.
-const reachTimeout = 5 * time.Second
 
 // ---------------------------------------------------------------------------
 // Global flags: config file, logging, metrics
@@ -53,27 +46,8 @@ func (g *globalFlags) register(fs *pflag.FlagSet) {
 
 // newLogger returns the stderr logger the flags ask for.
 func (g *globalFlags) newLogger(a *app) (*slog.Logger, error) {
-	var level slog.Level
-	switch strings.ToLower(g.logLevel) {
-	case "debug":
-		level = slog.LevelDebug
-	case "info":
-		level = slog.LevelInfo
-	case "warn", "warning":
-		level = slog.LevelWarn
-	case "error":
-		level = slog.LevelError
-	default:
-		return nil, usagef("--log-level %q: want debug, info, warn or error", g.logLevel)
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch strings.ToLower(g.logFormat) {
-	case "text":
-		return slog.New(slog.NewTextHandler(a.stderr, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(a.stderr, opts)), nil
-	}
-	return nil, usagef("--log-format %q: want text or json", g.logFormat)
+	lf := process.LogFlags{Level: g.logLevel, Format: g.logFormat}
+	return lf.Logger(a.stderr)
 }
 
 // applyConfigFile sets the flags of cmd that the user did not set on the
@@ -186,164 +160,31 @@ func allFlagNames(root *cobra.Command) map[string]bool {
 // ---------------------------------------------------------------------------
 // Kafka connection flags
 
-// kafkaFlags are the connection flags of every command that talks to Kafka.
+// kafkaFlags are the connection flags of every command that talks to Kafka
+// (process.KafkaFlags, which a user's own stage program shares).
 type kafkaFlags struct {
-	brokers []string
-	tls     pipeline.TLSOptions
-	sasl    pipeline.SASLOptions
+	process.KafkaFlags
 }
 
-func (k *kafkaFlags) register(fs *pflag.FlagSet) {
-	def := defaultBrokers
-	if env := strings.TrimSpace(os.Getenv(envBrokers)); env != "" {
-		def = env
-	}
-	fs.StringSliceVar(&k.brokers, "brokers", splitList(def), "comma-separated Kafka bootstrap brokers, `host:port`; $"+envBrokers+" sets the default")
-	fs.BoolVar(&k.tls.Enable, "tls", false, "connect with TLS")
-	fs.StringVar(&k.tls.CAFile, "tls-ca", "", "PEM `file` of CAs to trust (default: the system pool); implies --tls")
-	fs.StringVar(&k.tls.CertFile, "tls-cert", "", "PEM client certificate `file` for mutual TLS; implies --tls")
-	fs.StringVar(&k.tls.KeyFile, "tls-key", "", "PEM client key `file` for mutual TLS")
-	fs.StringVar(&k.tls.ServerName, "tls-server-name", "", "server `name` to verify in the broker certificate (default: the broker host)")
-	fs.BoolVar(&k.tls.InsecureSkipVerify, "tls-insecure-skip-verify", false, "do not verify the broker certificate (testing only); implies --tls")
-	fs.StringVar(&k.sasl.Mechanism, "sasl-mechanism", "", "SASL `mechanism`: plain, scram-sha-256 or scram-sha-512 (default: none)")
-	fs.StringVar(&k.sasl.User, "sasl-user", "", "SASL user `name`")
-	fs.StringVar(&k.sasl.Password, "sasl-password", "", "SASL `password` (default from $"+envSASLPassword+", which keeps it out of ps)")
-}
+func (k *kafkaFlags) register(fs *pflag.FlagSet) { k.Register(fs) }
 
 // args returns the flags that give another command the same connection
 // (the SASL password travels in the environment variable, not in args).
-func (k *kafkaFlags) args() []string {
-	out := []string{"--brokers", strings.Join(k.brokers, ",")}
-	t := k.tls
-	if t.Enable {
-		out = append(out, "--tls")
-	}
-	for _, kv := range [][2]string{{"--tls-ca", t.CAFile}, {"--tls-cert", t.CertFile}, {"--tls-key", t.KeyFile},
-		{"--tls-server-name", t.ServerName}, {"--sasl-mechanism", k.sasl.Mechanism}, {"--sasl-user", k.sasl.User}} {
-		if kv[1] != "" {
-			out = append(out, kv[0], kv[1])
-		}
-	}
-	if t.InsecureSkipVerify {
-		out = append(out, "--tls-insecure-skip-verify")
-	}
-	if k.sasl.Password != "" && os.Getenv(envSASLPassword) == "" {
-		os.Setenv(envSASLPassword, k.sasl.Password)
-	}
-	return out
-}
+func (k *kafkaFlags) args() []string { return k.Args() }
 
 // client returns the connection settings the flags describe.
-func (k *kafkaFlags) client() (pipeline.ClientConfig, error) {
-	var cc pipeline.ClientConfig
-	for _, b := range k.brokers {
-		if b = strings.TrimSpace(b); b != "" {
-			cc.Brokers = append(cc.Brokers, b)
-		}
-	}
-	if len(cc.Brokers) == 0 {
-		return cc, usagef("--brokers: no broker address given")
-	}
-	for _, b := range cc.Brokers {
-		if _, port, err := net.SplitHostPort(b); err != nil || port == "" {
-			return cc, usagef("--brokers: %q is not host:port", b)
-		}
-	}
-	tc, err := k.tls.Config()
-	if err != nil {
-		return cc, usagef("%v", err)
-	}
-	cc.TLS = tc
-	so := k.sasl
-	if so.Password == "" {
-		so.Password = os.Getenv(envSASLPassword)
-	}
-	mech, err := so.Build()
-	if err != nil {
-		return cc, usagef("%v", err)
-	}
-	cc.SASL = mech
-	return cc, nil
-}
+func (k *kafkaFlags) client() (pipeline.ClientConfig, error) { return k.Client() }
 
-// connect returns the client settings and checks, with a short timeout, that
-// the brokers answer, so that a wrong address fails at once with a clear
-// message instead of after the client's retries.
+// connect returns the client settings once the brokers answer.
 func (k *kafkaFlags) connect(ctx context.Context, log *slog.Logger) (pipeline.ClientConfig, error) {
-	cc, err := k.client()
-	if err != nil {
-		return cc, err
-	}
-	start := time.Now()
-	if err := checkBrokers(ctx, cc, reachTimeout); err != nil {
-		return cc, err
-	}
-	log.Debug("brokers reachable", "brokers", cc.Brokers, "tls", cc.TLS != nil, "sasl", k.sasl.Mechanism, "took", time.Since(start))
-	cc.Logger = log
-	return cc, nil
-}
-
-// checkBrokers dials every broker until one accepts a TCP connection, then
-// asks it for metadata (which also proves TLS and SASL settings), all within
-// timeout. Its error tells three failures apart, since each has its own
-// remedy: no broker accepts a connection (a wrong address, or none running);
-// one accepts but never answers within timeout (a broker that is stopped, e.g.
-// SIGSTOP, or overloaded: the kernel accepts connections for a process that
-// does not run); one answers with a protocol error at once (what a TLS or SASL
-// setting that does not match the listener looks like).
-func checkBrokers(ctx context.Context, cc pipeline.ClientConfig, timeout time.Duration) error {
-	cctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var (
-		d       net.Dialer
-		dialErr error
-		ok      bool
-	)
-	for _, b := range cc.Brokers {
-		conn, err := d.DialContext(cctx, "tcp", b)
-		if err == nil {
-			conn.Close()
-			ok = true
-			break
-		}
-		dialErr = err
-	}
-	list := strings.Join(cc.Brokers, ",")
-	if !ok {
-		if dialErr == nil {
-			dialErr = cctx.Err()
-		}
-		return fmt.Errorf("broker %s unreachable: %w", list, dialErr)
-	}
-	cl := cc.Client()
-	defer pipeline.CloseClient(cl)
-	_, err := cl.Metadata(cctx, &kafka.MetadataRequest{})
-	switch {
-	case err == nil:
-		return nil
-	case ctx.Err() != nil: // the command is stopping
-		return err
-	case errors.Is(cctx.Err(), context.DeadlineExceeded):
-		return fmt.Errorf("broker %s accepts connections but does not answer: no reply to a metadata request within %v; "+
-			"it may be stopped (e.g. SIGSTOP) or overloaded; if it is a TLS or SASL listener, check --tls and --sasl-*: %w", list, timeout, err)
-	}
-	return fmt.Errorf("broker %s accepts connections but a metadata request failed at once, as it does when the client's "+
-		"TLS or SASL settings do not match the listener: check --tls, --tls-* and --sasl-*: %w", list, err)
+	return k.Connect(ctx, log)
 }
 
 // ---------------------------------------------------------------------------
 // Helpers for flag values
 
 // splitList splits a comma-separated list, dropping empty elements.
-func splitList(s string) []string {
-	var out []string
-	for _, e := range strings.Split(s, ",") {
-		if e = strings.TrimSpace(e); e != "" {
-			out = append(out, e)
-		}
-	}
-	return out
-}
+func splitList(s string) []string { return process.SplitList(s) }
 
 // parseKeyValues parses key=value pairs (topic configs).
 func parseKeyValues(flag string, pairs []string) (map[string]string, error) {

@@ -6,20 +6,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime/pprof"
-	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/domainflow/domainflow/pipeline"
+	"github.com/domainflow/domainflow/pipeline/process"
 )
 
 func main() {
@@ -88,7 +85,7 @@ func usagef(format string, args ...any) error {
 
 func isUsage(err error) bool {
 	var ue *usageError
-	return errors.As(err, &ue)
+	return errors.As(err, &ue) || process.IsUsage(err)
 }
 
 // oneLine folds a multi-line message into one line.
@@ -115,7 +112,7 @@ type app struct {
 
 	reg        *prometheus.Registry // non-nil when --metrics-addr is set
 	metrics    *pipeline.Metrics    // created on first use
-	metricsSrv *http.Server
+	metricsSrv *process.MetricsServer
 	metricsURL string // where metricsSrv serves
 }
 
@@ -244,48 +241,19 @@ func (a *app) setup(cmd *cobra.Command, _ []string) error {
 }
 
 // serveMetrics serves the Prometheus registry at http://addr/metrics until
-// close; a host-less addr (":9100") listens on loopback only (listenAddr).
+// close (process.ServeMetrics).
 func (a *app) serveMetrics(addr string) error {
-	addr, err := listenAddr(addr)
+	ms, err := process.ServeMetrics(addr, a.log)
 	if err != nil {
-		return usagef("--metrics-addr: %v", err)
+		return err
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("metrics: %w", err)
-	}
-	a.metricsURL = "http://" + ln.Addr().String() + "/metrics"
-	a.reg = pipeline.NewRegistry()
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", pipeline.MetricsHandler(a.reg))
-	a.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { // owner: app; ends when close shuts the server down
-		if err := a.metricsSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error("metrics server stopped", "err", err)
-		}
-	}()
-	a.log.Info("serving metrics", "url", a.metricsURL)
+	a.metricsSrv, a.metricsURL, a.reg = ms, ms.URL, ms.Registry
 	return nil
 }
 
 // listenAddr is the address a server of ours listens on for the host:port
-// the user gave. Every server (--listen, --metrics-addr) follows one rule:
-// a host-less ":PORT" means loopback, 127.0.0.1:PORT, so that nothing is
-// exposed to the network unless an address says so; "0.0.0.0:PORT" or
-// "[::]:PORT" listens on every interface, and any other host as given.
-func listenAddr(addr string) (string, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", fmt.Errorf("%q is not host:port: %w", addr, err)
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		return "", fmt.Errorf("%q: bad port", addr)
-	}
-	if host == "" {
-		host = "127.0.0.1"
-	}
-	return net.JoinHostPort(host, port), nil
-}
+// the user gave (process.ListenAddr: a host-less ":PORT" means loopback).
+func listenAddr(addr string) (string, error) { return process.ListenAddr(addr) }
 
 // stageMetrics returns the runtime's metrics registered on the served
 // registry, or nil when --metrics-addr is not set.
@@ -302,8 +270,6 @@ func (a *app) stageMetrics() *pipeline.Metrics {
 // close releases what setup started.
 func (a *app) close() {
 	if a.metricsSrv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = a.metricsSrv.Shutdown(ctx)
+		_ = a.metricsSrv.Close()
 	}
 }

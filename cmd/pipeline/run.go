@@ -215,7 +215,7 @@ func (a *app) runJob(cmd *cobra.Command, f *runFlags) error {
 	// The broker.
 	var addr string
 	if cmd.Flags().Changed("brokers") {
-		addr = strings.Join(f.kafka.brokers, ",")
+		addr = strings.Join(f.kafka.Brokers, ",")
 	} else {
 		b, err := pipeline.StartBroker(pipeline.BrokerConfig{Listen: "127.0.0.1:0", DataDir: filepath.Join(f.out, "broker"),
 			Partitions: f.partitions, MaxMessageBytes: routerTopicMaxBytes + 1<<20})
@@ -224,7 +224,7 @@ func (a *app) runJob(cmd *cobra.Command, f *runFlags) error {
 		}
 		defer b.Close()
 		addr = b.Addr()
-		f.kafka.brokers = []string{addr}
+		f.kafka.Brokers = []string{addr}
 		log.Info("embedded broker", "addr", addr, "data", filepath.Join(f.out, "broker"))
 	}
 	cc, err := f.kafka.connect(ctx, a.log)

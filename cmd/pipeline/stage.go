@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/domainflow/domainflow/pipeline"
+	"github.com/domainflow/domainflow/pipeline/process"
 	"github.com/domainflow/domainflow/schemas"
 )
 
@@ -56,82 +57,24 @@ func (f *stageFlags) validate(name string) error {
 }
 
 // stageReport is the --json report of a stage command.
-type stageReport struct {
-	In   int64 `json:"in"`
-	Out  int64 `json:"out"`
-	Dead int64 `json:"dead"`
-	// Duplicates are input rows dropped as re-sent copies of rows already
-	// handled: in = out + dead + duplicates.
-	Duplicates int64 `json:"duplicates"`
-	Batches    int64 `json:"batches"`
-}
+type stageReport = process.Report
 
 // runStage runs stage between f.in and f.out on Kafka until ctx ends, then
-// reports its counts. cc must be connected.
+// reports its counts (process.RunStage). cc must be connected.
 // opts adjust the runner's configuration.
 func (a *app) runStage(ctx context.Context, name string, f *stageFlags, cc pipeline.ClientConfig, stage pipeline.Stage, accept []schemas.Kind, log *slog.Logger, opts ...func(*pipeline.RunnerConfig)) error {
-	// Both retried through broker outages, as the runner's loop is.
-	var n int
-	err := pipeline.Retry(ctx, log, "read the partitions of "+f.in, func(ctx context.Context) (err error) {
-		n, err = pipeline.PartitionCount(ctx, cc, f.in)
+	rep, err := process.RunStage(ctx, process.StageConfig{
+		Name: name,
+		Flags: &process.StageFlags{In: f.in, Out: f.out, PerOutputTopic: f.perOutputTopic, Group: f.group,
+			BatchRecords: f.batchRecords, BatchBytes: f.batchBytes, Linger: f.linger},
+		Client: cc, Stage: stage, Accept: accept, Metrics: a.stageMetrics(), Logger: log, Options: opts,
+	})
+	if err != nil {
 		return err
-	})
-	if err != nil {
-		return fmt.Errorf("%s: input topic %s: %w", name, f.in, err)
-	}
-	specs := []pipeline.TopicSpec{{Name: pipeline.TopicDeadLetter, Partitions: n}}
-	if f.out != "" {
-		specs = append(specs, pipeline.TopicSpec{Name: f.out, Partitions: n})
-	}
-	err = pipeline.Retry(ctx, log, "create the output topics", func(ctx context.Context) error {
-		return pipeline.EnsureTopics(ctx, cc, specs...)
-	})
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	src, err := pipeline.NewKafkaSource(pipeline.SourceConfig{Client: cc, Topics: []string{f.in}, GroupID: f.group})
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	defer src.Close()
-	sink, err := pipeline.NewKafkaSink(pipeline.SinkConfig{Client: cc})
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	defer sink.Close()
-	rc := pipeline.RunnerConfig{
-		Name:            name,
-		Stage:           stage,
-		Source:          src,
-		Sink:            sink,
-		OutputTopic:     f.out,
-		Accept:          accept,
-		OneToOne:        true, // identity, embed and cluster: each input row ends in one place
-		BatchMaxRecords: f.batchRecords,
-		BatchMaxBytes:   f.batchBytes,
-		Linger:          f.linger,
-		Metrics:         a.stageMetrics(),
-		Logger:          log,
-	}
-	for _, o := range opts {
-		o(&rc)
-	}
-	r, err := pipeline.NewRunner(rc)
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	log.Info(name+" stage started", "in", f.in, "out", f.out, "group", f.group, "partitions", n)
-	start := time.Now()
-	runErr := r.Run(ctx)
-	c := r.Counts()
-	if runErr != nil {
-		return fmt.Errorf("%s: %w (in %d, out %d, dead %d before it failed)", name, runErr, c.In, c.Out, c.Dead)
 	}
 	if f.json {
-		return writeJSON(a.stdout, stageReport{In: c.In, Out: c.Out, Dead: c.Dead, Duplicates: c.Dropped, Batches: c.Batches})
+		return writeJSON(a.stdout, rep)
 	}
-	el := time.Since(start)
-	fmt.Fprintf(a.stderr, "%s: %d in, %d out, %d dead letters, %d duplicates dropped, %d batches in %.1fs (%.0f rows/s)\n",
-		name, c.In, c.Out, c.Dead, c.Dropped, c.Batches, el.Seconds(), rate(c.In, el))
+	fmt.Fprintln(a.stderr, rep.Summary(name))
 	return nil
 }

@@ -1,4 +1,4 @@
-package main
+package pipeline_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/domainflow/domainflow/pipeline"
+	"github.com/domainflow/domainflow/pipeline/pipetest"
 )
 
 // fakeListener accepts TCP connections on loopback and hands each to
@@ -79,7 +80,7 @@ func TestCheckBrokers(t *testing.T) {
 		quick    bool // fails well before the timeout
 		wantNone bool
 	}{
-		{name: "real broker", cc: pipeline.ClientConfig{Brokers: []string{startBroker(t)}}, wantNone: true},
+		{name: "real broker", cc: pipeline.ClientConfig{Brokers: []string{pipetest.Broker(t).Client().Brokers[0]}}, wantNone: true},
 		{name: "nothing listening", cc: pipeline.ClientConfig{Brokers: []string{closed}}, want: []string{"unreachable"}, quick: true},
 		{name: "frozen", cc: pipeline.ClientConfig{Brokers: []string{frozen}},
 			want: []string{"accepts connections but does not answer", "within 500ms", "stopped", "overloaded"}},
@@ -94,25 +95,25 @@ func TestCheckBrokers(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			start := time.Now()
-			err := checkBrokers(context.Background(), tt.cc, timeout)
+			err := pipeline.CheckBrokers(context.Background(), tt.cc, timeout)
 			took := time.Since(start)
 			if tt.wantNone {
 				if err != nil {
-					t.Fatalf("checkBrokers = %v, want nil", err)
+					t.Fatalf("CheckBrokers = %v, want nil", err)
 				}
 				return
 			}
 			if err == nil {
-				t.Fatal("checkBrokers = nil, want an error")
+				t.Fatal("CheckBrokers = nil, want an error")
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {
-					t.Errorf("checkBrokers = %q, want it to say %q", err, w)
+					t.Errorf("CheckBrokers = %q, want it to say %q", err, w)
 				}
 			}
 			for _, w := range tt.not {
 				if strings.Contains(err.Error(), w) {
-					t.Errorf("checkBrokers = %q, must not say %q", err, w)
+					t.Errorf("CheckBrokers = %q, must not say %q", err, w)
 				}
 			}
 			if tt.quick && took >= timeout {

@@ -1,0 +1,72 @@
+package process_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/domainflow/domainflow/pipeline"
+	"github.com/domainflow/domainflow/pipeline/process"
+)
+
+func TestRunExitCodes(t *testing.T) {
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"help", []string{"--help"}, 0, "Usage: upper [flags]"},
+		{"unknown flag", []string{"--nope"}, 2, "unknown flag: --nope"},
+		{"argument", []string{"extra"}, 2, `unexpected argument "extra"`},
+		{"same topics", []string{"--in", "a", "--out", "a"}, 2, "input and output are both a"},
+		{"dead-letter output", []string{"--out", pipeline.TopicDeadLetter}, 2, "is the dead-letter topic"},
+		{"bad linger", []string{"--linger", "0s"}, 2, "--linger"},
+		{"bad log level", []string{"--log-level", "loud"}, 2, "--log-level"},
+		{"bad broker", []string{"--brokers", "nohost"}, 2, `"nohost" is not host:port`},
+		{"no broker", []string{"--brokers", "127.0.0.1:1"}, 1, "unreachable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := process.Run(context.Background(), "upper", pipeline.Identity, process.Options{}, tt.args, &out, &errb)
+			if code != tt.code || !strings.Contains(errb.String(), tt.stderr) {
+				t.Errorf("Run(%q) = %d, stderr %q; want %d and %q", tt.args, code, errb.String(), tt.code, tt.stderr)
+			}
+		})
+	}
+}
+
+func TestKafkaFlagsEnvironment(t *testing.T) {
+	t.Setenv(process.EnvBrokers, "b1:9092, b2:9093")
+	var k process.KafkaFlags
+	fs := newFlagSet()
+	k.Register(fs)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	cc, err := k.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cc.Brokers, ","); got != "b1:9092,b2:9093" {
+		t.Errorf("brokers from $%s = %s", process.EnvBrokers, got)
+	}
+	if got := strings.Join(k.Args(), " "); got != "--brokers b1:9092,b2:9093" {
+		t.Errorf("Args() = %s", got)
+	}
+}
+
+func TestListenAddr(t *testing.T) {
+	for in, want := range map[string]string{":9100": "127.0.0.1:9100", "0.0.0.0:1": "0.0.0.0:1", "[::]:2": "[::]:2"} {
+		if got, err := process.ListenAddr(in); err != nil || got != want {
+			t.Errorf("ListenAddr(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"9100", ":http", ":70000"} {
+		if _, err := process.ListenAddr(in); err == nil {
+			t.Errorf("ListenAddr(%q) succeeded", in)
+		}
+	}
+}

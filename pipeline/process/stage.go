@@ -1,0 +1,169 @@
+package process
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/domainflow/domainflow/pipeline"
+	"github.com/domainflow/domainflow/schemas"
+)
+
+// StageFlags are the flags of a stage process: its topics, consumer group
+// and micro-batch sizes.
+type StageFlags struct {
+	In, Out string
+	// PerOutputTopic marks a stage that names the topic of each output
+	// (Result.Outputs): it has no output topic flag and Out stays "".
+	PerOutputTopic bool
+	Group          string
+	BatchRecords   int
+	BatchBytes     int
+	Linger         time.Duration
+	JSON           bool
+}
+
+// Register adds the flags to fs; the topic flags are named inFlag and
+// outFlag (usually "in" and "out") and default to in and out. With
+// PerOutputTopic set there is no outFlag.
+func (f *StageFlags) Register(fs *pflag.FlagSet, inFlag, in, outFlag, out, group string) {
+	fs.StringVar(&f.In, inFlag, in, "input `topic`")
+	if !f.PerOutputTopic {
+		fs.StringVar(&f.Out, outFlag, out, "output `topic`")
+	}
+	fs.StringVar(&f.Group, "group", group, "consumer `group` id")
+	fs.IntVar(&f.BatchRecords, "batch-records", 2000, "most messages in one micro-batch")
+	fs.IntVar(&f.BatchBytes, "batch-bytes", 8<<20, "most payload `bytes` in one micro-batch")
+	fs.DurationVar(&f.Linger, "linger", 20*time.Millisecond, "how long a micro-batch waits to fill after its first message")
+	fs.BoolVar(&f.JSON, "json", false, `print {"in","out","dead","duplicates","batches"} as JSON on stdout when stopped`)
+}
+
+// Validate checks the flags of stage name; its errors are UsageErrors.
+func (f *StageFlags) Validate(name string) error {
+	switch {
+	case f.In == "" || f.Group == "" || (f.Out == "" && !f.PerOutputTopic):
+		return Usagef("%s: the input and output topics and --group must not be empty", name)
+	case f.In == f.Out:
+		return Usagef("%s: input and output are both %s", name, f.In)
+	case f.Out == pipeline.TopicDeadLetter:
+		return Usagef("%s: the output %s is the dead-letter topic", name, f.Out)
+	case f.BatchRecords < 1 || f.BatchBytes < 1:
+		return Usagef("%s: --batch-records and --batch-bytes must be at least 1", name)
+	case f.Linger <= 0:
+		return Usagef("%s: --linger %v: want a positive duration", name, f.Linger)
+	}
+	return nil
+}
+
+// Report is what a stage did, printed when it stops (--json prints it as
+// JSON).
+type Report struct {
+	In   int64 `json:"in"`
+	Out  int64 `json:"out"`
+	Dead int64 `json:"dead"`
+	// Duplicates are input rows dropped as re-sent copies of rows already
+	// handled: in = out + dead + duplicates.
+	Duplicates int64         `json:"duplicates"`
+	Batches    int64         `json:"batches"`
+	Elapsed    time.Duration `json:"-"`
+}
+
+// Summary is the one-line stop summary of stage name.
+func (r Report) Summary(name string) string {
+	rate := 0.0
+	if s := r.Elapsed.Seconds(); s > 0 {
+		rate = float64(r.In) / s
+	}
+	return fmt.Sprintf("%s: %d in, %d out, %d dead letters, %d duplicates dropped, %d batches in %.1fs (%.0f rows/s)",
+		name, r.In, r.Out, r.Dead, r.Duplicates, r.Batches, r.Elapsed.Seconds(), rate)
+}
+
+// StageConfig is one stage process: a Stage between two topics.
+type StageConfig struct {
+	Name   string // the stage's name in logs, metrics and dead letters
+	Flags  *StageFlags
+	Client pipeline.ClientConfig // connected (KafkaFlags.Connect)
+	Stage  pipeline.Stage
+	// Accept lists the payload kinds the stage takes (see
+	// pipeline.RunnerConfig.Accept).
+	Accept  []schemas.Kind
+	Metrics *pipeline.Metrics // nil: none
+	Logger  *slog.Logger      // default slog.Default()
+	// Options adjust the runner's configuration before it starts.
+	Options []func(*pipeline.RunnerConfig)
+}
+
+// RunStage runs cfg.Stage between its input and output topics on Kafka
+// until ctx ends, then reports its counts. It waits for the input topic
+// (riding out broker outages), creates the output and dead-letter topics
+// with the input's partition count, joins the consumer group and runs a
+// pipeline.Runner (OneToOne: every input row ends in one place). The
+// source and sink it opens it closes.
+func RunStage(ctx context.Context, cfg StageConfig) (Report, error) {
+	name, f, cc := cfg.Name, cfg.Flags, cfg.Client
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	var n int
+	err := pipeline.Retry(ctx, log, "read the partitions of "+f.In, func(ctx context.Context) (err error) {
+		n, err = pipeline.PartitionCount(ctx, cc, f.In)
+		return err
+	})
+	if err != nil {
+		return Report{}, fmt.Errorf("%s: input topic %s: %w", name, f.In, err)
+	}
+	specs := []pipeline.TopicSpec{{Name: pipeline.TopicDeadLetter, Partitions: n}}
+	if f.Out != "" {
+		specs = append(specs, pipeline.TopicSpec{Name: f.Out, Partitions: n})
+	}
+	err = pipeline.Retry(ctx, log, "create the output topics", func(ctx context.Context) error {
+		return pipeline.EnsureTopics(ctx, cc, specs...)
+	})
+	if err != nil {
+		return Report{}, fmt.Errorf("%s: %w", name, err)
+	}
+	src, err := pipeline.NewKafkaSource(pipeline.SourceConfig{Client: cc, Topics: []string{f.In}, GroupID: f.Group})
+	if err != nil {
+		return Report{}, fmt.Errorf("%s: %w", name, err)
+	}
+	defer src.Close()
+	sink, err := pipeline.NewKafkaSink(pipeline.SinkConfig{Client: cc})
+	if err != nil {
+		return Report{}, fmt.Errorf("%s: %w", name, err)
+	}
+	defer sink.Close()
+	rc := pipeline.RunnerConfig{
+		Name:            name,
+		Stage:           cfg.Stage,
+		Source:          src,
+		Sink:            sink,
+		OutputTopic:     f.Out,
+		Accept:          cfg.Accept,
+		OneToOne:        true,
+		BatchMaxRecords: f.BatchRecords,
+		BatchMaxBytes:   f.BatchBytes,
+		Linger:          f.Linger,
+		Metrics:         cfg.Metrics,
+		Logger:          log,
+	}
+	for _, o := range cfg.Options {
+		o(&rc)
+	}
+	r, err := pipeline.NewRunner(rc)
+	if err != nil {
+		return Report{}, fmt.Errorf("%s: %w", name, err)
+	}
+	log.Info(name+" stage started", "in", f.In, "out", f.Out, "group", f.Group, "partitions", n)
+	start := time.Now()
+	runErr := r.Run(ctx)
+	c := r.Counts()
+	rep := Report{In: c.In, Out: c.Out, Dead: c.Dead, Duplicates: c.Dropped, Batches: c.Batches, Elapsed: time.Since(start)}
+	if runErr != nil {
+		return rep, fmt.Errorf("%s: %w (in %d, out %d, dead %d before it failed)", name, runErr, c.In, c.Out, c.Dead)
+	}
+	return rep, nil
+}
