@@ -41,15 +41,5 @@ func (r *Router) SquaredDistances(ctx context.Context, texts []string) ([]float3
 	if err != nil {
 		return nil, fmt.Errorf("featurize: %w", err)
 	}
-	return r.Model.Model.SquaredDistances(rowsOf(v)), nil
-}
-
-// rowsOf views featurizer output as clustering rows (no copy).
-func rowsOf(v embed.Vectors) *cluster.Rows {
-	if v.Sparse != nil {
-		s := v.Sparse
-		return &cluster.Rows{N: s.Rows, Dim: s.Cols, Indptr: s.Indptr, Indices: s.Indices, Values: s.Data}
-	}
-	d := v.Dense
-	return &cluster.Rows{N: d.Rows, Dim: d.Cols, Values: d.Data}
+	return r.Model.Model.SquaredDistances(RowsOf(v)), nil
 }

@@ -122,59 +122,24 @@ the closest previous ones, so domain ids stay stable across refits.
 			log := a.log.With("cmd", "cluster fit")
 			dr := &docReader{a: a, paths: in, lim: feat.limits(), log: log}
 			defer dr.close()
-			fitFn := func(k embed.Kind, opt embed.FitOptions) (embed.Featurizer, embed.Vectors, error) {
-				return embed.FitStream(ctx, k, func() ([]string, error) { return dr.next(64) }, opt)
-			}
-			if fac, _ := embed.Lookup(kind); !fac.Streams() {
-				if _, err := dr.next(1 << 62); err != nil && !errors.Is(err, io.EOF) {
-					return fmt.Errorf("cluster fit: %w", err)
-				}
-				fitFn = func(k embed.Kind, opt embed.FitOptions) (embed.Featurizer, embed.Vectors, error) {
-					return embed.Fit(ctx, k, dr.texts, opt)
-				}
-			}
-			s, v, err := feat.fitWith(log, fitFn)
+			_, opt, err := feat.options()
 			if err != nil {
-				return fmt.Errorf("cluster fit: featurize: %w", err)
+				return err
 			}
-			if v.Len() < k {
-				return fmt.Errorf("cluster fit: %d documents for %d domains: need at least as many documents as domains", v.Len(), k)
-			}
-			// The featurizer state goes into --out while k-means runs.
-			saved := make(chan error, 1)
-			go func() {
-				_, err := embed.SaveState(out, s)
-				saved <- err
-			}()
 			if tol == 0 {
 				tol = -1 // FitConfig: negative is 0, 0 the default
 			}
-			fc := cluster.FitConfig{K: k, Unbalanced: !balanced, Restarts: restarts, MaxIter: maxIter, Tol: tol, Seed: feat.seed, Workers: feat.workers, Logger: log}
-			rows := rowsOf(v)
-			m, labels, err := cluster.Fit(ctx, rows, fc)
-			if serr := <-saved; serr != nil {
-				return fmt.Errorf("cluster fit: save the featurizer state: %w", serr)
-			}
+			res, err := flow.FitRouter(ctx, flow.FitRouterConfig{
+				Out: out, K: k, Featurizer: kind, FitOptions: opt, Read: dr.next, IDs: func() []string { return dr.ids },
+				Cluster:  cluster.FitConfig{Unbalanced: !balanced, Restarts: restarts, MaxIter: maxIter, Tol: tol, Seed: feat.seed, Workers: feat.workers},
+				TopTerms: topN, Logger: log,
+			})
 			if err != nil {
 				return fmt.Errorf("cluster fit: %w", err)
 			}
-			var prev *cluster.RouterModel
-			if latest, err := cluster.LatestRouterVersion(out); err == nil && latest > 0 {
-				if prev, err = cluster.LoadRouter(out, latest); err != nil {
-					log.Warn("previous router not loaded; domain ids start afresh", "err", err)
-					prev = nil
-				}
-			}
-			ids, nextID := cluster.MatchIDs(prev, m)
-			rm := &cluster.RouterModel{
-				FeaturizerVersion: s.Settings.Version, Featurizer: string(s.Settings.Kind), Created: time.Now().UTC(),
-				IDs: ids, Model: m, TopTerms: domainTopTerms(s, m, topN), Fit: fc, NextID: nextID,
-				Examples: cluster.Examples(m, rows, dr.ids, labels, numExamples),
-			}
-			if _, err := cluster.SaveRouter(out, rm); err != nil {
-				return fmt.Errorf("cluster fit: %w", err)
-			}
-			rep := clusterFitReport{K: k, Seconds: seconds(time.Since(start)), Docs: v.Len(), Bytes: dr.bytes, Version: rm.Version,
+			s, rm, m := res.State, res.Router, res.Router.Model
+			v := struct{ n int }{res.Docs}
+			rep := clusterFitReport{K: k, Seconds: seconds(time.Since(start)), Docs: v.n, Bytes: dr.bytes, Version: rm.Version,
 				FeaturizerVersion: s.Settings.Version, Inertia: m.Inertia, PeakRSSBytes: peakRSSBytes()}
 			rep.Sizes = sizesByID(rm)
 			rep.BalanceMaxMin, rep.BalanceMaxMean = cluster.Balance(m.Sizes)
