@@ -10,16 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/memory"
-	"github.com/segmentio/kafka-go"
 	"github.com/spf13/cobra"
 
 	"github.com/domainflow/domainflow/pipeline"
@@ -116,13 +113,6 @@ func (a *app) runInspect(cmd *cobra.Command, f inspectFlags, args []string) erro
 // ---------------------------------------------------------------------------
 // Topics
 
-// partitionRange is the offsets of one partition to read: [start, end), or
-// from start on when following.
-type partitionRange struct {
-	partition  int
-	start, end int64
-}
-
 func (a *app) inspectTopic(ctx context.Context, f inspectFlags, out *lineWriter) error {
 	cc, err := f.kafka.connect(ctx, a.log)
 	if err != nil {
@@ -143,167 +133,13 @@ func (a *app) inspectTopic(ctx context.Context, f inspectFlags, out *lineWriter)
 			parts = append(parts, p)
 		}
 	}
-	ranges, err := partitionRanges(ctx, cc, f.topic, parts, f.fromBeginning)
+	ranges, err := pipeline.PartitionRanges(ctx, cc, f.topic, parts, f.fromBeginning)
 	if err != nil {
 		return err
 	}
-	log := a.log.With("cmd", "inspect", "topic", f.topic)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
-	var (
-		wg   sync.WaitGroup
-		errs = make([]error, len(ranges))
-	)
-	read := func(i int, ch chan<- kafka.Message) {
-		defer wg.Done()
-		errs[i] = readPartition(ctx, cc, f, ranges[i], ch, log)
-	}
 	enc := &messageEncoder{mem: memory.DefaultAllocator}
-	if !f.follow {
-		// One channel per partition, printed in partition order while every
-		// partition is fetched at once.
-		chans := make([]chan kafka.Message, len(ranges))
-		for i := range ranges {
-			chans[i] = make(chan kafka.Message, 256)
-			wg.Add(1)
-			go func() { // owner: inspectTopic; ends at the partition's end offset, on silence or on cancel
-				defer close(chans[i])
-				read(i, chans[i])
-			}()
-		}
-		defer wg.Wait()
-		for i, ch := range chans {
-			for m := range ch {
-				if err := enc.write(out, m); err != nil {
-					cancel()
-					return err
-				}
-			}
-			if errs[i] != nil && ctx.Err() == nil {
-				cancel()
-				return errs[i]
-			}
-		}
-		return nil
-	}
-
-	// Following: one channel for all partitions; stop after --timeout of
-	// silence or at the end of the command's context.
-	msgs := make(chan kafka.Message, 256)
-	for i := range ranges {
-		wg.Add(1)
-		go read(i, msgs) // owner: inspectTopic; ends when ctx is cancelled
-	}
-	go func() { wg.Wait(); close(msgs) }() // owner: inspectTopic; ends when every reader did
-	defer func() {
-		cancel()
-		for range msgs { // let the readers finish
-		}
-	}()
-	silence := time.NewTimer(f.timeout)
-	defer silence.Stop()
-	for {
-		select {
-		case m, ok := <-msgs:
-			if !ok {
-				return errors.Join(errs...)
-			}
-			if err := enc.write(out, m); err != nil {
-				return err
-			}
-			silence.Reset(f.timeout)
-		case <-silence.C:
-			log.Debug("no message for the timeout; stopping", "timeout", f.timeout)
-			return nil
-		case <-ctx.Done():
-			return nil
-		}
-	}
-}
-
-// partitionRanges lists the offsets to read from each partition.
-func partitionRanges(ctx context.Context, cc pipeline.ClientConfig, topic string, parts []int, fromBeginning bool) ([]partitionRange, error) {
-	req := make([]kafka.OffsetRequest, 0, 2*len(parts))
-	for _, p := range parts {
-		req = append(req, kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p))
-	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	cl := cc.Client()
-	defer pipeline.CloseClient(cl)
-	res, err := cl.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: req}})
-	if err != nil {
-		return nil, fmt.Errorf("topic %s: list offsets: %w", topic, err)
-	}
-	byPart := map[int]kafka.PartitionOffsets{}
-	for _, po := range res.Topics[topic] {
-		if po.Error != nil {
-			return nil, fmt.Errorf("topic %s partition %d: list offsets: %w", topic, po.Partition, po.Error)
-		}
-		byPart[po.Partition] = po
-	}
-	ranges := make([]partitionRange, 0, len(parts))
-	for _, p := range parts {
-		po, ok := byPart[p]
-		if !ok {
-			return nil, fmt.Errorf("topic %s partition %d: no offsets in the broker's answer", topic, p)
-		}
-		r := partitionRange{partition: p, start: po.FirstOffset, end: po.LastOffset}
-		if !fromBeginning {
-			r.start = r.end
-		}
-		ranges = append(ranges, r)
-	}
-	return ranges, nil
-}
-
-// readPartition sends the messages of one partition to ch: up to the end
-// offset, or until ctx ends when following.
-func readPartition(ctx context.Context, cc pipeline.ClientConfig, f inspectFlags, pr partitionRange, ch chan<- kafka.Message, log *slog.Logger) error {
-	if !f.follow && pr.start >= pr.end {
-		return nil
-	}
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:   cc.Brokers,
-		Topic:     f.topic,
-		Partition: pr.partition,
-		Dialer:    cc.Dialer(),
-		MinBytes:  1,
-		MaxBytes:  32 << 20,
-		MaxWait:   250 * time.Millisecond,
-	})
-	defer r.Close()
-	if err := r.SetOffset(pr.start); err != nil {
-		return fmt.Errorf("partition %d: seek to %d: %w", pr.partition, pr.start, err)
-	}
-	for {
-		rctx, cancel := ctx, context.CancelFunc(func() {})
-		if !f.follow {
-			rctx, cancel = context.WithTimeout(ctx, f.timeout)
-		}
-		m, err := r.ReadMessage(rctx)
-		cancel()
-		switch {
-		case err == nil:
-		case ctx.Err() != nil:
-			return nil
-		case errors.Is(err, context.DeadlineExceeded):
-			log.Warn("partition silent before its end offset; skipping the rest",
-				"partition", pr.partition, "end_offset", pr.end, "timeout", f.timeout)
-			return nil
-		default:
-			return fmt.Errorf("partition %d: %w", pr.partition, err)
-		}
-		select {
-		case ch <- m:
-		case <-ctx.Done():
-			return nil
-		}
-		if !f.follow && m.Offset+1 >= pr.end {
-			return nil
-		}
-	}
+	return pipeline.Scan(ctx, cc, pipeline.ScanConfig{Topic: f.topic, Ranges: ranges, Follow: f.follow, Timeout: f.timeout,
+		Logger: a.log.With("cmd", "inspect", "topic", f.topic)}, func(m pipeline.Message) error { return enc.write(out, m) })
 }
 
 // inspectLine is one line of `inspect --topic` output.
@@ -328,7 +164,7 @@ type messageEncoder struct {
 	val  bytes.Buffer
 }
 
-func (e *messageEncoder) write(w io.Writer, m kafka.Message) error {
+func (e *messageEncoder) write(w io.Writer, m pipeline.Message) error {
 	line := inspectLine{
 		Topic:     m.Topic,
 		Partition: m.Partition,

@@ -19,7 +19,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/segmentio/kafka-go"
 	"github.com/spf13/cobra"
 
 	"github.com/domainflow/domainflow/pipeline"
@@ -534,7 +533,7 @@ func (a *app) runIngest(ctx context.Context, cc pipeline.ClientConfig, f *runFla
 		return err
 	}
 	defer sink.Close()
-	var batch []kafka.Message
+	var batch []pipeline.Message
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -555,7 +554,7 @@ func (a *app) runIngest(ctx context.Context, cc pipeline.ClientConfig, f *runFla
 		if err != nil {
 			return err
 		}
-		batch = append(batch, kafka.Message{Topic: pipeline.TopicRaw, Partition: p, Key: []byte(d.ID), Value: v, Headers: docHeaders})
+		batch = append(batch, pipeline.Message{Topic: pipeline.TopicRaw, Partition: p, Key: []byte(d.ID), Value: v, Headers: docHeaders})
 		sent++
 		if len(batch) >= 1024 {
 			if err := flush(); err != nil {
@@ -567,7 +566,7 @@ func (a *app) runIngest(ctx context.Context, cc pipeline.ClientConfig, f *runFla
 		return err
 	}
 	// Rejected records: those not dead-lettered yet (counted by header).
-	already, err := deadLetterCount(ctx, cc, func(m kafka.Message) bool { return headerValue(m, pipeline.HeaderStage) == "run" })
+	already, err := deadLetterCount(ctx, cc, func(m pipeline.Message) bool { return pipeline.HeaderValue(m, pipeline.HeaderStage) == "run" })
 	if err != nil {
 		return err
 	}
@@ -583,7 +582,7 @@ func (a *app) runIngest(ctx context.Context, cc pipeline.ClientConfig, f *runFla
 }
 
 // deadLetterCount counts the dead letters that keep selects.
-func deadLetterCount(ctx context.Context, cc pipeline.ClientConfig, keep func(kafka.Message) bool) (int64, error) {
+func deadLetterCount(ctx context.Context, cc pipeline.ClientConfig, keep func(pipeline.Message) bool) (int64, error) {
 	msgs, err := pipeline.ReadTopic(ctx, cc, pipeline.TopicDeadLetter, 0)
 	if err != nil {
 		return 0, err
@@ -729,14 +728,14 @@ func (a *app) runCounts(ctx context.Context, cc pipeline.ClientConfig, rm *clust
 	var dead int64
 	deadSeen := map[pos]bool{}
 	for i, m := range msgs {
-		stage := headerValue(m, pipeline.HeaderStage)
+		stage := pipeline.HeaderValue(m, pipeline.HeaderStage)
 		if stage == "train" || stage == "archive" {
 			continue // dead letters of routed messages, not of input records
 		}
-		p, _ := strconv.Atoi(headerValue(m, pipeline.HeaderOriginPartition))
-		off, _ := strconv.ParseInt(headerValue(m, pipeline.HeaderOriginOffset), 10, 64)
-		row, _ := strconv.Atoi(headerValue(m, pipeline.HeaderOriginRow))
-		k := pos{topic: headerValue(m, pipeline.HeaderOriginTopic), p: int32(p), off: off, row: int32(row), reason: stage}
+		p, _ := strconv.Atoi(pipeline.HeaderValue(m, pipeline.HeaderOriginPartition))
+		off, _ := strconv.ParseInt(pipeline.HeaderValue(m, pipeline.HeaderOriginOffset), 10, 64)
+		row, _ := strconv.Atoi(pipeline.HeaderValue(m, pipeline.HeaderOriginRow))
+		k := pos{topic: pipeline.HeaderValue(m, pipeline.HeaderOriginTopic), p: int32(p), off: off, row: int32(row), reason: stage}
 		if stage == "run" {
 			k.off = int64(i) // input records: each dead letter is one record
 		}
