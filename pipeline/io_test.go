@@ -254,3 +254,49 @@ func TestDecodeMessageAndDeadLetterInfo(t *testing.T) {
 		t.Errorf("ParseDeadLetter = %+v, want %+v", info, want)
 	}
 }
+
+// TestScanOrders reads two partitions: without Follow in partition order,
+// each to the end offset it had when the ranges were listed.
+func TestScanOrders(t *testing.T) {
+	cc := pipetest.Broker(t).Client()
+	pipetest.CreateTopics(t, cc, 2, "s.in")
+	sink, err := pipeline.NewKafkaSink(pipeline.SinkConfig{Client: cc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var msgs []pipeline.Message
+	for i := range 6 {
+		msgs = append(msgs, pipeline.Message{Topic: "s.in", Partition: 1 - i%2, Value: []byte(strconv.Itoa(i))})
+	}
+	if err := sink.Write(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	ranges, err := pipeline.PartitionRanges(ctx, cc, "s.in", []int{0, 1}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Written after the ranges were listed: not read.
+	if err := sink.Write(ctx, pipeline.Message{Topic: "s.in", Partition: 0, Value: []byte("late")}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	err = pipeline.Scan(ctx, cc, pipeline.ScanConfig{Topic: "s.in", Ranges: ranges}, func(m pipeline.Message) error {
+		got = append(got, fmt.Sprintf("%d:%s", m.Partition, m.Value))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != "[0:1 0:3 0:5 1:0 1:2 1:4]" {
+		t.Errorf("scan read %v", got)
+	}
+	stop := errors.New("stop")
+	n := 0
+	err = pipeline.Scan(ctx, cc, pipeline.ScanConfig{Topic: "s.in", Ranges: ranges}, func(pipeline.Message) error { n++; return stop })
+	if !errors.Is(err, stop) || n != 1 {
+		t.Errorf("scan after fn's error: %v after %d messages", err, n)
+	}
+}
