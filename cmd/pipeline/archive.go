@@ -2,22 +2,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
-	"sync"
 	"time"
 
-	"github.com/apache/arrow/go/v15/arrow"
-	"github.com/segmentio/kafka-go"
 	"github.com/spf13/cobra"
 
 	"github.com/domainflow/domainflow/pipeline"
-	"github.com/domainflow/domainflow/schemas"
+	"github.com/domainflow/domainflow/stages/archive"
 )
 
 // archiveFlags are the flags of `pipeline archive`.
@@ -31,11 +25,7 @@ type archiveFlags struct {
 }
 
 // archiveReport is one domain's line of the archive report.
-type archiveReport struct {
-	Domain int   `json:"domain"`
-	Docs   int64 `json:"docs"`
-	Shards int   `json:"shards"`
-}
+type archiveReport = archive.Report
 
 func (a *app) archiveCmd() *cobra.Command {
 	var f archiveFlags
@@ -86,28 +76,13 @@ func (a *app) runArchive(ctx context.Context, f *archiveFlags) error {
 	if err != nil {
 		return fmt.Errorf("archive: %w", err)
 	}
-	var ids []int
+	var domains archive.DomainSource
 	if f.domains == "all" {
-		rd := newRouterDomains(cc, log)
-		defer rd.close()
-		var ts []pipeline.TopicInfo
-		err := pipeline.Retry(ctx, log, "read the router's domains", func(ctx context.Context) error {
-			var err error
-			if ts, err = pipeline.ListTopics(ctx, cc); err != nil {
-				return err
-			}
-			return rd.refresh(ctx, ts)
-		})
-		if err != nil {
-			return fmt.Errorf("archive: %w", err)
-		}
-		if !rd.any() {
-			return fmt.Errorf("archive: --domain all archives the domains of the router, and %s holds no router; give --domain ids", pipeline.TopicRouterModels)
-		}
-		if ids = rd.domains(ts); len(ids) == 0 {
-			return fmt.Errorf("archive: no topic of a router domain (%s<id>) on %v", pipeline.DomainTopicPrefix, cc.Brokers)
-		}
+		rd := &archiveRouterDomains{cc: cc, log: log, rd: newRouterDomains(cc, log)}
+		defer rd.rd.close()
+		domains = rd
 	} else {
+		var ids archive.IDs
 		for _, s := range splitList(f.domains) {
 			id, err := strconv.Atoi(s)
 			if err != nil || id < 0 {
@@ -115,35 +90,18 @@ func (a *app) runArchive(ctx context.Context, f *archiveFlags) error {
 			}
 			ids = append(ids, id)
 		}
+		domains = ids
 	}
-	dead, err := pipeline.NewKafkaSink(pipeline.SinkConfig{Client: cc})
+	reps, err := archive.Run(ctx, archive.Config{
+		Client:        cc,
+		Dir:           filepath.Join(f.out, "archive"),
+		ShardMessages: f.shardMsgs,
+		ExitOnIdle:    f.exitOnIdle,
+		Logger:        log,
+	}, domains)
 	if err != nil {
-		return fmt.Errorf("archive: %w", err)
+		return err
 	}
-	defer dead.Close()
-	var (
-		mu   sync.Mutex
-		reps []archiveReport
-		errs []error
-		wg   sync.WaitGroup
-	)
-	for _, id := range ids {
-		wg.Go(func() {
-			r, err := archiveDomain(ctx, cc, dead, f, id, log.With("domain", id))
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("domain %d: %w", id, err))
-				return
-			}
-			reps = append(reps, r)
-		})
-	}
-	wg.Wait()
-	if len(errs) > 0 {
-		return fmt.Errorf("archive: %w", errors.Join(errs...))
-	}
-	sort.Slice(reps, func(i, j int) bool { return reps[i].Domain < reps[j].Domain })
 	if f.json {
 		return writeJSON(a.stdout, struct {
 			Domains []archiveReport `json:"domains"`
@@ -155,199 +113,35 @@ func (a *app) runArchive(ctx context.Context, f *archiveFlags) error {
 	return nil
 }
 
-// shardName is the file of partition p's messages first..last.
-func shardName(p int, first, last int64) string {
-	return fmt.Sprintf("part-%03d-%012d-%012d.parquet", p, first, last)
+// archiveRouterDomains is the archive.DomainSource of --domain all: the
+// domains of the routers on router.models that have a topic.
+type archiveRouterDomains struct {
+	cc  pipeline.ClientConfig
+	log *slog.Logger
+	rd  *routerDomains
 }
 
-// archivedUpTo returns per partition the next offset after the shards in
-// dir.
-func archivedUpTo(dir string) (map[int]int64, error) {
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return map[int]int64{}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	next := map[int]int64{}
-	for _, e := range ents {
-		var p int
-		var first, last int64
-		if n, _ := fmt.Sscanf(e.Name(), "part-%03d-%012d-%012d.parquet", &p, &first, &last); n == 3 && e.Name() == shardName(p, first, last) {
-			next[p] = max(next[p], last+1)
-		}
-	}
-	return next, nil
-}
-
-// archiveDomain copies docs.domain.<id> into shards until idle or ctx ends.
-func archiveDomain(ctx context.Context, cc pipeline.ClientConfig, dead *pipeline.KafkaSink, f *archiveFlags, id int, log *slog.Logger) (archiveReport, error) {
-	rep := archiveReport{Domain: id}
-	topic := pipeline.DomainTopic(id)
-	dir := filepath.Join(f.out, "archive", strconv.Itoa(id))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return rep, err
-	}
-	next, err := archivedUpTo(dir)
-	if err != nil {
-		return rep, err
-	}
-	var n int
-	err = pipeline.Retry(ctx, log, "read the partitions of "+topic, func(ctx context.Context) error {
+// Domains reads the routers published since the last call and returns the
+// router domains that have a topic; it fails when there is no router or no
+// such topic.
+func (s *archiveRouterDomains) Domains(ctx context.Context) ([]int, error) {
+	var ts []pipeline.TopicInfo
+	err := pipeline.Retry(ctx, s.log, "read the router's domains", func(ctx context.Context) error {
 		var err error
-		n, err = pipeline.PartitionCount(ctx, cc, topic)
-		return err
-	})
-	if err != nil {
-		return rep, err
-	}
-	in := newPartitionReaders(cc, topic, n)
-	defer in.close()
-	for p, off := range next {
-		if p < n {
-			in.next[p] = off
-		}
-	}
-	// A shard holds rows of one set of extra columns (key): a message with
-	// other ones closes the open shard first.
-	type shard struct {
-		recs        []arrow.Record
-		rows        int64
-		key         string
-		first, last int64
-		msgs        int
-	}
-	open := make([]*shard, n)
-	defer func() {
-		for _, s := range open {
-			if s != nil {
-				releaseRecords(s.recs)
-			}
-		}
-	}()
-	flush := func(p int) error {
-		s := open[p]
-		if s == nil || s.msgs == 0 {
-			return nil
-		}
-		path := filepath.Join(dir, shardName(p, s.first, s.last))
-		if err := schemas.WriteFileAtomic(path, func(fh *os.File) error { return schemas.WriteParquetRecords(fh, s.recs) }); err != nil {
+		if ts, err = pipeline.ListTopics(ctx, s.cc); err != nil {
 			return err
 		}
-		rep.Shards++
-		releaseRecords(s.recs)
-		open[p] = nil
-		return nil
-	}
-	flushAll := func() error {
-		for p := range open {
-			if err := flush(p); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	lastInput := time.Now()
-	cursor := 0
-	for ctx.Err() == nil {
-		m, p, ok, err := in.nextMessageRetrying(ctx, cursor, log)
-		if err != nil {
-			if ctx.Err() != nil {
-				break
-			}
-			return rep, err
-		}
-		if !ok {
-			if f.exitOnIdle > 0 && time.Since(lastInput) >= f.exitOnIdle {
-				break
-			}
-			sleepCtx(ctx, 100*time.Millisecond)
-			continue
-		}
-		lastInput, cursor = time.Now(), (p+1)%n
-		docs, derr := archiveDocs(m)
-		key := ""
-		if len(docs) > 0 {
-			key = schemas.ExtraKey(docs[0])
-		}
-		if s := open[p]; s != nil && len(docs) > 0 && s.rows > 0 && s.key != key {
-			rep.Docs += s.rows
-			if err := flush(p); err != nil {
-				releaseRecords(docs)
-				return rep, err
-			}
-		}
-		s := open[p]
-		if s == nil {
-			s = &shard{first: m.Offset, key: key}
-			open[p] = s
-		}
-		if s.rows == 0 {
-			s.key = key
-		}
-		if derr != nil {
-			log.Warn("message dead-lettered", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "err", derr)
-			dl := pipeline.DeadLetter(pipeline.TopicDeadLetter, "archive", m, derr)
-			werr := pipeline.Retry(ctx, log, "write a dead letter", func(ctx context.Context) error {
-				// The first attempt outlives a stop by its own timeout.
-				wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-				defer cancel()
-				return dead.Write(wctx, dl)
-			})
-			if werr != nil {
-				if ctx.Err() != nil {
-					break // the shard ends before m, which is read again on restart
-				}
-				return rep, fmt.Errorf("dead letter: %w", werr)
-			}
-		}
-		s.recs = append(s.recs, docs...)
-		for _, rec := range docs {
-			s.rows += rec.NumRows()
-		}
-		s.last = m.Offset
-		s.msgs++
-		if s.msgs >= f.shardMsgs {
-			rep.Docs += s.rows
-			if err := flush(p); err != nil {
-				return rep, err
-			}
-		}
-	}
-	for _, s := range open {
-		if s != nil {
-			rep.Docs += s.rows
-		}
-	}
-	return rep, flushAll()
-}
-
-func releaseRecords(recs []arrow.Record) {
-	for _, rec := range recs {
-		rec.Release()
-	}
-}
-
-// archiveDocs decodes the records of one routed message, checked to hold
-// documents with one set of extra columns; the caller releases them.
-func archiveDocs(m kafka.Message) ([]arrow.Record, error) {
-	if _, err := schemas.CheckMessage(headerValue(m, schemas.HeaderContentType), headerValue(m, schemas.HeaderSchemaVersion), m.Value); err != nil {
-		return nil, err
-	}
-	recs, err := schemas.DecodeRecords(m.Value, nil)
+		return s.rd.refresh(ctx, ts)
+	})
 	if err != nil {
 		return nil, err
 	}
-	for _, rec := range recs {
-		if _, err := schemas.Documents(rec); err != nil {
-			releaseRecords(recs)
-			return nil, err
-		}
-		if schemas.ExtraKey(rec) != schemas.ExtraKey(recs[0]) {
-			releaseRecords(recs)
-			return nil, &schemas.DecodeError{Reason: schemas.ReasonWrongSchema, Err: errors.New("archive: records of one message with different extra columns")}
-		}
+	if !s.rd.any() {
+		return nil, fmt.Errorf("--domain all archives the domains of the router, and %s holds no router; give --domain ids", pipeline.TopicRouterModels)
 	}
-	return recs, nil
+	ids := s.rd.domains(ts)
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("no topic of a router domain (%s<id>) on %v", pipeline.DomainTopicPrefix, s.cc.Brokers)
+	}
+	return ids, nil
 }
