@@ -199,11 +199,14 @@ func archiveDomain(ctx context.Context, cc pipeline.ClientConfig, dead *pipeline
 	if err != nil {
 		return rep, err
 	}
-	in := newPartitionReaders(cc, topic, n)
-	defer in.close()
+	in, err := pipeline.NewRoundRobin(pipeline.ConsumerConfig{Client: cc, Topic: topic, Logger: log}, n)
+	if err != nil {
+		return rep, err
+	}
+	defer in.Close()
 	for p, off := range next {
 		if p < n {
-			in.next[p] = off
+			in.Seek(p, off)
 		}
 	}
 	type shard struct {
@@ -236,7 +239,7 @@ func archiveDomain(ctx context.Context, cc pipeline.ClientConfig, dead *pipeline
 	lastInput := time.Now()
 	cursor := 0
 	for ctx.Err() == nil {
-		m, p, ok, err := in.nextMessageRetrying(ctx, cursor, log)
+		m, p, ok, err := in.NextRetrying(ctx, cursor, log)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
