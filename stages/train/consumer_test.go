@@ -351,3 +351,55 @@ func TestRunExpertConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckpointStepsInsideOneMessage: one input message that holds many
+// documents trains dozens of steps, and CheckpointSteps 5 checkpoints at
+// steps 5, 10, 15, ... inside it, not once after it. An expert run again
+// from a checkpoint taken inside the message (as one killed right after it
+// would be) ends bit-identical to the uninterrupted run.
+func TestCheckpointStepsInsideOneMessage(t *testing.T) {
+	t.Parallel()
+	cc := pipetest.Broker(t).Client()
+	const topic = "docs.big"
+	pipetest.CreateTopics(t, cc, 1, topic)
+	var texts []string
+	for i := range 200 {
+		texts = append(texts, fmt.Sprintf("document %d: %s", i, strings.Repeat(fmt.Sprintf("word%d ", i%17), 3)))
+	}
+	pipetest.Produce(t, cc, docMessage(t, topic, 0, texts...))
+
+	trainOn := func(out string) train.ExpertReport {
+		t.Helper()
+		cfg := consumerConfig(cc, out)
+		cfg.CheckpointSteps = 5
+		return runExpert(t, cfg, "big", topic)
+	}
+	whole := t.TempDir()
+	final := trainOn(whole)
+	if final.Step < 20 || final.Docs != 200 {
+		t.Fatalf("the message trained %d steps on %d documents; want at least 20 steps on 200", final.Step, final.Docs)
+	}
+	steps, err := train.ListCheckpoints(train.ExpertDir(whole, "big"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(steps)
+	var want []int
+	for s := 5; s < final.Step; s += 5 {
+		want = append(want, s)
+	}
+	want = append(want, final.Step) // the checkpoint on exit
+	if !slices.Equal(steps, want) {
+		t.Fatalf("checkpoints at steps %v, want %v (every 5 steps inside the one message, and on exit)", steps, want)
+	}
+
+	// Resume from the checkpoint at step 10, inside the message: its input
+	// offset is past the message and the packer holds the rest of it.
+	resumed := t.TempDir()
+	copyCheckpoint(t, train.ExpertDir(whole, "big"), train.ExpertDir(resumed, "big"), 10)
+	again := trainOn(resumed)
+	if again.ParamsSHA256 != final.ParamsSHA256 || again.Step != final.Step || again.Tokens != final.Tokens || again.Docs != final.Docs {
+		t.Fatalf("resumed from step 10: step %d, %d tokens, %d docs, params %s; uninterrupted: step %d, %d tokens, %d docs, params %s",
+			again.Step, again.Tokens, again.Docs, again.ParamsSHA256, final.Step, final.Tokens, final.Docs, final.ParamsSHA256)
+	}
+}
