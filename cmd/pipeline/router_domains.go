@@ -31,9 +31,9 @@ type routerDomains struct {
 	log *slog.Logger
 
 	ids     map[int]bool
-	nextID  int               // the highest NextID of a router seen
-	in      *partitionReaders // router.models, read on from where the last refresh ended
-	ignored map[string]bool   // topics warned about
+	nextID  int                  // the highest NextID of a router seen
+	in      *pipeline.RoundRobin // router.models, read on from where the last refresh ended
+	ignored map[string]bool      // topics warned about
 }
 
 func newRouterDomains(cc pipeline.ClientConfig, log *slog.Logger) *routerDomains {
@@ -42,7 +42,7 @@ func newRouterDomains(cc pipeline.ClientConfig, log *slog.Logger) *routerDomains
 
 func (r *routerDomains) close() {
 	if r.in != nil {
-		r.in.close()
+		r.in.Close()
 	}
 }
 
@@ -61,10 +61,14 @@ func (r *routerDomains) refresh(ctx context.Context, topics []pipeline.TopicInfo
 		if i < 0 || topics[i].Partitions == 0 {
 			return nil
 		}
-		r.in = newPartitionReaders(r.cc, pipeline.TopicRouterModels, topics[i].Partitions)
+		in, err := pipeline.NewRoundRobin(pipeline.ConsumerConfig{Client: r.cc, Topic: pipeline.TopicRouterModels, Logger: r.log}, topics[i].Partitions)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", pipeline.TopicRouterModels, err)
+		}
+		r.in = in
 	}
-	for p := 0; ; p = (p + 1) % len(r.in.readers) {
-		m, _, ok, err := r.in.nextMessage(ctx, p)
+	for p := 0; ; p = (p + 1) % r.in.Partitions() {
+		m, _, ok, err := r.in.Next(ctx, p)
 		if err != nil {
 			return fmt.Errorf("read %s: %w", pipeline.TopicRouterModels, err)
 		}

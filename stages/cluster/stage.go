@@ -34,7 +34,7 @@ const (
 	// ReasonImpossibleOrigin: the row claims an origin that cannot exist
 	// (beyond the end of its partition, a partition or topic that is not
 	// there): a forged or corrupted row.
-	ReasonImpossibleOrigin schemas.Reason = "impossible-origin"
+	ReasonImpossibleOrigin = pipeline.ReasonImpossibleOrigin
 	// ReasonOutOfOrderOrigin: the row's origin does not come after the
 	// previous row's of the same origin partition in the same record; the
 	// stages upstream write rows in origin order.

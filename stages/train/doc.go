@@ -20,6 +20,23 @@
 // Given the same seed, documents in the same order and the same backend and
 // thread count, training is bit-for-bit reproducible.
 //
-// The training consumers, checkpoints, branching, evaluation and merging
-// build on this API (issue 6).
+// Trainer is the exactly-once state machine over that model: documents in
+// with their origin positions, steps out, checkpoints (SaveCheckpoint,
+// LoadLatestCheckpoint) that carry the tensors, the AdamW moments, the
+// pending bytes, the origin positions applied and the input offsets.
+// Branching (TrainerConfig.Init) starts an expert from a seed's parameters,
+// as Branch-Train-Merge does; Merge averages experts.
+//
+// The training consumers run trainers on Kafka through the pipeline
+// package's types: RunExpert trains one expert on one topic, RunDomains one
+// per domain topic, and Run one per domain a DomainSource names, starting
+// the experts of domains that appear later (the source is injected so that
+// this package does not depend on the routing stage). The input partitions
+// are read in a deterministic round robin (pipeline.RoundRobin) from the
+// offsets and cursor the checkpoint carries, so an expert killed at any
+// point and run again ends bit-identical to an uninterrupted one; messages
+// that do not decode and routed rows whose origin cannot exist are
+// dead-lettered, broker outages are ridden out, and the end of the context
+// is a stop (checkpoint and report), not an error. `pipeline train` is
+// flags over ConsumerConfig and one of these calls.
 package train

@@ -73,3 +73,51 @@ func LoadExperts(out string, warn func(expert string, err error)) (names []strin
 	}
 	return names, cks, nil
 }
+
+// ExpertReport is one expert's final state, as the training consumers
+// return it and `pipeline train --json` and `pipeline experts list --json`
+// print it.
+type ExpertReport struct {
+	Expert        string  `json:"expert"`
+	Step          int     `json:"step"`
+	Tokens        int64   `json:"tokens"`
+	Docs          int64   `json:"docs"`
+	Skipped       int64   `json:"skipped,omitempty"`
+	Loss          float64 `json:"loss"` // the mean of the last (up to) 50 steps
+	Checkpoint    string  `json:"checkpoint"`
+	ParamsSHA256  string  `json:"params_sha256"`
+	Size          string  `json:"size"`
+	Init          string  `json:"init,omitempty"`
+	RouterVersion int64   `json:"router_version,omitempty"`
+}
+
+// ReportOf summarizes checkpoint c of expert name, kept in dir.
+func ReportOf(name, dir string, c *Checkpoint) ExpertReport {
+	r := ExpertReport{Expert: name, Step: c.Meta.Step, Tokens: c.Meta.Tokens, Docs: c.Meta.Docs, Skipped: c.Meta.Skipped,
+		Checkpoint: CheckpointPath(dir, c.Meta.Step), ParamsSHA256: ParamsSHA256(c.Model),
+		Size: c.Model.Cfg.Name, Init: c.Meta.Init, RouterVersion: c.Meta.RouterVersion}
+	if len(c.Meta.Losses) > 0 {
+		// The mean over the last (up to) 50 steps: one step's loss is noisy.
+		ls := c.Meta.Losses[max(0, len(c.Meta.Losses)-50):]
+		s := 0.0
+		for _, l := range ls {
+			s += float64(l.Loss)
+		}
+		r.Loss = s / float64(len(ls))
+	}
+	return r
+}
+
+// LoadSeed loads a seed checkpoint for ConsumerConfig.Init: path is a
+// checkpoint file (.arrow or .parquet), or an expert dir whose newest valid
+// checkpoint is taken.
+func LoadSeed(path string) (*Checkpoint, error) {
+	if strings.HasSuffix(path, ".arrow") || strings.HasSuffix(path, ".parquet") {
+		return LoadCheckpoint(path)
+	}
+	c, _, err := LoadLatestCheckpoint(path)
+	if err == nil && c == nil {
+		err = fmt.Errorf("no checkpoint in %s", path)
+	}
+	return c, err
+}
