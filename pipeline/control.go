@@ -147,7 +147,7 @@ func (t *ControlTopic) Watch(ctx context.Context, fn func(context.Context, Messa
 		if ctx.Err() == nil {
 			t.log.Warn(t.cfg.Name+" "+what+"; retrying", "err", err, "backoff", backoff)
 		}
-		sleep(ctx, backoff)
+		Sleep(ctx, backoff)
 		backoff = min(2*backoff, RetryBackoffMax)
 	}
 	for ctx.Err() == nil {

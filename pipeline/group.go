@@ -140,7 +140,7 @@ func (s *KafkaSource) run(ctx context.Context) {
 				continue // replaced by a new member (watchStalls)
 			}
 			s.log.Warn("consumer group: no generation yet; retrying", "group", s.cfg.GroupID, "err", err, "backoff", backoff)
-			if !sleep(ctx, backoff) {
+			if !Sleep(ctx, backoff) {
 				return
 			}
 			backoff = min(2*backoff, RetryBackoffMax)
@@ -189,7 +189,7 @@ func (s *KafkaSource) readPartition(ctx context.Context, n int64, topic string, 
 				return
 			}
 			s.log.Warn("fetch failed; retrying", "topic", topic, "partition", pa.ID, "err", err, "backoff", backoff)
-			if !sleep(ctx, backoff) {
+			if !Sleep(ctx, backoff) {
 				return
 			}
 			backoff = min(2*backoff, RetryBackoffMax)

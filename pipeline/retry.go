@@ -51,7 +51,7 @@ func Retry(ctx context.Context, log *slog.Logger, what string, f func(context.Co
 			return err
 		}
 		log.Warn(what+" failed; retrying", "err", err, "attempt", attempt, "backoff", backoff)
-		if !sleep(ctx, backoff) {
+		if !Sleep(ctx, backoff) {
 			return giveUp(ctx, err, attempt)
 		}
 		backoff = min(2*backoff, RetryBackoffMax)

@@ -322,7 +322,7 @@ func (r *Runner) fetchUntil(ctx, fctx context.Context, msgs chan<- kafka.Message
 			return true
 		default:
 			r.log.Warn("fetch failed; retrying", "err", err, "backoff", *backoff)
-			if !sleep(ctx, *backoff) {
+			if !Sleep(ctx, *backoff) {
 				return true
 			}
 			*backoff = min(2**backoff, r.cfg.BackoffMax)
@@ -683,7 +683,7 @@ func (r *Runner) process(ctx context.Context, pos Position, rec arrow.Record) (R
 			return res, err
 		}
 		r.log.Warn("stage asked for a retry", "err", err, "backoff", backoff)
-		if !sleep(ctx, backoff) {
+		if !Sleep(ctx, backoff) {
 			return Result{}, err
 		}
 		backoff = min(2*backoff, r.cfg.BackoffMax)
@@ -832,7 +832,7 @@ func (r *Runner) writeRetrying(ctx context.Context, msgs ...kafka.Message) error
 			r.cfg.Metrics.WriteRetries.WithLabelValues(r.cfg.Name).Inc()
 		}
 		r.log.Warn("write failed; retrying", "err", err, "messages", len(msgs), "backoff", backoff)
-		if !sleep(ctx, backoff) {
+		if !Sleep(ctx, backoff) {
 			return fmt.Errorf("stage %s: write %d messages: %w", r.cfg.Name, len(msgs), err)
 		}
 		backoff = min(2*backoff, r.cfg.BackoffMax)
@@ -851,7 +851,7 @@ func (r *Runner) commit(ctx context.Context, lasts []kafka.Message) {
 		if err == nil {
 			return
 		}
-		if attempt >= r.cfg.CommitAttempts || ctx.Err() != nil || !sleep(ctx, backoff) {
+		if attempt >= r.cfg.CommitAttempts || ctx.Err() != nil || !Sleep(ctx, backoff) {
 			if r.cfg.Metrics != nil {
 				r.cfg.Metrics.CommitFailure.WithLabelValues(r.cfg.Name).Inc()
 			}
@@ -869,16 +869,4 @@ func header(m kafka.Message, key string) string {
 		}
 	}
 	return ""
-}
-
-// sleep waits d or until ctx ends; it reports whether d elapsed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

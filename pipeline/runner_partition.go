@@ -153,7 +153,7 @@ func messageRows(m kafka.Message) int64 {
 // snapshots saved and its input committed, or abandoned after a failure).
 func (r *Runner) waitFinished(ctx context.Context) error {
 	for r.finished.Load() < r.prepared.Load() {
-		if !sleep(ctx, 5*time.Millisecond) {
+		if !Sleep(ctx, 5*time.Millisecond) {
 			return ctx.Err()
 		}
 	}
@@ -192,7 +192,7 @@ func (r *Runner) retry(ctx context.Context, what string, f func(context.Context)
 			return fmt.Errorf("%s: %w (gave up: %v)", what, err, context.Cause(ctx))
 		}
 		r.log.Warn(what+" failed; retrying", "err", err, "backoff", backoff)
-		if !sleep(ctx, backoff) {
+		if !Sleep(ctx, backoff) {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		backoff = min(2*backoff, r.cfg.BackoffMax)

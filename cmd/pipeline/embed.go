@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/segmentio/kafka-go"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -470,6 +469,8 @@ func (a *app) runEmbedOffline(cmd *cobra.Command, f *embedFlags) error {
 	return nil
 }
 
+// runEmbedStage runs the embedding stage on Kafka (embed.RunStage) with the
+// runner of the stage commands.
 func (a *app) runEmbedStage(cmd *cobra.Command, f *embedFlags) error {
 	if err := f.stage.validate("embed"); err != nil {
 		return err
@@ -487,88 +488,27 @@ func (a *app) runEmbedStage(cmd *cobra.Command, f *embedFlags) error {
 	if err != nil {
 		return fmt.Errorf("embed: %w", err)
 	}
+	cfg := embed.StageConfig{
+		Client:     cc,
+		StateDir:   f.feat.state,
+		State:      s,
+		FitSample:  f.feat.fitSample,
+		InputTopic: f.stage.in,
+		Limits:     f.feat.limits(),
+		Watch:      f.watch,
+		Logger:     log,
+		// The stage validates documents with the same limits as ingest.
+		Run: func(ctx context.Context, stage pipeline.Stage) error {
+			return a.runStage(ctx, "embed", &f.stage, cc, stage, nil, log,
+				func(c *pipeline.RunnerConfig) { c.Limits = f.feat.limits() })
+		},
+	}
 	if s == nil {
-		n := f.feat.fitSample
-		if n <= 0 {
-			n = 10000
-		}
-		log.Info("no featurizer yet: sampling the input to fit one", "topic", f.stage.in, "sample", n)
-		texts, err := sampleTexts(ctx, cc, f.stage.in, n, f.feat.limits(), log)
-		if err != nil {
-			return fmt.Errorf("embed: sample %s: %w", f.stage.in, err)
-		}
-		if len(texts) == 0 {
-			return fmt.Errorf("embed: %s holds no documents to fit the featurizer on; ingest some first or give --state with a fitted featurizer", f.stage.in)
-		}
-		if s, _, err = f.feat.fit(ctx, texts, log); err != nil {
+		if cfg.Kind, cfg.Options, err = f.feat.options(); err != nil {
 			return fmt.Errorf("embed: fit: %w", err)
 		}
 	}
-	stage := embed.NewStage(s)
-	log.Info("featurizer loaded", "featurizer", s.Settings.Kind, "version", s.Settings.Version, "dim", s.Featurizer.Dim())
-	wctx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
-	a.shareFeaturizer(wctx, cc, f.feat.state, s, log)
-	go embed.WatchStates(wctx, f.feat.state, s.Settings.Version, f.watch, func(ns *embed.State) {
-		stage.Swap(ns)
-		log.Info("featurizer reloaded", "featurizer", ns.Settings.Kind, "version", ns.Settings.Version, "dim", ns.Featurizer.Dim())
-	}, func(err error) { log.Warn("featurizer state not loaded", "err", err) })
-	// The stage validates documents with the same limits as ingest.
-	return a.runStage(ctx, "embed", &f.stage, cc, stage, nil, log,
-		func(c *pipeline.RunnerConfig) { c.Limits = f.feat.limits() })
-}
-
-// sampleTexts decodes the documents among the first n messages of topic
-// (none when there is no such topic); messages that are not valid documents
-// are skipped (the stage dead-letters them when it reaches them). Reads are
-// retried through broker outages until ctx ends.
-func sampleTexts(ctx context.Context, cc pipeline.ClientConfig, topic string, n int, lim schemas.Limits, log *slog.Logger) ([]string, error) {
-	var msgs []kafka.Message
-	err := pipeline.Retry(ctx, log, "sample "+topic, func(ctx context.Context) (err error) {
-		msgs, err = pipeline.ReadTopic(ctx, cc, topic, n)
-		if errors.Is(err, kafka.UnknownTopicOrPartition) {
-			msgs, err = nil, nil
-		}
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	var texts []string
-	for _, m := range msgs {
-		var ct, ver string
-		for _, h := range m.Headers {
-			switch h.Key {
-			case schemas.HeaderContentType:
-				ct = string(h.Value)
-			case schemas.HeaderSchemaVersion:
-				ver = string(h.Value)
-			}
-		}
-		ct, err := schemas.CheckHeaders(ct, ver)
-		if err != nil {
-			continue
-		}
-		if ct == schemas.ContentTypeJSON {
-			if d, err := schemas.DecodeJSON(m.Value, lim); err == nil {
-				texts = append(texts, d.Text)
-			}
-			continue
-		}
-		recs, err := schemas.DecodeRecords(m.Value, nil)
-		if err != nil {
-			continue
-		}
-		for _, rec := range recs {
-			if docs, err := schemas.Documents(rec); err == nil {
-				for i := range docs.Len() {
-					texts = append(texts, docs.Doc(i).Text)
-				}
-			}
-			rec.Release()
-		}
-	}
-	return texts, nil
+	return embed.RunStage(ctx, cfg)
 }
 
 // rowFeed hands the rows of a fit (embed.FitOptions.Rows) to a goroutine
@@ -705,3 +645,34 @@ func startProfiles(cpuPath, tracePath string) (stop func(), err error) {
 func writeAtomicFile(path string, write func(io.Writer) error) error {
 	return schemas.WriteFileAtomic(path, func(f *os.File) error { return write(f) })
 }
+
+// The routing stage (cluster_stage.go) publishes and reads featurizer states
+// on router.models through these bridges to embed.FeaturizerTopic, which
+// holds the featurizer half of the protocol; they go when the routing stage
+// takes the topic as a hook of its own.
+
+// publishFeaturizer publishes featurizer state v of dir on router.models, as
+// loaded and verified (embed.FeaturizerTopic.PublishSaved).
+func publishFeaturizer(ctx context.Context, cc pipeline.ClientConfig, dir string, v int64) error {
+	ft, err := embed.NewFeaturizerTopic(cc, nil)
+	if err != nil {
+		return err
+	}
+	defer ft.Close()
+	return ft.PublishSaved(ctx, dir, v)
+}
+
+// featurizerOnTopic returns featurizer state v from router.models (nil when
+// it is not there; embed.FeaturizerTopic.Get).
+func featurizerOnTopic(ctx context.Context, cc pipeline.ClientConfig, v int64, log *slog.Logger) (*embed.State, error) {
+	ft, err := embed.NewFeaturizerTopic(cc, log)
+	if err != nil {
+		return nil, err
+	}
+	defer ft.Close()
+	return ft.Get(ctx, v)
+}
+
+// saveFeaturizer stores a state received on router.models into dir
+// (embed.SaveReceivedState).
+func saveFeaturizer(dir string, s *embed.State) error { return embed.SaveReceivedState(dir, s) }

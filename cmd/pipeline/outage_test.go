@@ -125,25 +125,6 @@ func TestPhasesRideOutBrokerOutage(t *testing.T) {
 		check func(t *testing.T, cc pipeline.ClientConfig, got any)
 	}{
 		{
-			name: "embed: sample docs.raw",
-			setup: func(t *testing.T, cc pipeline.ClientConfig) {
-				pipetest.CreateTopics(t, cc, 2, pipeline.TopicRaw)
-				for i, text := range texts[:5] {
-					m := pipetest.JSONDoc(pipeline.TopicRaw, fmt.Sprint(i), text)
-					m.Partition = i % 2
-					pipetest.Produce(t, cc, m)
-				}
-			},
-			run: func(ctx context.Context, cc pipeline.ClientConfig, log *slog.Logger) (any, error) {
-				return sampleTexts(ctx, cc, pipeline.TopicRaw, 100, schemas.Limits{}, log)
-			},
-			check: func(t *testing.T, _ pipeline.ClientConfig, got any) {
-				if n := len(got.([]string)); n != 5 {
-					t.Fatalf("sampled %d texts, want 5", n)
-				}
-			},
-		},
-		{
 			name: "publish on router.models, then read it",
 			run: func(ctx context.Context, cc pipeline.ClientConfig, _ *slog.Logger) (any, error) {
 				if err := publishRouter(ctx, cc, rm); err != nil {
@@ -154,20 +135,6 @@ func TestPhasesRideOutBrokerOutage(t *testing.T) {
 			check: func(t *testing.T, _ pipeline.ClientConfig, got any) {
 				if v := routerVersionOf(got.(map[string]kafka.Message)[routerModelKey]); v != 3 {
 					t.Fatalf("router.models holds router v%d, want v3", v)
-				}
-			},
-		},
-		{
-			name: "embed: share the featurizer",
-			run: func(ctx context.Context, cc pipeline.ClientConfig, log *slog.Logger) (any, error) {
-				wctx, cancel := context.WithCancel(ctx)
-				defer cancel()
-				(&app{log: log}).shareFeaturizer(wctx, cc, t.TempDir(), state, log)
-				return featurizerOnTopic(ctx, cc, 1, log)
-			},
-			check: func(t *testing.T, _ pipeline.ClientConfig, got any) {
-				if s := got.(*embed.State); s == nil || !sameFeaturizer(s, state) {
-					t.Fatal("the featurizer was not published")
 				}
 			},
 		},
@@ -199,7 +166,12 @@ func TestPhasesRideOutBrokerOutage(t *testing.T) {
 			setup: func(t *testing.T, cc pipeline.ClientConfig) {
 				pipetest.CreateTopics(t, cc, 2, pipeline.TopicFeatures)
 				pipetest.Produce(t, cc, featureMessages(t, state, texts)...)
-				if err := publishFeaturizerState(context.Background(), cc, state); err != nil {
+				ft, err := embed.NewFeaturizerTopic(cc, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ft.Close()
+				if err := ft.Publish(context.Background(), state); err != nil {
 					t.Fatal(err)
 				}
 			},
@@ -324,44 +296,6 @@ func topicRows(t *testing.T, cc pipeline.ClientConfig, topic string) (msgs, rows
 	return len(ms), rows
 }
 
-// TestPublishVerifiedFeaturizer: with the Arrow file of a state damaged, the
-// state loads from its Parquet twin, and what is published on router.models
-// is that state, verified, not the damaged bytes (issue 13).
-func TestPublishVerifiedFeaturizer(t *testing.T) {
-	t.Parallel()
-	cc := pipetest.Broker(t).Client()
-	dir := t.TempDir()
-	state, _ := fixtureState(t, dir, 30)
-	arrowPath := embed.StatePath(dir, 1)
-	data, err := os.ReadFile(arrowPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data[len(data)/2] ^= 0xff
-	if err := os.WriteFile(arrowPath, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := publishFeaturizer(ctx, cc, dir, 1); err != nil {
-		t.Fatal(err)
-	}
-	latest, err := routerTopicLatest(ctx, cc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, got, err := featurizerMessage(latest[featurizerKey])
-	if err != nil {
-		t.Fatalf("the published featurizer does not verify: %v", err)
-	}
-	twin, err := embed.LoadStateFile(schemas.ParquetTwin(arrowPath))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v != 1 || !sameFeaturizer(got, twin) || !sameFeaturizer(got, state) {
-		t.Fatalf("published v%d, not the state of the Parquet twin", v)
-	}
-}
-
 // corrupt returns b with a byte of its settings JSON changed: it still
 // decodes as Arrow, but no longer matches its checksum.
 func corrupt(t *testing.T, b []byte, field string) []byte {
@@ -399,7 +333,7 @@ func TestDamagedRouterTopicIgnored(t *testing.T) {
 	}
 	publishState := func(v int64, b []byte) {
 		t.Helper()
-		if err := publishOnRouterTopic(ctx, cc, featurizerKey, b, kafka.Header{Key: headerFeaturizerVersion, Value: []byte(fmt.Sprint(v))}); err != nil {
+		if err := publishOnRouterTopic(ctx, cc, embed.FeaturizerKey, b, kafka.Header{Key: embed.HeaderFeaturizerVersion, Value: []byte(fmt.Sprint(v))}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -408,12 +342,12 @@ func TestDamagedRouterTopicIgnored(t *testing.T) {
 	// names the domains.
 	publishState(1, enc1)
 	publishState(1, corrupt(t, enc1, `"number_token":"#`))
-	if _, _, err := featurizerMessage(kafka.Message{Value: corrupt(t, enc1, `"number_token":"#`),
-		Headers: []kafka.Header{{Key: headerFeaturizerVersion, Value: []byte("1")}}}); err == nil {
+	if _, _, err := embed.DecodeFeaturizerMessage(kafka.Message{Value: corrupt(t, enc1, `"number_token":"#`),
+		Headers: []kafka.Header{{Key: embed.HeaderFeaturizerVersion, Value: []byte("1")}}}); err == nil {
 		t.Fatal("a corrupted featurizer message verified")
 	}
 	got, err := featurizerOnTopic(ctx, cc, 1, log)
-	if err != nil || got == nil || !sameFeaturizer(got, state) {
+	if err != nil || got == nil || !embed.SameState(got, state) {
 		t.Fatalf("featurizerOnTopic = %v, %v; want the valid v1", got, err)
 	}
 	if !strings.Contains(logs.String(), "damaged featurizer on router.models ignored") {
@@ -428,7 +362,12 @@ func TestDamagedRouterTopicIgnored(t *testing.T) {
 	}
 	wctx, stopMirror := context.WithCancel(ctx)
 	defer stopMirror()
-	(&app{log: log}).shareFeaturizer(wctx, cc, mirror, state, log)
+	ft, err := embed.NewFeaturizerTopic(cc, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ft.Close()
+	ft.Share(wctx, mirror, state)
 	publishState(2, corrupt(t, enc2, `"number_token":"#`))
 	eventually(t, 20*time.Second, "a warning about the damaged v2", func() bool {
 		return strings.Count(logs.String(), "damaged featurizer on router.models ignored") >= 3 // featurizerOnTopic's, then the mirror's two
@@ -439,7 +378,7 @@ func TestDamagedRouterTopicIgnored(t *testing.T) {
 	publishState(2, enc2)
 	eventually(t, 20*time.Second, "the valid v2 in the mirror", func() bool {
 		s, err := embed.LoadState(mirror, 2)
-		return err == nil && sameFeaturizer(s, s2)
+		return err == nil && embed.SameState(s, s2)
 	})
 	stopMirror()
 

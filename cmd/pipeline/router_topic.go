@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strconv"
 	"time"
 
@@ -16,7 +13,6 @@ import (
 	"github.com/domainflow/domainflow/pipeline"
 	"github.com/domainflow/domainflow/schemas"
 	"github.com/domainflow/domainflow/stages/cluster"
-	"github.com/domainflow/domainflow/stages/embed"
 )
 
 // Keys of the compacted router.models topic. Compaction keeps the latest
@@ -25,9 +21,6 @@ import (
 const (
 	// routerModelKey: the router in use (cluster.EncodeRouter).
 	routerModelKey = "router"
-	// featurizerKey: the featurizer state routers of this pipeline use, as
-	// the bytes of its Arrow artifact (header featurizer-version).
-	featurizerKey = "featurizer"
 	// routingStateKeyPrefix + group: the routed counts of a cluster stage's
 	// consumer group, so balance survives restarts.
 	routingStateKeyPrefix = "routing-state/"
@@ -35,9 +28,6 @@ const (
 	// per-partition routing snapshots (pipeline.KafkaStateStore).
 	routingStateTopicPrefix = "router.state."
 )
-
-// headerFeaturizerVersion carries the version of a featurizer message.
-const headerFeaturizerVersion = "featurizer-version"
 
 // routerTopicMaxBytes caps one router.models message (the topic's
 // max.message.bytes): a tf-idf router holds k dense centroids of the
@@ -90,69 +80,6 @@ func publishRouter(ctx context.Context, cc pipeline.ClientConfig, rm *cluster.Ro
 		return fmt.Errorf("publish router v%d on %s: %w", rm.Version, pipeline.TopicRouterModels, err)
 	}
 	return nil
-}
-
-// publishFeaturizer writes featurizer state v of dir to router.models: the
-// state as loaded and verified (from the Parquet twin when the Arrow file
-// is damaged), never the file's bytes as they are.
-func publishFeaturizer(ctx context.Context, cc pipeline.ClientConfig, dir string, v int64) error {
-	s, err := embed.LoadState(dir, v)
-	if err != nil {
-		return fmt.Errorf("publish featurizer v%d: %w", v, err)
-	}
-	return publishFeaturizerState(ctx, cc, s)
-}
-
-// publishFeaturizerState writes s, a loaded (verified) state, to
-// router.models.
-func publishFeaturizerState(ctx context.Context, cc pipeline.ClientConfig, s *embed.State) error {
-	v := s.Settings.Version
-	b, err := embed.EncodeState(s)
-	if err != nil {
-		return fmt.Errorf("publish featurizer v%d: %w", v, err)
-	}
-	err = publishOnRouterTopic(ctx, cc, featurizerKey, b,
-		kafka.Header{Key: headerFeaturizerVersion, Value: []byte(strconv.FormatInt(v, 10))})
-	if err != nil {
-		return fmt.Errorf("publish featurizer v%d on %s: %w", v, pipeline.TopicRouterModels, err)
-	}
-	return nil
-}
-
-// featurizerMessage decodes a featurizer message into its version and
-// state, verified against its checksums (embed.DecodeState): a damaged or
-// forged message is an error, for the caller to warn about and ignore.
-func featurizerMessage(m kafka.Message) (int64, *embed.State, error) {
-	v := featurizerVersionOf(m)
-	if v < 0 {
-		return 0, nil, errors.New("featurizer message without a featurizer-version header")
-	}
-	s, err := embed.DecodeState(m.Value)
-	if err != nil {
-		return 0, nil, fmt.Errorf("featurizer v%d: %w", v, err)
-	}
-	if s.Settings.Version != v {
-		return 0, nil, fmt.Errorf("featurizer message says v%d, state holds v%d", v, s.Settings.Version)
-	}
-	return v, s, nil
-}
-
-// saveFeaturizer stores a featurizer state received on the topic (verified
-// by featurizerMessage) into dir under its version, both files, unless dir
-// has that version already.
-func saveFeaturizer(dir string, s *embed.State) error {
-	if _, err := os.Stat(embed.StatePath(dir, s.Settings.Version)); err == nil {
-		return nil
-	}
-	return embed.SaveStateVersion(dir, s)
-}
-
-// sameFeaturizer reports whether a and b are one state: the same settings,
-// which hold the checksum of the values.
-func sameFeaturizer(a, b *embed.State) bool {
-	ja, erra := json.Marshal(a.Settings)
-	jb, errb := json.Marshal(b.Settings)
-	return erra == nil && errb == nil && bytes.Equal(ja, jb)
 }
 
 // readRouterTopic returns every message of router.models in offset order
@@ -214,29 +141,6 @@ func latestRouterOnTopic(ctx context.Context, cc pipeline.ClientConfig, log *slo
 	return nil, nil
 }
 
-// featurizerOnTopic returns featurizer state v from router.models (nil when
-// it is not there), the newest message of that version that verifies; it
-// warns about each damaged one it passes.
-func featurizerOnTopic(ctx context.Context, cc pipeline.ClientConfig, v int64, log *slog.Logger) (*embed.State, error) {
-	msgs, err := readRouterTopic(ctx, cc)
-	if err != nil {
-		return nil, err
-	}
-	for i := len(msgs) - 1; i >= 0; i-- {
-		m := msgs[i]
-		if string(m.Key) != featurizerKey || featurizerVersionOf(m) != v {
-			continue
-		}
-		_, s, err := featurizerMessage(m)
-		if err != nil {
-			log.Warn("damaged featurizer on "+pipeline.TopicRouterModels+" ignored", "offset", m.Offset, "err", err)
-			continue
-		}
-		return s, nil
-	}
-	return nil, nil
-}
-
 // watchRouterTopic calls fn with every message of router.models from the
 // first on, in order, until ctx ends. Read errors are logged and retried
 // with backoff, from the offset after the last message handed to fn.
@@ -273,71 +177,4 @@ func watchRouterTopic(ctx context.Context, cc pipeline.ClientConfig, log *slog.L
 		sleepCtx(ctx, backoff)
 		backoff = min(2*backoff, pipeline.RetryBackoffMax)
 	}
-}
-
-// shareFeaturizer connects an embedding stage to router.models: it
-// publishes the stage's featurizer state s (loaded from dir, so verified)
-// when the topic holds no valid state of its version or a newer one, then
-// mirrors every newer featurizer published there into dir, where the
-// stage's state watcher loads it; damaged messages are ignored with a
-// warning. It returns once the first publish is done (retrying through
-// broker outages until ctx ends); the mirror runs until ctx ends.
-func (a *app) shareFeaturizer(ctx context.Context, cc pipeline.ClientConfig, dir string, s *embed.State, log *slog.Logger) {
-	v := s.Settings.Version
-	if a.topicHoldsFeaturizer(ctx, cc, v, log) {
-		log.Debug("featurizer already on "+pipeline.TopicRouterModels, "version", v)
-	} else if err := publishFeaturizerState(ctx, cc, s); err != nil && ctx.Err() == nil {
-		log.Warn("featurizer not published", "version", v, "err", err)
-	}
-	go watchRouterTopic(ctx, cc, log, func(_ context.Context, m kafka.Message) { // owner: the stage's ctx
-		if string(m.Key) != featurizerKey || featurizerVersionOf(m) < v {
-			return
-		}
-		mv, got, err := featurizerMessage(m)
-		if err != nil {
-			log.Warn("damaged featurizer on "+pipeline.TopicRouterModels+" ignored", "offset", m.Offset, "err", err)
-			return
-		}
-		if _, err := os.Stat(embed.StatePath(dir, mv)); err == nil {
-			if local, err := embed.LoadState(dir, mv); err == nil && !sameFeaturizer(local, got) {
-				log.Error("featurizer version conflict: router.models and the state dir hold different states under one version; give the embedding and routing stages the same featurizer lineage (one --state/--router dir, or let the routing stage fit on the stream)",
-					"version", mv, "dir", dir)
-			}
-			return
-		}
-		if err := saveFeaturizer(dir, got); err != nil {
-			log.Warn("featurizer from "+pipeline.TopicRouterModels+" not saved", "version", mv, "err", err)
-		}
-	})
-}
-
-// topicHoldsFeaturizer reports whether router.models holds, under the key
-// featurizer, a valid state of version v or a newer one (a newer one is
-// mirrored into the state dir by shareFeaturizer).
-func (a *app) topicHoldsFeaturizer(ctx context.Context, cc pipeline.ClientConfig, v int64, log *slog.Logger) bool {
-	latest, err := routerTopicLatest(ctx, cc)
-	if err != nil {
-		return false // ctx ended, or a permanent error that the publish reports
-	}
-	m, ok := latest[featurizerKey]
-	if !ok || featurizerVersionOf(m) < v {
-		return false
-	}
-	if _, _, err := featurizerMessage(m); err != nil {
-		log.Warn("damaged featurizer on "+pipeline.TopicRouterModels+"; publishing this stage's", "offset", m.Offset, "version", v, "err", err)
-		return false
-	}
-	return true
-}
-
-// featurizerVersionOf is the featurizer-version header of m (-1 without).
-func featurizerVersionOf(m kafka.Message) int64 {
-	for _, h := range m.Headers {
-		if h.Key == headerFeaturizerVersion {
-			if v, err := strconv.ParseInt(string(h.Value), 10, 64); err == nil {
-				return v
-			}
-		}
-	}
-	return -1
 }

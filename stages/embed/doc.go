@@ -27,4 +27,13 @@
 // Stage wraps a State as a pipeline.Stage that turns Document records into
 // Features records and can swap in a newer State while it runs (Swap,
 // WatchStates).
+//
+// The stage owns its life on Kafka: RunStage fits a featurizer on a sample
+// of the input topic when it has none (SampleTexts), shares its state with
+// the other processes of the pipeline on router.models (FeaturizerTopic,
+// the featurizer half of that control topic: EncodeState bytes under
+// FeaturizerKey, verified on every read), reloads newer states, and runs
+// the Stage through a Run hook (StageConfig.Run; by default a
+// pipeline.Runner), so that a program gives it its own runner, metrics and
+// report without this package knowing of them.
 package embed

@@ -1,0 +1,378 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/domainflow/domainflow/pipeline"
+	"github.com/domainflow/domainflow/schemas"
+)
+
+// Producer tuning. One Produce call carries up to flushMessages messages or
+// flushBytes bytes, or what came within flushAge; pipeline.Producer caps the
+// unacknowledged bytes (64 MiB).
+const (
+	flushMessages = 1000
+	flushBytes    = 1 << 20
+	flushAge      = 5 * time.Millisecond
+)
+
+// producer queues the documents and dead letters of a run on a
+// pipeline.Producer and counts what the broker acknowledged. Its methods
+// other than completed are called from Run's goroutine; completed runs on
+// the Producer's goroutines.
+//
+// A message the broker refuses for its size (a topic with a smaller
+// max.message.bytes than the pipeline's) is not lost: completed hands it
+// back, and Run's goroutine writes the refused messages again, waiting for
+// each write, in halves until the refused message is alone
+// (pipeline.WriteSplitting). A document refused alone becomes a dead letter
+// with reason oversize, its value a prefix of the document (see
+// pipeline.DeadLetterSpec); a dead letter refused alone is written again
+// with a shorter prefix (pipeline.ShrinkDeadLetter).
+type producer struct {
+	p     *pipeline.Producer
+	stage string
+	topic string
+	log   *slog.Logger
+	met   *pipeline.Metrics
+
+	pending      []pipeline.Message
+	pendingBytes int
+	pendingSince time.Time
+
+	mu       sync.Mutex
+	cond     *sync.Cond
+	calls    int                // Produce calls of flush not yet completed
+	refused  []pipeline.Message // refused for their size, to write again
+	docs     int64              // documents acknowledged on topic
+	bytes    int64              // their text bytes
+	dead     int64              // dead letters acknowledged
+	failed   int64              // messages not delivered
+	firstErr error              // first delivery error
+}
+
+// docData is the WriterData of a document message: its text bytes (for the
+// report) and where it came from (for a dead letter, should it be too large
+// for the topic).
+type docData struct {
+	textBytes   int
+	origin, pos string
+}
+
+func newProducer(cc pipeline.ClientConfig, stage, topic string, log *slog.Logger, met *pipeline.Metrics) (*producer, error) {
+	p, err := pipeline.NewProducer(pipeline.ProducerConfig{
+		Client:       cc,
+		BatchSize:    10000,
+		BatchTimeout: flushAge,
+		MaxAttempts:  10, // as kafka-go's Writer, which ingest used before
+		Logger:       log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	pr := &producer{p: p, stage: stage, topic: topic, log: log, met: met}
+	pr.cond = sync.NewCond(&pr.mu)
+	return pr, nil
+}
+
+// add queues msg; a full or old queue is handed to the Producer.
+func (p *producer) add(msg pipeline.Message) {
+	if len(p.pending) == 0 {
+		p.pendingSince = time.Now()
+	}
+	p.pending = append(p.pending, msg)
+	p.pendingBytes += len(msg.Key) + len(msg.Value)
+	if len(p.pending) >= flushMessages || p.pendingBytes >= flushBytes || time.Since(p.pendingSince) >= flushAge {
+		p.flush()
+	}
+}
+
+// addDoc queues a document message; textBytes is the length of its text,
+// origin the input file and pos the record's line or row number.
+func (p *producer) addDoc(msg pipeline.Message, textBytes int, origin, pos string) {
+	msg.WriterData = docData{textBytes: textBytes, origin: origin, pos: pos}
+	p.add(msg)
+}
+
+// deadLetter queues a dead letter for a bad input record. origin is the
+// input file and pos the record's line or row number ("" when the record is
+// a whole file).
+func (p *producer) deadLetter(raw []byte, cause error, origin, pos string) {
+	reason := schemas.ReasonOf(cause)
+	p.log.Debug("dead letter", "reason", reason, "err", cause, "input", origin, "position", pos)
+	p.add(pipeline.DeadLetterSpec{
+		Topic:        pipeline.TopicDeadLetter,
+		Value:        raw,
+		Reason:       reason,
+		Err:          cause.Error(),
+		Stage:        p.stage,
+		OriginTopic:  origin,
+		OriginOffset: pos,
+		WriterData:   reason,
+	}.Message())
+}
+
+// flush writes again what the broker refused for its size, then hands the
+// queue to the Producer (which waits while too many bytes are
+// unacknowledged).
+func (p *producer) flush() {
+	p.writeRefused()
+	if len(p.pending) == 0 {
+		return
+	}
+	batch := p.pending
+	p.pending, p.pendingBytes = make([]pipeline.Message, 0, flushMessages), 0
+	p.mu.Lock()
+	p.calls++
+	p.mu.Unlock()
+	// What was read is delivered even after the run's ctx ended.
+	if err := p.p.Produce(context.Background(), batch, p.completed); err != nil {
+		p.completed(batch, errsOf(len(batch), err))
+	}
+}
+
+func errsOf(n int, err error) []error {
+	errs := make([]error, n)
+	for i := range errs {
+		errs[i] = err
+	}
+	return errs
+}
+
+// completed is the callback of flush's Produce calls. Messages refused for
+// their size go back to Run's goroutine (writeRefused); the others are
+// settled.
+func (p *producer) completed(msgs []pipeline.Message, errs []error) {
+	var refused []pipeline.Message
+	if errs != nil {
+		var rest []pipeline.Message
+		var restErrs []error
+		for i, m := range msgs {
+			if errs[i] != nil && pipeline.IsTooLarge(errs[i]) {
+				refused = append(refused, m)
+				continue
+			}
+			rest = append(rest, m)
+			restErrs = append(restErrs, errs[i])
+		}
+		msgs, errs = rest, restErrs
+		if len(refused) > 0 {
+			p.log.Debug("batch too large for its topic; writing it again in pieces", "messages", len(refused))
+		}
+	}
+	p.settle(msgs, errs)
+	p.mu.Lock()
+	p.calls--
+	p.refused = append(p.refused, refused...)
+	p.cond.Broadcast()
+	p.mu.Unlock()
+}
+
+// settle counts msgs as delivered, or as failed where errs (nil: none
+// failed) has an error.
+func (p *producer) settle(msgs []pipeline.Message, errs []error) {
+	var docs, bytes, dead, failed, size int64
+	var firstErr error
+	for i, m := range msgs {
+		if errs != nil && errs[i] != nil {
+			failed++
+			if firstErr == nil {
+				firstErr = errs[i]
+			}
+			continue
+		}
+		size += int64(len(m.Key) + len(m.Value))
+		if m.Topic == pipeline.TopicDeadLetter {
+			dead++
+			if p.met != nil {
+				reason, _ := m.WriterData.(schemas.Reason)
+				p.met.DeadLetters.WithLabelValues(p.stage, string(reason)).Inc()
+			}
+			continue
+		}
+		docs++
+		if d, ok := m.WriterData.(docData); ok {
+			bytes += int64(d.textBytes)
+		}
+	}
+	if failed > 0 {
+		p.log.Warn("delivery failed", "messages", failed, "err", firstErr)
+	}
+	if p.met != nil {
+		p.met.RecordsOut.WithLabelValues(p.stage, p.topic).Add(float64(docs))
+		p.met.Bytes.WithLabelValues(p.stage, "out").Add(float64(size))
+	}
+	p.mu.Lock()
+	p.docs += docs
+	p.bytes += bytes
+	p.dead += dead
+	p.failed += failed
+	if p.firstErr == nil {
+		p.firstErr = firstErr
+	}
+	p.mu.Unlock()
+}
+
+// writeRefused writes again, waiting for each write, the messages the
+// broker refused for their size.
+func (p *producer) writeRefused() {
+	p.mu.Lock()
+	refused := p.refused
+	p.refused = nil
+	p.mu.Unlock()
+	if len(refused) == 0 {
+		return
+	}
+	// writeSync and tooLarge settle every message, so no error is left.
+	_ = pipeline.WriteSplitting(context.Background(), refused, p.writeSync, p.tooLarge)
+}
+
+// writeSync produces msgs, waits for them and settles them, but for a size
+// refusal, which it returns to pipeline.WriteSplitting as a
+// pipeline.WriteErrors (with the messages it refused).
+func (p *producer) writeSync(ctx context.Context, msgs ...pipeline.Message) error {
+	res := make(chan []error, 1)
+	if err := p.p.Produce(ctx, msgs, func(_ []pipeline.Message, errs []error) { res <- errs }); err != nil {
+		res <- errsOf(len(msgs), err)
+	}
+	errs := <-res
+	if errs == nil {
+		p.settle(msgs, nil)
+		return nil
+	}
+	var ok []pipeline.Message
+	var okErrs []error
+	tooLarge := false
+	for i, e := range errs {
+		if e != nil && pipeline.IsTooLarge(e) {
+			tooLarge = true
+			continue
+		}
+		ok = append(ok, msgs[i])
+		okErrs = append(okErrs, e)
+	}
+	if !tooLarge {
+		p.settle(msgs, errs)
+		return nil
+	}
+	// Settle what was acknowledged or failed otherwise; hand back the size
+	// refusals. A message failed otherwise is not written again: its nil
+	// entry keeps WriteSplitting from doing so.
+	p.settle(ok, okErrs)
+	for i, e := range errs {
+		if e != nil && !pipeline.IsTooLarge(e) {
+			errs[i] = nil
+		}
+	}
+	return pipeline.WriteErrors(errs)
+}
+
+// tooLarge deals with message m that the broker refused alone for its size:
+// a document becomes a dead letter with reason oversize; a dead letter is
+// written again with a shorter value, or counted as failed when it has none
+// left.
+func (p *producer) tooLarge(ctx context.Context, m pipeline.Message, err error) error {
+	if m.Topic == pipeline.TopicDeadLetter {
+		small, ok := pipeline.ShrinkDeadLetter(m)
+		if !ok {
+			p.settle([]pipeline.Message{m}, []error{fmt.Errorf("%s refuses even a dead letter without value: %w", m.Topic, err)})
+			return nil
+		}
+		p.log.Warn("dead letter too large for its topic; writing a shorter prefix of its value", "bytes", len(m.Value), "now", len(small.Value))
+		return pipeline.WriteSplitting(ctx, []pipeline.Message{small}, p.writeSync, p.tooLarge)
+	}
+	d, _ := m.WriterData.(docData)
+	cause := &schemas.DecodeError{Reason: schemas.ReasonOversize,
+		Err: fmt.Errorf("document %q: a message of %d bytes is too large for topic %s: %w", m.Key, len(m.Key)+len(m.Value), m.Topic, err)}
+	p.log.Warn("document too large for its topic; dead-lettered as oversize", "id", string(m.Key), "bytes", len(m.Value), "topic", m.Topic)
+	dead := pipeline.DeadLetterSpec{
+		Topic:        pipeline.TopicDeadLetter,
+		Key:          m.Key,
+		Value:        m.Value,
+		ContentType:  schemas.ContentTypeJSON,
+		Reason:       schemas.ReasonOversize,
+		Err:          cause.Error(),
+		Stage:        p.stage,
+		OriginTopic:  d.origin,
+		OriginOffset: d.pos,
+		WriterData:   schemas.ReasonOversize,
+	}.Message()
+	return pipeline.WriteSplitting(ctx, []pipeline.Message{dead}, p.writeSync, p.tooLarge)
+}
+
+// counts are a producer's totals.
+type counts struct {
+	docs, bytes, dead, failed int64
+	err                       error // first delivery error
+}
+
+// counts returns the totals so far.
+func (p *producer) counts() counts {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return counts{docs: p.docs, bytes: p.bytes, dead: p.dead, failed: p.failed, err: p.firstErr}
+}
+
+// close flushes the queue and waits until every message is acknowledged,
+// dead-lettered in its place, or failed; then it closes the Producer.
+func (p *producer) close() error {
+	p.flush()
+	for {
+		p.mu.Lock()
+		for p.calls > 0 && len(p.refused) == 0 {
+			p.cond.Wait()
+		}
+		done := p.calls == 0 && len(p.refused) == 0
+		p.mu.Unlock()
+		if done {
+			break
+		}
+		p.writeRefused()
+	}
+	return p.p.Close()
+}
+
+// ---------------------------------------------------------------------------
+// pacer: Config.Rate
+
+// pacer spaces documents to a rate; the zero rate lets everything through.
+type pacer struct {
+	every time.Duration
+	next  time.Time
+}
+
+func newPacer(docsPerSec float64) *pacer {
+	if docsPerSec <= 0 {
+		return &pacer{}
+	}
+	return &pacer{every: time.Duration(float64(time.Second) / docsPerSec)}
+}
+
+// wait blocks until the next document may go, calling flush first so that
+// nothing waits in the queue while the pacer sleeps. It reports false when
+// ctx ended.
+func (pc *pacer) wait(ctx context.Context, flush func()) bool {
+	if pc.every <= 0 {
+		return true
+	}
+	now := time.Now()
+	if pc.next.IsZero() {
+		pc.next = now
+	}
+	// Sleeps shorter than a millisecond are not worth a timer (nor a flush);
+	// the deficit is made up at the next longer sleep.
+	if d := pc.next.Sub(now); d > time.Millisecond {
+		flush()
+		if !pipeline.Sleep(ctx, d) {
+			return false
+		}
+	} else if pc.next.Before(now.Add(-time.Second)) {
+		pc.next = now.Add(-time.Second) // allow at most one second of catch-up
+	}
+	pc.next = pc.next.Add(pc.every)
+	return true
+}
