@@ -181,7 +181,7 @@ func WaitPartitions(ctx context.Context, cc ClientConfig, topic string, log *slo
 				log.Info("waiting for the input topic", "topic", topic)
 				logged = true
 			}
-			if !sleep(ctx, 200*time.Millisecond) {
+			if !Sleep(ctx, 200*time.Millisecond) {
 				return ctx.Err()
 			}
 		}
