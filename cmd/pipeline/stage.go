@@ -66,45 +66,26 @@ type stageReport struct {
 	Batches    int64 `json:"batches"`
 }
 
-// runStage runs stage between f.in and f.out on Kafka until ctx ends, then
-// reports its counts. cc must be connected.
+// runStage runs stage between f.in and f.out on Kafka until ctx ends
+// (pipeline.RunStage), then reports its counts. cc must be connected.
 // opts adjust the runner's configuration.
 func (a *app) runStage(ctx context.Context, name string, f *stageFlags, cc pipeline.ClientConfig, stage pipeline.Stage, accept []schemas.Kind, log *slog.Logger, opts ...func(*pipeline.RunnerConfig)) error {
-	// Both retried through broker outages, as the runner's loop is.
-	var n int
-	err := pipeline.Retry(ctx, log, "read the partitions of "+f.in, func(ctx context.Context) (err error) {
-		n, err = pipeline.PartitionCount(ctx, cc, f.in)
+	run, err := pipeline.RunStage(ctx, a.stageProcess(name, f, cc, stage, accept, log, opts...))
+	if err != nil {
 		return err
-	})
-	if err != nil {
-		return fmt.Errorf("%s: input topic %s: %w", name, f.in, err)
 	}
-	specs := []pipeline.TopicSpec{{Name: pipeline.TopicDeadLetter, Partitions: n}}
-	if f.out != "" {
-		specs = append(specs, pipeline.TopicSpec{Name: f.out, Partitions: n})
-	}
-	err = pipeline.Retry(ctx, log, "create the output topics", func(ctx context.Context) error {
-		return pipeline.EnsureTopics(ctx, cc, specs...)
-	})
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	src, err := pipeline.NewKafkaSource(pipeline.SourceConfig{Client: cc, Topics: []string{f.in}, GroupID: f.group})
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	defer src.Close()
-	sink, err := pipeline.NewKafkaSink(pipeline.SinkConfig{Client: cc})
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	defer sink.Close()
-	rc := pipeline.RunnerConfig{
+	return a.printStageRun(name, f, run)
+}
+
+// stageProcess is the pipeline.RunStage configuration of a stage command.
+func (a *app) stageProcess(name string, f *stageFlags, cc pipeline.ClientConfig, stage pipeline.Stage, accept []schemas.Kind, log *slog.Logger, opts ...func(*pipeline.RunnerConfig)) pipeline.StageProcessConfig {
+	return pipeline.StageProcessConfig{
 		Name:            name,
-		Stage:           stage,
-		Source:          src,
-		Sink:            sink,
+		Client:          cc,
+		InputTopic:      f.in,
+		Group:           f.group,
 		OutputTopic:     f.out,
+		Stage:           stage,
 		Accept:          accept,
 		OneToOne:        true, // identity, embed and cluster: each input row ends in one place
 		BatchMaxRecords: f.batchRecords,
@@ -112,25 +93,22 @@ func (a *app) runStage(ctx context.Context, name string, f *stageFlags, cc pipel
 		Linger:          f.linger,
 		Metrics:         a.stageMetrics(),
 		Logger:          log,
+		Configure: func(c *pipeline.RunnerConfig) {
+			for _, o := range opts {
+				o(c)
+			}
+		},
 	}
-	for _, o := range opts {
-		o(&rc)
-	}
-	r, err := pipeline.NewRunner(rc)
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	log.Info(name+" stage started", "in", f.in, "out", f.out, "group", f.group, "partitions", n)
-	start := time.Now()
-	runErr := r.Run(ctx)
-	c := r.Counts()
-	if runErr != nil {
-		return fmt.Errorf("%s: %w (in %d, out %d, dead %d before it failed)", name, runErr, c.In, c.Out, c.Dead)
-	}
+}
+
+// printStageRun prints the stop summary of a stage command: the --json
+// report on stdout, or a line on stderr.
+func (a *app) printStageRun(name string, f *stageFlags, run pipeline.StageRun) error {
+	c := run.Counts
 	if f.json {
 		return writeJSON(a.stdout, stageReport{In: c.In, Out: c.Out, Dead: c.Dead, Duplicates: c.Dropped, Batches: c.Batches})
 	}
-	el := time.Since(start)
+	el := run.Elapsed
 	fmt.Fprintf(a.stderr, "%s: %d in, %d out, %d dead letters, %d duplicates dropped, %d batches in %.1fs (%.0f rows/s)\n",
 		name, c.In, c.Out, c.Dead, c.Dropped, c.Batches, el.Seconds(), rate(c.In, el))
 	return nil
