@@ -16,7 +16,6 @@ import (
 	"github.com/domainflow/domainflow/pipeline"
 	"github.com/domainflow/domainflow/pipeline/pipetest"
 	"github.com/domainflow/domainflow/schemas"
-	"github.com/domainflow/domainflow/stages/cluster"
 	"github.com/domainflow/domainflow/stages/embed"
 )
 
@@ -109,15 +108,14 @@ func fixtureState(t *testing.T, dir string, n int) (*embed.State, []string) {
 }
 
 // TestPhasesRideOutBrokerOutage runs each broker-facing phase of the embed
-// and cluster stages with the broker down: each must retry, with a warning,
+// stage with the broker down (the routing stage's are stages/cluster's
+// TestRunPhasesRideOutBrokerOutage): each must retry, with a warning,
 // until the broker is back, then finish with the right result, instead of
 // returning an error (issue 13: the embed stage exited when the broker went
 // away while it sampled docs.raw).
 func TestPhasesRideOutBrokerOutage(t *testing.T) {
 	t.Parallel()
 	state, texts := fixtureState(t, t.TempDir(), 40)
-	rm := &cluster.RouterModel{Version: 3, FeaturizerVersion: 1, IDs: []int{0, 5}, NextID: 6,
-		Model: &cluster.Model{K: 2, Dim: 2, Centroids: []float32{1, 0, 0, 1}}}
 	phases := []struct {
 		name  string
 		setup func(t *testing.T, cc pipeline.ClientConfig)                                       // with the broker up
@@ -144,20 +142,6 @@ func TestPhasesRideOutBrokerOutage(t *testing.T) {
 			},
 		},
 		{
-			name: "publish on router.models, then read it",
-			run: func(ctx context.Context, cc pipeline.ClientConfig, _ *slog.Logger) (any, error) {
-				if err := publishRouter(ctx, cc, rm); err != nil {
-					return nil, err
-				}
-				return routerTopicLatest(ctx, cc)
-			},
-			check: func(t *testing.T, _ pipeline.ClientConfig, got any) {
-				if v := routerVersionOf(got.(map[string]kafka.Message)[routerModelKey]); v != 3 {
-					t.Fatalf("router.models holds router v%d, want v3", v)
-				}
-			},
-		},
-		{
 			name: "embed: share the featurizer",
 			run: func(ctx context.Context, cc pipeline.ClientConfig, log *slog.Logger) (any, error) {
 				wctx, cancel := context.WithCancel(ctx)
@@ -168,50 +152,6 @@ func TestPhasesRideOutBrokerOutage(t *testing.T) {
 			check: func(t *testing.T, _ pipeline.ClientConfig, got any) {
 				if s := got.(*embed.State); s == nil || !sameFeaturizer(s, state) {
 					t.Fatal("the featurizer was not published")
-				}
-			},
-		},
-		{
-			name:  "cluster: wait for the input topic",
-			setup: func(t *testing.T, cc pipeline.ClientConfig) { pipetest.CreateTopics(t, cc, 3, pipeline.TopicFeatures) },
-			run: func(ctx context.Context, cc pipeline.ClientConfig, log *slog.Logger) (any, error) {
-				return waitPartitions(ctx, cc, pipeline.TopicFeatures, log)
-			},
-			check: func(t *testing.T, _ pipeline.ClientConfig, got any) {
-				if got.(int) != 3 {
-					t.Fatalf("%d partitions, want 3", got)
-				}
-			},
-		},
-		{
-			name: "cluster: create the domain topics",
-			run: func(ctx context.Context, cc pipeline.ClientConfig, _ *slog.Logger) (any, error) {
-				return nil, ensureDomainTopics(ctx, cc, rm, 2)
-			},
-			check: func(t *testing.T, cc pipeline.ClientConfig, _ any) {
-				if n, err := pipeline.PartitionCount(context.Background(), cc, pipeline.DomainTopic(5)); err != nil || n != 2 {
-					t.Fatalf("%s: %d partitions, %v", pipeline.DomainTopic(5), n, err)
-				}
-			},
-		},
-		{
-			name: "cluster: fit a router on the stream",
-			setup: func(t *testing.T, cc pipeline.ClientConfig) {
-				pipetest.CreateTopics(t, cc, 2, pipeline.TopicFeatures)
-				pipetest.Produce(t, cc, featureMessages(t, state, texts)...)
-				if err := publishFeaturizerState(context.Background(), cc, state); err != nil {
-					t.Fatal(err)
-				}
-			},
-			run: func(ctx context.Context, cc pipeline.ClientConfig, log *slog.Logger) (any, error) {
-				f := &clusterStageFlags{k: 2, fitSample: 100, fitWindow: 1000, fitWait: 300 * time.Millisecond, restarts: 1, seed: 1, balanced: true}
-				f.stage.in = pipeline.TopicFeatures
-				return (&app{log: log}).fitOnStream(ctx, cc, f, log)
-			},
-			check: func(t *testing.T, _ pipeline.ClientConfig, got any) {
-				rm := got.(*cluster.RouterModel)
-				if rm.K() != 2 || rm.TopTerms == nil || rm.Featurizer != "tfidf" || rm.FeaturizerVersion != 1 {
-					t.Fatalf("router fitted on the stream: k %d, featurizer %q v%d, top terms %v", rm.K(), rm.Featurizer, rm.FeaturizerVersion, rm.TopTerms)
 				}
 			},
 		},
@@ -442,25 +382,5 @@ func TestDamagedRouterTopicIgnored(t *testing.T) {
 		return err == nil && sameFeaturizer(s, s2)
 	})
 	stopMirror()
-
-	// Routers: a damaged one after a good one is passed over.
-	rm := &cluster.RouterModel{Version: 4, FeaturizerVersion: 1, IDs: []int{0, 1}, NextID: 2,
-		Model: &cluster.Model{K: 2, Dim: 2, Centroids: []float32{1, 0, 0, 1}}}
-	good, err := cluster.EncodeRouter(rm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := publishOnRouterTopic(ctx, cc, routerModelKey, good); err != nil {
-		t.Fatal(err)
-	}
-	if err := publishOnRouterTopic(ctx, cc, routerModelKey, corrupt(t, good, `"version":`)); err != nil {
-		t.Fatal(err)
-	}
-	got2, err := latestRouterOnTopic(ctx, cc, log)
-	if err != nil || got2 == nil || got2.Version != 4 {
-		t.Fatalf("latestRouterOnTopic = %v, %v; want the valid v4", got2, err)
-	}
-	if !strings.Contains(logs.String(), "damaged router on router.models ignored") {
-		t.Fatalf("no warning about the damaged router:\n%s", logs.String())
-	}
+	// Routers on the topic: stages/cluster's TestDamagedRouterIgnored.
 }

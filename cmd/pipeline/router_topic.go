@@ -21,19 +21,12 @@ import (
 
 // Keys of the compacted router.models topic. Compaction keeps the latest
 // value of each key, so a stage that starts reads the whole topic and keeps
-// the last value per key.
+// the last value per key. The router half of the protocol (the router in
+// use, the routed counts) is stages/cluster's RouterTopic.
 const (
-	// routerModelKey: the router in use (cluster.EncodeRouter).
-	routerModelKey = "router"
 	// featurizerKey: the featurizer state routers of this pipeline use, as
 	// the bytes of its Arrow artifact (header featurizer-version).
 	featurizerKey = "featurizer"
-	// routingStateKeyPrefix + group: the routed counts of a cluster stage's
-	// consumer group, so balance survives restarts.
-	routingStateKeyPrefix = "routing-state/"
-	// routingStateTopicPrefix + group: the topic of a cluster stage group's
-	// per-partition routing snapshots (pipeline.KafkaStateStore).
-	routingStateTopicPrefix = "router.state."
 )
 
 // headerFeaturizerVersion carries the version of a featurizer message.
@@ -45,7 +38,7 @@ const headerFeaturizerVersion = "featurizer-version"
 // pipeline's message limit. Its writer's batch bytes leave the same room for
 // the record-batch framing as every other writer's (schemas.MaxBatchBytes).
 const (
-	routerTopicMaxBytes   = 2 * schemas.MaxMessageBytes
+	routerTopicMaxBytes   = cluster.RouterTopicMaxBytes
 	routerTopicBatchBytes = routerTopicMaxBytes - (schemas.MaxMessageBytes - schemas.MaxBatchBytes)
 )
 
@@ -75,21 +68,6 @@ func publishOnRouterTopic(ctx context.Context, cc pipeline.ClientConfig, key str
 		defer cancel()
 		return sink.Write(wctx, kafka.Message{Topic: pipeline.TopicRouterModels, Key: []byte(key), Value: value, Headers: headers})
 	})
-}
-
-// publishRouter writes rm to router.models.
-func publishRouter(ctx context.Context, cc pipeline.ClientConfig, rm *cluster.RouterModel) error {
-	b, err := cluster.EncodeRouter(rm)
-	if err != nil {
-		return err
-	}
-	err = publishOnRouterTopic(ctx, cc, routerModelKey, b,
-		kafka.Header{Key: schemas.HeaderContentType, Value: []byte(schemas.ContentTypeArrow)},
-		kafka.Header{Key: schemas.HeaderSchemaVersion, Value: []byte(strconv.Itoa(schemas.Version))})
-	if err != nil {
-		return fmt.Errorf("publish router v%d on %s: %w", rm.Version, pipeline.TopicRouterModels, err)
-	}
-	return nil
 }
 
 // publishFeaturizer writes featurizer state v of dir to router.models: the
@@ -188,30 +166,6 @@ func routerTopicLatest(ctx context.Context, cc pipeline.ClientConfig) (map[strin
 		out[string(m.Key)] = m
 	}
 	return out, nil
-}
-
-// latestRouterOnTopic returns the newest router on router.models that
-// verifies (nil when there is none), warning about each damaged one it
-// passes: a damaged message is ignored, and the router before it serves
-// until a good one is published again.
-func latestRouterOnTopic(ctx context.Context, cc pipeline.ClientConfig, log *slog.Logger) (*cluster.RouterModel, error) {
-	msgs, err := readRouterTopic(ctx, cc)
-	if err != nil {
-		return nil, err
-	}
-	for i := len(msgs) - 1; i >= 0; i-- {
-		m := msgs[i]
-		if string(m.Key) != routerModelKey {
-			continue
-		}
-		rm, err := cluster.DecodeRouter(m.Value)
-		if err != nil {
-			log.Warn("damaged router on "+pipeline.TopicRouterModels+" ignored", "offset", m.Offset, "err", err)
-			continue
-		}
-		return rm, nil
-	}
-	return nil, nil
 }
 
 // featurizerOnTopic returns featurizer state v from router.models (nil when

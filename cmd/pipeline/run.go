@@ -640,7 +640,7 @@ func (a *app) runRouting(ctx context.Context, cc pipeline.ClientConfig, f *runFl
 	// and its final one), so the stages run until the routing stage has
 	// published from this start, even when a resumed run has nothing left to
 	// route.
-	stateKey := routingStateKeyPrefix + "run-cluster"
+	stateKey := cluster.RoutingStateKey("run-cluster")
 	stateOffset := func() int64 { // of the latest counts; -1 for none
 		latest, err := routerTopicLatest(ctx, cc)
 		if err != nil {
@@ -714,7 +714,7 @@ func (a *app) runCounts(ctx context.Context, cc pipeline.ClientConfig, rm *clust
 	if err != nil {
 		return nil, 0, err
 	}
-	m, ok := latest[routingStateKeyPrefix+"run-cluster"]
+	m, ok := latest[cluster.RoutingStateKey("run-cluster")]
 	if !ok {
 		return nil, 0, errors.New("the routing stage saved no counts on " + pipeline.TopicRouterModels)
 	}
