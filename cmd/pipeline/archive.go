@@ -12,6 +12,7 @@ import (
 
 	"github.com/domainflow/domainflow/pipeline"
 	"github.com/domainflow/domainflow/stages/archive"
+	"github.com/domainflow/domainflow/stages/cluster"
 )
 
 // archiveFlags are the flags of `pipeline archive`.
@@ -78,8 +79,8 @@ func (a *app) runArchive(ctx context.Context, f *archiveFlags) error {
 	}
 	var domains archive.DomainSource
 	if f.domains == "all" {
-		rd := &archiveRouterDomains{cc: cc, log: log, rd: newRouterDomains(cc, log)}
-		defer rd.rd.close()
+		rd := &archiveRouterDomains{cc: cc, log: log, rd: cluster.NewDomains(cc, log)}
+		defer rd.rd.Close()
 		domains = rd
 	} else {
 		var ids archive.IDs
@@ -118,28 +119,24 @@ func (a *app) runArchive(ctx context.Context, f *archiveFlags) error {
 type archiveRouterDomains struct {
 	cc  pipeline.ClientConfig
 	log *slog.Logger
-	rd  *routerDomains
+	rd  *cluster.Domains
 }
 
 // Domains reads the routers published since the last call and returns the
 // router domains that have a topic; it fails when there is no router or no
 // such topic.
 func (s *archiveRouterDomains) Domains(ctx context.Context) ([]int, error) {
-	var ts []pipeline.TopicInfo
-	err := pipeline.Retry(ctx, s.log, "read the router's domains", func(ctx context.Context) error {
-		var err error
-		if ts, err = pipeline.ListTopics(ctx, s.cc); err != nil {
-			return err
-		}
-		return s.rd.refresh(ctx, ts)
+	var ids []int
+	err := pipeline.Retry(ctx, s.log, "read the router's domains", func(ctx context.Context) (err error) {
+		ids, err = s.rd.Current(ctx)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	if !s.rd.any() {
+	if !s.rd.Any() {
 		return nil, fmt.Errorf("--domain all archives the domains of the router, and %s holds no router; give --domain ids", pipeline.TopicRouterModels)
 	}
-	ids := s.rd.domains(ts)
 	if len(ids) == 0 {
 		return nil, fmt.Errorf("no topic of a router domain (%s<id>) on %v", pipeline.DomainTopicPrefix, s.cc.Brokers)
 	}

@@ -162,7 +162,7 @@ func publishedRouter(t *testing.T, ctx context.Context, cc pipeline.ClientConfig
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, ok := latest[routerModelKey]
+	m, ok := latest[cluster.RouterKey]
 	if !ok {
 		t.Fatalf("router.models holds no router (keys %v)", slices.Collect(maps.Keys(latest)))
 	}
@@ -171,6 +171,16 @@ func publishedRouter(t *testing.T, ctx context.Context, cc pipeline.ClientConfig
 		t.Fatal(err)
 	}
 	return rm
+}
+
+// publishRouter publishes rm on router.models.
+func publishRouter(ctx context.Context, cc pipeline.ClientConfig, rm *cluster.RouterModel) error {
+	rt, err := cluster.NewRouterTopic(cc, nil)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	return rt.PublishRouter(ctx, rm)
 }
 
 // TestClusterStageUsage: without --brokers `cluster` prints its help; with

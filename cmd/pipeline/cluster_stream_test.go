@@ -157,7 +157,7 @@ func TestClusterStageFitOnStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, ok := latest[routingStateKeyPrefix+"cluster"]
+	m, ok := latest[cluster.RoutingStateKey("cluster")]
 	if !ok {
 		t.Fatal("no routing state on router.models")
 	}

@@ -173,7 +173,12 @@ running stages pick it up.`,
 				if err != nil {
 					return fmt.Errorf("domains %s: %w", op, err)
 				}
-				if err := publishRouter(ctx, cc, next); err != nil {
+				rt, err := cluster.NewRouterTopic(cc, a.log)
+				if err == nil {
+					err = rt.PublishRouter(ctx, next)
+					rt.Close()
+				}
+				if err != nil {
 					return fmt.Errorf("domains %s: saved router v%d but could not publish it: %w", op, next.Version, err)
 				}
 				rep.Published = true

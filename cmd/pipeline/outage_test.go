@@ -16,7 +16,6 @@ import (
 	"github.com/domainflow/domainflow/pipeline"
 	"github.com/domainflow/domainflow/pipeline/pipetest"
 	"github.com/domainflow/domainflow/schemas"
-	"github.com/domainflow/domainflow/stages/cluster"
 	"github.com/domainflow/domainflow/stages/embed"
 )
 
@@ -106,123 +105,6 @@ func fixtureState(t *testing.T, dir string, n int) (*embed.State, []string) {
 		t.Fatal(err)
 	}
 	return loaded, texts
-}
-
-// TestPhasesRideOutBrokerOutage runs each broker-facing phase of the embed
-// and cluster stages with the broker down: each must retry, with a warning,
-// until the broker is back, then finish with the right result, instead of
-// returning an error (issue 13: the embed stage exited when the broker went
-// away while it sampled docs.raw).
-func TestPhasesRideOutBrokerOutage(t *testing.T) {
-	t.Parallel()
-	state, texts := fixtureState(t, t.TempDir(), 40)
-	rm := &cluster.RouterModel{Version: 3, FeaturizerVersion: 1, IDs: []int{0, 5}, NextID: 6,
-		Model: &cluster.Model{K: 2, Dim: 2, Centroids: []float32{1, 0, 0, 1}}}
-	phases := []struct {
-		name  string
-		setup func(t *testing.T, cc pipeline.ClientConfig)                                       // with the broker up
-		run   func(ctx context.Context, cc pipeline.ClientConfig, log *slog.Logger) (any, error) // with the broker down at first
-		check func(t *testing.T, cc pipeline.ClientConfig, got any)
-	}{
-		{
-			name: "publish on router.models, then read it",
-			run: func(ctx context.Context, cc pipeline.ClientConfig, _ *slog.Logger) (any, error) {
-				if err := publishRouter(ctx, cc, rm); err != nil {
-					return nil, err
-				}
-				return routerTopicLatest(ctx, cc)
-			},
-			check: func(t *testing.T, _ pipeline.ClientConfig, got any) {
-				if v := routerVersionOf(got.(map[string]kafka.Message)[routerModelKey]); v != 3 {
-					t.Fatalf("router.models holds router v%d, want v3", v)
-				}
-			},
-		},
-		{
-			name:  "cluster: wait for the input topic",
-			setup: func(t *testing.T, cc pipeline.ClientConfig) { pipetest.CreateTopics(t, cc, 3, pipeline.TopicFeatures) },
-			run: func(ctx context.Context, cc pipeline.ClientConfig, log *slog.Logger) (any, error) {
-				return waitPartitions(ctx, cc, pipeline.TopicFeatures, log)
-			},
-			check: func(t *testing.T, _ pipeline.ClientConfig, got any) {
-				if got.(int) != 3 {
-					t.Fatalf("%d partitions, want 3", got)
-				}
-			},
-		},
-		{
-			name: "cluster: create the domain topics",
-			run: func(ctx context.Context, cc pipeline.ClientConfig, _ *slog.Logger) (any, error) {
-				return nil, ensureDomainTopics(ctx, cc, rm, 2)
-			},
-			check: func(t *testing.T, cc pipeline.ClientConfig, _ any) {
-				if n, err := pipeline.PartitionCount(context.Background(), cc, pipeline.DomainTopic(5)); err != nil || n != 2 {
-					t.Fatalf("%s: %d partitions, %v", pipeline.DomainTopic(5), n, err)
-				}
-			},
-		},
-		{
-			name: "cluster: fit a router on the stream",
-			setup: func(t *testing.T, cc pipeline.ClientConfig) {
-				pipetest.CreateTopics(t, cc, 2, pipeline.TopicFeatures)
-				pipetest.Produce(t, cc, featureMessages(t, state, texts)...)
-				ft, err := embed.NewFeaturizerTopic(cc, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer ft.Close()
-				if err := ft.Publish(context.Background(), state); err != nil {
-					t.Fatal(err)
-				}
-			},
-			run: func(ctx context.Context, cc pipeline.ClientConfig, log *slog.Logger) (any, error) {
-				f := &clusterStageFlags{k: 2, fitSample: 100, fitWindow: 1000, fitWait: 300 * time.Millisecond, restarts: 1, seed: 1, balanced: true}
-				f.stage.in = pipeline.TopicFeatures
-				return (&app{log: log}).fitOnStream(ctx, cc, f, log)
-			},
-			check: func(t *testing.T, _ pipeline.ClientConfig, got any) {
-				rm := got.(*cluster.RouterModel)
-				if rm.K() != 2 || rm.TopTerms == nil || rm.Featurizer != "tfidf" || rm.FeaturizerVersion != 1 {
-					t.Fatalf("router fitted on the stream: k %d, featurizer %q v%d, top terms %v", rm.K(), rm.Featurizer, rm.FeaturizerVersion, rm.TopTerms)
-				}
-			},
-		},
-	}
-	for _, ph := range phases {
-		t.Run(ph.name, func(t *testing.T) {
-			t.Parallel()
-			b, cc, logs := outageBroker(t)
-			if ph.setup != nil {
-				ph.setup(t, cc)
-			}
-			b.Stop()
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			type result struct {
-				v   any
-				err error
-			}
-			done := make(chan result, 1)
-			go func() {
-				v, err := ph.run(ctx, cc, cc.Logger)
-				done <- result{v, err}
-			}()
-			eventually(t, 20*time.Second, "a retry while the broker is down", func() bool {
-				select {
-				case r := <-done:
-					t.Fatalf("returned while the broker was down: %v (err %v)\nlog:\n%s", r.v, r.err, logs.String())
-				default:
-				}
-				return strings.Contains(logs.String(), "failed; retrying")
-			})
-			b.Start()
-			r := <-done
-			if r.err != nil {
-				t.Fatalf("after the broker came back: %v\nlog:\n%s", r.err, logs.String())
-			}
-			ph.check(t, cc, r.v)
-		})
-	}
 }
 
 // TestEmbedStageBrokerOutage runs the embed stage on Kafka with no fitted
@@ -381,25 +263,5 @@ func TestDamagedRouterTopicIgnored(t *testing.T) {
 		return err == nil && embed.SameState(s, s2)
 	})
 	stopMirror()
-
-	// Routers: a damaged one after a good one is passed over.
-	rm := &cluster.RouterModel{Version: 4, FeaturizerVersion: 1, IDs: []int{0, 1}, NextID: 2,
-		Model: &cluster.Model{K: 2, Dim: 2, Centroids: []float32{1, 0, 0, 1}}}
-	good, err := cluster.EncodeRouter(rm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := publishOnRouterTopic(ctx, cc, routerModelKey, good); err != nil {
-		t.Fatal(err)
-	}
-	if err := publishOnRouterTopic(ctx, cc, routerModelKey, corrupt(t, good, `"version":`)); err != nil {
-		t.Fatal(err)
-	}
-	got2, err := latestRouterOnTopic(ctx, cc, log)
-	if err != nil || got2 == nil || got2.Version != 4 {
-		t.Fatalf("latestRouterOnTopic = %v, %v; want the valid v4", got2, err)
-	}
-	if !strings.Contains(logs.String(), "damaged router on router.models ignored") {
-		t.Fatalf("no warning about the damaged router:\n%s", logs.String())
-	}
+	// Routers on the topic: stages/cluster's TestDamagedRouterIgnored.
 }

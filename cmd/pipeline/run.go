@@ -217,7 +217,7 @@ func (a *app) runJob(cmd *cobra.Command, f *runFlags) error {
 		addr = strings.Join(f.kafka.Brokers, ",")
 	} else {
 		b, err := pipeline.StartBroker(pipeline.BrokerConfig{Listen: "127.0.0.1:0", DataDir: filepath.Join(f.out, "broker"),
-			Partitions: f.partitions, MaxMessageBytes: routerTopicMaxBytes + 1<<20})
+			Partitions: f.partitions, MaxMessageBytes: cluster.RouterTopicMaxBytes + 1<<20})
 		if err != nil {
 			return fmt.Errorf("run: embedded broker: %w", err)
 		}
@@ -639,7 +639,7 @@ func (a *app) runRouting(ctx context.Context, cc pipeline.ClientConfig, f *runFl
 	// and its final one), so the stages run until the routing stage has
 	// published from this start, even when a resumed run has nothing left to
 	// route.
-	stateKey := routingStateKeyPrefix + "run-cluster"
+	stateKey := cluster.RoutingStateKey("run-cluster")
 	stateOffset := func() int64 { // of the latest counts; -1 for none
 		latest, err := routerTopicLatest(ctx, cc)
 		if err != nil {
@@ -713,7 +713,7 @@ func (a *app) runCounts(ctx context.Context, cc pipeline.ClientConfig, rm *clust
 	if err != nil {
 		return nil, 0, err
 	}
-	m, ok := latest[routingStateKeyPrefix+"run-cluster"]
+	m, ok := latest[cluster.RoutingStateKey("run-cluster")]
 	if !ok {
 		return nil, 0, errors.New("the routing stage saved no counts on " + pipeline.TopicRouterModels)
 	}
@@ -810,4 +810,14 @@ func (a *app) runTrainEval(ctx context.Context, f *runFlags, kargs []string, rm 
 		phase("eval")
 	}
 	return r, nil
+}
+
+// routerTopicLatest returns the last message of each key on router.models.
+func routerTopicLatest(ctx context.Context, cc pipeline.ClientConfig) (map[string]pipeline.Message, error) {
+	t, err := cluster.NewRouterTopic(cc, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer t.Close()
+	return t.Latest(ctx)
 }

@@ -72,6 +72,17 @@ func (a *app) runStage(ctx context.Context, name string, f *stageFlags, cc pipel
 	if err != nil {
 		return err
 	}
+	return a.printReport(name, f, rep)
+}
+
+// printStageRun prints the stop summary of a stage run.
+func (a *app) printStageRun(name string, f *stageFlags, run pipeline.StageRun) error {
+	return a.printReport(name, f, process.ReportOf(run))
+}
+
+// printReport prints the stop summary of a stage command: the --json
+// report on stdout, or a line on stderr.
+func (a *app) printReport(name string, f *stageFlags, rep process.Report) error {
 	if f.json {
 		return writeJSON(a.stdout, rep)
 	}

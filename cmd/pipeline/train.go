@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	_ "github.com/domainflow/domainflow/accel/ref" // the reference backend
 	"github.com/domainflow/domainflow/pipeline"
 	"github.com/domainflow/domainflow/schemas"
+	"github.com/domainflow/domainflow/stages/cluster"
 	"github.com/domainflow/domainflow/stages/train"
 )
 
@@ -177,18 +177,9 @@ func (a *app) runTrain(cmd *cobra.Command, f *trainFlags) error {
 	case domains != nil:
 		reports, err = train.RunDomains(ctx, cfg, domains)
 	default: // all: the router's domains with a topic, and those that appear
-		rd := newRouterDomains(cfg.Client, log)
-		defer rd.close()
-		reports, err = train.Run(ctx, cfg, train.DomainSourceFunc(func(ctx context.Context) ([]int, error) {
-			ts, err := pipeline.ListTopics(ctx, cfg.Client)
-			if err == nil {
-				err = rd.refresh(ctx, ts)
-			}
-			if err != nil {
-				return nil, err
-			}
-			return rd.domains(ts), nil
-		}))
+		rd := cluster.NewDomains(cfg.Client, log)
+		defer rd.Close()
+		reports, err = train.Run(ctx, cfg, train.DomainSourceFunc(rd.Current))
 	}
 	if err != nil {
 		return err

@@ -97,73 +97,29 @@ type StageConfig struct {
 }
 
 // RunStage runs cfg.Stage between its input and output topics on Kafka
-// until ctx ends, then reports its counts. It waits for the input topic
-// (riding out broker outages), creates the output and dead-letter topics
-// with the input's partition count, joins the consumer group and runs a
-// pipeline.Runner (OneToOne: every input row ends in one place). The
-// source and sink it opens it closes.
+// until ctx ends (pipeline.RunStage: it waits for the input topic, riding
+// out broker outages, creates the output and dead-letter topics with the
+// input's partition count, joins the consumer group and runs a
+// pipeline.Runner, OneToOne: every input row ends in one place), then
+// reports its counts. The source and sink it opens it closes.
 func RunStage(ctx context.Context, cfg StageConfig) (Report, error) {
-	name, f, cc := cfg.Name, cfg.Flags, cfg.Client
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	var n int
-	err := pipeline.Retry(ctx, log, "read the partitions of "+f.In, func(ctx context.Context) (err error) {
-		n, err = pipeline.PartitionCount(ctx, cc, f.In)
-		return err
+	f := cfg.Flags
+	run, err := pipeline.RunStage(ctx, pipeline.StageProcessConfig{
+		Name: cfg.Name, Client: cfg.Client, InputTopic: f.In, Group: f.Group, OutputTopic: f.Out,
+		Stage: cfg.Stage, Accept: cfg.Accept, OneToOne: true,
+		BatchMaxRecords: f.BatchRecords, BatchMaxBytes: f.BatchBytes, Linger: f.Linger,
+		Metrics: cfg.Metrics, Logger: cfg.Logger,
+		Configure: func(c *pipeline.RunnerConfig) {
+			for _, o := range cfg.Options {
+				o(c)
+			}
+		},
 	})
-	if err != nil {
-		return Report{}, fmt.Errorf("%s: input topic %s: %w", name, f.In, err)
-	}
-	specs := []pipeline.TopicSpec{{Name: pipeline.TopicDeadLetter, Partitions: n}}
-	if f.Out != "" {
-		specs = append(specs, pipeline.TopicSpec{Name: f.Out, Partitions: n})
-	}
-	err = pipeline.Retry(ctx, log, "create the output topics", func(ctx context.Context) error {
-		return pipeline.EnsureTopics(ctx, cc, specs...)
-	})
-	if err != nil {
-		return Report{}, fmt.Errorf("%s: %w", name, err)
-	}
-	src, err := pipeline.NewKafkaSource(pipeline.SourceConfig{Client: cc, Topics: []string{f.In}, GroupID: f.Group})
-	if err != nil {
-		return Report{}, fmt.Errorf("%s: %w", name, err)
-	}
-	defer src.Close()
-	sink, err := pipeline.NewKafkaSink(pipeline.SinkConfig{Client: cc})
-	if err != nil {
-		return Report{}, fmt.Errorf("%s: %w", name, err)
-	}
-	defer sink.Close()
-	rc := pipeline.RunnerConfig{
-		Name:            name,
-		Stage:           cfg.Stage,
-		Source:          src,
-		Sink:            sink,
-		OutputTopic:     f.Out,
-		Accept:          cfg.Accept,
-		OneToOne:        true,
-		BatchMaxRecords: f.BatchRecords,
-		BatchMaxBytes:   f.BatchBytes,
-		Linger:          f.Linger,
-		Metrics:         cfg.Metrics,
-		Logger:          log,
-	}
-	for _, o := range cfg.Options {
-		o(&rc)
-	}
-	r, err := pipeline.NewRunner(rc)
-	if err != nil {
-		return Report{}, fmt.Errorf("%s: %w", name, err)
-	}
-	log.Info(name+" stage started", "in", f.In, "out", f.Out, "group", f.Group, "partitions", n)
-	start := time.Now()
-	runErr := r.Run(ctx)
-	c := r.Counts()
-	rep := Report{In: c.In, Out: c.Out, Dead: c.Dead, Duplicates: c.Dropped, Batches: c.Batches, Elapsed: time.Since(start)}
-	if runErr != nil {
-		return rep, fmt.Errorf("%s: %w (in %d, out %d, dead %d before it failed)", name, runErr, c.In, c.Out, c.Dead)
-	}
-	return rep, nil
+	return ReportOf(run), err
+}
+
+// ReportOf is the Report of a stage run.
+func ReportOf(run pipeline.StageRun) Report {
+	c := run.Counts
+	return Report{In: c.In, Out: c.Out, Dead: c.Dead, Duplicates: c.Dropped, Batches: c.Batches, Elapsed: run.Elapsed}
 }

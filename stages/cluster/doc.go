@@ -17,4 +17,16 @@
 // (Arrow IPC file and Parquet twin, or an Arrow IPC payload for the
 // router.models topic) whose domains keep stable ids across refits (MatchIDs)
 // and can be split or removed. NMI, ARI, Purity and Balance score clusterings.
+//
+// The package also owns the routing stage's life on Kafka, through
+// pipeline's types only. RunStage runs it as a process of a consumer group
+// (RunConfig: the router dir, the fit on a reservoir sample of the stream
+// when no router exists yet, hot reload of newer routers from the dir and
+// from router.models, per-partition routing state on router.state.<group>,
+// the routed counts saved on router.models). RouterTopic is the router half
+// of the router.models protocol (a pipeline.ControlTopic: the router in use
+// and each group's routed counts), and Domains tells which docs.domain.<id>
+// topics belong to a router. The featurizer lineage lives in stages/embed,
+// which this package does not import: a program passes it in as a
+// Featurizer.
 package cluster
