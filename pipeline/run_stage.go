@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-
 	"github.com/domainflow/domainflow/schemas"
 )
 
