@@ -140,7 +140,7 @@ the closest previous ones, so domain ids stay stable across refits.
 			s, rm, m := res.State, res.Router, res.Router.Model
 			v := struct{ n int }{res.Docs}
 			rep := clusterFitReport{K: k, Seconds: seconds(time.Since(start)), Docs: v.n, Bytes: dr.bytes, Version: rm.Version,
-				FeaturizerVersion: s.Settings.Version, Inertia: m.Inertia, PeakRSSBytes: peakRSSBytes()}
+				FeaturizerVersion: s.Settings.Version, Inertia: m.Inertia, PeakRSSBytes: flow.PeakRSSBytes()}
 			rep.Sizes = sizesByID(rm)
 			rep.BalanceMaxMin, rep.BalanceMaxMean = cluster.Balance(m.Sizes)
 			log.Info("router fitted", "k", k, "version", rm.Version, "featurizer_version", rm.FeaturizerVersion, "sizes", rep.Sizes, "seconds", rep.Seconds)

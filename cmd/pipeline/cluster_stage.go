@@ -1,17 +1,15 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/domainflow/domainflow/flow"
 	"github.com/domainflow/domainflow/pipeline"
 	"github.com/domainflow/domainflow/stages/cluster"
-	"github.com/domainflow/domainflow/stages/embed"
 )
 
 // clusterStageFlags are the flags of `pipeline cluster --brokers …`.
@@ -133,7 +131,7 @@ func (a *app) runClusterStage(cmd *cobra.Command, f *clusterStageFlags) error {
 		BatchMaxRecords: f.stage.batchRecords,
 		BatchMaxBytes:   f.stage.batchBytes,
 		Linger:          f.stage.linger,
-		Featurizer:      clusterFeaturizer{cc: cc, log: log},
+		Featurizer:      flow.RoutingFeaturizer(cc, log),
 		Metrics:         a.stageMetrics(),
 		Logger:          log,
 	}
@@ -145,46 +143,4 @@ func (a *app) runClusterStage(cmd *cobra.Command, f *clusterStageFlags) error {
 		return err
 	}
 	return a.printStageRun("cluster", &f.stage, run)
-}
-
-// clusterFeaturizer is the routing stage's view of the featurizer lineage
-// (stages/embed), through the featurizer half of router.models in
-// router_topic.go.
-type clusterFeaturizer struct {
-	cc  pipeline.ClientConfig
-	log *slog.Logger
-}
-
-var _ cluster.Featurizer = clusterFeaturizer{}
-
-func (c clusterFeaturizer) Publish(ctx context.Context, dir string, v int64) error {
-	return publishFeaturizer(ctx, c.cc, dir, v)
-}
-
-func (c clusterFeaturizer) OnTopic(ctx context.Context, v int64) (cluster.FeaturizerState, error) {
-	s, err := featurizerOnTopic(ctx, c.cc, v, c.log)
-	if s == nil {
-		return nil, err
-	}
-	return clusterFeaturizerState{s}, err
-}
-
-func (c clusterFeaturizer) Verify(dir string, v int64) error {
-	_, err := embed.LoadState(dir, v)
-	return err
-}
-
-// clusterFeaturizerState is an embed.State as a cluster.FeaturizerState.
-type clusterFeaturizerState struct{ s *embed.State }
-
-func (f clusterFeaturizerState) Kind() string { return string(f.s.Settings.Kind) }
-func (f clusterFeaturizerState) TopTerms(m *cluster.Model, n int) [][]string {
-	return domainTopTerms(f.s, m, n)
-}
-func (f clusterFeaturizerState) Save(dir string) error { return saveFeaturizer(dir, f.s) }
-
-// waitPartitions is pipeline.WaitPartitions (train.go waits for its topics
-// with it).
-func waitPartitions(ctx context.Context, cc pipeline.ClientConfig, topic string, log *slog.Logger) (int, error) {
-	return pipeline.WaitPartitions(ctx, cc, topic, log)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/domainflow/domainflow/flow"
 	"github.com/domainflow/domainflow/pipeline"
 	"github.com/domainflow/domainflow/schemas"
 	"github.com/domainflow/domainflow/stages/embed"
@@ -454,7 +455,7 @@ func (a *app) runEmbedOffline(cmd *cobra.Command, f *embedFlags) error {
 	rep := embedReport{
 		Docs: docs, Bytes: bytes, Seconds: seconds(time.Since(start)), Featurizer: string(s.Settings.Kind),
 		ReadSeconds: seconds(readDone.Sub(start)), FeatSeconds: seconds(featDone.Sub(start)),
-		Dim: v.Dim(), StateVersion: s.Settings.Version, Fitted: fitted, Rejected: rejected, PeakRSSBytes: peakRSSBytes(),
+		Dim: v.Dim(), StateVersion: s.Settings.Version, Fitted: fitted, Rejected: rejected, PeakRSSBytes: flow.PeakRSSBytes(),
 	}
 	if v.Sparse != nil {
 		rep.NNZ = int64(v.Sparse.NNZ())
@@ -650,29 +651,3 @@ func writeAtomicFile(path string, write func(io.Writer) error) error {
 // on router.models through these bridges to embed.FeaturizerTopic, which
 // holds the featurizer half of the protocol; they go when the routing stage
 // takes the topic as a hook of its own.
-
-// publishFeaturizer publishes featurizer state v of dir on router.models, as
-// loaded and verified (embed.FeaturizerTopic.PublishSaved).
-func publishFeaturizer(ctx context.Context, cc pipeline.ClientConfig, dir string, v int64) error {
-	ft, err := embed.NewFeaturizerTopic(cc, nil)
-	if err != nil {
-		return err
-	}
-	defer ft.Close()
-	return ft.PublishSaved(ctx, dir, v)
-}
-
-// featurizerOnTopic returns featurizer state v from router.models (nil when
-// it is not there; embed.FeaturizerTopic.Get).
-func featurizerOnTopic(ctx context.Context, cc pipeline.ClientConfig, v int64, log *slog.Logger) (*embed.State, error) {
-	ft, err := embed.NewFeaturizerTopic(cc, log)
-	if err != nil {
-		return nil, err
-	}
-	defer ft.Close()
-	return ft.Get(ctx, v)
-}
-
-// saveFeaturizer stores a state received on router.models into dir
-// (embed.SaveReceivedState).
-func saveFeaturizer(dir string, s *embed.State) error { return embed.SaveReceivedState(dir, s) }

@@ -246,11 +246,6 @@ func (job produceJob) validate() error {
 // path does not exist.
 func checkInput(in string) error { return ingest.CheckInputs([]string{in}) }
 
-// sleepCtx is pipeline.Sleep under the name the commands not yet moved into
-// their stage packages (train, archive, the routing stage) call it by; it
-// goes with the last of them.
-func sleepCtx(ctx context.Context, d time.Duration) bool { return pipeline.Sleep(ctx, d) }
-
 // idBase is the prefix of the ids generated for the documents of input in
 // that have none (ingest.IDPrefix; run splits its input with it).
 func idBase(in string) string { return ingest.IDPrefix(in) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 )
 
 // Featurizer turns texts into vectors, one row per text, in input order.
@@ -112,4 +113,20 @@ func withRowsProgress(ctx context.Context, opt FitOptions) context.Context {
 		return ctx
 	}
 	return context.WithValue(ctx, rowsProgressKey{}, opt.Rows)
+}
+
+// DefaultFitOptions are the options of every featurizer when nothing is
+// said (the `pipeline` commands' flag defaults): c-BTM's tokenizer
+// (lowercase, tokens of 2+ word characters, #NUMBER, English stop words),
+// min-df and max-df 1, 2^18 hashing buckets, 100 LSA dimensions (clamped
+// to the sample) with 5 power iterations and seed 0, and an HTTP client of
+// 64 texts per request, 4 in flight, 30 s timeouts and normalized vectors.
+func DefaultFitOptions() FitOptions {
+	tok := DefaultTokenizer()
+	return FitOptions{
+		Tfidf:   TfidfConfig{Tokenizer: tok, MinDF: 1, MaxDF: 1},
+		Hashing: HashingConfig{Tokenizer: tok, Features: 1 << 18},
+		LSA:     LSAConfig{Dims: 100, PowerIters: 5, ClampDims: true},
+		HTTP:    HTTPConfig{BatchSize: 64, Concurrency: 4, Timeout: 30 * time.Second, Normalize: true},
+	}
 }

@@ -1,11 +1,11 @@
 //go:build linux
 
-package main
+package flow
 
 import "syscall"
 
-// peakRSSBytes is the process's peak resident set size, from getrusage (kilobytes on Linux).
-func peakRSSBytes() int64 {
+// PeakRSSBytes is the process's peak resident set size, from getrusage (kilobytes on Linux).
+func PeakRSSBytes() int64 {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0

@@ -1,0 +1,656 @@
+package flow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/domainflow/domainflow/pipeline"
+	"github.com/domainflow/domainflow/schemas"
+	"github.com/domainflow/domainflow/stages/cluster"
+	"github.com/domainflow/domainflow/stages/embed"
+	"github.com/domainflow/domainflow/stages/ingest"
+	"github.com/domainflow/domainflow/stages/train"
+)
+
+// The consumer groups of the job's in-process stages.
+const (
+	jobEmbedGroup   = "run-embed"
+	jobClusterGroup = "run-cluster"
+	jobStage        = "run" // the dead-letter stage of rejected input records
+)
+
+// Job is the whole job of `pipeline run`, in process: split the input into
+// training and held-out documents, ingest the training ones into docs.raw,
+// fit a featurizer and a balanced k-means router on them, run the embedding
+// and routing stages until every document is routed to its domain topic or
+// dead-lettered, train a dense seed on the mixed stream, branch one expert per
+// domain from it, continue the dense model for the same total compute (the
+// c-BTM baseline), and evaluate every expert, the dense model and router
+// mixtures on the held-out documents.
+//
+// The job is resumable: Run with the same Out after a kill at any point
+// completes it, ingesting nothing twice, with final experts bit-identical to
+// an uninterrupted run (same machine and Threads; Partitions 1 keeps the
+// routing order fixed).
+//
+// Start from DefaultJob: several fields take 0 or false as a setting of
+// their own (no seed, no hold-out, no baseline), so the zero Job is not
+// `pipeline run`'s defaults.
+type Job struct {
+	// Inputs are the input files (see schemas.OpenInput); "-" reads JSON
+	// lines from Stdin.
+	Inputs []string
+	Stdin  io.Reader
+	// Out is the output dir: broker data, router, experts, held-out set,
+	// summary.json.
+	Out string
+	// Client reaches the Kafka cluster to run on; nil starts an embedded
+	// durable broker with its data in Out/broker.
+	Client *pipeline.ClientConfig
+	// K is the number of domains.
+	K int
+	// Expert names the expert size (train.ConfigNames).
+	Expert string
+	// TokensPerDomain is each domain expert's training budget in bytes.
+	TokensPerDomain int64
+	// SeedTokens is the dense seed's budget; 0 trains no seed (the experts
+	// start from scratch).
+	SeedTokens int64
+	// Baseline also continues the dense model for K × TokensPerDomain.
+	Baseline bool
+	// SkipSeen: the experts skip the documents the seed trained on.
+	SkipSeen bool
+	// Train trains and evaluates; false stops once every document is routed.
+	Train bool
+	// Featurizer is the featurizer kind.
+	Featurizer embed.Kind
+	// Balanced domains (exact balance at fit, balanced streaming routing).
+	Balanced bool
+	// Partitions of the topics.
+	Partitions int
+	// Heldout is the fraction of each source held out for evaluation.
+	Heldout float64
+	// EvalDocs is how many held-out documents are evaluated (0: all), and
+	// EvalDocBytes how many leading bytes of each (0: all).
+	EvalDocs, EvalDocBytes int
+	// Threads of the training (0: all CPUs).
+	Threads int
+	// Seed of the split-independent randomness (k-means, model init).
+	Seed uint64
+	// Logger gets the job's and its stages' log lines. Default:
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultJob is `pipeline run` with no flags: the demo corpus
+// testdata/mixed-small.jsonl.gz (relative to the working directory), k = 4,
+// tiny experts, a 50,000-byte seed, 150,000 bytes per domain, the dense
+// baseline, tf-idf, balanced domains, 1 partition, 10% held out, 200
+// documents of 2048 bytes evaluated, output in run/.
+func DefaultJob() Job {
+	return Job{
+		Inputs: []string{DefaultJobInput}, Out: "run", K: 4, Expert: "tiny", TokensPerDomain: 150000, SeedTokens: 50000,
+		Baseline: true, Train: true, Featurizer: embed.KindTfidf, Balanced: true, Partitions: 1, Heldout: 0.1,
+		EvalDocs: 200, EvalDocBytes: 2048, Seed: 1,
+	}
+}
+
+// DefaultJobInput is the demo corpus DefaultJob reads.
+const DefaultJobInput = "testdata/mixed-small.jsonl.gz"
+
+// ErrJobConfig marks a Job that cannot run as configured.
+var ErrJobConfig = errors.New("job configuration")
+
+// Validate checks the settings; its errors wrap ErrJobConfig.
+func (j *Job) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrJobConfig, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case j.K < 1 || j.TokensPerDomain < 1 || j.SeedTokens < 0 || j.Partitions < 1 || j.Heldout < 0 || j.Heldout >= 1 || j.EvalDocs < 0:
+		return bad("--k, --tokens-per-domain and --partitions must be at least 1, --seed-tokens not negative, --heldout in [0, 1)")
+	case j.Out == "":
+		return bad("no output dir")
+	case len(j.Inputs) == 0:
+		return bad("no input")
+	}
+	if _, err := train.ConfigByName(j.Expert); err != nil {
+		return bad("--expert: %v", err)
+	}
+	if _, ok := embed.Lookup(j.Featurizer); !ok {
+		return bad("--featurizer: unknown featurizer %q", j.Featurizer)
+	}
+	return nil
+}
+
+// JobDomain is one domain of the job's summary.
+type JobDomain struct {
+	ID       int      `json:"id"`
+	Size     int64    `json:"size"` // documents routed to it
+	TopTerms []string `json:"top_terms"`
+	Tokens   int64    `json:"tokens"`
+	Loss     float64  `json:"loss"`
+}
+
+// JobEval is the evaluation part of the job's summary.
+type JobEval struct {
+	DenseBPB   *float64           `json:"dense_bpb"`
+	SeedBPB    *float64           `json:"seed_bpb,omitempty"`
+	ExpertBPB  []ExpertBPB        `json:"expert_bpb"`
+	MixtureBPB map[string]float64 `json:"mixture_bpb"`
+}
+
+// Summary is what a Job did: `pipeline run --json` prints it, and Run
+// writes it to Out/summary.json.
+type Summary struct {
+	DocsIn         int64 `json:"docs_in"`
+	DocsRouted     int64 `json:"docs_routed"`
+	DocsDeadletter int64 `json:"docs_deadletter"`
+	DocsHeldout    int64 `json:"docs_heldout"`
+	// IncompleteFiles are the input files that could not be read to their
+	// end: each one's records before the failure are in the run, and the
+	// rest of it is one record of docs_in, dead-lettered (reason
+	// truncated-input or unreadable-file).
+	IncompleteFiles []ingest.IncompleteFile `json:"incomplete_files,omitempty"`
+	// RawMessages is the number of messages on docs.raw: the documents
+	// ingested, each once even when the run was killed and resumed.
+	RawMessages int64       `json:"raw_messages"`
+	Domains     []JobDomain `json:"domains"`
+	SeedTokens  int64       `json:"seed_tokens"`
+	DenseTokens int64       `json:"dense_tokens"`
+	Eval        JobEval     `json:"eval"`
+	Seconds     float64     `json:"seconds"`
+	// Phases holds the wall seconds of each phase of this invocation
+	// (a resumed run only times what it redid).
+	Phases       map[string]float64 `json:"phases"`
+	PeakRSSBytes int64              `json:"peak_rss_bytes"`
+	Out          string             `json:"out"`
+}
+
+// Run runs the job until it is done or ctx ends; see Job.
+func (j *Job) Run(ctx context.Context) (*Summary, error) {
+	if err := j.Validate(); err != nil {
+		return nil, err
+	}
+	if err := ingest.CheckInputs(j.Inputs); err != nil {
+		return nil, err
+	}
+	log := j.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	start := time.Now()
+	phases := map[string]float64{}
+	phaseStart := time.Now()
+	phase := func(name string) {
+		phases[name] = time.Since(phaseStart).Seconds()
+		phaseStart = time.Now()
+	}
+	if err := os.MkdirAll(j.Out, 0o755); err != nil {
+		return nil, err
+	}
+
+	// 1. Split.
+	split, err := SplitInputs(SplitConfig{Inputs: j.Inputs, Stdin: j.Stdin, Dir: j.Out, Heldout: j.Heldout, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("split the input: %w", err)
+	}
+	log.Info("input split", "train", len(split.Train), "heldout", split.Heldout, "rejected", len(split.Rejected))
+	phase("split")
+
+	// The broker.
+	var cc pipeline.ClientConfig
+	if j.Client != nil {
+		cc = *j.Client
+		if err := pipeline.CheckBrokers(ctx, cc, 5*time.Second); err != nil {
+			return nil, err
+		}
+	} else {
+		b, err := pipeline.StartBroker(pipeline.BrokerConfig{Listen: "127.0.0.1:0", DataDir: filepath.Join(j.Out, "broker"),
+			Partitions: j.Partitions, MaxMessageBytes: cluster.RouterTopicMaxBytes + 1<<20})
+		if err != nil {
+			return nil, fmt.Errorf("embedded broker: %w", err)
+		}
+		defer b.Close()
+		cc = b.Client()
+		log.Info("embedded broker", "addr", b.Addr(), "data", filepath.Join(j.Out, "broker"))
+	}
+	cc.Logger = log
+
+	// 2. Ingest, resuming where a killed run stopped.
+	if err := j.ingest(ctx, cc, split, log); err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	phase("ingest")
+
+	// 3. Featurizer and router.
+	router := filepath.Join(j.Out, "router")
+	if v, _ := cluster.LatestRouterVersion(router); v == 0 {
+		if err := j.fit(ctx, split, router, log); err != nil {
+			return nil, fmt.Errorf("fit: %w", err)
+		}
+	}
+	r, err := LoadRouter(router)
+	if err != nil {
+		return nil, fmt.Errorf("router: %w", err)
+	}
+	rm := r.Model
+	phase("fit")
+
+	// 4. Route everything.
+	if err := j.route(ctx, cc, r.State, router, log); err != nil {
+		return nil, fmt.Errorf("route: %w", err)
+	}
+	phase("route")
+	counts, dead, err := jobCounts(ctx, cc)
+	if err != nil {
+		return nil, fmt.Errorf("count: %w", err)
+	}
+	phase("count")
+
+	// 5 and 6. Train (seed, experts, dense baseline) and evaluate.
+	var tr jobTraining
+	if j.Train {
+		if tr, err = j.trainEval(ctx, cc, rm, split, router, phase, log); err != nil {
+			return nil, err
+		}
+	}
+
+	// Summary.
+	sum := &Summary{DocsIn: int64(len(split.Train) + len(split.Rejected)), DocsDeadletter: dead, DocsHeldout: int64(split.Heldout),
+		SeedTokens: tr.seed.Tokens, DenseTokens: tr.dense.Tokens, Out: j.Out, Phases: phases,
+		Eval: JobEval{MixtureBPB: tr.eval.MixtureBPB}, IncompleteFiles: split.Incomplete}
+	byExpert := map[string]train.ExpertReport{}
+	for _, r := range tr.experts {
+		byExpert[r.Expert] = r
+	}
+	for i, id := range rm.IDs {
+		d := JobDomain{ID: id, Size: counts[id], TopTerms: []string{}}
+		if rm.TopTerms != nil && rm.TopTerms[i] != nil {
+			d.TopTerms = rm.TopTerms[i]
+		}
+		if r, ok := byExpert[strconv.Itoa(id)]; ok {
+			d.Tokens, d.Loss = r.Tokens, r.Loss
+		}
+		sum.DocsRouted += d.Size
+		sum.Domains = append(sum.Domains, d)
+	}
+	for _, e := range tr.eval.ExpertBPB {
+		switch e.Expert {
+		case "dense":
+			v := e.BPB
+			sum.Eval.DenseBPB = &v
+		case "seed":
+			v := e.BPB
+			sum.Eval.SeedBPB = &v
+		default:
+			sum.Eval.ExpertBPB = append(sum.Eval.ExpertBPB, e)
+		}
+	}
+	if end, err := pipeline.EndOffsets(ctx, cc, pipeline.TopicRaw); err == nil {
+		for _, e := range end {
+			sum.RawMessages += e
+		}
+	}
+	sum.Seconds = time.Since(start).Seconds()
+	sum.PeakRSSBytes = PeakRSSBytes()
+	if b, err := json.MarshalIndent(sum, "", "  "); err == nil {
+		_ = schemas.WriteFileAtomic(filepath.Join(j.Out, "summary.json"), func(fh *os.File) error { _, err := fh.Write(b); return err })
+	}
+	if sum.DocsRouted+sum.DocsDeadletter != sum.DocsIn {
+		log.Error("documents unaccounted for", "in", sum.DocsIn, "routed", sum.DocsRouted, "deadletter", sum.DocsDeadletter)
+	}
+	return sum, nil
+}
+
+// ingest produces the training documents to docs.raw (document i to
+// partition i mod P) and the rejected records to the dead-letter topic,
+// skipping what a killed run already delivered: per partition, its end
+// offset is the number of its documents already there.
+func (j *Job) ingest(ctx context.Context, cc pipeline.ClientConfig, s *Split, log *slog.Logger) error {
+	err := pipeline.EnsureTopics(ctx, cc, pipeline.TopicSpec{Name: pipeline.TopicRaw, Partitions: j.Partitions},
+		pipeline.TopicSpec{Name: pipeline.TopicDeadLetter, Partitions: j.Partitions})
+	if err != nil {
+		return err
+	}
+	n, err := pipeline.PartitionCount(ctx, cc, pipeline.TopicRaw)
+	if err != nil {
+		return err
+	}
+	end, err := pipeline.EndOffsets(ctx, cc, pipeline.TopicRaw)
+	if err != nil {
+		return err
+	}
+	sink, err := pipeline.NewKafkaSink(pipeline.SinkConfig{Client: cc})
+	if err != nil {
+		return err
+	}
+	defer sink.Close()
+	var batch []pipeline.Message
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := sink.Write(ctx, batch...)
+		batch = batch[:0]
+		return err
+	}
+	headers := pipeline.ContentHeaders(schemas.ContentTypeJSON)
+	seen := make([]int64, n)
+	sent := 0
+	for i, d := range s.Train {
+		p := i % n
+		seen[p]++
+		if seen[p] <= end[p] {
+			continue
+		}
+		v, err := schemas.AppendJSON(nil, d)
+		if err != nil {
+			return err
+		}
+		batch = append(batch, pipeline.Message{Topic: pipeline.TopicRaw, Partition: p, Key: []byte(d.ID), Value: v, Headers: headers})
+		sent++
+		if len(batch) >= 1024 {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	// Rejected records: those not dead-lettered yet (counted by stage).
+	msgs, err := pipeline.ReadTopic(ctx, cc, pipeline.TopicDeadLetter, 0)
+	if err != nil {
+		return err
+	}
+	already := 0
+	for _, m := range msgs {
+		if pipeline.HeaderValue(m, pipeline.HeaderStage) == jobStage {
+			already++
+		}
+	}
+	for i, rec := range s.Rejected[min(already, len(s.Rejected)):] {
+		batch = append(batch, pipeline.DeadLetterSpec{Topic: pipeline.TopicDeadLetter, Partition: i % n, Value: rec.Raw,
+			Reason: schemas.ReasonOf(rec.Err), Err: rec.Err.Error(), Stage: jobStage, OriginTopic: rec.Source}.Message())
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	log.Info("ingested", "sent", sent, "already", len(s.Train)-sent, "dead_letters", len(s.Rejected))
+	return nil
+}
+
+// fit fits the featurizer and the router on the training documents (as
+// `pipeline cluster fit` with its defaults does on Out/train.jsonl.gz).
+func (j *Job) fit(ctx context.Context, s *Split, router string, log *slog.Logger) error {
+	texts := make([]string, len(s.Train))
+	ids := make([]string, len(s.Train))
+	for i, d := range s.Train {
+		texts[i], ids[i] = d.Text, d.ID
+	}
+	read := 0
+	opt := embed.DefaultFitOptions()
+	opt.LSA.Seed = j.Seed
+	_, err := FitRouter(ctx, FitRouterConfig{
+		Out: router, K: j.K, Featurizer: j.Featurizer, FitOptions: opt,
+		Read: func(n int) ([]string, error) {
+			if read >= len(texts) {
+				return nil, io.EOF
+			}
+			chunk := texts[read:min(len(texts), read+n)]
+			read += len(chunk)
+			return chunk, nil
+		},
+		IDs:     func() []string { return ids[:read] },
+		Cluster: cluster.FitConfig{Unbalanced: !j.Balanced, Restarts: 3, MaxIter: 100, Tol: 1e-4, Seed: j.Seed},
+		Logger:  log.With("cmd", "cluster fit"),
+	})
+	return err
+}
+
+// route runs the embedding and routing stages in process until every
+// document of docs.raw has been featurized and every feature row routed
+// (their groups' committed offsets reach the topics' ends).
+func (j *Job) route(ctx context.Context, cc pipeline.ClientConfig, state *embed.State, router string, log *slog.Logger) error {
+	sctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { stop(); wg.Wait() }()
+	errs := make(chan error, 2)
+	rt, err := cluster.NewRouterTopic(cc, log)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	startStages := func() {
+		elog := log.With("cmd", "embed")
+		wg.Go(func() {
+			err := embed.RunStage(sctx, embed.StageConfig{Client: cc, StateDir: router, State: state, Logger: elog,
+				Run: func(ctx context.Context, st pipeline.Stage) error {
+					_, err := pipeline.RunStage(ctx, pipeline.StageProcessConfig{Name: "embed", Client: cc, InputTopic: pipeline.TopicRaw,
+						Group: jobEmbedGroup, OutputTopic: pipeline.TopicFeatures, Stage: st, OneToOne: true,
+						Linger: 20 * time.Millisecond, Logger: elog})
+					return err
+				}})
+			if err != nil && sctx.Err() == nil {
+				errs <- fmt.Errorf("embed stage: %w", err)
+			}
+		})
+		clog := log.With("cmd", "cluster")
+		wg.Go(func() {
+			_, err := cluster.RunStage(sctx, cluster.RunConfig{Client: cc, InputTopic: pipeline.TopicFeatures, Group: jobClusterGroup,
+				RouterDir: router, Rebuild: true, HistoryPath: filepath.Join(j.Out, "routing-history.jsonl"),
+				Linger: 20 * time.Millisecond, Featurizer: RoutingFeaturizer(cc, clog), Logger: clog})
+			if err != nil && sctx.Err() == nil {
+				errs <- fmt.Errorf("cluster stage: %w", err)
+			}
+		})
+	}
+	done := func(group, topic string) (bool, error) {
+		end, err := pipeline.EndOffsets(ctx, cc, topic)
+		if err != nil {
+			return false, nil //nolint:nilerr // the topic may not exist yet
+		}
+		com, err := pipeline.CommittedOffsets(ctx, cc, group, topic, len(end))
+		if err != nil {
+			return false, err
+		}
+		for p := range end {
+			if end[p] > 0 && com[p] < end[p] {
+				return false, nil
+			}
+		}
+		return true, nil
+	}
+	// The routing stage rebuilds its counts when it starts and publishes
+	// them at once, then again when it stops. Counts on router.models from
+	// before this start may be stale (a run killed between a periodic save
+	// and its final one), so the stages run until the routing stage has
+	// published from this start, even when a resumed run has nothing left to
+	// route.
+	stateKey := cluster.RoutingStateKey(jobClusterGroup)
+	stateOffset := func() int64 { // of the latest counts; -1 for none
+		latest, err := rt.Latest(ctx)
+		if err != nil {
+			return -1
+		}
+		if m, ok := latest[stateKey]; ok {
+			return m.Offset
+		}
+		return -1
+	}
+	before := stateOffset()
+	startStages()
+	last := time.Now()
+	for {
+		select {
+		case err := <-errs:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		e, err := done(jobEmbedGroup, pipeline.TopicRaw)
+		if err != nil {
+			return err
+		}
+		if e {
+			c, err := done(jobClusterGroup, pipeline.TopicFeatures)
+			if err != nil {
+				return err
+			}
+			if c {
+				// The embed stage committed everything, so the features
+				// topic is complete; check it once more after the routing
+				// stage's commit.
+				if e2, _ := done(jobEmbedGroup, pipeline.TopicRaw); !e2 {
+					continue
+				}
+				// Stop once the routing stage has published counts since
+				// it started, then check that it saved its final ones.
+				if atStop := stateOffset(); atStop > before {
+					stop()
+					wg.Wait()
+					if stateOffset() <= atStop {
+						return errors.New("the routing stage stopped without saving its final counts on " + pipeline.TopicRouterModels)
+					}
+					return nil
+				}
+			}
+		}
+		if time.Since(last) > 10*time.Second {
+			log.Info("routing…")
+			last = time.Now()
+		}
+	}
+}
+
+// jobCounts returns the documents routed per domain id — the routing
+// stage's counts, saved on router.models when it stopped: it drops
+// duplicates and rebuilds its counts exactly after a restart, so they count
+// distinct input records — and the distinct dead letters of the job's
+// ingest and stages.
+func jobCounts(ctx context.Context, cc pipeline.ClientConfig) (map[int]int64, int64, error) {
+	rt, err := cluster.NewRouterTopic(cc, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rt.Close()
+	counts, ok, err := rt.Counts(ctx, jobClusterGroup)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !ok {
+		return nil, 0, errors.New("the routing stage saved no counts on " + pipeline.TopicRouterModels)
+	}
+	msgs, err := pipeline.ReadTopic(ctx, cc, pipeline.TopicDeadLetter, 0)
+	if err != nil {
+		return nil, 0, err
+	}
+	type pos struct {
+		origin schemas.Origin
+		stage  string
+	}
+	var dead int64
+	seen := map[pos]bool{}
+	for i, m := range msgs {
+		dl := pipeline.ParseDeadLetter(m)
+		if dl.Stage == "train" || dl.Stage == "archive" {
+			continue // dead letters of routed messages, not of input records
+		}
+		k := pos{origin: dl.Origin, stage: dl.Stage}
+		// An absent header reads as 0, as it always has here.
+		k.origin.Partition, k.origin.Offset, k.origin.Row = max(k.origin.Partition, 0), max(k.origin.Offset, 0), max(k.origin.Row, 0)
+		if dl.Stage == jobStage {
+			k.origin.Offset = int64(i) // input records: each dead letter is one record
+		}
+		if !seen[k] {
+			seen[k] = true
+			dead++
+		}
+	}
+	return counts, dead, nil
+}
+
+// jobTraining is what the training and evaluation phases report.
+type jobTraining struct {
+	seed, dense train.ExpertReport
+	experts     []train.ExpertReport
+	eval        EvalReport
+}
+
+// trainEval trains the dense seed, the domain experts branched from it and
+// the dense baseline, then evaluates them on the held-out documents.
+func (j *Job) trainEval(ctx context.Context, cc pipeline.ClientConfig, rm *cluster.RouterModel, split *Split, router string, phase func(string), log *slog.Logger) (jobTraining, error) {
+	var r jobTraining
+	model, err := train.ConfigByName(j.Expert)
+	if err != nil {
+		return r, err
+	}
+	opt := train.DefaultOptConfig()
+	opt.TotalSteps = 0 // from the token budget
+	base := train.ConsumerConfig{Client: cc, Out: j.Out, Model: model, Opt: opt, Seed: j.Seed, ExitOnIdle: time.Second,
+		Threads: j.Threads, Logger: log.With("cmd", "train")}
+	one := func(name, topic string, tokens int64, cfg train.ConsumerConfig) (train.ExpertReport, error) {
+		cfg.Tokens = tokens
+		return train.RunExpert(ctx, cfg, name, topic)
+	}
+	cfg := base
+	if j.SeedTokens > 0 {
+		if r.seed, err = one("seed", pipeline.TopicRaw, j.SeedTokens, base); err != nil {
+			return r, fmt.Errorf("seed: %w", err)
+		}
+		init, err := train.LoadSeed(train.ExpertDir(j.Out, "seed"))
+		if err != nil {
+			return r, fmt.Errorf("seed: %w", err)
+		}
+		cfg.Init = init
+		phase("train_seed")
+	}
+	ecfg := cfg
+	ecfg.Tokens = j.TokensPerDomain
+	ecfg.SkipSeen = j.SkipSeen && cfg.Init != nil
+	if r.experts, err = train.RunDomains(ctx, ecfg, rm.IDs); err != nil {
+		return r, fmt.Errorf("experts: %w", err)
+	}
+	phase("train_experts")
+	if j.Baseline {
+		dcfg := cfg
+		dcfg.Continue = cfg.Init != nil
+		if r.dense, err = one("dense", pipeline.TopicRaw, int64(rm.K())*j.TokensPerDomain, dcfg); err != nil {
+			return r, fmt.Errorf("dense baseline: %w", err)
+		}
+		phase("train_dense")
+	}
+
+	// 6. Evaluate.
+	if split.Heldout > 0 {
+		start := time.Now()
+		m, err := LoadMixture(ctx, MixtureConfig{Out: j.Out, RouterDir: router, Temperature: 0.1, Logger: log})
+		if err != nil {
+			return r, fmt.Errorf("eval: %w", err)
+		}
+		texts := split.HeldoutTexts
+		if j.EvalDocs > 0 {
+			texts = texts[:min(len(texts), j.EvalDocs)]
+		}
+		choices := []Choice{{Name: "top1", K: 1}, {Name: "top2", K: 2}, {Name: "all"}}
+		rep, err := m.Evaluate(ctx, texts, EvalConfig{Choices: choices, MaxDocBytes: j.EvalDocBytes, Alone: true})
+		if err != nil {
+			return r, fmt.Errorf("eval: %w", err)
+		}
+		rep.Seconds = time.Since(start).Seconds()
+		r.eval = *rep
+		phase("eval")
+	}
+	return r, nil
+}
