@@ -135,7 +135,7 @@ func DeadLetter(topic, stage string, m kafka.Message, err error) kafka.Message {
 		Partition:       m.Partition,
 		Key:             m.Key,
 		Value:           m.Value,
-		ContentType:     header(m, schemas.HeaderContentType),
+		ContentType:     HeaderValue(m, schemas.HeaderContentType),
 		Reason:          schemas.ReasonOf(err),
 		Err:             err.Error(),
 		Stage:           stage,

@@ -106,7 +106,7 @@ func (r *Runner) tooLarge(ctx context.Context, m kafka.Message, cause error, st 
 	}
 	tooBig := fmt.Errorf("a message of %d bytes is too large for topic %s: %w", len(m.Value), m.Topic, cause)
 	var recs []arrow.Record
-	if header(m, schemas.HeaderContentType) == schemas.ContentTypeArrow {
+	if HeaderValue(m, schemas.HeaderContentType) == schemas.ContentTypeArrow {
 		recs, _ = schemas.DecodeRecords(m.Value, r.cfg.Mem) // undecodable: dead-lettered whole below
 	}
 	defer func() {

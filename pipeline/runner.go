@@ -533,21 +533,18 @@ func (r *Runner) processPartition(ctx context.Context, g *partitionBatch, out []
 	}
 	for _, m := range g.msgs {
 		st.bytesIn += int64(len(m.Value))
-		ct, err := schemas.CheckMessage(header(m, schemas.HeaderContentType), header(m, schemas.HeaderSchemaVersion), m.Value)
+		d, err := DecodeMessage(m, r.cfg.Limits, r.cfg.Mem)
 		if err != nil {
 			st.in++
 			out = r.deadMessage(out, m, err, st)
 			continue
 		}
-		switch ct {
+		switch d.ContentType {
 		case schemas.ContentTypeJSON:
-			doc, err := schemas.DecodeJSON(m.Value, r.cfg.Limits)
-			if err == nil && !r.accept[schemas.KindDocument] {
-				err = &schemas.DecodeError{Reason: schemas.ReasonWrongSchema, Err: fmt.Errorf("stage %s takes %v, not JSON documents", r.cfg.Name, r.cfg.Accept)}
-			}
-			if err != nil {
+			doc := d.Doc
+			if !r.accept[schemas.KindDocument] {
 				st.in++
-				out = r.deadMessage(out, m, err, st)
+				out = r.deadMessage(out, m, &schemas.DecodeError{Reason: schemas.ReasonWrongSchema, Err: fmt.Errorf("stage %s takes %v, not JSON documents", r.cfg.Name, r.cfg.Accept)}, st)
 				continue
 			}
 			if doc.ID == "" {
@@ -563,18 +560,14 @@ func (r *Runner) processPartition(ctx context.Context, g *partitionBatch, out []
 			}
 		case schemas.ContentTypeArrow:
 			flush()
-			decoded, err := schemas.DecodeRecords(m.Value, r.cfg.Mem)
-			if err == nil {
-				for _, rec := range decoded {
-					if k, _, _ := schemas.KindOf(rec.Schema()); !r.accept[k] {
-						err = &schemas.DecodeError{Reason: schemas.ReasonWrongSchema, Err: fmt.Errorf("stage %s takes %v, not %q records", r.cfg.Name, r.cfg.Accept, k)}
-					}
+			decoded := d.Records
+			for _, rec := range decoded {
+				if k, _, _ := schemas.KindOf(rec.Schema()); !r.accept[k] {
+					err = &schemas.DecodeError{Reason: schemas.ReasonWrongSchema, Err: fmt.Errorf("stage %s takes %v, not %q records", r.cfg.Name, r.cfg.Accept, k)}
 				}
-				if err != nil {
-					for _, rec := range decoded {
-						rec.Release()
-					}
-				}
+			}
+			if err != nil {
+				d.Release()
 			}
 			if err == nil && !r.cfg.TrustOrigins {
 				decoded, err = r.stampOrigins(decoded, m)
@@ -862,11 +855,3 @@ func (r *Runner) commit(ctx context.Context, lasts []kafka.Message) {
 	}
 }
 
-func header(m kafka.Message, key string) string {
-	for _, h := range m.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
-}

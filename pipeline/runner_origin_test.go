@@ -87,8 +87,8 @@ func TestRunnerStampsOrigins(t *testing.T) {
 			}
 		}
 		dead := sink.Messages(TopicDeadLetter)
-		if len(dead) != 1 || header(dead[0], HeaderReason) != string(schemas.ReasonEmptyMessage) {
-			t.Fatalf("trust=%v: %d dead letters (reason %q), want one %s", trust, len(dead), header(dead[0], HeaderReason), schemas.ReasonEmptyMessage)
+		if len(dead) != 1 || HeaderValue(dead[0], HeaderReason) != string(schemas.ReasonEmptyMessage) {
+			t.Fatalf("trust=%v: %d dead letters (reason %q), want one %s", trust, len(dead), HeaderValue(dead[0], HeaderReason), schemas.ReasonEmptyMessage)
 		}
 		if c := r.Counts(); c.In != 5 || c.Out != 4 || c.Dead != 1 || c.Unaccounted != 0 {
 			t.Fatalf("trust=%v: counts %+v", trust, c)

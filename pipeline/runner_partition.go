@@ -136,7 +136,7 @@ func (r *Runner) applyPending(ctx context.Context, p Partition, first int64) err
 // messageRows counts the input rows of a message as the runner does: the
 // rows of an Arrow message that decodes, else one.
 func messageRows(m kafka.Message) int64 {
-	if ct, err := schemas.CheckMessage(header(m, schemas.HeaderContentType), header(m, schemas.HeaderSchemaVersion), m.Value); err == nil && ct == schemas.ContentTypeArrow {
+	if ct, err := schemas.CheckMessage(HeaderValue(m, schemas.HeaderContentType), HeaderValue(m, schemas.HeaderSchemaVersion), m.Value); err == nil && ct == schemas.ContentTypeArrow {
 		if recs, err := schemas.DecodeRecords(m.Value, nil); err == nil {
 			var n int64
 			for _, rec := range recs {
