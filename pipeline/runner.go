@@ -854,4 +854,3 @@ func (r *Runner) commit(ctx context.Context, lasts []kafka.Message) {
 		backoff = min(2*backoff, r.cfg.BackoffMax)
 	}
 }
-
