@@ -1,7 +1,3 @@
-// Package pipetest is the Kafka half of the stage test kit: it starts an
-// embedded broker for a test and produces and reads topics, so a stage gets
-// the same test with Kafka that pipeline.MemSource and pipeline.MemSink give
-// it without. Like net/http/httptest, it is meant for tests only.
 package pipetest
 
 import (
