@@ -34,7 +34,12 @@
 // extra columns in package schemas (names none of ours, no field metadata
 // under schemas.MetaPrefix, a type schemas.ExtraTypeSupported accepts); the
 // featurization and routing stages then carry those columns to
-// docs.domain.<id>.
+// docs.domain.<id>. A Runner never closes its Source or Sink: whoever opened
+// them closes them after Run returns (RunStage opens and closes its own
+// KafkaSource and KafkaSink; a test closes its MemSource input with
+// CloseInput so that Run returns once it is drained). The runner releases
+// the record it hands a Stage once the Stage returns (a Stage that keeps it
+// calls Retain), and the records the Stage returns once they are written.
 //
 // A PartitionStage keeps state per input partition that moves with the
 // partition between the processes of a consumer group: the runner saves a
