@@ -102,7 +102,7 @@ func (a *app) runInspect(cmd *cobra.Command, f inspectFlags, args []string) erro
 }
 
 // ---------------------------------------------------------------------------
-// Topics
+// Topics and files
 
 func (a *app) inspectTopic(ctx context.Context, f inspectFlags, out *lineWriter) error {
 	cc, err := f.kafka.connect(ctx, a.log)
