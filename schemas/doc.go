@@ -36,7 +36,9 @@
 // on; a file it cannot read to its end (truncated, corrupt, unreadable) is
 // one more bad record, an *IncompleteError, and the files after it are read.
 // WriteRecordJSON, WriteArrowFileJSON and WriteParquetJSON render any
-// record or file as JSON lines for `pipeline inspect`.
+// record or file as JSON lines, and DumpFile any file the CLI reads or
+// writes (Parquet, Arrow IPC, JSON lines, folders of .txt), for
+// `pipeline inspect`.
 //
 // Arrow payloads are checked before the arrow reader trusts them: message
 // framing, the flatbuffers metadata (vector lengths, nesting), buffer sizes
