@@ -159,4 +159,3 @@ func TestCheckInputs(t *testing.T) {
 		}
 	}
 }
-
