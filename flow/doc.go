@@ -16,6 +16,13 @@
 // baseline and several top-k mixtures at once, each expert run only on the
 // chunks some mixture keeps it for.
 //
+// The offline commands that need a featurizer state and a router at once
+// live here too: FitRouter (`pipeline cluster fit`), RouteFiles and
+// EvalRouting (`cluster assign`, `cluster eval`: route the documents of
+// input files and score the domains against label fields), SplitDomain and
+// RemoveDomain (`domains split|remove`: write a router dir's next version
+// and publish it on router.models).
+//
 // Layering: cmd → flow, report → stages/* → pipeline → schemas, accel.
 // Stages never import each other; what needs several of them lives here.
 // Only cmd and tests import flow.

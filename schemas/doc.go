@@ -35,6 +35,9 @@
 // reports bad records in-line, so that a caller can dead-letter them and go
 // on; a file it cannot read to its end (truncated, corrupt, unreadable) is
 // one more bad record, an *IncompleteError, and the files after it are read.
+// DocReader reads the good documents of several inputs in order for the
+// offline commands, keeping their ids, texts and metadata and counting the
+// rejected records (CheckInputs checks that the paths exist).
 // WriteRecordJSON, WriteArrowFileJSON and WriteParquetJSON render any
 // record or file as JSON lines, and DumpFile any file the CLI reads or
 // writes (Parquet, Arrow IPC, JSON lines, folders of .txt), for

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"slices"
 	"sort"
@@ -137,35 +135,16 @@ whole process.`,
 	return cmd
 }
 
-// loadTexts reads the texts of an input file into memory.
+// loadTexts reads the texts of an input file into memory; bad records
+// are skipped.
 func (a *app) loadTexts(path string) ([]string, int64, error) {
-	if err := checkInput(path); err != nil {
+	dr := schemas.NewDocReader([]string{path}, schemas.Limits{MaxTextBytes: 64 << 20}, a.stdin, nil)
+	defer dr.Close()
+	if err := dr.ReadAll(); err != nil {
 		return nil, 0, err
 	}
-	r, err := a.openInput(path, schemas.Limits{MaxTextBytes: 64 << 20})
-	if err != nil {
-		return nil, 0, err
-	}
-	defer r.Close()
-	var (
-		texts []string
-		bytes int64
-	)
-	for {
-		rec, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, 0, err
-		}
-		if rec.Err == nil {
-			texts = append(texts, rec.Doc.Text)
-			bytes += int64(len(rec.Doc.Text))
-		}
-	}
-	if len(texts) == 0 {
+	if len(dr.Texts()) == 0 {
 		return nil, 0, fmt.Errorf("no documents in %s", path)
 	}
-	return texts, bytes, nil
+	return dr.Texts(), dr.Bytes(), nil
 }

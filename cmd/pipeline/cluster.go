@@ -2,13 +2,11 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
-	"sort"
+	"os"
 	"text/tabwriter"
 	"time"
 
@@ -41,23 +39,6 @@ domain ids, sizes, top terms). 'pipeline domains --router DIR' lists them.`,
 	cmd.AddCommand(a.clusterFitCmd(), a.clusterAssignCmd(), a.clusterEvalCmd())
 	a.addClusterStage(cmd) // `cluster --brokers`: the Kafka stage docs.features → docs.domain.<id>
 	return cmd
-}
-
-// rowsOf views featurizer output as clustering rows (no copy).
-func rowsOf(v embed.Vectors) *cluster.Rows {
-	if v.Sparse != nil {
-		s := v.Sparse
-		return &cluster.Rows{N: s.Rows, Dim: s.Cols, Indptr: s.Indptr, Indices: s.Indices, Values: s.Data}
-	}
-	d := v.Dense
-	return &cluster.Rows{N: d.Rows, Dim: d.Cols, Values: d.Data}
-}
-
-// domainTopTerms names each centroid by the terms it weighs most: directly
-// for tf-idf centroids, through the SVD basis for LSA ones; none (nil) for
-// hashing and embedding services, whose columns have no terms.
-func domainTopTerms(s *embed.State, m *cluster.Model, n int) [][]string {
-	return embed.CentroidTerms(s.Featurizer, m.Centroids, m.K, n)
 }
 
 // clusterFitReport is the --json report of `pipeline cluster fit`.
@@ -120,8 +101,8 @@ the closest previous ones, so domain ids stay stable across refits.
 			}
 			ctx := cmd.Context()
 			log := a.log.With("cmd", "cluster fit")
-			dr := &docReader{a: a, paths: in, lim: feat.limits(), log: log}
-			defer dr.close()
+			dr := schemas.NewDocReader(in, feat.limits(), a.stdin, log)
+			defer dr.Close()
 			_, opt, err := feat.options()
 			if err != nil {
 				return err
@@ -130,7 +111,7 @@ the closest previous ones, so domain ids stay stable across refits.
 				tol = -1 // FitConfig: negative is 0, 0 the default
 			}
 			res, err := flow.FitRouter(ctx, flow.FitRouterConfig{
-				Out: out, K: k, Featurizer: kind, FitOptions: opt, Read: dr.next, IDs: func() []string { return dr.ids },
+				Out: out, K: k, Featurizer: kind, FitOptions: opt, Read: dr.Next, IDs: dr.IDs,
 				Cluster:  cluster.FitConfig{Unbalanced: !balanced, Restarts: restarts, MaxIter: maxIter, Tol: tol, Seed: feat.seed, Workers: feat.workers},
 				TopTerms: topN, Logger: log,
 			})
@@ -139,9 +120,9 @@ the closest previous ones, so domain ids stay stable across refits.
 			}
 			s, rm, m := res.State, res.Router, res.Router.Model
 			v := struct{ n int }{res.Docs}
-			rep := clusterFitReport{K: k, Seconds: seconds(time.Since(start)), Docs: v.n, Bytes: dr.bytes, Version: rm.Version,
+			rep := clusterFitReport{K: k, Seconds: seconds(time.Since(start)), Docs: v.n, Bytes: dr.Bytes(), Version: rm.Version,
 				FeaturizerVersion: s.Settings.Version, Inertia: m.Inertia, PeakRSSBytes: flow.PeakRSSBytes()}
-			rep.Sizes = sizesByID(rm)
+			rep.Sizes = rm.SizesByID()
 			rep.BalanceMaxMin, rep.BalanceMaxMean = cluster.Balance(m.Sizes)
 			log.Info("router fitted", "k", k, "version", rm.Version, "featurizer_version", rm.FeaturizerVersion, "sizes", rep.Sizes, "seconds", rep.Seconds)
 			if asJSON {
@@ -164,74 +145,6 @@ the closest previous ones, so domain ids stay stable across refits.
 	fs.IntVar(&topN, "top-terms", 10, "top terms kept per domain")
 	fs.BoolVar(&asJSON, "json", false, `print {"k","sizes","seconds",...} as JSON on stdout`)
 	return cmd
-}
-
-// sizesByID lists the fit sizes in domain-id order.
-func sizesByID(rm *cluster.RouterModel) []int {
-	type ds struct{ id, size int }
-	all := make([]ds, rm.K())
-	for j := range all {
-		all[j] = ds{rm.IDs[j], rm.Model.Sizes[j]}
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].id < all[j].id })
-	out := make([]int, len(all))
-	for i, d := range all {
-		out[i] = d.size
-	}
-	return out
-}
-
-// loadRouterDir loads the latest featurizer state and router of dir.
-func loadRouterDir(dir string) (*embed.State, *cluster.RouterModel, error) {
-	r, err := flow.LoadRouter(dir)
-	if err != nil {
-		return nil, nil, err
-	}
-	return r.State, r.Model, nil
-}
-
-// routed is the result of routing documents offline.
-type routed struct {
-	dr      *docReader
-	domains []int // domain ids
-	dist    []float32
-	rm      *cluster.RouterModel
-}
-
-// routeFiles featurizes the documents of paths with dir's featurizer and
-// routes them with its router, balanced or by plain argmin.
-func (a *app) routeFiles(ctx context.Context, dir string, paths []string, balanced bool, keepMeta bool) (*routed, error) {
-	s, rm, err := loadRouterDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	dr := &docReader{a: a, paths: paths, lim: schemas.Limits{}, log: a.log, keepMeta: keepMeta}
-	defer dr.close()
-	if _, err := dr.next(1 << 62); err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
-	}
-	if len(dr.texts) == 0 {
-		return nil, fmt.Errorf("no documents in %v", paths)
-	}
-	v, err := s.Featurizer.Transform(ctx, dr.texts)
-	if err != nil {
-		return nil, err
-	}
-	rc := rm.Route
-	rc.Unbalanced = !balanced
-	r, err := cluster.NewRouter(rm.Model, rc)
-	if err != nil {
-		return nil, err
-	}
-	js, dist, err := r.Route(rowsOf(v))
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]int, len(js))
-	for i, j := range js {
-		ids[i] = rm.IDs[j]
-	}
-	return &routed{dr: dr, domains: ids, dist: dist, rm: rm}, nil
 }
 
 func (a *app) clusterAssignCmd() *cobra.Command {
@@ -257,7 +170,7 @@ distance is the squared Euclidean distance to the domain's centroid.`,
 			if router == "" || len(in) == 0 || out == "" {
 				return usagef("cluster assign: --router, --in and --out are required")
 			}
-			res, err := a.routeFiles(cmd.Context(), router, in, balanced, false)
+			res, err := flow.RouteFiles(cmd.Context(), flow.RouteFilesConfig{RouterDir: router, Inputs: in, Stdin: a.stdin, Unbalanced: !balanced, Logger: a.log})
 			if err != nil {
 				return fmt.Errorf("cluster assign: %w", err)
 			}
@@ -265,12 +178,12 @@ distance is the squared Euclidean distance to the domain's centroid.`,
 				bw := bufio.NewWriter(w)
 				enc := json.NewEncoder(bw)
 				enc.SetEscapeHTML(false)
-				for i, id := range res.dr.ids {
+				for i, id := range res.IDs {
 					if err := enc.Encode(struct {
 						ID       string  `json:"id"`
 						Domain   int     `json:"domain"`
 						Distance float32 `json:"distance"`
-					}{id, res.domains[i], res.dist[i]}); err != nil {
+					}{id, res.Domains[i], res.Distances[i]}); err != nil {
 						return err
 					}
 				}
@@ -279,7 +192,7 @@ distance is the squared Euclidean distance to the domain's centroid.`,
 			if out == "-" {
 				return write(a.stdout)
 			}
-			if err := writeAtomicFile(out, write); err != nil {
+			if err := schemas.WriteFileAtomic(out, func(f *os.File) error { return write(f) }); err != nil {
 				return fmt.Errorf("cluster assign: %w", err)
 			}
 			return nil
@@ -294,19 +207,7 @@ distance is the squared Euclidean distance to the domain's centroid.`,
 }
 
 // clusterEvalReport is the --json report of `pipeline cluster eval`.
-type clusterEvalReport struct {
-	Docs           int                `json:"docs"`
-	K              int                `json:"k"`
-	RouterVersion  int64              `json:"router_version"`
-	Balanced       bool               `json:"balanced"`
-	NMI            map[string]float64 `json:"nmi"`
-	ARI            map[string]float64 `json:"ari"`
-	Purity         map[string]float64 `json:"purity"`
-	Sizes          []int              `json:"sizes"` // routed, by domain id
-	BalanceMaxMin  float64            `json:"balance_max_min"`
-	BalanceMaxMean float64            `json:"balance_max_mean"`
-	MeanDistance   float64            `json:"mean_distance"`
-}
+type clusterEvalReport = flow.RoutingEval
 
 func (a *app) clusterEvalCmd() *cobra.Command {
 	var (
@@ -331,30 +232,14 @@ max/mean). Documents without the field are left out of that field's scores.`,
 			if router == "" || len(in) == 0 {
 				return usagef("cluster eval: --router and --in are required")
 			}
-			res, err := a.routeFiles(cmd.Context(), router, in, balanced, true)
+			res, err := flow.RouteFiles(cmd.Context(), flow.RouteFilesConfig{RouterDir: router, Inputs: in, Stdin: a.stdin, Unbalanced: !balanced, KeepMeta: true, Logger: a.log})
 			if err != nil {
 				return fmt.Errorf("cluster eval: %w", err)
 			}
-			rep := clusterEvalReport{Docs: len(res.domains), K: res.rm.K(), RouterVersion: res.rm.Version, Balanced: balanced,
-				NMI: map[string]float64{}, ARI: map[string]float64{}, Purity: map[string]float64{}}
-			for _, field := range fields {
-				labels, pred := labelsOf(res, field)
-				if len(labels) == 0 {
-					return fmt.Errorf("cluster eval: no document has a %q field", field)
-				}
-				rep.NMI[field], rep.ARI[field], rep.Purity[field] = cluster.NMI(labels, pred), cluster.ARI(labels, pred), cluster.Purity(labels, pred)
+			rep, err := flow.EvalRouting(res, fields)
+			if err != nil {
+				return fmt.Errorf("cluster eval: %w", err)
 			}
-			count := map[int]int{}
-			var sum float64
-			for i, d := range res.domains {
-				count[d]++
-				sum += float64(res.dist[i])
-			}
-			for _, id := range sortedIDs(res.rm) {
-				rep.Sizes = append(rep.Sizes, count[id])
-			}
-			rep.BalanceMaxMin, rep.BalanceMaxMean = cluster.Balance(rep.Sizes)
-			rep.MeanDistance = sum / float64(len(res.domains))
 			if asJSON {
 				return writeJSON(a.stdout, rep)
 			}
@@ -376,38 +261,4 @@ max/mean). Documents without the field are left out of that field's scores.`,
 	fs.BoolVar(&balanced, "balanced", true, "route under the streaming balance constraint (false: nearest centroid)")
 	fs.BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd
-}
-
-// labelsOf maps the values of a metadata field to ints, with the routed
-// domains of the documents that have it.
-func labelsOf(res *routed, field string) (labels, pred []int) {
-	codes := map[string]int{}
-	for i, meta := range res.dr.metas {
-		var m map[string]json.RawMessage
-		if len(meta) == 0 || json.Unmarshal(meta, &m) != nil {
-			continue
-		}
-		raw, ok := m[field]
-		if !ok {
-			continue
-		}
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			s = string(raw)
-		}
-		c, ok := codes[s]
-		if !ok {
-			c = len(codes)
-			codes[s] = c
-		}
-		labels = append(labels, c)
-		pred = append(pred, res.domains[i])
-	}
-	return labels, pred
-}
-
-func sortedIDs(rm *cluster.RouterModel) []int {
-	ids := append([]int(nil), rm.IDs...)
-	sort.Ints(ids)
-	return ids
 }

@@ -2,47 +2,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"sort"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
-	"github.com/domainflow/domainflow/schemas"
+	"github.com/domainflow/domainflow/flow"
+	"github.com/domainflow/domainflow/pipeline"
 	"github.com/domainflow/domainflow/stages/cluster"
-	"github.com/domainflow/domainflow/stages/embed"
 )
-
-// numExamples is how many example document ids a router keeps per domain.
-const numExamples = 3
-
-// domainRow is one line of `pipeline domains`.
-type domainRow struct {
-	ID       int      `json:"id"`
-	Size     int      `json:"size"`
-	TopTerms []string `json:"top_terms"`
-	Examples []string `json:"example_ids"`
-}
-
-// domainRows lists rm's domains by id.
-func domainRows(rm *cluster.RouterModel) []domainRow {
-	var ds []domainRow
-	for j := range rm.K() {
-		d := domainRow{ID: rm.IDs[j], Size: rm.Model.Sizes[j], TopTerms: []string{}, Examples: []string{}}
-		if j < len(rm.TopTerms) && rm.TopTerms[j] != nil {
-			d.TopTerms = rm.TopTerms[j]
-		}
-		if j < len(rm.Examples) && rm.Examples[j] != nil {
-			d.Examples = rm.Examples[j]
-		}
-		ds = append(ds, d)
-	}
-	sort.Slice(ds, func(i, j int) bool { return ds[i].ID < ds[j].ID })
-	return ds
-}
 
 func (a *app) domainsCmd() *cobra.Command {
 	var (
@@ -73,13 +42,13 @@ with that --router picks it up while it runs, keeping every other domain id.`,
 			if err != nil {
 				return fmt.Errorf("domains: %w", err)
 			}
-			ds := domainRows(rm)
+			ds := rm.Domains()
 			if asJSON {
 				return writeJSON(a.stdout, struct {
-					Version           int64       `json:"version"`
-					Featurizer        string      `json:"featurizer"`
-					FeaturizerVersion int64       `json:"featurizer_version"`
-					Domains           []domainRow `json:"domains"`
+					Version           int64                `json:"version"`
+					Featurizer        string               `json:"featurizer"`
+					FeaturizerVersion int64                `json:"featurizer_version"`
+					Domains           []cluster.DomainInfo `json:"domains"`
 				}{rm.Version, rm.Featurizer, rm.FeaturizerVersion, ds})
 			}
 			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
@@ -98,12 +67,12 @@ with that --router picks it up while it runs, keeping every other domain id.`,
 
 // domainsEditReport is the --json output of `domains split|remove`.
 type domainsEditReport struct {
-	Version   int64       `json:"version"`
-	Previous  int64       `json:"previous_version"`
-	Domain    int         `json:"domain"`
-	NewDomain *int        `json:"new_domain,omitempty"`
-	Domains   []domainRow `json:"domains"`
-	Published bool        `json:"published"`
+	Version   int64                `json:"version"`
+	Previous  int64                `json:"previous_version"`
+	Domain    int                  `json:"domain"`
+	NewDomain *int                 `json:"new_domain,omitempty"`
+	Domains   []cluster.DomainInfo `json:"domains"`
+	Published bool                 `json:"published"`
 }
 
 // domainsEditCmd is `domains split` or `domains remove`.
@@ -145,51 +114,29 @@ running stages pick it up.`,
 			if op == "split" && len(in) == 0 {
 				return usagef("domains split: --in is required (the documents to split the domain's share of)")
 			}
-			ctx := cmd.Context()
-			s, rm, err := loadRouterDir(router)
+			ecfg := flow.DomainEditConfig{RouterDir: router, Domain: domain, Inputs: in, Stdin: a.stdin, Seed: seed, Logger: a.log}
+			if cmd.Flags().Changed("brokers") {
+				ecfg.Connect = func(ctx context.Context) (pipeline.ClientConfig, error) { return kf.connect(ctx, a.log) }
+			}
+			edit := flow.RemoveDomain
+			if op == "split" {
+				edit = flow.SplitDomain
+			}
+			res, err := edit(cmd.Context(), ecfg)
 			if err != nil {
 				return fmt.Errorf("domains %s: %w", op, err)
 			}
-			var next *cluster.RouterModel
-			var added *int
-			switch op {
-			case "remove":
-				if next, err = rm.RemoveDomain(domain); err != nil {
-					return fmt.Errorf("domains remove: %w", err)
-				}
-			case "split":
-				if next, err = a.splitDomain(ctx, s, rm, domain, in, seed); err != nil {
-					return fmt.Errorf("domains split: %w", err)
-				}
-				id := next.IDs[len(next.IDs)-1]
-				added = &id
+			rm, next := res.Previous, res.Router
+			rep := domainsEditReport{Version: next.Version, Previous: rm.Version, Domain: domain, Domains: next.Domains(), Published: res.Published}
+			if op == "split" {
+				rep.NewDomain = &res.NewDomain
 			}
-			if _, err := cluster.SaveRouter(router, next); err != nil {
-				return fmt.Errorf("domains %s: %w", op, err)
-			}
-			rep := domainsEditReport{Version: next.Version, Previous: rm.Version, Domain: domain, NewDomain: added, Domains: domainRows(next)}
-			if cmd.Flags().Changed("brokers") {
-				cc, err := kf.connect(ctx, a.log)
-				if err != nil {
-					return fmt.Errorf("domains %s: %w", op, err)
-				}
-				rt, err := cluster.NewRouterTopic(cc, a.log)
-				if err == nil {
-					err = rt.PublishRouter(ctx, next)
-					rt.Close()
-				}
-				if err != nil {
-					return fmt.Errorf("domains %s: saved router v%d but could not publish it: %w", op, next.Version, err)
-				}
-				rep.Published = true
-			}
-			a.log.Info("router written", "op", op, "domain", domain, "version", next.Version, "ids", next.IDs)
 			if asJSON {
 				return writeJSON(a.stdout, rep)
 			}
 			what := fmt.Sprintf("removed domain %d", domain)
-			if added != nil {
-				what = fmt.Sprintf("split domain %d into %d and %d", domain, domain, *added)
+			if rep.NewDomain != nil {
+				what = fmt.Sprintf("split domain %d into %d and %d", domain, domain, *rep.NewDomain)
 			}
 			fmt.Fprintf(a.stderr, "domains: %s; router v%d → v%d with ids %v\n", what, rm.Version, next.Version, next.IDs)
 			return nil
@@ -205,82 +152,4 @@ running stages pick it up.`,
 	fs.BoolVar(&asJSON, "json", false, "print one JSON object")
 	kf.register(fs)
 	return cmd
-}
-
-// splitDomain featurizes paths with s, keeps the documents rm routes to id
-// (plain argmin) and splits id over them; the new version gets top terms and
-// examples.
-func (a *app) splitDomain(ctx context.Context, s *embed.State, rm *cluster.RouterModel, id int, paths []string, seed uint64) (*cluster.RouterModel, error) {
-	j, ok := rm.Index(id)
-	if !ok {
-		return nil, fmt.Errorf("no domain %d (have %v)", id, rm.IDs)
-	}
-	dr := &docReader{a: a, paths: paths, lim: schemas.Limits{}, log: a.log}
-	defer dr.close()
-	if _, err := dr.next(1 << 62); err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
-	}
-	v, err := s.Featurizer.Transform(ctx, dr.texts)
-	if err != nil {
-		return nil, err
-	}
-	all := rowsOf(v)
-	nearest, _ := rm.Model.Assign(all)
-	var pick []int
-	for i, c := range nearest {
-		if c == j {
-			pick = append(pick, i)
-		}
-	}
-	if len(pick) < 2 {
-		return nil, fmt.Errorf("%d of the %d documents of %v are nearest domain %d: need at least 2 to split it", len(pick), all.N, paths, id)
-	}
-	members, ids := subRows(all, pick), make([]string, len(pick))
-	for i, p := range pick {
-		ids[i] = dr.ids[p]
-	}
-	next, err := rm.SplitDomain(ctx, id, members, seed)
-	if err != nil {
-		return nil, err
-	}
-	next.TopTerms = domainTopTerms(s, next.Model, topTermsOf(rm))
-	labels, _ := next.Model.Assign(members)
-	ex := cluster.Examples(next.Model, members, ids, labels, numExamples)
-	if next.Examples == nil {
-		next.Examples = make([][]string, next.K())
-	}
-	next.Examples[j], next.Examples[next.K()-1] = ex[j], ex[next.K()-1]
-	return next, nil
-}
-
-// topTermsOf is how many top terms rm keeps per domain (10 when unknown).
-func topTermsOf(rm *cluster.RouterModel) int {
-	n := 0
-	for _, t := range rm.TopTerms {
-		n = max(n, len(t))
-	}
-	if n == 0 {
-		return 10
-	}
-	return n
-}
-
-// subRows returns the rows pick of x, in that order.
-func subRows(x *cluster.Rows, pick []int) *cluster.Rows {
-	out := &cluster.Rows{N: len(pick), Dim: x.Dim}
-	if !x.Sparse() {
-		for _, i := range pick {
-			_, v := x.Row(i)
-			out.Values = append(out.Values, v...)
-		}
-		return out
-	}
-	out.Indptr = []int64{0}
-	for _, i := range pick {
-		idx, v := x.Row(i)
-		out.Indices = append(out.Indices, idx...)
-		out.Values = append(out.Values, v...)
-		out.Indptr = append(out.Indptr, int64(len(out.Values)))
-	}
-	return out
 }

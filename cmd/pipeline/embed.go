@@ -2,16 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"math"
 	"os"
 	"runtime/pprof"
 	"runtime/trace"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -63,34 +57,35 @@ type featurizerFlags struct {
 // whose state goes elsewhere leave them out).
 func (f *featurizerFlags) register(fs *pflag.FlagSet, defaultKind string, withState bool) {
 	f.fs = fs
+	d := embed.DefaultFitOptions() // the defaults of the flags below
 	fs.StringVar(&f.kind, "featurizer", defaultKind, "`kind` of featurizer: tfidf (c-BTM's tf-idf, sparse), lsa (c-BTM's whole featurization: its tf-idf → truncated SVD → L2; dense), hashing (tf-idf over 2^18 hashed buckets), http (an /v1/embeddings service)")
 	if withState {
 		fs.StringVar(&f.state, "state", "", "featurizer state `dir`: the latest version there is used; when it has none, the fitted state is saved there")
 		fs.BoolVar(&f.refit, "refit", false, "fit anew even when --state holds a state, and save the result as its next version")
 	}
 	fs.IntVar(&f.fitSample, "fit-sample", 0, "fit on the first `N` documents only (0: all of --in; on Kafka: 10000 from the head of the input topic)")
-	fs.IntVar(&f.workers, "workers", 0, "goroutines for featurization (0: one per CPU)")
+	fs.IntVar(&f.workers, "workers", d.Tfidf.Workers, "goroutines for featurization (0: one per CPU)")
 	fs.IntVar(&f.maxTextBytes, "max-text-bytes", schemas.DefaultMaxTextBytes, "longest document text in `bytes`; longer documents are rejected as oversize")
 	fs.IntVar(&f.maxIDBytes, "max-id-bytes", schemas.DefaultMaxIDBytes, "longest document id in `bytes`; documents with longer ids are rejected as invalid-id (keep it equal to ingest's)")
-	fs.Float64Var(&f.minDF, "min-df", 1, "ignore terms in fewer documents than this (a count ≥ 1, or a fraction < 1)")
-	fs.Float64Var(&f.maxDF, "max-df", 1, "ignore terms in more documents than this (a count > 1, or a fraction ≤ 1)")
-	fs.IntVar(&f.maxFeatures, "max-features", 0, "keep only the `N` most frequent terms (0: all)")
-	fs.BoolVar(&f.sublinearTF, "sublinear-tf", false, "use 1 + ln(tf) instead of the raw term count")
-	fs.StringVar(&f.numberToken, "number-token", "#NUMBER", "replace tokens that start with a digit by this `token` (empty: keep them)")
+	fs.Float64Var(&f.minDF, "min-df", d.Tfidf.MinDF, "ignore terms in fewer documents than this (a count ≥ 1, or a fraction < 1)")
+	fs.Float64Var(&f.maxDF, "max-df", d.Tfidf.MaxDF, "ignore terms in more documents than this (a count > 1, or a fraction ≤ 1)")
+	fs.IntVar(&f.maxFeatures, "max-features", d.Tfidf.MaxFeatures, "keep only the `N` most frequent terms (0: all)")
+	fs.BoolVar(&f.sublinearTF, "sublinear-tf", d.Tfidf.SublinearTF, "use 1 + ln(tf) instead of the raw term count")
+	fs.StringVar(&f.numberToken, "number-token", d.Tfidf.Tokenizer.NumberToken, "replace tokens that start with a digit by this `token` (empty: keep them)")
 	fs.BoolVar(&f.noStopWords, "no-stop-words", false, "keep English stop words")
-	fs.IntVar(&f.hashFeatures, "hash-features", 1<<18, "hashing: number of `buckets`")
-	fs.BoolVar(&f.alternateSign, "alternate-sign", false, "hashing: sign each token's count by its hash, as scikit-learn's default")
-	fs.IntVar(&f.dims, "dims", 100, "lsa: output dimension (by default at most the fit sample's documents and terms)")
-	fs.IntVar(&f.powerIters, "power-iters", 5, "lsa: power iterations of the randomized SVD")
-	fs.Uint64Var(&f.seed, "seed", 0, "lsa: random seed (the fit is deterministic for a seed)")
-	fs.StringVar(&f.httpURL, "http-url", "", "http: base `URL` of the embedding service (POST URL/v1/embeddings); the API key comes from $DOMAINFLOW_EMBED_API_KEY")
-	fs.StringVar(&f.httpModel, "http-model", "", "http: model `name` sent with each request")
-	fs.IntVar(&f.httpDims, "http-dims", 0, "http: expected dimension (0: learn it from the first answer)")
-	fs.IntVar(&f.httpBatch, "http-batch", 64, "http: texts per request")
-	fs.IntVar(&f.httpConcurrency, "http-concurrency", 4, "http: requests in flight")
-	fs.DurationVar(&f.httpTimeout, "http-timeout", 30*time.Second, "http: timeout of one request")
-	fs.BoolVar(&f.httpNoNormalize, "http-no-normalize", false, "http: keep the service's vectors as they are (default: L2-normalize)")
-	fs.BoolVar(&f.http64, "http-base64", false, `http: ask for "encoding_format":"base64"`)
+	fs.IntVar(&f.hashFeatures, "hash-features", d.Hashing.Features, "hashing: number of `buckets`")
+	fs.BoolVar(&f.alternateSign, "alternate-sign", d.Hashing.AlternateSign, "hashing: sign each token's count by its hash, as scikit-learn's default")
+	fs.IntVar(&f.dims, "dims", d.LSA.Dims, "lsa: output dimension (by default at most the fit sample's documents and terms)")
+	fs.IntVar(&f.powerIters, "power-iters", d.LSA.PowerIters, "lsa: power iterations of the randomized SVD")
+	fs.Uint64Var(&f.seed, "seed", d.LSA.Seed, "lsa: random seed (the fit is deterministic for a seed)")
+	fs.StringVar(&f.httpURL, "http-url", d.HTTP.URL, "http: base `URL` of the embedding service (POST URL/v1/embeddings); the API key comes from $DOMAINFLOW_EMBED_API_KEY")
+	fs.StringVar(&f.httpModel, "http-model", d.HTTP.Model, "http: model `name` sent with each request")
+	fs.IntVar(&f.httpDims, "http-dims", d.HTTP.Dims, "http: expected dimension (0: learn it from the first answer)")
+	fs.IntVar(&f.httpBatch, "http-batch", d.HTTP.BatchSize, "http: texts per request")
+	fs.IntVar(&f.httpConcurrency, "http-concurrency", d.HTTP.Concurrency, "http: requests in flight")
+	fs.DurationVar(&f.httpTimeout, "http-timeout", d.HTTP.Timeout, "http: timeout of one request")
+	fs.BoolVar(&f.httpNoNormalize, "http-no-normalize", !d.HTTP.Normalize, "http: keep the service's vectors as they are (default: L2-normalize)")
+	fs.BoolVar(&f.http64, "http-base64", d.HTTP.Base64, `http: ask for "encoding_format":"base64"`)
 }
 
 func (f *featurizerFlags) options() (embed.Kind, embed.FitOptions, error) {
@@ -101,22 +96,28 @@ func (f *featurizerFlags) options() (embed.Kind, embed.FitOptions, error) {
 	if k == embed.KindHTTP && f.httpURL == "" {
 		return "", embed.FitOptions{}, usagef("--featurizer http needs --http-url")
 	}
-	tok := embed.DefaultTokenizer()
+	// DefaultFitOptions, with what the flags say (their defaults are its
+	// values); tfidf and hashing share its tokenizer.
+	opt := embed.DefaultFitOptions()
+	tok := opt.Tfidf.Tokenizer
 	tok.NumberToken = f.numberToken
 	if f.noStopWords {
 		tok.StopWords = nil
 	}
-	return k, embed.FitOptions{
-		Tfidf: embed.TfidfConfig{Tokenizer: tok, MinDF: f.minDF, MaxDF: f.maxDF, MaxFeatures: f.maxFeatures, SublinearTF: f.sublinearTF, Workers: f.workers},
-		Hashing: embed.HashingConfig{Tokenizer: tok, Features: f.hashFeatures, AlternateSign: f.alternateSign, SublinearTF: f.sublinearTF,
-			Workers: f.workers},
-		// The default --dims shrinks to a sample smaller than it; an explicit
-		// one is a requirement.
-		LSA: embed.LSAConfig{Dims: f.dims, PowerIters: f.powerIters, Seed: f.seed, Workers: f.workers,
-			ClampDims: f.fs == nil || !f.fs.Changed("dims")},
-		HTTP: embed.HTTPConfig{URL: f.httpURL, Model: f.httpModel, Dims: f.httpDims, BatchSize: f.httpBatch, Concurrency: f.httpConcurrency,
-			Timeout: f.httpTimeout, Normalize: !f.httpNoNormalize, Base64: f.http64, APIKey: os.Getenv("DOMAINFLOW_EMBED_API_KEY")},
-	}, nil
+	t := &opt.Tfidf
+	t.MinDF, t.MaxDF, t.MaxFeatures, t.SublinearTF, t.Workers = f.minDF, f.maxDF, f.maxFeatures, f.sublinearTF, f.workers
+	h := &opt.Hashing
+	h.Features, h.AlternateSign, h.SublinearTF, h.Workers = f.hashFeatures, f.alternateSign, f.sublinearTF, f.workers
+	l := &opt.LSA
+	l.Dims, l.PowerIters, l.Seed, l.Workers = f.dims, f.powerIters, f.seed, f.workers
+	// The default --dims shrinks to a sample smaller than it; an explicit
+	// one is a requirement.
+	l.ClampDims = f.fs == nil || !f.fs.Changed("dims")
+	hc := &opt.HTTP
+	hc.URL, hc.Model, hc.Dims, hc.BatchSize, hc.Concurrency = f.httpURL, f.httpModel, f.httpDims, f.httpBatch, f.httpConcurrency
+	hc.Timeout, hc.Normalize, hc.Base64 = f.httpTimeout, !f.httpNoNormalize, f.http64
+	hc.APIKey = os.Getenv("DOMAINFLOW_EMBED_API_KEY")
+	return k, opt, nil
 }
 
 // existingState loads the latest state of --state unless --refit.
@@ -136,41 +137,6 @@ func (f *featurizerFlags) existingState(cmd *cobra.Command) (*embed.State, error
 		return nil, usagef("--state %s holds a %s featurizer, not %s (use --refit to replace it)", f.state, s.Settings.Kind, f.kind)
 	}
 	return s, nil
-}
-
-// fit fits a featurizer on texts, saves it to --state when given, and
-// returns it with the vectors of texts.
-func (f *featurizerFlags) fit(ctx context.Context, texts []string, log *slog.Logger) (*embed.State, embed.Vectors, error) {
-	return f.fitWith(log, func(k embed.Kind, opt embed.FitOptions) (embed.Featurizer, embed.Vectors, error) {
-		return embed.Fit(ctx, k, texts, opt)
-	})
-}
-
-// fitWith fits with fitFn (embed.Fit or embed.FitStream), saves the state to
-// --state when given, and returns it with the vectors of the fitted texts.
-func (f *featurizerFlags) fitWith(log *slog.Logger, fitFn func(embed.Kind, embed.FitOptions) (embed.Featurizer, embed.Vectors, error)) (*embed.State, embed.Vectors, error) {
-	k, opt, err := f.options()
-	if err != nil {
-		return nil, embed.Vectors{}, err
-	}
-	start := time.Now()
-	fz, v, err := fitFn(k, opt)
-	if err != nil {
-		return nil, embed.Vectors{}, err
-	}
-	s, err := embed.NewState(fz, v.Len())
-	if err != nil {
-		return nil, embed.Vectors{}, err
-	}
-	attrs := []any{"featurizer", k, "docs", v.Len(), "dim", fz.Dim()}
-	if f.state != "" {
-		if _, err := embed.SaveState(f.state, s); err != nil {
-			return nil, embed.Vectors{}, err
-		}
-		attrs = append(attrs, "version", s.Settings.Version)
-	}
-	log.Info("featurizer fitted", append(attrs, "seconds", seconds(time.Since(start)))...)
-	return s, v, nil
 }
 
 // embedReport is the --json report of the offline `pipeline embed`.
@@ -260,213 +226,42 @@ table, for inspection: 'pipeline inspect FILE').`,
 	return cmd
 }
 
-// docReader reads the documents of the input files in order, keeping their
-// ids and counting text bytes and rejected records.
-type docReader struct {
-	a        *app
-	paths    []string
-	lim      schemas.Limits
-	log      *slog.Logger
-	keepMeta bool // also keep each document's metadata
-	// dropTexts: next does not keep the texts it returns (texts stays
-	// empty), so that each becomes garbage once the caller is done with it.
-	dropTexts bool
-	docs      int // documents read
-	cur       schemas.InputReader
-	curPath   string
-	ids       []string
-	texts     []string
-	metas     []json.RawMessage
-	bytes     int64
-	rejected  int
-}
-
-// next returns up to n more texts, or io.EOF after the last.
-func (d *docReader) next(n int) ([]string, error) {
-	if d.dropTexts {
-		d.texts = make([]string, 0, min(n, 1024))
-	}
-	first := len(d.texts)
-	for len(d.texts)-first < n {
-		if d.cur == nil {
-			if len(d.paths) == 0 {
-				break
-			}
-			d.curPath, d.paths = d.paths[0], d.paths[1:]
-			if err := checkInput(d.curPath); err != nil {
-				return nil, err
-			}
-			r, err := d.a.openInput(d.curPath, d.lim)
-			if err != nil {
-				return nil, err
-			}
-			d.cur = r
-		}
-		rec, err := d.cur.Next()
-		if errors.Is(err, io.EOF) {
-			d.cur.Close()
-			d.cur = nil
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", d.curPath, err)
-		}
-		if rec.Err != nil {
-			d.rejected++
-			d.log.Warn("record rejected", "source", rec.Source, "reason", schemas.ReasonOf(rec.Err), "err", rec.Err)
-			continue
-		}
-		id := rec.Doc.ID
-		if id == "" {
-			id = rec.Source
-		}
-		d.ids = append(d.ids, id)
-		d.texts = append(d.texts, rec.Doc.Text)
-		if d.keepMeta {
-			d.metas = append(d.metas, rec.Doc.Meta)
-		}
-		d.bytes += int64(len(rec.Doc.Text))
-		d.docs++
-	}
-	if len(d.texts) == first {
-		return nil, io.EOF
-	}
-	out := d.texts[first:]
-	if d.dropTexts {
-		d.texts = nil
-	}
-	return out, nil
-}
-
-func (d *docReader) close() {
-	if d.cur != nil {
-		d.cur.Close()
-	}
-}
-
 func (a *app) runEmbedOffline(cmd *cobra.Command, f *embedFlags) error {
 	start := time.Now()
 	if f.out == "" {
 		return usagef("embed: --in needs --out FILE.parquet")
 	}
-	k, _, err := f.feat.options()
+	k, opt, err := f.feat.options()
 	if err != nil {
 		return err
 	}
-	for _, path := range f.in {
-		if err := checkInput(path); err != nil {
-			return fmt.Errorf("embed: %w", err)
-		}
+	if err := schemas.CheckInputs(f.in); err != nil {
+		return fmt.Errorf("embed: %w", err)
 	}
-	ctx := cmd.Context()
-	log := a.log.With("cmd", "embed")
 	s, err := f.feat.existingState(cmd)
 	if err != nil {
 		return fmt.Errorf("embed: %w", err)
 	}
-	dr := &docReader{a: a, paths: f.in, lim: f.feat.limits(), log: log}
-	defer dr.close()
-	var (
-		v        embed.Vectors
-		fitted   = s == nil
-		readDone time.Time
-	)
-	// With no --state (rows of state version 0), a fit on everything of a
-	// kind that hands its rows over as they are weighed (tfidf, hashing)
-	// has a goroutine write them meanwhile.
-	fac, _ := embed.Lookup(k)
-	var feed *rowFeed
-	if fitted && f.feat.fitSample <= 0 && f.feat.state == "" && fac.RowsProgress {
-		feed = newRowFeed()
-		go feed.write(f.out, func() []string { return dr.ids }) // owner: runEmbedOffline, which waits on feed.errc
-	}
-	if fitted && f.feat.fitSample <= 0 && fac.Streams() {
-		// Fit on everything while reading: tokenization overlaps decoding.
-		// The vectors come out of the fit, so the texts are not kept.
-		dr.dropTexts = true
-		const chunk = 64
-		s, v, err = f.feat.fitWith(log, func(k embed.Kind, opt embed.FitOptions) (embed.Featurizer, embed.Vectors, error) {
-			if feed != nil {
-				opt.Rows = feed.rows
-			}
-			return embed.FitStream(ctx, k, func() ([]string, error) {
-				texts, err := dr.next(chunk)
-				if errors.Is(err, io.EOF) && readDone.IsZero() {
-					readDone = time.Now()
-				}
-				return texts, err
-			}, opt)
-		})
-		if err == nil && feed != nil && (v.Sparse == nil || s.Settings.Version != 0) {
-			err = errors.New("fit gave no sparse rows of state version 0") // cannot happen
-		}
-		if err != nil {
-			if feed != nil {
-				feed.abort()
-				<-feed.errc
-			}
-			return fmt.Errorf("embed: fit: %w", err)
-		}
-	} else {
-		if _, err := dr.next(math.MaxInt); err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("embed: %w", err)
-		}
-		readDone = time.Now()
-		if len(dr.texts) > 0 && fitted {
-			sample := dr.texts
-			if f.feat.fitSample > 0 && f.feat.fitSample < len(sample) {
-				sample = sample[:f.feat.fitSample]
-			}
-			if s, v, err = f.feat.fit(ctx, sample, log); err != nil {
-				return fmt.Errorf("embed: fit: %w", err)
-			}
-			if len(sample) < len(dr.texts) {
-				v = embed.Vectors{}
-			}
-		}
-	}
-	if dr.docs == 0 {
-		return fmt.Errorf("embed: no documents in %v", f.in)
-	}
-	if v.Len() == 0 {
-		if v, err = s.Featurizer.Transform(ctx, dr.texts); err != nil {
-			return fmt.Errorf("embed: %w", err)
-		}
-	}
-	featDone := time.Now()
-	ids, docs, bytes, rejected := dr.ids, dr.docs, dr.bytes, dr.rejected
-	log.Debug("featurized", "docs", docs, "bytes", bytes, "read_seconds", seconds(readDone.Sub(start)), "seconds", seconds(featDone.Sub(start)))
-	settings, _ := json.Marshal(s.Settings)
-	if feed != nil {
-		feed.finish(v.Sparse, string(settings))
-		err = <-feed.errc
-	} else {
-		err = writeAtomicFile(f.out, func(w io.Writer) error {
-			fw := embed.NewFeaturesWriter(w, string(settings))
-			if err := fw.Write(ids, v, s.Settings.Version); err != nil {
-				return err
-			}
-			return fw.Close()
-		})
-	}
+	called := time.Since(start)
+	res, err := embed.FeaturizeFiles(cmd.Context(), embed.FilesConfig{
+		Inputs: f.in, Stdin: a.stdin, Out: f.out, Limits: f.feat.limits(),
+		State: s, Kind: k, Options: opt, FitSample: f.feat.fitSample, StateDir: f.feat.state,
+		Logger: a.log.With("cmd", "embed"),
+	})
 	if err != nil {
-		return fmt.Errorf("embed: %w", err)
+		return err
 	}
 	rep := embedReport{
-		Docs: docs, Bytes: bytes, Seconds: seconds(time.Since(start)), Featurizer: string(s.Settings.Kind),
-		ReadSeconds: seconds(readDone.Sub(start)), FeatSeconds: seconds(featDone.Sub(start)),
-		Dim: v.Dim(), StateVersion: s.Settings.Version, Fitted: fitted, Rejected: rejected, PeakRSSBytes: flow.PeakRSSBytes(),
-	}
-	if v.Sparse != nil {
-		rep.NNZ = int64(v.Sparse.NNZ())
-	} else {
-		rep.NNZ = int64(len(v.Dense.Data))
+		Docs: res.Docs, Bytes: res.Bytes, Seconds: seconds(time.Since(start)), Featurizer: string(res.State.Settings.Kind),
+		ReadSeconds: seconds(called + res.Read), FeatSeconds: seconds(called + res.Featurize),
+		Dim: res.Dim, NNZ: res.NNZ, StateVersion: res.State.Settings.Version, Fitted: res.Fitted, Rejected: res.Rejected,
+		PeakRSSBytes: flow.PeakRSSBytes(),
 	}
 	if f.stage.json {
 		return writeJSON(a.stdout, rep)
 	}
 	fmt.Fprintf(a.stderr, "embed: %s (%s of text) → %s with %s (dim %d, state v%d) in %.2fs (%.1f MB/s)\n",
-		plural(int64(rep.Docs), "document"), humanBytes(bytes), f.out, rep.Featurizer, rep.Dim, rep.StateVersion, rep.Seconds, float64(bytes)/1e6/rep.Seconds)
+		plural(int64(rep.Docs), "document"), humanBytes(rep.Bytes), f.out, rep.Featurizer, rep.Dim, rep.StateVersion, rep.Seconds, float64(rep.Bytes)/1e6/rep.Seconds)
 	return nil
 }
 
@@ -512,100 +307,6 @@ func (a *app) runEmbedStage(cmd *cobra.Command, f *embedFlags) error {
 	return embed.RunStage(ctx, cfg)
 }
 
-// rowFeed hands the rows of a fit (embed.FitOptions.Rows) to a goroutine
-// that writes them to the output file while the rest are weighed.
-type rowFeed struct {
-	mu       sync.Mutex
-	cond     *sync.Cond
-	m        *embed.CSR
-	done     int     // leading rows of m that are final
-	settings *string // the state's settings JSON, once the fit is done
-	aborted  bool
-	errc     chan error // write's result
-}
-
-func newRowFeed() *rowFeed {
-	r := &rowFeed{errc: make(chan error, 1)}
-	r.cond = sync.NewCond(&r.mu)
-	return r
-}
-
-// rows is the fit's embed.FitOptions.Rows.
-func (r *rowFeed) rows(m *embed.CSR, done int) {
-	r.mu.Lock()
-	r.m, r.done = m, done
-	r.cond.Broadcast()
-	r.mu.Unlock()
-}
-
-// finish gives the fitted rows, all final, and the settings for the file's
-// metadata.
-func (r *rowFeed) finish(m *embed.CSR, settings string) {
-	r.mu.Lock()
-	r.m, r.done, r.settings = m, m.Rows, &settings
-	r.cond.Broadcast()
-	r.mu.Unlock()
-}
-
-// abort stops the writer, which then removes its file.
-func (r *rowFeed) abort() {
-	r.mu.Lock()
-	r.aborted = true
-	r.cond.Broadcast()
-	r.mu.Unlock()
-}
-
-var errFeedAborted = errors.New("embed: the fit failed")
-
-// write writes the rows to path as they come (ids() names them; it is
-// called once rows came, when reading is over), in runs of multiples of 64
-// rows so that the file is the same as one written at once (see
-// embed.FeaturesWriter.WriteRows), then the settings, and sends the result
-// to errc.
-func (r *rowFeed) write(path string, ids func() []string) {
-	r.errc <- writeAtomicFile(path, func(w io.Writer) error {
-		fw := embed.NewFeaturesWriter(w, "")
-		written := 0
-		var names []string
-		for {
-			r.mu.Lock()
-			for !r.aborted && (r.m == nil || (r.done < r.m.Rows && r.done-written < 64)) {
-				r.cond.Wait()
-			}
-			aborted, m, done := r.aborted, r.m, r.done
-			r.mu.Unlock()
-			if aborted {
-				return errFeedAborted
-			}
-			if names == nil {
-				names = ids()
-			}
-			upto := done
-			if done < m.Rows {
-				upto = written + (done-written)/64*64
-			}
-			if err := fw.WriteRows(names, m, written, upto, 0); err != nil {
-				return err
-			}
-			written = upto
-			if written == m.Rows {
-				break
-			}
-		}
-		r.mu.Lock()
-		for !r.aborted && r.settings == nil {
-			r.cond.Wait()
-		}
-		aborted, settings := r.aborted, r.settings
-		r.mu.Unlock()
-		if aborted {
-			return errFeedAborted
-		}
-		fw.SetSettings(*settings)
-		return fw.Close()
-	})
-}
-
 // startProfiles starts a CPU profile and an execution trace when their files
 // are named; stop ends them.
 func startProfiles(cpuPath, tracePath string) (stop func(), err error) {
@@ -641,13 +342,3 @@ func startProfiles(cpuPath, tracePath string) (stop func(), err error) {
 	}
 	return stop, nil
 }
-
-// writeAtomicFile writes path atomically (schemas.WriteFileAtomic).
-func writeAtomicFile(path string, write func(io.Writer) error) error {
-	return schemas.WriteFileAtomic(path, func(f *os.File) error { return write(f) })
-}
-
-// The routing stage (cluster_stage.go) publishes and reads featurizer states
-// on router.models through these bridges to embed.FeaturizerTopic, which
-// holds the featurizer half of the protocol; they go when the routing stage
-// takes the topic as a hook of its own.

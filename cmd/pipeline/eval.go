@@ -138,19 +138,19 @@ func (a *app) evaluate(ctx context.Context, f *evalFlags, choices []flow.Choice)
 	if err != nil {
 		return nil, err
 	}
-	dr := &docReader{a: a, paths: f.in, lim: schemas.Limits{}, log: a.log}
-	defer dr.close()
+	dr := schemas.NewDocReader(f.in, schemas.Limits{}, a.stdin, a.log)
+	defer dr.Close()
 	want := f.maxDocs
 	if want == 0 {
 		want = 1 << 62
 	}
-	if _, err := dr.next(want); err != nil && !errors.Is(err, io.EOF) {
+	if _, err := dr.Next(want); err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
 	}
-	if len(dr.texts) == 0 {
+	if len(dr.Texts()) == 0 {
 		return nil, fmt.Errorf("no documents in %v", f.in)
 	}
-	texts := dr.texts[:min(len(dr.texts), want)]
+	texts := dr.Texts()[:min(len(dr.Texts()), want)]
 	bar := a.newProgress("eval", int64(len(texts)), false)
 	defer bar.finish()
 	rep, err := m.Evaluate(ctx, texts, flow.EvalConfig{

@@ -245,7 +245,7 @@ func TestReportSynthetic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range domainRows(rm) {
+	for _, d := range rm.Domains() {
 		id := strconv.Itoa(d.ID)
 		wantRow(t, dm, id, strconv.Itoa(d.Size), strconv.FormatInt(synthSummary().Domains[d.ID].Size, 10), "640")
 		if len(d.TopTerms) == 0 || rowsByFirst(dm)[id][5] != strings.Join(d.TopTerms, " ") {

@@ -16,7 +16,7 @@
 // stream; plain argmin stays available. RouterModel is the versioned artifact
 // (Arrow IPC file and Parquet twin, or an Arrow IPC payload for the
 // router.models topic) whose domains keep stable ids across refits (MatchIDs)
-// and can be split or removed. NMI, ARI, Purity and Balance score clusterings.
+// and can be split or removed; Domains lists them (DomainInfo). NMI, ARI, Purity and Balance score clusterings.
 //
 // The package also owns the routing stage's life on Kafka, through
 // pipeline's types only. RunStage runs it as a process of a consumer group

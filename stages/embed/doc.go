@@ -28,6 +28,11 @@
 // Features records and can swap in a newer State while it runs (Swap,
 // WatchStates).
 //
+// FeaturizeFiles is the offline featurization (`pipeline embed --in`): the
+// documents of input files into a Parquet features file (FeaturesWriter),
+// fitting a featurizer first unless one is given, and tokenizing while the
+// files are decoded when the fit is on all of them.
+//
 // The stage owns its life on Kafka: RunStage fits a featurizer on a sample
 // of the input topic when it has none (SampleTexts), shares its state with
 // the other processes of the pipeline on router.models (FeaturizerTopic,

@@ -1,0 +1,161 @@
+package flow
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/domainflow/domainflow/pipeline"
+	"github.com/domainflow/domainflow/schemas"
+	"github.com/domainflow/domainflow/stages/cluster"
+	"github.com/domainflow/domainflow/stages/embed"
+)
+
+// DomainEditConfig configures SplitDomain and RemoveDomain. The zero value
+// of every field but RouterDir (and, to split, Inputs) works.
+type DomainEditConfig struct {
+	// RouterDir is the router dir (a FitRouter output). The new router
+	// version is saved there.
+	RouterDir string
+	// Domain is the stable id of the domain split or removed.
+	Domain int
+	// Inputs are the documents whose share of Domain (nearest centroid)
+	// SplitDomain splits, read in order (schemas.DocReader); "-" reads
+	// JSON lines from Stdin. RemoveDomain reads none.
+	Inputs []string
+	// Stdin is what the input "-" reads. Default: os.Stdin.
+	Stdin io.Reader
+	// Seed seeds SplitDomain's 2-means. Default 0.
+	Seed uint64
+	// Connect, when set, is called once the new version is saved; the new
+	// version is then published on router.models through the client it
+	// returns (cluster.RouterTopic), where running routing stages pick it
+	// up. Default nil: the version is only saved.
+	Connect func(ctx context.Context) (pipeline.ClientConfig, error)
+	// Logger gets a warning for each input record that cannot be read and
+	// a line for the router written. Default: nothing is logged.
+	Logger *slog.Logger
+}
+
+// DomainEdit is what SplitDomain or RemoveDomain did.
+type DomainEdit struct {
+	Previous *cluster.RouterModel // the router version edited
+	Router   *cluster.RouterModel // the new version, saved in the router dir
+	// NewDomain is the id of the domain a split added (-1 for a removal).
+	NewDomain int
+	// Published reports that the new version was published on
+	// router.models (DomainEditConfig.Connect).
+	Published bool
+}
+
+// SplitDomain splits domain cfg.Domain of the router dir in two: it
+// featurizes the documents of cfg.Inputs with the router's featurizer,
+// keeps those the router puts in the domain (nearest centroid) and splits
+// them with a balanced 2-means (cluster.RouterModel.SplitDomain): the half
+// nearer the old centroid keeps the id, the other gets a new one. The new
+// version names both halves by their top terms and example documents; it
+// is saved into the router dir and, with cfg.Connect, published.
+func SplitDomain(ctx context.Context, cfg DomainEditConfig) (*DomainEdit, error) {
+	return editDomains(ctx, cfg, "split", func(r *Router) (*cluster.RouterModel, error) {
+		return splitDomain(ctx, r.State, r.Model, cfg)
+	})
+}
+
+// RemoveDomain writes a router version without domain cfg.Domain: its id
+// is retired (never reused), and the documents it would have received go
+// to their next nearest domain (cluster.RouterModel.RemoveDomain). The new
+// version is saved into the router dir and, with cfg.Connect, published.
+func RemoveDomain(ctx context.Context, cfg DomainEditConfig) (*DomainEdit, error) {
+	return editDomains(ctx, cfg, "remove", func(r *Router) (*cluster.RouterModel, error) {
+		return r.Model.RemoveDomain(cfg.Domain)
+	})
+}
+
+// editDomains loads the router dir, makes its next version with edit,
+// saves it and publishes it when cfg.Connect is set.
+func editDomains(ctx context.Context, cfg DomainEditConfig, op string, edit func(*Router) (*cluster.RouterModel, error)) (*DomainEdit, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r, err := LoadRouter(cfg.RouterDir)
+	if err != nil {
+		return nil, err
+	}
+	next, err := edit(r)
+	if err != nil {
+		return nil, err
+	}
+	res := &DomainEdit{Previous: r.Model, Router: next, NewDomain: -1}
+	if op == "split" {
+		res.NewDomain = next.IDs[len(next.IDs)-1]
+	}
+	if _, err := cluster.SaveRouter(cfg.RouterDir, next); err != nil {
+		return nil, err
+	}
+	if cfg.Connect != nil {
+		cc, err := cfg.Connect(ctx)
+		if err != nil {
+			return nil, err
+		}
+		rt, err := cluster.NewRouterTopic(cc, log)
+		if err == nil {
+			err = rt.PublishRouter(ctx, next)
+			rt.Close()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("saved router v%d but could not publish it: %w", next.Version, err)
+		}
+		res.Published = true
+	}
+	log.Info("router written", "op", op, "domain", cfg.Domain, "version", next.Version, "ids", next.IDs)
+	return res, nil
+}
+
+// splitDomain featurizes cfg.Inputs with s, keeps the documents rm routes
+// to cfg.Domain (plain argmin) and splits the domain over them; the new
+// version gets top terms and examples.
+func splitDomain(ctx context.Context, s *embed.State, rm *cluster.RouterModel, cfg DomainEditConfig) (*cluster.RouterModel, error) {
+	id := cfg.Domain
+	j, ok := rm.Index(id)
+	if !ok {
+		return nil, fmt.Errorf("no domain %d (have %v)", id, rm.IDs)
+	}
+	dr := schemas.NewDocReader(cfg.Inputs, schemas.Limits{}, cfg.Stdin, cfg.Logger)
+	defer dr.Close()
+	if err := dr.ReadAll(); err != nil {
+		return nil, err
+	}
+	v, err := s.Featurizer.Transform(ctx, dr.Texts())
+	if err != nil {
+		return nil, err
+	}
+	all := RowsOf(v)
+	nearest, _ := rm.Model.Assign(all)
+	var pick []int
+	for i, c := range nearest {
+		if c == j {
+			pick = append(pick, i)
+		}
+	}
+	if len(pick) < 2 {
+		return nil, fmt.Errorf("%d of the %d documents of %v are nearest domain %d: need at least 2 to split it", len(pick), all.N, cfg.Inputs, id)
+	}
+	members, ids := all.Subset(pick), make([]string, len(pick))
+	for i, p := range pick {
+		ids[i] = dr.IDs()[p]
+	}
+	next, err := rm.SplitDomain(ctx, id, members, cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	next.TopTerms = embed.CentroidTerms(s.Featurizer, next.Model.Centroids, next.Model.K, rm.TopTermCount())
+	labels, _ := next.Model.Assign(members)
+	ex := cluster.Examples(next.Model, members, ids, labels, NumExamples)
+	if next.Examples == nil {
+		next.Examples = make([][]string, next.K())
+	}
+	next.Examples[j], next.Examples[next.K()-1] = ex[j], ex[next.K()-1]
+	return next, nil
+}
