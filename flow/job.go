@@ -181,7 +181,7 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 	if err := j.Validate(); err != nil {
 		return nil, err
 	}
-	if err := ingest.CheckInputs(j.Inputs); err != nil {
+	if err := schemas.CheckInputs(j.Inputs); err != nil {
 		return nil, err
 	}
 	log := j.Logger

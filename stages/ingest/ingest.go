@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -156,21 +155,7 @@ type IncompleteFile struct {
 
 // CheckInputs fails when an input path does not exist, so that a caller can
 // refuse a run before it contacts the broker. Run checks them too.
-func CheckInputs(inputs []string) error {
-	for _, in := range inputs {
-		if in == "-" {
-			continue
-		}
-		if _, err := os.Stat(in); err != nil {
-			var pe *os.PathError
-			if errors.As(err, &pe) {
-				return fmt.Errorf("open %s: %w", in, pe.Err)
-			}
-			return err
-		}
-	}
-	return nil
-}
+func CheckInputs(inputs []string) error { return schemas.CheckInputs(inputs) }
 
 // Run reads every input and produces its documents to the topic and its bad
 // records to docs.deadletter, creating both topics when missing. It stops
