@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/domainflow/domainflow/stages/cluster"
@@ -165,7 +164,7 @@ func Load(dir string) (*Data, error) {
 				names = append(names, e.Name())
 			}
 		}
-		sort.Slice(names, func(i, j int) bool { return expertLess(names[i], names[j]) })
+		sort.Slice(names, func(i, j int) bool { return train.ExpertLess(names[i], names[j]) })
 		for _, n := range names {
 			what := expertsDir + "/" + n + "/"
 			c, _, err := train.LoadLatestCheckpoint(filepath.Join(dir, expertsDir, n))
@@ -218,46 +217,4 @@ func readHistory(path string) ([]cluster.RoutingState, int, error) {
 		return out, bad, fmt.Errorf("read %s: %w", path, err)
 	}
 	return out, bad, nil
-}
-
-// domain is one domain of a router: its stable id, size at fit, top terms
-// and example document ids.
-type domain struct {
-	ID       int
-	Size     int
-	TopTerms []string
-	Examples []string
-}
-
-// routerDomains lists rm's domains by id (as `pipeline domains` does).
-func routerDomains(rm *cluster.RouterModel) []domain {
-	var ds []domain
-	for j := range rm.K() {
-		d := domain{ID: rm.IDs[j], Size: rm.Model.Sizes[j]}
-		if j < len(rm.TopTerms) {
-			d.TopTerms = rm.TopTerms[j]
-		}
-		if j < len(rm.Examples) {
-			d.Examples = rm.Examples[j]
-		}
-		ds = append(ds, d)
-	}
-	sort.Slice(ds, func(i, j int) bool { return ds[i].ID < ds[j].ID })
-	return ds
-}
-
-// expertLess orders expert names (and domain ids) as `pipeline train` does:
-// numbers numerically first, then names.
-func expertLess(a, b string) bool {
-	x, errA := strconv.Atoi(a)
-	y, errB := strconv.Atoi(b)
-	switch {
-	case errA == nil && errB == nil:
-		return x < y
-	case errA == nil:
-		return true
-	case errB == nil:
-		return false
-	}
-	return a < b
 }

@@ -149,7 +149,7 @@ func sizesFigure(d *Data) (*Figure, error) {
 			fig.Source = summaryFile
 			fig.Caption = "Final routed documents per domain (from " + summaryFile + "; no routing history to plot over time)."
 		case d.router != nil:
-			for _, r := range routerDomains(d.router) {
+			for _, r := range d.router.Domains() {
 				labels = append(labels, strconv.Itoa(r.ID))
 				vals = append(vals, float64(r.Size))
 			}
@@ -193,7 +193,7 @@ func domainsFigure(d *Data) (*Figure, error) {
 		return byID[id]
 	}
 	if d.router != nil {
-		for _, r := range routerDomains(d.router) {
+		for _, r := range d.router.Domains() {
 			x := get(r.ID)
 			x.fit, x.hasFit, x.terms, x.examples = int64(r.Size), true, r.TopTerms, r.Examples
 		}

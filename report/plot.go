@@ -145,7 +145,7 @@ func historyIDs(h []cluster.RoutingState) []string {
 			}
 		}
 	}
-	sort.Slice(ids, func(i, j int) bool { return expertLess(ids[i], ids[j]) })
+	sort.Slice(ids, func(i, j int) bool { return train.ExpertLess(ids[i], ids[j]) })
 	return ids
 }
 

@@ -710,9 +710,9 @@ func TestExpertOrder(t *testing.T) {
 	names := []string{"seed", "10", "dense", "2", "0", "b1"}
 	slices.SortFunc(names, func(a, b string) int {
 		switch {
-		case expertLess(a, b):
+		case train.ExpertLess(a, b):
 			return -1
-		case expertLess(b, a):
+		case train.ExpertLess(b, a):
 			return 1
 		}
 		return 0

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/domainflow/domainflow/flow"
 	"github.com/domainflow/domainflow/pipeline"
@@ -35,16 +34,10 @@ type clusterStageFlags struct {
 func (a *app) addClusterStage(cmd *cobra.Command) {
 	var f clusterStageFlags
 	fs := cmd.Flags()
-	// Every output names its domain topic, so the shared stage flags are
-	// taken without their output-topic flag and f.stage.out stays empty.
-	stageFS := pflag.NewFlagSet("cluster", pflag.ContinueOnError)
-	f.stage.register(stageFS, "in-topic", pipeline.TopicFeatures, "out-topic", "", "cluster")
-	f.stage.perOutputTopic = true
-	stageFS.VisitAll(func(fl *pflag.Flag) {
-		if fl.Name != "out-topic" {
-			fs.AddFlag(fl)
-		}
-	})
+	// Every output names its domain topic: no output-topic flag, and
+	// f.stage.Out stays empty.
+	f.stage.PerOutputTopic = true
+	f.stage.register(fs, "in-topic", pipeline.TopicFeatures, "out-topic", "", "cluster")
 	fs.StringVar(&f.router, "router", "", "stage: router `dir`: its latest router version is used, and a router fitted by the stage is saved there")
 	fs.DurationVar(&f.watch, "watch", 5*time.Second, "stage: how often to look for a newer router version in --router")
 	fs.IntVar(&f.k, "k", 8, "stage, fit on a sample: number of domains")
@@ -119,8 +112,8 @@ func (a *app) runClusterStage(cmd *cobra.Command, f *clusterStageFlags) error {
 	}
 	cfg := cluster.RunConfig{
 		Client:     cc,
-		InputTopic: f.stage.in,
-		Group:      f.stage.group,
+		InputTopic: f.stage.In,
+		Group:      f.stage.Group,
 		RouterDir:  f.router,
 		Watch:      f.watch,
 		Fit: cluster.StreamFit{K: f.k, Unbalanced: !f.balanced, Restarts: f.restarts, Seed: f.seed,
@@ -128,9 +121,9 @@ func (a *app) runClusterStage(cmd *cobra.Command, f *clusterStageFlags) error {
 		Rebuild:         f.rebuild,
 		HistoryPath:     f.history,
 		StateInterval:   f.stateEvery,
-		BatchMaxRecords: f.stage.batchRecords,
-		BatchMaxBytes:   f.stage.batchBytes,
-		Linger:          f.stage.linger,
+		BatchMaxRecords: f.stage.BatchRecords,
+		BatchMaxBytes:   f.stage.BatchBytes,
+		Linger:          f.stage.Linger,
 		Featurizer:      flow.RoutingFeaturizer(cc, log),
 		Metrics:         a.stageMetrics(),
 		Logger:          log,

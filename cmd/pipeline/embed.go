@@ -257,7 +257,7 @@ func (a *app) runEmbedOffline(cmd *cobra.Command, f *embedFlags) error {
 		Dim: res.Dim, NNZ: res.NNZ, StateVersion: res.State.Settings.Version, Fitted: res.Fitted, Rejected: res.Rejected,
 		PeakRSSBytes: flow.PeakRSSBytes(),
 	}
-	if f.stage.json {
+	if f.stage.JSON {
 		return writeJSON(a.stdout, rep)
 	}
 	fmt.Fprintf(a.stderr, "embed: %s (%s of text) → %s with %s (dim %d, state v%d) in %.2fs (%.1f MB/s)\n",
@@ -289,7 +289,7 @@ func (a *app) runEmbedStage(cmd *cobra.Command, f *embedFlags) error {
 		StateDir:   f.feat.state,
 		State:      s,
 		FitSample:  f.feat.fitSample,
-		InputTopic: f.stage.in,
+		InputTopic: f.stage.In,
 		Limits:     f.feat.limits(),
 		Watch:      f.watch,
 		Logger:     log,

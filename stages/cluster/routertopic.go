@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -118,8 +119,11 @@ func (t *RouterTopic) Router(ctx context.Context, v int64) (*RouterModel, error)
 			return rm, nil
 		}
 	}
-	return nil, fmt.Errorf("router version %d is not on %s", v, t.Name())
+	return nil, fmt.Errorf("router version %d is not on %s: %w", v, t.Name(), errNoSuchRouter)
 }
+
+// errNoSuchRouter: the topic holds no router of the version asked for.
+var errNoSuchRouter = errors.New("no such router")
 
 // PublishCounts writes the routed counts of group (with the version of the
 // router that routed them) under RoutingStateKey(group).

@@ -401,17 +401,10 @@ func (s *service) lookup(ctx context.Context, v int64) (*RouterModel, error) {
 			return rm, nil
 		}
 	}
-	msgs, err := s.topic.All(ctx)
-	if err != nil {
+	if rm, err := s.topic.Router(ctx, v); err == nil {
+		return rm, nil
+	} else if !errors.Is(err, errNoSuchRouter) {
 		return nil, err
-	}
-	for i := len(msgs) - 1; i >= 0; i-- {
-		if string(msgs[i].Key) != RouterKey {
-			continue
-		}
-		if rm, err := DecodeRouter(msgs[i].Value); err == nil && rm.Version == v {
-			return rm, nil
-		}
 	}
 	where := pipeline.TopicRouterModels
 	if dir != "" {
@@ -544,7 +537,7 @@ func (s *service) fitOnStream(ctx context.Context) (*RouterModel, error) {
 			}
 			// The broker is away: the partition's reader starts again.
 			log.Warn("sample "+topic+" failed; retrying", "partition", p, "err", err, "backoff", backoff)
-			if !sleep(ctx, backoff) {
+			if !pipeline.Sleep(ctx, backoff) {
 				return nil, ctx.Err()
 			}
 			backoff = min(2*backoff, pipeline.RetryBackoffMax)
@@ -809,14 +802,3 @@ func ensureDomainTopics(ctx context.Context, cc pipeline.ClientConfig, rm *Route
 	})
 }
 
-// sleep waits d or until ctx ends; it reports whether d elapsed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
