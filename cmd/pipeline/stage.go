@@ -36,7 +36,7 @@ type stageReport = process.Report
 // opts adjust the runner's configuration.
 func (a *app) runStage(ctx context.Context, name string, f *stageFlags, cc pipeline.ClientConfig, stage pipeline.Stage, accept []schemas.Kind, log *slog.Logger, opts ...func(*pipeline.RunnerConfig)) error {
 	rep, err := process.RunStage(ctx, process.StageConfig{
-		Name: name,
+		Name:  name,
 		Flags: &f.StageFlags, Client: cc, Stage: stage, Accept: accept, Metrics: a.stageMetrics(), Logger: log, Options: opts,
 	})
 	if err != nil {

@@ -801,4 +801,3 @@ func ensureDomainTopics(ctx context.Context, cc pipeline.ClientConfig, rm *Route
 		return pipeline.EnsureTopics(ctx, cc, specs...)
 	})
 }
-
