@@ -24,4 +24,8 @@
 // step (not needed by the CPU backends) is an optional interface such as
 // `interface{ Tensor(n int) Buffer }` that callers test for with a type
 // assertion, so the model can keep its activations on the device.
+//
+// Layering: cmd → flow, report → stages/* → pipeline → schemas, accel; accel is
+// the bottom layer and imports nothing of this module (internal/ aside).
+// Training (stages/train) and k-means (stages/cluster) take a Backend.
 package accel

@@ -56,4 +56,11 @@
 // and exports Prometheus metrics. The in-memory MemSource and MemSink, and the
 // pipetest package, are the test kit for stage-level tests with and without
 // Kafka.
+//
+// Layering: cmd → flow, report → stages/* → pipeline → schemas, accel. pipeline
+// is the only package that imports the Kafka client (kafka-go): the stages
+// reach Kafka through its types (Runner, KafkaSource, Producer and KafkaSink,
+// PartitionConsumer and RoundRobin, ControlTopic, Scan, DecodeMessage,
+// HeaderValue, DeadLetterSpec), and pipeline/process turns a Stage into a
+// program.
 package pipeline

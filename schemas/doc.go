@@ -52,4 +52,7 @@
 // allocate far more than the file holds.
 //
 // The package imports nothing else of this module and no Kafka client.
+//
+// Layering: cmd → flow, report → stages/* → pipeline → schemas, accel. schemas
+// is the bottom layer that every other package reads its formats from.
 package schemas

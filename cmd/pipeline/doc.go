@@ -20,4 +20,8 @@
 // config file). An error is printed as one line, "pipeline: <error>", on
 // stderr; commands that report print their report on stdout (exactly one JSON
 // object with --json) and log only on stderr.
+//
+// The command is a thin shell: each command turns its flags into a
+// library config and makes one call (flow.Job for run, the stage packages
+// for the stages, report for the page). Layering: cmd → flow, report → stages/* → pipeline → schemas, accel.
 package main

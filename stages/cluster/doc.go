@@ -29,4 +29,7 @@
 // topics belong to a router. The featurizer lineage lives in stages/embed,
 // which this package does not import: a program passes it in as a
 // Featurizer.
+//
+// Layering: cmd → flow, report → stages/* → pipeline → schemas, accel; stages
+// never import each other, and what spans them lives in flow.
 package cluster

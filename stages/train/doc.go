@@ -39,4 +39,8 @@
 // dead-lettered, broker outages are ridden out, and the end of the context
 // is a stop (checkpoint and report), not an error. `pipeline train` is
 // flags over ConsumerConfig and one of these calls.
+//
+// Layering: cmd → flow, report → stages/* → pipeline → schemas, accel; stages
+// never import each other: the domains of --domain all come in through
+// DomainSource, which cmd fills from stages/cluster.
 package train
