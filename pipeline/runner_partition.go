@@ -136,17 +136,12 @@ func (r *Runner) applyPending(ctx context.Context, p Partition, first int64) err
 // messageRows counts the input rows of a message as the runner does: the
 // rows of an Arrow message that decodes, else one.
 func messageRows(m kafka.Message) int64 {
-	if ct, err := schemas.CheckMessage(HeaderValue(m, schemas.HeaderContentType), HeaderValue(m, schemas.HeaderSchemaVersion), m.Value); err == nil && ct == schemas.ContentTypeArrow {
-		if recs, err := schemas.DecodeRecords(m.Value, nil); err == nil {
-			var n int64
-			for _, rec := range recs {
-				n += rec.NumRows()
-				rec.Release()
-			}
-			return n
-		}
+	d, err := DecodeMessage(m, schemas.Limits{}, nil)
+	if err != nil {
+		return 1
 	}
-	return 1
+	defer d.Release()
+	return d.Rows()
 }
 
 // waitFinished waits until every prepared batch is finished (written, its

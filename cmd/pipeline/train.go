@@ -213,6 +213,3 @@ func loadSeed(path string) (*train.Checkpoint, error) { return train.LoadSeed(pa
 func reportOf(name, dir string, c *train.Checkpoint) expertReport {
 	return train.ReportOf(name, dir, c)
 }
-
-// headerValue is the value of m's header key ("" when absent).
-func headerValue(m pipeline.Message, key string) string { return pipeline.HeaderValue(m, key) }

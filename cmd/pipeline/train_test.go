@@ -108,7 +108,7 @@ func TestTrainEvalArchive(t *testing.T) {
 	}
 	found := false
 	for _, m := range dl {
-		if headerValue(m, pipeline.HeaderStage) == "train" && headerValue(m, pipeline.HeaderOriginTopic) == pipeline.DomainTopic(2) && headerValue(m, pipeline.HeaderReason) != "" {
+		if pipeline.HeaderValue(m, pipeline.HeaderStage) == "train" && pipeline.HeaderValue(m, pipeline.HeaderOriginTopic) == pipeline.DomainTopic(2) && pipeline.HeaderValue(m, pipeline.HeaderReason) != "" {
 			found = true
 		}
 	}

@@ -450,10 +450,10 @@ func (s *service) rebuild(ctx context.Context, n int, stage *Stage, store pipeli
 			if m.Offset >= end {
 				break
 			}
-			recs, err := schemas.DecodeRecords(m.Value, nil)
+			d, err := pipeline.DecodeMessage(m, schemas.Limits{}, nil)
 			if err == nil {
 				pos := pipeline.Position{Partition: part, First: m.Offset, Last: m.Offset}
-				for _, rec := range recs {
+				for _, rec := range d.Records {
 					if res, err := stage.ProcessAt(ctx, pos, rec); err == nil {
 						for _, o := range res.Out {
 							rows += int(o.Record.NumRows())
@@ -517,8 +517,8 @@ func (s *service) fitOnStream(ctx context.Context) (*RouterModel, error) {
 		if err == nil {
 			lastNew = time.Now()
 			backoff = pipeline.RetryBackoffMin
-			if recs, derr := schemas.DecodeRecords(m.Value, nil); derr == nil {
-				for _, rec := range recs {
+			if d, derr := pipeline.DecodeMessage(m, schemas.Limits{}, nil); derr == nil {
+				for _, rec := range d.Records {
 					_, _ = res.Add(rec) // bad records are the stage's to dead-letter
 					rec.Release()
 				}
