@@ -2,18 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
-	"os"
-	"sort"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"gopkg.in/yaml.v3"
 
 	"github.com/domainflow/domainflow/pipeline"
 	"github.com/domainflow/domainflow/pipeline/process"
@@ -51,94 +44,12 @@ func (g *globalFlags) newLogger(a *app) (*slog.Logger, error) {
 }
 
 // applyConfigFile sets the flags of cmd that the user did not set on the
-// command line from the config file at path: a JSON or YAML mapping of flag
-// name to value (a list for flags that repeat). A key that is no flag of any
-// pipeline command is an error; a key that belongs to another command is
-// ignored, so that one file can serve several commands.
+// command line from the config file at path (process.ApplyConfig); a key
+// that is no flag of any pipeline command is an error, one of another
+// command is ignored, so that one file can serve several commands.
 func applyConfigFile(cmd *cobra.Command, path string) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return &usageError{err: fmt.Errorf("config: %w", err)}
-	}
-	var values map[string]any
-	if err := yaml.Unmarshal(data, &values); err != nil {
-		return &usageError{err: fmt.Errorf("config %s: %w", path, err)}
-	}
 	known := allFlagNames(cmd.Root())
-	keys := make([]string, 0, len(values))
-	for k := range values {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	fs := cmd.Flags()
-	for _, k := range keys {
-		switch {
-		case k == "config":
-			return usagef("config %s: key %q: a config file cannot name another config file", path, k)
-		case !known[k]:
-			return usagef("config %s: unknown key %q (not a flag of any pipeline command)", path, k)
-		}
-		f := fs.Lookup(k)
-		if f == nil || f.Changed {
-			continue // another command's flag, or set on the command line
-		}
-		vals, err := configValues(values[k])
-		if err != nil {
-			return usagef("config %s: key %q: %v", path, k, err)
-		}
-		for _, v := range vals {
-			if err := f.Value.Set(v); err != nil {
-				return usagef("config %s: key %q: %v", path, k, err)
-			}
-		}
-		f.Changed = true
-	}
-	return nil
-}
-
-// configValues turns one config file value into the strings given to the
-// flag's Set: one for a scalar, one per element for a list.
-func configValues(v any) ([]string, error) {
-	switch x := v.(type) {
-	case nil:
-		return nil, errors.New("no value")
-	case []any:
-		out := make([]string, 0, len(x))
-		for _, e := range x {
-			s, err := configScalar(e)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, s)
-		}
-		return out, nil
-	default:
-		s, err := configScalar(x)
-		if err != nil {
-			return nil, err
-		}
-		return []string{s}, nil
-	}
-}
-
-func configScalar(v any) (string, error) {
-	switch x := v.(type) {
-	case string:
-		return x, nil
-	case bool:
-		return strconv.FormatBool(x), nil
-	case int:
-		return strconv.Itoa(x), nil
-	case int64:
-		return strconv.FormatInt(x, 10), nil
-	case uint64:
-		return strconv.FormatUint(x, 10), nil
-	case float64:
-		return strconv.FormatFloat(x, 'g', -1, 64), nil
-	case time.Time: // YAML reads a bare date as a timestamp
-		return x.Format(time.RFC3339Nano), nil
-	}
-	return "", fmt.Errorf("value of type %T, want a string, number, boolean or a list of them", v)
+	return process.ApplyConfig(cmd.Flags(), path, func(k string) bool { return known[k] }, "pipeline command")
 }
 
 // allFlagNames returns the names of every flag of every command under root.

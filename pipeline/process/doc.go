@@ -15,8 +15,8 @@
 // gives a program that takes --brokers (default $DOMAINFLOW_BROKERS, else
 // 127.0.0.1:9092), --tls*, --sasl-* (the password from
 // $DOMAINFLOW_SASL_PASSWORD), --in, --out, --group, --batch-records,
-// --batch-bytes, --linger, --json, --log-level, --log-format and
-// --metrics-addr, and exits 0 when stopped by a signal, 2 on a usage error
+// --batch-bytes, --linger, --json, --log-level, --log-format,
+// --metrics-addr and --config (a JSON or YAML file of flag values), and exits 0 when stopped by a signal, 2 on a usage error
 // and 1 when the stage fails.
 //
 // Unlike the library packages, process reads the environment (the two

@@ -70,6 +70,8 @@ func Run(ctx context.Context, name string, stage pipeline.Stage, opt Options, ar
 	kf.Register(fs)
 	sf.Register(fs, "in", in, "out", out, group)
 	lf.Register(fs)
+	var configFile string
+	fs.StringVar(&configFile, "config", "", "JSON or YAML `file` of flag name → value; values apply to flags not set on the command line")
 	if opt.Flags != nil {
 		opt.Flags(fs)
 	}
@@ -95,6 +97,12 @@ func Run(ctx context.Context, name string, stage pipeline.Stage, opt Options, ar
 	}
 	if fs.NArg() > 0 {
 		return fail(Usagef("unexpected argument %q", fs.Arg(0)))
+	}
+	if configFile != "" {
+		known := func(k string) bool { return fs.Lookup(k) != nil }
+		if err := ApplyConfig(fs, configFile, known, name+" flag"); err != nil {
+			return fail(err)
+		}
 	}
 	if err := sf.Validate(name); err != nil {
 		return fail(err)

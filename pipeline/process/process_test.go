@@ -3,6 +3,8 @@ package process_test
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -26,6 +28,10 @@ func TestRunExitCodes(t *testing.T) {
 		{"bad log level", []string{"--log-level", "loud"}, 2, "--log-level"},
 		{"bad broker", []string{"--brokers", "nohost"}, 2, `"nohost" is not host:port`},
 		{"no broker", []string{"--brokers", "127.0.0.1:1"}, 1, "unreachable"},
+		{"config sets a flag", []string{"--config", writeConfig(t, "brokers: nohost\n")}, 2, `"nohost" is not host:port`},
+		{"config with an unknown key", []string{"--config", writeConfig(t, "nope: 1\n")}, 2, `unknown key "nope" (not a flag of any upper flag)`},
+		{"command line wins over config", []string{"--config", writeConfig(t, "brokers: nohost\n"), "--brokers", "127.0.0.1:1"}, 1, "unreachable"},
+		{"missing config", []string{"--config", "/nonexistent/x.yaml"}, 2, "config:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,4 +75,13 @@ func TestListenAddr(t *testing.T) {
 			t.Errorf("ListenAddr(%q) succeeded", in)
 		}
 	}
+}
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
