@@ -31,4 +31,7 @@
 //
 // conformance_test.go runs the suite on every registered backend with 1, 2
 // and 3 threads; go test ./accel/... takes a few seconds.
+//
+// Layering: cmd → flow, report → stages/* → pipeline → schemas, accel. This
+// package is part of accel and imports nothing above it.
 package conformance

@@ -62,4 +62,7 @@
 // goroutine at a time. After AttentionBackward, dpreatt holds the gradient
 // of preatt, but datt holds att with its upper triangle zeroed, not the
 // gradient of att (the interface calls both scratch).
+//
+// Layering: cmd → flow, report → stages/* → pipeline → schemas, accel. This
+// package is part of accel and imports nothing above it.
 package cpu

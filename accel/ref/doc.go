@@ -14,4 +14,7 @@
 // dpreatt and datt (0 above the diagonal), ArgminRows of an empty row gives
 // index -1 and +Inf. Transcendentals (tanh, exp, log, sqrt) go through the
 // float64 math package in both instantiations.
+//
+// Layering: cmd → flow, report → stages/* → pipeline → schemas, accel. This
+// package is part of accel and imports nothing above it.
 package ref

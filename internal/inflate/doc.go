@@ -26,4 +26,7 @@
 // present, as compress/gzip does), a bad checksum as [ErrChecksum], a bad
 // header or trailing garbage as [ErrHeader], and a corrupt DEFLATE stream as
 // an error wrapping [ErrCorrupt].
+//
+// Layering: cmd → flow, report → stages/* → pipeline → schemas, accel. internal
+// packages sit below all of them and import nothing of this module.
 package inflate

@@ -27,4 +27,7 @@
 // for work for 200 µs after each call before they sleep (as OpenBLAS's
 // threads do), because waking a sleeping one costs 70 µs or more on this
 // VM. Products too small to pay for packing take a direct loop.
+//
+// Layering: cmd → flow, report → stages/* → pipeline → schemas, accel. This
+// package is part of accel and imports nothing above it.
 package gemm
