@@ -12,6 +12,7 @@ import (
 	"github.com/domainflow/domainflow/accel"
 	_ "github.com/domainflow/domainflow/accel/cpu" // the default backend
 	_ "github.com/domainflow/domainflow/accel/ref" // the reference backend
+	"github.com/domainflow/domainflow/flow"
 	"github.com/domainflow/domainflow/pipeline"
 	"github.com/domainflow/domainflow/schemas"
 	"github.com/domainflow/domainflow/stages/cluster"
@@ -30,6 +31,8 @@ type trainFlags struct {
 	init        string
 	cont        bool
 	skipSeen    bool
+	initNew     string
+	initRouter  string
 	tokens      int64
 	ckptSteps   int
 	ckptEvery   time.Duration
@@ -78,7 +81,14 @@ any point and restarted ends bit-identical to an uninterrupted one on the same
 input (same backend and --threads).
 
 --init CKPT branches new experts from a seed checkpoint (a file, or an expert
-dir whose newest checkpoint is used), as Branch-Train-Merge does.`,
+dir whose newest checkpoint is used), as Branch-Train-Merge does. An expert
+that starts while other domains of the router already have experts (a domain
+added to a running pipeline) can instead branch from them: --init-new nearest
+takes the expert whose centroid is nearest its own, --init-new average the
+average of the 2 nearest weighted by the router's softmax(−d²/T); the other
+experts are only read. Such an expert takes neither --continue nor
+--skip-seen (they are about the seed's input), and its checkpoint records how
+it was initialized (init_from in --json).`,
 		Example: `  pipeline train --brokers 127.0.0.1:9092 --domain all --out run/ --expert small
   pipeline train --brokers 127.0.0.1:9092 --topic docs.raw --name dense --out run/ --tokens 2000000 --exit-on-idle 10s
   pipeline train --brokers 127.0.0.1:9092 --domain 3 --out run/ --init run/experts/dense --exit-on-idle 5s --json`,
@@ -94,6 +104,8 @@ dir whose newest checkpoint is used), as Branch-Train-Merge does.`,
 	fs.StringVar(&f.expert, "expert", "small", "model size: "+strings.Join(train.ConfigNames(), ", "))
 	fs.DurationVar(&f.exitOnIdle, "exit-on-idle", 0, "checkpoint and exit once no new input came for this long (0: run until SIGINT/SIGTERM)")
 	fs.StringVar(&f.init, "init", "", "seed checkpoint `file or expert dir` new experts branch from")
+	fs.StringVar(&f.initNew, "init-new", "seed", "how an expert that starts while other domains already have experts is initialized: seed (from --init, or from scratch), nearest (the expert of the nearest centroid) or average (the router-weighted average of the 2 nearest experts)")
+	fs.StringVar(&f.initRouter, "init-router", "", "router `dir` whose centroids --init-new nearest|average measures (default --out/router)")
 	fs.BoolVar(&f.skipSeen, "skip-seen", false, "with --init: skip the documents the seed already trained on (its origin positions), so that each branch trains only on documents new to it")
 	fs.BoolVar(&f.cont, "continue", false, "with --init and --topic: go on reading the topic where the seed stopped (a dense model continuing its training)")
 	fs.Int64Var(&f.tokens, "tokens", 0, "token budget per expert: checkpoint and stop at this many training bytes (0: no limit)")
@@ -163,6 +175,10 @@ func (a *app) runTrain(cmd *cobra.Command, f *trainFlags) error {
 			return fmt.Errorf("train: --init: %w", err)
 		}
 		log.Info("experts branch from a seed", "seed", f.init, "step", cfg.Init.Meta.Step, "params_sha256", cfg.Init.Meta.ParamsSHA256)
+	}
+	if cfg.InitFor, err = flow.NewExpertInit(flow.ExpertInitConfig{Out: f.out, RouterDir: f.initRouter,
+		Strategy: flow.InitStrategy(f.initNew), Logger: log}); err != nil {
+		return usagef("train: --init-new: %v", err)
 	}
 	if cfg.Client, err = f.kafka.connect(ctx, a.log); err != nil {
 		return fmt.Errorf("train: %w", err)

@@ -76,12 +76,16 @@ type CheckpointMeta struct {
 	Offsets map[string]int64 `json:"offsets"`
 	// Cursor is the input partition the reader visits next (round robin),
 	// so a resumed run reads in the same order.
-	Cursor        int         `json:"cursor"`
-	RouterVersion int64       `json:"router_version"`
-	Init          string      `json:"init,omitempty"` // params_sha256 of the checkpoint this one branched from
-	Losses        []LossPoint `json:"losses"`         // per step, oldest first (the last 10,000 kept)
-	ParamsSHA256  string      `json:"params_sha256"`
-	Saved         time.Time   `json:"saved"`
+	Cursor        int    `json:"cursor"`
+	RouterVersion int64  `json:"router_version"`
+	Init          string `json:"init,omitempty"` // params_sha256 of the checkpoint this one branched from
+	// InitFrom says how the checkpoint it branched from was chosen when
+	// ConsumerConfig.InitFor chose it ("nearest 3", "average 3:0.62,1:0.38");
+	// empty for the seed (Init) and for experts that did not branch.
+	InitFrom     string      `json:"init_from,omitempty"`
+	Losses       []LossPoint `json:"losses"` // per step, oldest first (the last 10,000 kept)
+	ParamsSHA256 string      `json:"params_sha256"`
+	Saved        time.Time   `json:"saved"`
 	// Checksum is the SHA-256 of the tensor rows and of this metadata with
 	// Checksum and Saved empty.
 	Checksum string `json:"checksum"`

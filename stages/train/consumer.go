@@ -42,6 +42,15 @@ type ConsumerConfig struct {
 	// Init, when set, is the seed checkpoint new experts branch from (see
 	// LoadSeed), as Branch-Train-Merge does. Default: none.
 	Init *Checkpoint
+	// InitFor, when set, chooses the checkpoint a new expert (one without a
+	// checkpoint of its own) branches from, and says how in a few words
+	// (recorded as CheckpointMeta.InitFrom and in the report); a nil
+	// checkpoint falls back to Init. An expert that branches from what
+	// InitFor gives takes neither Continue nor SkipSeen, which are about
+	// the seed's input positions. flow.NewExpertInit gives the nearest
+	// existing expert or a router-weighted average of the nearest ones.
+	// Default: nil, every new expert branches from Init.
+	InitFor func(ctx context.Context, expert string) (init *Checkpoint, how string, err error)
 	// Continue (with Init) makes a new expert go on reading its topic
 	// where the seed stopped; see TrainerConfig.Continue.
 	Continue bool
@@ -378,17 +387,32 @@ func (c *consumer) runExpert(ctx context.Context, name, topic string) (ExpertRep
 		}
 		log.Info("resumed", "step", ck.Meta.Step, "tokens", ck.Meta.Tokens, "docs", ck.Meta.Docs)
 	} else {
+		// how stays "" for Init itself, so that checkpoints branched from
+		// the seed are what they always were.
+		init, how, cont, skip := cfg.Init, "", cfg.Continue, cfg.SkipSeen
+		if cfg.InitFor != nil {
+			ck, h, err := cfg.InitFor(ctx, name)
+			if err != nil {
+				return ExpertReport{}, fmt.Errorf("train: initialization of expert %s: %w", name, err)
+			}
+			if ck != nil && ck != cfg.Init {
+				init, how, cont, skip = ck, h, false, false
+			}
+		}
 		mc := cfg.Model
-		if cfg.Init != nil {
-			mc = cfg.Init.Model.Cfg
+		if init != nil {
+			mc = init.Model.Cfg
 			mc.Batch = cfg.Model.Batch
 			mc.Name = cfg.Model.Name
 			if mc.Dim != cfg.Model.Dim || mc.Layers != cfg.Model.Layers || mc.Ctx != cfg.Model.Ctx {
-				log.Info("the seed's size wins over --expert", "seed", cfg.Init.Model.Cfg.Name)
+				log.Info("the seed's size wins over --expert", "seed", init.Model.Cfg.Name)
+			}
+			if how != "" {
+				log.Info("new expert branches", "from", how, "params_sha256", ParamsSHA256(init.Model))
 			}
 		}
-		tr, err = NewTrainer(TrainerConfig{Expert: name, Model: mc, Opt: cfg.Opt, Seed: cfg.Seed, Init: cfg.Init,
-			Continue: cfg.Continue, SkipSeen: cfg.SkipSeen, Backend: be, Threads: be.Threads()})
+		tr, err = NewTrainer(TrainerConfig{Expert: name, Model: mc, Opt: cfg.Opt, Seed: cfg.Seed, Init: init, InitFrom: how,
+			Continue: cont, SkipSeen: skip, Backend: be, Threads: be.Threads()})
 		if err != nil {
 			return ExpertReport{}, err
 		}

@@ -403,3 +403,65 @@ func TestCheckpointStepsInsideOneMessage(t *testing.T) {
 			again.Step, again.Tokens, again.Docs, again.ParamsSHA256, final.Step, final.Tokens, final.Docs, final.ParamsSHA256)
 	}
 }
+
+// TestRunExpertInitFor: a new expert branches from what InitFor gives (and
+// records how), not from the seed, and takes neither Continue nor SkipSeen;
+// an expert that resumes does not ask InitFor; a nil answer falls back to
+// the seed.
+func TestRunExpertInitFor(t *testing.T) {
+	t.Parallel()
+	cc := pipetest.Broker(t).Client()
+	const topic = "docs.in"
+	pipetest.CreateTopics(t, cc, 1, topic)
+	pipetest.Produce(t, cc, docMessage(t, topic, 0, "alpha beta gamma delta", "epsilon zeta eta theta", "iota kappa lambda mu"))
+	out := t.TempDir()
+	seedCfg := consumerConfig(cc, out)
+	seedCfg.Tokens = int64(micro.Batch * micro.Ctx)
+	runExpert(t, seedCfg, "seed", topic)
+	seed, _, err := train.LoadLatestCheckpoint(train.ExpertDir(out, "seed"))
+	if err != nil || seed == nil {
+		t.Fatalf("seed: %v", err)
+	}
+	parentCfg := consumerConfig(cc, out)
+	parentCfg.Seed = 99
+	parentCfg.Tokens = seedCfg.Tokens
+	runExpert(t, parentCfg, "parent", topic)
+	parent, _, err := train.LoadLatestCheckpoint(train.ExpertDir(out, "parent"))
+	if err != nil || parent == nil {
+		t.Fatalf("parent: %v", err)
+	}
+
+	calls := 0
+	cfg := consumerConfig(cc, out)
+	cfg.Init, cfg.SkipSeen, cfg.Tokens = seed, true, seedCfg.Tokens
+	cfg.InitFor = func(_ context.Context, expert string) (*train.Checkpoint, string, error) {
+		calls++
+		if expert == "child" {
+			return parent, "nearest parent", nil
+		}
+		return nil, "", nil
+	}
+	rep := runExpert(t, cfg, "child", topic)
+	if rep.Init != train.ParamsSHA256(parent.Model) || rep.InitFrom != "nearest parent" {
+		t.Errorf("child branched from %s (%q), want the parent's %s", rep.Init, rep.InitFrom, train.ParamsSHA256(parent.Model))
+	}
+	if rep.Skipped != 0 {
+		t.Errorf("child skipped %d documents: SkipSeen is about the seed, not the parent", rep.Skipped)
+	}
+	rep = runExpert(t, cfg, "other", topic)
+	if rep.Init != train.ParamsSHA256(seed.Model) || rep.InitFrom != "" {
+		t.Errorf("other branched from %s (%q), want the seed's", rep.Init, rep.InitFrom)
+	}
+	before := calls
+	cfg.Tokens *= 2
+	runExpert(t, cfg, "child", topic) // resumes from its checkpoint
+	if calls != before {
+		t.Errorf("a resumed expert asked InitFor again")
+	}
+	cfg.InitFor = func(context.Context, string) (*train.Checkpoint, string, error) {
+		return nil, "", fmt.Errorf("no router")
+	}
+	if _, err := train.RunExpert(context.Background(), cfg, "third", topic); err == nil {
+		t.Error("an InitFor error did not stop the expert")
+	}
+}

@@ -88,6 +88,7 @@ type ExpertReport struct {
 	ParamsSHA256  string  `json:"params_sha256"`
 	Size          string  `json:"size"`
 	Init          string  `json:"init,omitempty"`
+	InitFrom      string  `json:"init_from,omitempty"`
 	RouterVersion int64   `json:"router_version,omitempty"`
 }
 
@@ -95,7 +96,7 @@ type ExpertReport struct {
 func ReportOf(name, dir string, c *Checkpoint) ExpertReport {
 	r := ExpertReport{Expert: name, Step: c.Meta.Step, Tokens: c.Meta.Tokens, Docs: c.Meta.Docs, Skipped: c.Meta.Skipped,
 		Checkpoint: CheckpointPath(dir, c.Meta.Step), ParamsSHA256: ParamsSHA256(c.Model),
-		Size: c.Model.Cfg.Name, Init: c.Meta.Init, RouterVersion: c.Meta.RouterVersion}
+		Size: c.Model.Cfg.Name, Init: c.Meta.Init, InitFrom: c.Meta.InitFrom, RouterVersion: c.Meta.RouterVersion}
 	if len(c.Meta.Losses) > 0 {
 		// The mean over the last (up to) 50 steps: one step's loss is noisy.
 		ls := c.Meta.Losses[max(0, len(c.Meta.Losses)-50):]

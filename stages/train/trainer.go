@@ -32,6 +32,8 @@ type TrainerConfig struct {
 	SkipSeen bool
 	Backend  accel.Backend // required
 	Threads  int           // recorded in checkpoints
+	// InitFrom says how Init was chosen (recorded in checkpoints).
+	InitFrom string
 }
 
 // Trainer is one expert's training state machine: documents in (with their
@@ -82,7 +84,7 @@ func NewTrainer(cfg TrainerConfig) (*Trainer, error) {
 		Packer: NewPacker(cfg.Model.Ctx, cfg.Model.Batch, DocSeparator),
 		be:     cfg.Backend,
 		Meta: CheckpointMeta{
-			Expert: cfg.Expert, Config: cfg.Model, Opt: cfg.Opt, Seed: cfg.Seed, Init: init,
+			Expert: cfg.Expert, Config: cfg.Model, Opt: cfg.Opt, Seed: cfg.Seed, Init: init, InitFrom: cfg.InitFrom,
 			Backend: cfg.Backend.Name(), Threads: cfg.Threads,
 			Origins: map[string]Position{}, Offsets: map[string]int64{},
 		},
