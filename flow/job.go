@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/domainflow/domainflow/pipeline"
@@ -156,6 +157,10 @@ type Summary struct {
 	DocsRouted     int64 `json:"docs_routed"`
 	DocsDeadletter int64 `json:"docs_deadletter"`
 	DocsHeldout    int64 `json:"docs_heldout"`
+	// DocsDuplicates are the rows the embed and routing stages dropped in
+	// this invocation as re-sent copies of rows they had handled (after a
+	// crash): each is counted once in docs_in and routed once.
+	DocsDuplicates int64 `json:"docs_duplicates"`
 	// IncompleteFiles are the input files that could not be read to their
 	// end: each one's records before the failure are in the run, and the
 	// rest of it is one record of docs_in, dead-lettered (reason
@@ -247,7 +252,8 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 	phase("fit")
 
 	// 4. Route everything.
-	if err := j.route(ctx, cc, r.State, router, log); err != nil {
+	var dups atomic.Int64
+	if err := j.route(ctx, cc, r.State, router, &dups, log); err != nil {
 		return nil, fmt.Errorf("route: %w", err)
 	}
 	phase("route")
@@ -268,7 +274,7 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 	// Summary.
 	sum := &Summary{DocsIn: int64(len(split.Train) + len(split.Rejected)), DocsDeadletter: dead, DocsHeldout: int64(split.Heldout),
 		SeedTokens: tr.seed.Tokens, DenseTokens: tr.dense.Tokens, Out: j.Out, Phases: phases,
-		Eval: JobEval{MixtureBPB: tr.eval.MixtureBPB}, IncompleteFiles: split.Incomplete}
+		Eval: JobEval{MixtureBPB: tr.eval.MixtureBPB}, IncompleteFiles: split.Incomplete, DocsDuplicates: dups.Load()}
 	byExpert := map[string]train.ExpertReport{}
 	for _, r := range tr.experts {
 		byExpert[r.Expert] = r
@@ -421,7 +427,10 @@ func (j *Job) fit(ctx context.Context, s *Split, router string, log *slog.Logger
 // route runs the embedding and routing stages in process until every
 // document of docs.raw has been featurized and every feature row routed
 // (their groups' committed offsets reach the topics' ends).
-func (j *Job) route(ctx context.Context, cc pipeline.ClientConfig, state *embed.State, router string, log *slog.Logger) error {
+//
+// It adds the duplicates the two stages dropped (rows re-sent after a
+// crash of this run, handled once) to dups.
+func (j *Job) route(ctx context.Context, cc pipeline.ClientConfig, state *embed.State, router string, dups *atomic.Int64, log *slog.Logger) error {
 	sctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { stop(); wg.Wait() }()
@@ -436,9 +445,10 @@ func (j *Job) route(ctx context.Context, cc pipeline.ClientConfig, state *embed.
 		wg.Go(func() {
 			err := embed.RunStage(sctx, embed.StageConfig{Client: cc, StateDir: router, State: state, Logger: elog,
 				Run: func(ctx context.Context, st pipeline.Stage) error {
-					_, err := pipeline.RunStage(ctx, pipeline.StageProcessConfig{Name: "embed", Client: cc, InputTopic: pipeline.TopicRaw,
+					run, err := pipeline.RunStage(ctx, pipeline.StageProcessConfig{Name: "embed", Client: cc, InputTopic: pipeline.TopicRaw,
 						Group: jobEmbedGroup, OutputTopic: pipeline.TopicFeatures, Stage: st, OneToOne: true,
 						Linger: 20 * time.Millisecond, Logger: elog})
+					dups.Add(run.Dropped)
 					return err
 				}})
 			if err != nil && sctx.Err() == nil {
@@ -447,9 +457,10 @@ func (j *Job) route(ctx context.Context, cc pipeline.ClientConfig, state *embed.
 		})
 		clog := log.With("cmd", "cluster")
 		wg.Go(func() {
-			_, err := cluster.RunStage(sctx, cluster.RunConfig{Client: cc, InputTopic: pipeline.TopicFeatures, Group: jobClusterGroup,
+			run, err := cluster.RunStage(sctx, cluster.RunConfig{Client: cc, InputTopic: pipeline.TopicFeatures, Group: jobClusterGroup,
 				RouterDir: router, Rebuild: true, HistoryPath: filepath.Join(j.Out, "routing-history.jsonl"),
 				Linger: 20 * time.Millisecond, Featurizer: RoutingFeaturizer(cc, clog), Logger: clog})
+			dups.Add(run.Dropped)
 			if err != nil && sctx.Err() == nil {
 				errs <- fmt.Errorf("cluster stage: %w", err)
 			}

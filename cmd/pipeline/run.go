@@ -144,8 +144,12 @@ func (a *app) runJob(cmd *cobra.Command, f *runFlags) error {
 // printRunSummary prints the summary tables.
 func (a *app) printRunSummary(s runSummary) {
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(w, "documents: %d in, %d routed, %d dead-lettered, %d held out; %.1fs; output in %s\n\n",
-		s.DocsIn, s.DocsRouted, s.DocsDeadletter, s.DocsHeldout, s.Seconds, s.Out)
+	dups := ""
+	if s.DocsDuplicates > 0 {
+		dups = fmt.Sprintf(" (%d re-sent duplicates dropped)", s.DocsDuplicates)
+	}
+	fmt.Fprintf(w, "documents: %d in, %d routed, %d dead-lettered, %d held out%s; %.1fs; output in %s\n\n",
+		s.DocsIn, s.DocsRouted, s.DocsDeadletter, s.DocsHeldout, dups, s.Seconds, s.Out)
 	if len(s.IncompleteFiles) > 0 {
 		fmt.Fprintln(w, "INCOMPLETE INPUT FILE\tREASON\tRECORDS READ\tERROR")
 		for _, f := range s.IncompleteFiles {
