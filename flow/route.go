@@ -29,20 +29,32 @@ type RouteFilesConfig struct {
 	// KeepMeta keeps each document's metadata (Routed.Metas), as
 	// EvalRouting needs. Default false.
 	KeepMeta bool
+	// Novelty is the rule documents are judged novel by (Routed.Novel).
+	// Default: the zero cluster.NoveltyRule, 0.99 and no margin.
+	Novelty cluster.NoveltyRule
 	// Logger gets a warning for each input record that cannot be read.
 	// Default: nothing is logged.
 	Logger *slog.Logger
 }
 
 // Routed is the result of RouteFiles: document i of the inputs went to
-// domain Domains[i] at squared distance Distances[i].
+// domain Domains[i] at squared distance Distances[i]; its nearest domain is
+// Nearest[i] at NearestDistances[i], and Novel[i] says whether it is novel
+// by the rule of RouteFilesConfig.Novelty.
 type Routed struct {
 	IDs       []string          // the documents' ids, in input order
 	Metas     []json.RawMessage // their metadata (RouteFilesConfig.KeepMeta)
 	Domains   []int             // stable domain ids
 	Distances []float32         // squared Euclidean distance to the domain's centroid
-	Router    *cluster.RouterModel
-	Balanced  bool // routed under the balance constraint
+	// Nearest and NearestDistances are each document's nearest domain id
+	// (argmin, whatever the balance assigned) and its squared distance.
+	Nearest          []int
+	NearestDistances []float32
+	// Novel marks the novel documents (cluster.NoveltyRule); nil when the
+	// router keeps no fit-time distances (saved before novelty scoring).
+	Novel    []bool
+	Router   *cluster.RouterModel
+	Balanced bool // routed under the balance constraint
 }
 
 // RouteFiles featurizes the documents of cfg.Inputs with the router dir's
@@ -73,15 +85,29 @@ func RouteFiles(ctx context.Context, cfg RouteFilesConfig) (*Routed, error) {
 	if err != nil {
 		return nil, err
 	}
-	js, dist, err := router.Route(RowsOf(v))
+	if err := cfg.Novelty.Validate(); err != nil {
+		return nil, err
+	}
+	a, err := router.RouteAll(RowsOf(v))
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]int, len(js))
-	for i, j := range js {
-		ids[i] = rm.IDs[j]
+	out := &Routed{IDs: dr.IDs(), Metas: dr.Metas(), Domains: make([]int, len(a.Domains)), Distances: a.Distances,
+		Nearest: make([]int, len(a.Nearest)), NearestDistances: a.NearestDistances, Router: rm, Balanced: !cfg.Unbalanced}
+	for i, j := range a.Domains {
+		out.Domains[i] = rm.IDs[j]
+		out.Nearest[i] = rm.IDs[a.Nearest[i]]
 	}
-	return &Routed{IDs: dr.IDs(), Metas: dr.Metas(), Domains: ids, Distances: dist, Router: rm, Balanced: !cfg.Unbalanced}, nil
+	if th := cfg.Novelty.Thresholds(rm); th != nil {
+		out.Novel = make([]bool, len(a.Nearest))
+		for i, j := range a.Nearest {
+			out.Novel[i] = float64(a.NearestDistances[i]) > th[j]
+		}
+	} else if cfg.Logger != nil {
+		cfg.Logger.Info("router has no fit-time distances (saved before novelty scoring): documents are not judged for novelty; refit to turn novelty on",
+			"router_version", rm.Version)
+	}
+	return out, nil
 }
 
 // RoutingEval scores routed documents against label fields; it is the

@@ -132,6 +132,14 @@ func TestRouteFiles(t *testing.T) {
 				t.Fatalf("%d ids, %d domains, %d distances, %d metas; want %d, %d, %d, %d",
 					len(r.IDs), len(r.Domains), len(r.Distances), len(r.Metas), tt.wantIDs, tt.wantIDs, tt.wantIDs, tt.wantMetas)
 			}
+			if len(r.Novel) != tt.wantIDs || len(r.Nearest) != tt.wantIDs || len(r.NearestDistances) != tt.wantIDs {
+				t.Fatalf("%d novel flags, %d nearest, %d nearest distances; want %d each", len(r.Novel), len(r.Nearest), len(r.NearestDistances), tt.wantIDs)
+			}
+			for i := range r.IDs {
+				if r.NearestDistances[i] > r.Distances[i] || (tt.cfg.Unbalanced && r.Nearest[i] != r.Domains[i]) {
+					t.Fatalf("%s: nearest %d at %v, routed to %d at %v", r.IDs[i], r.Nearest[i], r.NearestDistances[i], r.Domains[i], r.Distances[i])
+				}
+			}
 			if r.Balanced == tt.cfg.Unbalanced || r.Router.Version != 1 {
 				t.Errorf("Balanced %v, router v%d; want %v, v1", r.Balanced, r.Router.Version, !tt.cfg.Unbalanced)
 			}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/domainflow/domainflow/flow"
 	"github.com/domainflow/domainflow/schemas"
@@ -153,6 +154,7 @@ func (a *app) clusterAssignCmd() *cobra.Command {
 		in       []string
 		out      string
 		balanced bool
+		novelty  cluster.NoveltyRule
 	)
 	cmd := &cobra.Command{
 		Use:   "assign",
@@ -162,7 +164,12 @@ each to a domain: with --balanced (the default) under the streaming capacity
 constraint that keeps routed domain sizes within the router's tolerance of equal,
 in input order; with --balanced=false to the nearest centroid. Writes one JSON
 line per document to --out (- for stdout): {"id","domain","distance"}, where
-distance is the squared Euclidean distance to the domain's centroid.`,
+distance is the squared Euclidean distance to the domain's centroid, followed
+by "nearest" and "nearest_distance" (the nearest domain, whatever the balance
+assigned, and the squared distance to it) and "novel": whether the document
+lies farther from its nearest domain than --novel-quantile of that domain's
+fit documents, times 1 + --novel-margin. "novel" is absent when the router
+was saved before routers kept their fit-time distances.`,
 		Example: `  pipeline cluster assign --router router/ --in corpus.jsonl.gz --out routed.jsonl
   pipeline cluster assign --router router/ --in new.jsonl --out - --balanced=false`,
 		Args: noArgs,
@@ -170,7 +177,11 @@ distance is the squared Euclidean distance to the domain's centroid.`,
 			if router == "" || len(in) == 0 || out == "" {
 				return usagef("cluster assign: --router, --in and --out are required")
 			}
-			res, err := flow.RouteFiles(cmd.Context(), flow.RouteFilesConfig{RouterDir: router, Inputs: in, Stdin: a.stdin, Unbalanced: !balanced, Logger: a.log})
+			if err := novelty.Validate(); err != nil {
+				return usagef("cluster assign: %v", err)
+			}
+			res, err := flow.RouteFiles(cmd.Context(), flow.RouteFilesConfig{RouterDir: router, Inputs: in, Stdin: a.stdin, Unbalanced: !balanced,
+				Novelty: novelty, Logger: a.log})
 			if err != nil {
 				return fmt.Errorf("cluster assign: %w", err)
 			}
@@ -179,11 +190,18 @@ distance is the squared Euclidean distance to the domain's centroid.`,
 				enc := json.NewEncoder(bw)
 				enc.SetEscapeHTML(false)
 				for i, id := range res.IDs {
+					var novel *bool
+					if res.Novel != nil {
+						novel = &res.Novel[i]
+					}
 					if err := enc.Encode(struct {
-						ID       string  `json:"id"`
-						Domain   int     `json:"domain"`
-						Distance float32 `json:"distance"`
-					}{id, res.Domains[i], res.Distances[i]}); err != nil {
+						ID              string  `json:"id"`
+						Domain          int     `json:"domain"`
+						Distance        float32 `json:"distance"`
+						Nearest         int     `json:"nearest"`
+						NearestDistance float32 `json:"nearest_distance"`
+						Novel           *bool   `json:"novel,omitempty"`
+					}{id, res.Domains[i], res.Distances[i], res.Nearest[i], res.NearestDistances[i], novel}); err != nil {
 						return err
 					}
 				}
@@ -203,7 +221,15 @@ distance is the squared Euclidean distance to the domain's centroid.`,
 	fs.StringSliceVar(&in, "in", nil, "input `files`")
 	fs.StringVar(&out, "out", "", "output `file` of JSON lines (- for stdout)")
 	fs.BoolVar(&balanced, "balanced", true, "route under the streaming balance constraint (false: nearest centroid)")
+	noveltyFlags(fs, &novelty)
 	return cmd
+}
+
+// noveltyFlags binds --novel-quantile and --novel-margin to r.
+func noveltyFlags(fs *pflag.FlagSet, r *cluster.NoveltyRule) {
+	fs.Float64Var(&r.Quantile, "novel-quantile", cluster.DefaultNoveltyQuantile,
+		"a document is novel beyond this quantile of its nearest domain's fit-time distances, in (0, 1] (1: the largest)")
+	fs.Float64Var(&r.Margin, "novel-margin", 0, "multiplicative slack on that quantile (0.1: 10% farther)")
 }
 
 // clusterEvalReport is the --json report of `pipeline cluster eval`.

@@ -26,6 +26,7 @@ type clusterStageFlags struct {
 	stateEvery time.Duration
 	rebuild    bool
 	history    string
+	novelty    cluster.NoveltyRule
 }
 
 // addClusterStage makes `pipeline cluster` (no subcommand) run the Kafka
@@ -50,6 +51,7 @@ func (a *app) addClusterStage(cmd *cobra.Command) {
 	fs.BoolVar(&f.rebuild, "rebuild-state", false, "stage: rebuild the routed counts by re-routing the input up to the group's committed offsets (exact with one input partition; what 'pipeline run' uses) instead of loading the saved counts")
 	fs.StringVar(&f.history, "history", "", "stage: append the routed counts once a second to this JSON-lines `file` (what 'pipeline report' plots)")
 	fs.DurationVar(&f.stateEvery, "state-interval", 10*time.Second, "stage: how often the routed counts are saved on router.models (and at exit)")
+	noveltyFlags(fs, &f.novelty)
 	cmd.Long += `
 
 On Kafka (--brokers given, no subcommand): run the stage docs.features →
@@ -79,7 +81,15 @@ redelivered row gets the domain it got the first time and no document is
 ever placed in two domains. Rows whose origin cannot exist
 (impossible-origin), goes back within a message (out-of-order-origin) or
 whose vector holds NaN or Inf (non-finite-features) are dead-lettered; rows
-re-sent by a restarted upstream stage are dropped and counted (duplicates).`
+re-sent by a restarted upstream stage are dropped and counted (duplicates).
+
+Each routed document is also judged for novelty: it is novel when its squared
+distance to its nearest centroid exceeds --novel-quantile (default 0.99) of
+that domain's fit-time distances, times 1 + --novel-margin. Novel documents are
+still routed as above; they are counted (domainflow_novel_rows_total,
+domainflow_novel_fraction{window}, domainflow_domain_drift{domain} on
+--metrics-addr, and "novel" in the --history lines). A router saved before
+routers kept their fit-time distances judges nothing.`
 	cmd.Example += `
   pipeline cluster --brokers 127.0.0.1:9092 --router router/
   pipeline cluster --brokers 127.0.0.1:9092 --k 5 --router router/   # fit on the stream if router/ is empty`
@@ -104,6 +114,9 @@ func (a *app) runClusterStage(cmd *cobra.Command, f *clusterStageFlags) error {
 	if f.fitSample < f.k {
 		return usagef("cluster: --fit-sample %d is smaller than --k %d", f.fitSample, f.k)
 	}
+	if err := f.novelty.Validate(); err != nil {
+		return usagef("%v", err)
+	}
 	ctx := cmd.Context()
 	log := a.log.With("cmd", "cluster")
 	cc, err := f.stage.kafka.connect(ctx, a.log)
@@ -119,6 +132,7 @@ func (a *app) runClusterStage(cmd *cobra.Command, f *clusterStageFlags) error {
 		Fit: cluster.StreamFit{K: f.k, Unbalanced: !f.balanced, Restarts: f.restarts, Seed: f.seed,
 			Sample: f.fitSample, Window: f.fitWindow, Wait: f.fitWait},
 		Rebuild:         f.rebuild,
+		Novelty:         f.novelty,
 		HistoryPath:     f.history,
 		StateInterval:   f.stateEvery,
 		BatchMaxRecords: f.stage.BatchRecords,

@@ -18,6 +18,17 @@
 // router.models topic) whose domains keep stable ids across refits (MatchIDs)
 // and can be split or removed; Domains lists them (DomainInfo). NMI, ARI, Purity and Balance score clusterings.
 //
+// Novelty: a router keeps per domain the distribution of its fit rows'
+// squared distances to their nearest centroid (DistanceStats,
+// RouterModel.Distances, computed by FitDistances wherever a router is
+// fitted, split or trimmed). A routed row is novel when its distance to its
+// nearest centroid exceeds that domain's fit-time quantile times a margin
+// (NoveltyRule: 0.99 and no margin by default). The routing stage judges
+// every row it routes without changing where it goes, and reports the novel
+// count, the novel fraction over sliding windows and each domain's distance
+// drift (Stage.Novelty, Stage.Collector, the routing history). A router
+// saved before routers kept distances loads and routes with novelty off.
+//
 // The package also owns the routing stage's life on Kafka, through
 // pipeline's types only. RunStage runs it as a process of a consumer group
 // (RunConfig: the router dir, the fit on a reservoir sample of the stream

@@ -12,6 +12,10 @@ type DomainInfo struct {
 	Size     int      `json:"size"`        // fit documents in it
 	TopTerms []string `json:"top_terms"`   // the terms its centroid weighs most (empty: none)
 	Examples []string `json:"example_ids"` // ids of fit documents nearest its centroid (empty: none)
+	// Distances are the fit-time squared distances of the fit documents
+	// nearest its centroid (RouterModel.Distances); absent for a router
+	// saved before routers kept them.
+	Distances *DistanceStats `json:"distances,omitempty"`
 }
 
 // Domains lists the domains of m by id. TopTerms and Examples are empty,
@@ -25,6 +29,9 @@ func (m *RouterModel) Domains() []DomainInfo {
 		}
 		if j < len(m.Examples) && m.Examples[j] != nil {
 			d.Examples = m.Examples[j]
+		}
+		if j < len(m.Distances) {
+			d.Distances = &m.Distances[j]
 		}
 		ds = append(ds, d)
 	}

@@ -15,16 +15,37 @@ type RoutingState struct {
 	RouterVersion int64            `json:"router_version"`
 	Counts        map[string]int64 `json:"counts"` // domain id → documents routed
 	Saved         time.Time        `json:"saved"`
+	// The novelty counters of the process that wrote a history line
+	// (NoveltyStats), absent from saved routing states and from lines
+	// written before novelty scoring or while nothing was judged: rows
+	// judged and novel since the stage began, and the novel fraction over
+	// the last judged rows by window size ("1000").
+	Judged        int64              `json:"judged,omitempty"`
+	Novel         int64              `json:"novel,omitempty"`
+	NovelFraction map[string]float64 `json:"novel_fraction,omitempty"`
 }
 
 // EncodeRoutingState returns the JSON of the routed counts of router version
 // version, stamped with the current time (UTC).
 func EncodeRoutingState(version int64, counts map[int]int64) []byte {
+	return EncodeRoutingHistory(version, counts, NoveltyStats{})
+}
+
+// EncodeRoutingHistory returns a line of the routing history: the routed
+// counts of router version version as EncodeRoutingState, with the novelty
+// counters nov when any row was judged.
+func EncodeRoutingHistory(version int64, counts map[int]int64, nov NoveltyStats) []byte {
 	s := RoutingState{RouterVersion: version, Counts: map[string]int64{}, Saved: time.Now().UTC()}
 	for id, c := range counts {
 		s.Counts[strconv.Itoa(id)] = c
 	}
-	b, _ := json.Marshal(s) // a struct of ints, strings and a time cannot fail
+	if nov.Judged > 0 {
+		s.Judged, s.Novel, s.NovelFraction = nov.Judged, nov.Novel, map[string]float64{}
+		for _, w := range nov.Windows {
+			s.NovelFraction[strconv.Itoa(w.Size)] = w.Fraction()
+		}
+	}
+	b, _ := json.Marshal(s) // ints, strings, finite floats and a time cannot fail
 	return b
 }
 

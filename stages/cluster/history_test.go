@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -69,4 +70,37 @@ func ExampleDecodeRoutingState() {
 	}
 	fmt.Println(counts[0], counts[1])
 	// Output: 40 30
+}
+
+// TestRoutingHistoryNovelty: history lines carry the novelty counters when
+// rows were judged, and lines without them (older ones) still decode.
+func TestRoutingHistoryNovelty(t *testing.T) {
+	tests := []struct {
+		name      string
+		line      []byte
+		wantNovel int64
+		wantFrac  map[string]float64
+	}{
+		{"judged", EncodeRoutingHistory(2, map[int]int64{0: 3}, NoveltyStats{Judged: 10, Novel: 4,
+			Windows: []NoveltyWindow{{Size: 1000, Rows: 10, Novel: 4}}}), 4, map[string]float64{"1000": 0.4}},
+		{"nothing judged", EncodeRoutingHistory(2, map[int]int64{0: 3}, NoveltyStats{}), 0, nil},
+		{"older line", []byte(`{"router_version":2,"counts":{"0":3},"saved":"2026-01-02T03:04:05Z"}`), 0, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var s RoutingState
+			if err := json.Unmarshal(tt.line, &s); err != nil {
+				t.Fatal(err)
+			}
+			if s.Novel != tt.wantNovel || !reflect.DeepEqual(s.NovelFraction, tt.wantFrac) || s.Counts["0"] != 3 {
+				t.Errorf("%s decodes to %+v, want novel %d, fractions %v", tt.line, s, tt.wantNovel, tt.wantFrac)
+			}
+			if counts, err := DecodeRoutingState(tt.line); err != nil || counts[0] != 3 {
+				t.Errorf("DecodeRoutingState = %v, %v", counts, err)
+			}
+			if tt.wantNovel == 0 && strings.Contains(string(tt.line), "novel") {
+				t.Errorf("%s: novelty fields without judged rows", tt.line)
+			}
+		})
+	}
 }

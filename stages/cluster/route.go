@@ -225,17 +225,42 @@ func NewRouter(m *Model, cfg RouteConfig) (*Router, error) {
 // squared Euclidean distance to that domain's centroid. A batch that fails
 // validation routes nothing and leaves the router unchanged.
 func (r *Router) Route(x *Rows) (domains []int, dist []float32, err error) {
+	a, err := r.route(x, false)
+	return a.Domains, a.Distances, err
+}
+
+// Assignment is where RouteAll put each row i of a batch: Domains[i] (a
+// centroid row) at squared distance Distances[i], as Route returns them, and
+// the row's nearest centroid Nearest[i] (plain argmin, the lowest on ties) at
+// squared distance NearestDistances[i], what novelty is judged by
+// (NoveltyRule). Without balance Nearest equals Domains.
+type Assignment struct {
+	Domains          []int
+	Distances        []float32
+	Nearest          []int
+	NearestDistances []float32
+}
+
+// RouteAll is Route that also reports each row's nearest centroid. It routes
+// exactly as Route does.
+func (r *Router) RouteAll(x *Rows) (Assignment, error) { return r.route(x, true) }
+
+func (r *Router) route(x *Rows, nearest bool) (a Assignment, err error) {
 	if x == nil {
-		return nil, nil, fmt.Errorf("cluster: route: nil rows")
+		return a, fmt.Errorf("cluster: route: nil rows")
 	}
 	if err := x.Validate(); err != nil {
-		return nil, nil, fmt.Errorf("cluster: route: %w", err)
+		return a, fmt.Errorf("cluster: route: %w", err)
 	}
 	if x.Dim != r.m.Dim {
-		return nil, nil, fmt.Errorf("cluster: route: rows of dimension %d, centroids of dimension %d", x.Dim, r.m.Dim)
+		return a, fmt.Errorf("cluster: route: rows of dimension %d, centroids of dimension %d", x.Dim, r.m.Dim)
 	}
-	domains = make([]int, x.N)
-	dist = make([]float32, x.N)
+	a.Domains = make([]int, x.N)
+	a.Distances = make([]float32, x.N)
+	if nearest {
+		a.Nearest = make([]int, x.N)
+		a.NearestDistances = make([]float32, x.N)
+	}
 	for i := range x.N {
 		r.routeDistances(x, i)
 		var j int
@@ -245,10 +270,15 @@ func (r *Router) Route(x *Rows) (domains []int, dist []float32, err error) {
 			j = r.routeBalanced()
 		}
 		r.routeCommit(j)
-		domains[i] = j
-		dist[i] = float32(max(r.dist[j], 0))
+		a.Domains[i] = j
+		a.Distances[i] = float32(max(r.dist[j], 0))
+		if nearest {
+			n := routeArgmin(r.dist)
+			a.Nearest[i] = n
+			a.NearestDistances[i] = float32(max(r.dist[n], 0))
+		}
 	}
-	return domains, dist, nil
+	return a, nil
 }
 
 // routeDistances fills r.dist with the squared distances of row i of x to

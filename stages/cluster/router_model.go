@@ -53,13 +53,20 @@ type RouterModel struct {
 	// Examples holds per centroid j a few ids of the fit sample's documents
 	// nearest to it, or is nil (kept in the settings JSON).
 	Examples [][]string
-	Fit      FitConfig
-	Route    RouteConfig
-	NextID   int // the id a new domain gets (max id + 1 at least; ids are never reused)
+	// Distances holds per centroid j the fit-time distances of its rows
+	// (FitDistances), what novelty is judged by (NoveltyRule), or is nil:
+	// a router saved before routers kept them, whose rows are never novel.
+	// Kept in the settings JSON.
+	Distances []DistanceStats
+	Fit       FitConfig
+	Route     RouteConfig
+	NextID    int // the id a new domain gets (max id + 1 at least; ids are never reused)
 }
 
 // RouterFormat is the version of the router model layout in the settings
-// JSON.
+// JSON. Fields added since without changing the meaning of the others are
+// optional and keep the format: "distances" (RouterModel.Distances, absent
+// in routers saved before novelty scoring, which load with novelty off).
 const RouterFormat = 1
 
 // routerMetaKey is the schema metadata key holding the settings JSON.
@@ -87,6 +94,9 @@ type routerSettings struct {
 	Route             RouteConfig `json:"route"`
 	Checksum          string      `json:"checksum"`           // sha256 of the table's values
 	Examples          [][]string  `json:"examples,omitempty"` // per table row
+	// Distances: per table row; absent in routers saved before novelty
+	// scoring.
+	Distances []DistanceStats `json:"distances,omitempty"`
 }
 
 // K returns the number of domains (0 for a router without a model).
@@ -157,6 +167,14 @@ func (m *RouterModel) validate() error {
 	if m.TopTerms != nil && len(m.TopTerms) != md.K {
 		return fmt.Errorf("cluster: router model: top terms for %d centroids, have %d", len(m.TopTerms), md.K)
 	}
+	if m.Distances != nil && len(m.Distances) != md.K {
+		return fmt.Errorf("cluster: router model: distances for %d centroids, have %d", len(m.Distances), md.K)
+	}
+	for j, d := range m.Distances {
+		if err := d.validate(); err != nil {
+			return fmt.Errorf("cluster: router model: distances of centroid %d: %w", j, err)
+		}
+	}
 	if m.Version < 0 || m.FeaturizerVersion < 0 {
 		return fmt.Errorf("cluster: router model: negative version (%d, featurizer %d)", m.Version, m.FeaturizerVersion)
 	}
@@ -175,6 +193,13 @@ func (m *RouterModel) clone() *RouterModel {
 	}
 	c.TopTerms = cloneLists(m.TopTerms)
 	c.Examples = cloneLists(m.Examples)
+	if m.Distances != nil {
+		c.Distances = make([]DistanceStats, len(m.Distances))
+		for j, d := range m.Distances {
+			d.Levels, d.Quantiles = slices.Clone(d.Levels), slices.Clone(d.Quantiles)
+			c.Distances[j] = d
+		}
+	}
 	return &c
 }
 
@@ -250,7 +275,7 @@ func (m *RouterModel) settings(t routerTable) ([]byte, error) {
 	s := routerSettings{
 		Format: RouterFormat, Version: m.Version, FeaturizerVersion: m.FeaturizerVersion, Featurizer: m.Featurizer,
 		Created: m.Created, K: m.Model.K, Dim: m.Model.Dim, Inertia: m.Model.Inertia, NextID: m.NextID,
-		Fit: m.Fit, Route: m.Route, Checksum: t.checksum(), Examples: m.Examples,
+		Fit: m.Fit, Route: m.Route, Checksum: t.checksum(), Examples: m.Examples, Distances: m.Distances,
 	}
 	b, err := json.Marshal(s)
 	if err != nil {
@@ -307,6 +332,12 @@ func buildRouter(meta []byte, digest string, t routerTable) (*RouterModel, error
 			return nil, fmt.Errorf("examples for %d domains, k=%d", len(s.Examples), k)
 		}
 		m.Examples = s.Examples
+	}
+	if s.Distances != nil {
+		if len(s.Distances) != k {
+			return nil, fmt.Errorf("distances for %d domains, k=%d", len(s.Distances), k)
+		}
+		m.Distances = s.Distances
 	}
 	if err := m.validate(); err != nil {
 		return nil, err
@@ -777,8 +808,8 @@ func hungarian(cost []float64, n, m int) []int {
 // RemoveDomain returns a new router without domain id: its documents then
 // route to their next nearest domain. The result is unsaved (Version 0, a new
 // Created time), keeps NextID (the id is retired, not reused), sets Fit.K to
-// the new k and Model.Inertia to 0 (not known). The last domain cannot be
-// removed.
+// the new k and Model.Inertia to 0 (not known). The other domains keep their
+// fit-time distances (Distances). The last domain cannot be removed.
 func (m *RouterModel) RemoveDomain(id int) (*RouterModel, error) {
 	if err := m.validate(); err != nil {
 		return nil, err
@@ -806,6 +837,9 @@ func (m *RouterModel) RemoveDomain(id int) (*RouterModel, error) {
 	if c.Examples != nil {
 		c.Examples = slices.Delete(c.Examples, j, j+1)
 	}
+	if c.Distances != nil {
+		c.Distances = slices.Delete(c.Distances, j, j+1)
+	}
 	c.Fit.K = md.K
 	c.Version, c.Created = 0, time.Now().UTC()
 	return c, nil
@@ -817,8 +851,11 @@ func (m *RouterModel) RemoveDomain(id int) (*RouterModel, error) {
 // is nearer the old one keeps id and row; the other is appended as a new row
 // with a fresh id (NextID, which grows by one). Both halves get their 2-means
 // sizes and no top terms (the caller names them with its featurizer, e.g.
-// embed.CentroidTerms). The result is unsaved (Version 0, a new Created
-// time), with Fit.K the new k and Model.Inertia 0 (not known).
+// embed.CentroidTerms). When m keeps fit-time distances (Distances), each
+// half gets those of the members nearest to it among all the new centroids
+// (FitDistances over members); the other domains keep theirs. The result is
+// unsaved (Version 0, a new Created time), with Fit.K the new k and
+// Model.Inertia 0 (not known).
 func (m *RouterModel) SplitDomain(ctx context.Context, id int, members *Rows, seed uint64) (*RouterModel, error) {
 	if err := m.validate(); err != nil {
 		return nil, err
@@ -880,6 +917,11 @@ func (m *RouterModel) SplitDomain(ctx context.Context, id int, members *Rows, se
 	if c.Examples != nil {
 		c.Examples[j] = nil
 		c.Examples = append(c.Examples, nil)
+	}
+	if c.Distances != nil {
+		d := FitDistances(md, members)
+		c.Distances[j] = d[j]
+		c.Distances = append(c.Distances, d[md.K-1])
 	}
 	c.Fit.K = md.K
 	c.Version, c.Created = 0, time.Now().UTC()

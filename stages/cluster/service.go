@@ -61,11 +61,15 @@ type RunConfig struct {
 	// in the featurization stage's package. Default: nil, the featurizer is
 	// neither published nor used to name the domains of a fitted router.
 	Featurizer Featurizer
+	// Novelty is the rule routed rows are judged novel by (see NoveltyRule
+	// and Stage). Default: the zero rule, 0.99 and no margin.
+	Novelty NoveltyRule
 	// Metrics, when non-nil, receive the runner's counters. Default: nil.
 	Metrics *pipeline.Metrics
 	// Registerer, when non-nil, gets the routing gauges
 	// (domainflow_domain_routed_documents, domainflow_domain_imbalance,
-	// domainflow_router_version). Default: nil, none.
+	// domainflow_router_version) and the novelty metrics (Stage.Collector).
+	// Default: nil, none.
 	Registerer prometheus.Registerer
 	// Logger gets the stage's log lines. Default: Client.Logger, else
 	// slog.Default().
@@ -174,7 +178,7 @@ func (c *RunConfig) validate() error {
 	case c.InputTopic == pipeline.TopicDeadLetter:
 		return fmt.Errorf("cluster: the input %s is the dead-letter topic", c.InputTopic)
 	}
-	return nil
+	return c.Novelty.Validate()
 }
 
 // RunStage runs the routing stage on Kafka until ctx ends, then returns the
@@ -264,6 +268,9 @@ func (s *service) run(ctx context.Context) (pipeline.StageRun, error) {
 	}
 	stage.Lookup = s.lookup
 	stage.Logger = log
+	if err := stage.SetNoveltyRule(s.cfg.Novelty); err != nil {
+		return none, err
+	}
 	var restored int
 	err = pipeline.Retry(ctx, log, "restore the routing state", func(ctx context.Context) error {
 		var err error
@@ -280,6 +287,7 @@ func (s *service) run(ctx context.Context) (pipeline.StageRun, error) {
 		if err := s.rebuild(ctx, n, stage, store); err != nil {
 			return none, fmt.Errorf("cluster: rebuild the routed counts: %w", err)
 		}
+		stage.resetNovelty() // the rebuilt rows were judged when first routed
 	default:
 		if m, ok := latest[RoutingStateKey(group)]; ok {
 			// A group that ran before routing state was kept per
@@ -569,7 +577,7 @@ func (s *service) fitOnStream(ctx context.Context) (*RouterModel, error) {
 	}
 	ids0, nextID := MatchIDs(nil, m)
 	rm := &RouterModel{FeaturizerVersion: res.Version(), IDs: ids0, Model: m, Fit: fc, NextID: nextID,
-		Examples: Examples(m, rows, ids, labels, numExamples), Created: time.Now().UTC()}
+		Examples: Examples(m, rows, ids, labels, numExamples), Distances: FitDistances(m, rows), Created: time.Now().UTC()}
 	// Name the domains with the featurizer on router.models, if it is the
 	// one the sample was featurized with (a damaged one is ignored).
 	var state FeaturizerState
@@ -737,7 +745,7 @@ func (s *service) stateLoop(ctx context.Context, stage *Stage) {
 		imbalance = prometheus.NewGauge(prometheus.GaugeOpts{Name: "domainflow_domain_imbalance",
 			Help: "Largest over smallest routed domain size (1 = perfectly balanced)."})
 		version = prometheus.NewGauge(prometheus.GaugeOpts{Name: "domainflow_router_version", Help: "Version of the router in use."})
-		for _, c := range []prometheus.Collector{routed, imbalance, version} {
+		for _, c := range []prometheus.Collector{routed, imbalance, version, stage.Collector()} {
 			if err := reg.Register(c); err != nil {
 				log.Warn("routing metrics not registered", "err", err)
 			}
@@ -761,7 +769,7 @@ func (s *service) stateLoop(ctx context.Context, stage *Stage) {
 			}
 			if total != lastTotal {
 				lastTotal = total
-				if _, err := hist.Write(append(EncodeRoutingState(stage.Model().Version, counts), '\n')); err != nil {
+				if _, err := hist.Write(append(EncodeRoutingHistory(stage.Model().Version, counts, stage.Novelty()), '\n')); err != nil {
 					log.Warn("routing history not written", "err", err)
 				}
 			}

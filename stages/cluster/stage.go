@@ -72,6 +72,15 @@ const (
 // nearest of them (plain argmin, counted in the balance). Rows of any other
 // version go to the dead-letter topic.
 //
+// Every row the current router routes is also judged for novelty
+// (NoveltyRule, set with SetNoveltyRule): whether it lies farther from its
+// nearest centroid than that domain's fit rows did. Judging changes no
+// routing — a novel row goes to the domain the router assigns — and is not
+// written into the routed rows (the Routed schema has no column for it, and
+// a new one would change the schema every reader checks); it is counted
+// (Novelty, Collector). A router without fit-time distances (saved before
+// routers kept them) judges nothing; the stage logs that once per version.
+//
 // Rows whose origin is impossible (OriginCheck), out of order within a
 // record, or whose vector holds NaN or Inf are dead-lettered; rows at or
 // below the last origin position seen from their origin partition are
@@ -101,6 +110,10 @@ type Stage struct {
 	mem    memory.Allocator
 
 	duplicated int64
+
+	rule       NoveltyRule
+	thresholds map[*RouterModel][]float64 // per model: NoveltyRule.Thresholds
+	novelty    *noveltyTracker
 }
 
 // partState is the routing state of one input partition.
@@ -183,7 +196,47 @@ func NewStage(m *RouterModel) (*Stage, error) {
 		return nil, err
 	}
 	return &Stage{latest: m, models: map[int64]*RouterModel{m.Version: m}, def: def,
-		parts: map[pipeline.Partition]*partState{}, mem: memory.DefaultAllocator}, nil
+		parts: map[pipeline.Partition]*partState{}, mem: memory.DefaultAllocator,
+		thresholds: map[*RouterModel][]float64{}, novelty: newNoveltyTracker()}, nil
+}
+
+// SetNoveltyRule sets the rule rows are judged novel by from the next batch
+// on (default: the zero NoveltyRule, 0.99 and no margin).
+func (st *Stage) SetNoveltyRule(r NoveltyRule) error {
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.rule = r
+	clear(st.thresholds)
+	return nil
+}
+
+// judge judges the rows of a batch routed by m (see NoveltyRule) and
+// records them in the novelty counters.
+func (st *Stage) judge(m *RouterModel, a Assignment) {
+	th, ok := st.thresholds[m]
+	if !ok {
+		th = st.rule.Thresholds(m)
+		st.thresholds[m] = th
+		if th == nil {
+			st.logger().Info("router has no fit-time distances (saved before novelty scoring): its rows are not judged for novelty; refit to turn novelty on",
+				"router_version", m.Version)
+		}
+	}
+	if th == nil {
+		return
+	}
+	for i, j := range a.Nearest {
+		d := float64(a.NearestDistances[i])
+		dom := a.Domains[i]
+		ratio := math.NaN()
+		if mean := m.Distances[dom].Mean; mean > 0 {
+			ratio = d / mean
+		}
+		st.novelty.observe(m.IDs[dom], d > th[j], ratio)
+	}
 }
 
 // originPartition names a partition rows came from; position is a row's
@@ -436,9 +489,12 @@ func (st *Stage) process(ctx context.Context, ps *partState, in arrow.Record) (p
 	var domains []int
 	var dist []float32
 	if len(keep) > 0 {
-		if domains, dist, err = ps.router.Route(rows); err != nil {
+		a, err := ps.router.RouteAll(rows)
+		if err != nil {
 			return pipeline.Result{}, err
 		}
+		domains, dist = a.Domains, a.Distances
+		st.judge(m, a)
 	}
 	if ps.bridge != nil && hasReason(dead, ReasonWrongFeaturizerVersion) {
 		if keep, domains, dist, dead, err = routeBridged(ps, in, keep, domains, dist, dead); err != nil {
