@@ -44,3 +44,10 @@ for s in $SPLITS; do
 	done
 	python3 bench/novelty_summary.py "$d"
 done
+
+# Other per-document scores on the same splits (what point 3 may use).
+echo
+echo "other novelty scores (bench/novelty_explore):"
+dirs=()
+for s in $SPLITS; do dirs+=("$WORK/split${s%%:*}"); done
+go run ./bench/novelty_explore "${dirs[@]}"
