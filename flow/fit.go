@@ -145,6 +145,7 @@ func FitRouter(ctx context.Context, cfg FitRouterConfig) (*FitRouterResult, erro
 	rm := &cluster.RouterModel{
 		FeaturizerVersion: s.Settings.Version, Featurizer: string(s.Settings.Kind), Created: time.Now().UTC(),
 		IDs: dids, Model: m, TopTerms: embed.CentroidTerms(s.Featurizer, m.Centroids, m.K, topN), Fit: fc, NextID: nextID,
+		Origins:   cluster.FitOrigins(prev, dids),
 		Distances: cluster.FitDistances(m, rows),
 	}
 	if ids != nil {

@@ -330,3 +330,34 @@ func ExampleSplitDomain() {
 	// split 1: v1 → v2, new domain 2, ids [0 1 2]
 	// remove 0: v2 → v3, ids [1 2]
 }
+
+// TestFitRouterOrigins: a first fit makes every domain a fit of version 1;
+// a refit into the same dir keeps the origin of every id it keeps.
+func TestFitRouterOrigins(t *testing.T) {
+	dir := t.TempDir()
+	corpus, err := topicCorpus(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := topicRouter(context.Background(), dir, corpus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := topicRouter(context.Background(), dir, corpus); err != nil {
+		t.Fatal(err)
+	}
+	for v := int64(1); v <= 2; v++ {
+		rm, err := cluster.LoadRouter(out, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, o := range rm.Origins {
+			if o != (cluster.DomainOrigin{How: cluster.OriginFit, Version: 1}) {
+				t.Errorf("router v%d, domain %d: origin %+v, want fit v1", v, rm.IDs[j], o)
+			}
+		}
+		if len(rm.Origins) != rm.K() {
+			t.Errorf("router v%d: %d origins for %d domains", v, len(rm.Origins), rm.K())
+		}
+	}
+}

@@ -16,6 +16,10 @@ type DomainInfo struct {
 	// nearest its centroid (RouterModel.Distances); absent for a router
 	// saved before routers kept them.
 	Distances *DistanceStats `json:"distances,omitempty"`
+	// Origin says how the domain came to be (fit, split, grow) and the
+	// router version that created it (RouterModel.Origins); absent for a
+	// router saved before routers kept origins.
+	Origin *DomainOrigin `json:"origin,omitempty"`
 }
 
 // Domains lists the domains of m by id. TopTerms and Examples are empty,
@@ -32,6 +36,13 @@ func (m *RouterModel) Domains() []DomainInfo {
 		}
 		if j < len(m.Distances) {
 			d.Distances = &m.Distances[j]
+		}
+		if j < len(m.Origins) {
+			o := m.Origins[j]
+			if o.Version == 0 {
+				o.Version = m.Version
+			}
+			d.Origin = &o
 		}
 		ds = append(ds, d)
 	}

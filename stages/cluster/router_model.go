@@ -58,15 +58,35 @@ type RouterModel struct {
 	// a router saved before routers kept them, whose rows are never novel.
 	// Kept in the settings JSON.
 	Distances []DistanceStats
-	Fit       FitConfig
-	Route     RouteConfig
-	NextID    int // the id a new domain gets (max id + 1 at least; ids are never reused)
+	// Origins holds per centroid j how domain IDs[j] came to be (a fit, a
+	// split, growth) and the router version that created it, or is nil: a
+	// router saved before routers kept them. Kept in the settings JSON.
+	Origins []DomainOrigin
+	Fit     FitConfig
+	Route   RouteConfig
+	NextID  int // the id a new domain gets (max id + 1 at least; ids are never reused)
+}
+
+// How a domain came to be (DomainOrigin.How).
+const (
+	OriginFit   = "fit"   // a fit of the router (cluster fit, the stage's fit on the stream, a refit's new ids)
+	OriginSplit = "split" // the new half of a split domain
+	OriginGrow  = "grow"  // grown from novel documents while the stream ran
+)
+
+// DomainOrigin says how a domain came to be and in which router version.
+// A Version of 0 in a router being saved means that router's own version:
+// SaveRouter and EncodeRouter fill it in.
+type DomainOrigin struct {
+	How     string `json:"how"`
+	Version int64  `json:"version"`
 }
 
 // RouterFormat is the version of the router model layout in the settings
 // JSON. Fields added since without changing the meaning of the others are
 // optional and keep the format: "distances" (RouterModel.Distances, absent
-// in routers saved before novelty scoring, which load with novelty off).
+// in routers saved before novelty scoring, which load with novelty off) and
+// "origins" (RouterModel.Origins, absent in routers saved before them).
 const RouterFormat = 1
 
 // routerMetaKey is the schema metadata key holding the settings JSON.
@@ -97,6 +117,9 @@ type routerSettings struct {
 	// Distances: per table row; absent in routers saved before novelty
 	// scoring.
 	Distances []DistanceStats `json:"distances,omitempty"`
+	// Origins: per table row; absent in routers saved before domain
+	// origins were kept.
+	Origins []DomainOrigin `json:"origins,omitempty"`
 }
 
 // K returns the number of domains (0 for a router without a model).
@@ -170,6 +193,14 @@ func (m *RouterModel) validate() error {
 	if m.Distances != nil && len(m.Distances) != md.K {
 		return fmt.Errorf("cluster: router model: distances for %d centroids, have %d", len(m.Distances), md.K)
 	}
+	if m.Origins != nil && len(m.Origins) != md.K {
+		return fmt.Errorf("cluster: router model: origins for %d centroids, have %d", len(m.Origins), md.K)
+	}
+	for j, o := range m.Origins {
+		if (o.How != OriginFit && o.How != OriginSplit && o.How != OriginGrow) || o.Version < 0 {
+			return fmt.Errorf("cluster: router model: origin of centroid %d: %+v", j, o)
+		}
+	}
 	for j, d := range m.Distances {
 		if err := d.validate(); err != nil {
 			return fmt.Errorf("cluster: router model: distances of centroid %d: %w", j, err)
@@ -193,6 +224,7 @@ func (m *RouterModel) clone() *RouterModel {
 	}
 	c.TopTerms = cloneLists(m.TopTerms)
 	c.Examples = cloneLists(m.Examples)
+	c.Origins = slices.Clone(m.Origins)
 	if m.Distances != nil {
 		c.Distances = make([]DistanceStats, len(m.Distances))
 		for j, d := range m.Distances {
@@ -266,6 +298,21 @@ func (t routerTable) checksum() string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// origins returns m.Origins with the versions 0 (this router) filled in
+// with m.Version.
+func (m *RouterModel) origins() []DomainOrigin {
+	if m.Origins == nil {
+		return nil
+	}
+	out := slices.Clone(m.Origins)
+	for i := range out {
+		if out[i].Version == 0 {
+			out[i].Version = m.Version
+		}
+	}
+	return out
+}
+
 // settings returns the metadata JSON of m with the checksum of t. It sets
 // m.Created when zero.
 func (m *RouterModel) settings(t routerTable) ([]byte, error) {
@@ -276,6 +323,7 @@ func (m *RouterModel) settings(t routerTable) ([]byte, error) {
 		Format: RouterFormat, Version: m.Version, FeaturizerVersion: m.FeaturizerVersion, Featurizer: m.Featurizer,
 		Created: m.Created, K: m.Model.K, Dim: m.Model.Dim, Inertia: m.Model.Inertia, NextID: m.NextID,
 		Fit: m.Fit, Route: m.Route, Checksum: t.checksum(), Examples: m.Examples, Distances: m.Distances,
+		Origins: m.origins(),
 	}
 	b, err := json.Marshal(s)
 	if err != nil {
@@ -338,6 +386,12 @@ func buildRouter(meta []byte, digest string, t routerTable) (*RouterModel, error
 			return nil, fmt.Errorf("distances for %d domains, k=%d", len(s.Distances), k)
 		}
 		m.Distances = s.Distances
+	}
+	if s.Origins != nil {
+		if len(s.Origins) != k {
+			return nil, fmt.Errorf("origins for %d domains, k=%d", len(s.Origins), k)
+		}
+		m.Origins = s.Origins
 	}
 	if err := m.validate(); err != nil {
 		return nil, err
@@ -484,6 +538,7 @@ func SaveRouter(dir string, m *RouterModel) (int64, error) {
 		m.Version = old
 		return 0, fmt.Errorf("cluster: %w", err)
 	}
+	m.Origins = m.origins()
 	return v, nil
 }
 
@@ -840,6 +895,9 @@ func (m *RouterModel) RemoveDomain(id int) (*RouterModel, error) {
 	if c.Distances != nil {
 		c.Distances = slices.Delete(c.Distances, j, j+1)
 	}
+	if c.Origins != nil {
+		c.Origins = slices.Delete(c.Origins, j, j+1)
+	}
 	c.Fit.K = md.K
 	c.Version, c.Created = 0, time.Now().UTC()
 	return c, nil
@@ -923,7 +981,27 @@ func (m *RouterModel) SplitDomain(ctx context.Context, id int, members *Rows, se
 		c.Distances[j] = d[j]
 		c.Distances = append(c.Distances, d[md.K-1])
 	}
+	if c.Origins != nil {
+		c.Origins = append(c.Origins, DomainOrigin{How: OriginSplit}) // this router's version, once saved
+	}
 	c.Fit.K = md.K
 	c.Version, c.Created = 0, time.Now().UTC()
 	return c, nil
+}
+
+// FitOrigins returns the origins of the domains ids of a router fitted anew
+// after prev (nil: none): an id prev has keeps its origin there (a refit
+// keeps the domain), a new id is OriginFit of the router being made.
+func FitOrigins(prev *RouterModel, ids []int) []DomainOrigin {
+	out := make([]DomainOrigin, len(ids))
+	for j, id := range ids {
+		out[j] = DomainOrigin{How: OriginFit}
+		if prev == nil {
+			continue
+		}
+		if i, ok := prev.Index(id); ok && i < len(prev.Origins) {
+			out[j] = prev.Origins[i]
+		}
+	}
+	return out
 }

@@ -577,7 +577,8 @@ func (s *service) fitOnStream(ctx context.Context) (*RouterModel, error) {
 	}
 	ids0, nextID := MatchIDs(nil, m)
 	rm := &RouterModel{FeaturizerVersion: res.Version(), IDs: ids0, Model: m, Fit: fc, NextID: nextID,
-		Examples: Examples(m, rows, ids, labels, numExamples), Distances: FitDistances(m, rows), Created: time.Now().UTC()}
+		Examples: Examples(m, rows, ids, labels, numExamples), Distances: FitDistances(m, rows), Origins: FitOrigins(nil, ids0),
+		Created: time.Now().UTC()}
 	// Name the domains with the featurizer on router.models, if it is the
 	// one the sample was featurized with (a damaged one is ignored).
 	var state FeaturizerState
