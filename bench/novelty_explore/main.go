@@ -173,25 +173,11 @@ func main() {
 				}
 				return out
 			}
-			if tf, ok := fz.(*embed.Tfidf); ok {
-				vocab := map[string]bool{}
-				for _, w := range tf.Vocabulary {
-					vocab[w] = true
-				}
-				tok := embed.DefaultTokenizer()
+			if cov, ok := fz.(embed.VocabularyCoverage); ok && kind == embed.KindTfidf {
 				oov := func(texts []string) []float64 {
 					out := make([]float64, len(texts))
 					for i, tx := range texts {
-						n, o := 0, 0
-						tok.Tokens(tx, func(b []byte) {
-							n++
-							if !vocab[string(b)] {
-								o++
-							}
-						})
-						if n > 0 {
-							out[i] = float64(o) / float64(n)
-						}
+						out[i] = cov.OutOfVocabulary(tx)
 					}
 					return out
 				}

@@ -41,4 +41,9 @@
 // the Stage through a Run hook (StageConfig.Run; by default a
 // pipeline.Runner), so that a program gives it its own runner, metrics and
 // report without this package knowing of them.
+//
+// Featurizers with a fitted vocabulary also say how much of a text their
+// vocabulary covers (VocabularyCoverage, found by a type assertion like
+// TermNamer): the out-of-vocabulary share of a document is the strongest
+// sign measured so far that it comes from a corpus the fit never saw.
 package embed
