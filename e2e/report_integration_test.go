@@ -19,8 +19,8 @@ import (
 )
 
 // reportFigureIDs are the figures `pipeline report` draws for a complete
-// run output.
-var reportFigureIDs = []string{"plot-sizes", "plot-domains", "plot-loss", "plot-bpb-experts", "plot-bpb-routing"}
+// run output (its routing stage judges novelty: plot-novelty).
+var reportFigureIDs = []string{"plot-sizes", "plot-novelty", "plot-domains", "plot-loss", "plot-bpb-experts", "plot-bpb-routing"}
 
 // chromium returns the headless browser's path; the integration target
 // installs it.

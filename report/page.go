@@ -13,6 +13,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+
+	"github.com/domainflow/domainflow/stages/cluster"
 )
 
 // Page is a report page as the HTML template renders it: the run counts,
@@ -63,7 +65,9 @@ type Cell struct {
 }
 
 // Page draws the figures of d: the domain sizes (over time from the routing
-// history, else as bars), the domains with their top terms, the training
+// history, else as bars), the novel fraction of the routed documents over
+// time (when the history has the routing stage's novelty counters), the
+// domains with their top terms, the training
 // loss of every expert, and the held-out bits per byte of each expert and of
 // each routing choice. A figure whose inputs are all missing is left out.
 func (d *Data) Page() (*Page, error) {
@@ -81,7 +85,7 @@ func (d *Data) Page() (*Page, error) {
 		}
 	}
 	for _, build := range []func(*Data) (*Figure, error){
-		sizesFigure, domainsFigure, lossFigure, bpbExpertsFigure, bpbRoutingFigure,
+		sizesFigure, noveltyFigure, domainsFigure, lossFigure, bpbExpertsFigure, bpbRoutingFigure,
 	} {
 		fig, err := build(d)
 		if err != nil {
@@ -170,6 +174,70 @@ func sizesFigure(d *Data) (*Figure, error) {
 		}
 	}
 	fig.Alt = fig.Caption
+	return fig, renderFigure(fig, p)
+}
+
+// noveltyFigure plots the novel fraction of the routed documents over
+// time (one line per window of the routing stage's novelty counters), from
+// the routing history lines that carry them; none without such lines.
+func noveltyFigure(d *Data) (*Figure, error) {
+	var lines []cluster.RoutingState
+	windows := map[string]bool{}
+	for _, h := range d.history {
+		if h.Judged > 0 {
+			lines = append(lines, h)
+			for w := range h.NovelFraction {
+				windows[w] = true
+			}
+		}
+	}
+	if len(lines) == 0 {
+		return nil, nil
+	}
+	ws := make([]string, 0, len(windows))
+	for w := range windows {
+		ws = append(ws, w)
+	}
+	sort.Slice(ws, func(i, j int) bool {
+		a, _ := strconv.Atoi(ws[i])
+		b, _ := strconv.Atoi(ws[j])
+		return a < b
+	})
+	fig := &Figure{ID: "plot-novelty", Plot: "novelty", Title: "Novel documents", Source: historyFile, Series: len(ws)}
+	p := newPlot("Novel fraction of the routed documents", "seconds since the first record", "novel fraction")
+	t0 := d.history[0].Saved
+	for i, w := range ws {
+		var pts plotter.XYs
+		for _, h := range lines {
+			if f, ok := h.NovelFraction[w]; ok {
+				pts = append(pts, plotter.XY{X: h.Saved.Sub(t0).Seconds(), Y: f})
+			}
+		}
+		if err := addLine(p, "last "+w+" documents", pts, i); err != nil {
+			return nil, err
+		}
+	}
+	fig.Caption = fmt.Sprintf("Share of the routed documents judged novel (beyond their nearest domain's fit-time distances, see the routing stage's --novel-quantile), over the last N documents, from %s of %s.", plural(len(lines), "record"), historyFile)
+	fig.Alt = fig.Caption
+	fig.Table = Table{Caption: "Novelty at each record", Head: []string{"seconds", "judged", "novel"}}
+	for _, w := range ws {
+		fig.Table.Head = append(fig.Table.Head, "novel fraction, last "+w)
+	}
+	for _, i := range sampleIndexes(len(lines), maxTableRows) {
+		h := lines[i]
+		row := []Cell{num(strconv.FormatFloat(h.Saved.Sub(t0).Seconds(), 'f', 1, 64)), num(strconv.FormatInt(h.Judged, 10)), num(strconv.FormatInt(h.Novel, 10))}
+		for _, w := range ws {
+			if f, ok := h.NovelFraction[w]; ok {
+				row = append(row, num(fmtFloat(f)))
+			} else {
+				row = append(row, num("–"))
+			}
+		}
+		fig.Table.Rows = append(fig.Table.Rows, row)
+	}
+	if len(lines) > maxTableRows {
+		fig.Table.Caption += fmt.Sprintf(" (%d of %d records, evenly spaced)", maxTableRows, len(lines))
+	}
 	return fig, renderFigure(fig, p)
 }
 

@@ -730,3 +730,64 @@ func TestExpertOrder(t *testing.T) {
 		t.Errorf("historyIDs = %q, want 0 2 10", got)
 	}
 }
+
+// TestPageNovelty: history lines with novelty counters give a figure of the
+// novel fraction per window; lines without them give none.
+func TestPageNovelty(t *testing.T) {
+	dir := t.TempDir()
+	t0 := time.Date(2026, 12, 7, 1, 0, 0, 0, time.UTC)
+	var hist bytes.Buffer
+	for i, st := range []cluster.RoutingState{
+		{RouterVersion: 1, Counts: map[string]int64{"0": 5}},
+		{RouterVersion: 1, Counts: map[string]int64{"0": 10}, Judged: 10, Novel: 1, NovelFraction: map[string]float64{"1000": 0.1, "10000": 0.1}},
+		{RouterVersion: 1, Counts: map[string]int64{"0": 20}, Judged: 20, Novel: 8, NovelFraction: map[string]float64{"1000": 0.4, "10000": 0.4}},
+	} {
+		st.Saved = t0.Add(time.Duration(i) * time.Second)
+		b, _ := json.Marshal(st)
+		hist.Write(append(b, '\n'))
+	}
+	writeFile(t, filepath.Join(dir, historyFile), hist.Bytes())
+	d, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := d.Page()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fig *Figure
+	for i := range p.Figures {
+		if p.Figures[i].ID == "plot-novelty" {
+			fig = &p.Figures[i]
+		}
+	}
+	if fig == nil {
+		t.Fatal("no novelty figure")
+	}
+	if fig.Series != 2 || len(fig.Table.Rows) != 2 {
+		t.Fatalf("novelty figure: %d series, %d table rows; want 2 and 2 (the lines without counters are left out)", fig.Series, len(fig.Table.Rows))
+	}
+	if got := fig.Table.Head; strings.Join(got, "|") != "seconds|judged|novel|novel fraction, last 1000|novel fraction, last 10000" {
+		t.Errorf("table head %q", got)
+	}
+	if last := fig.Table.Rows[1]; last[1].Text != "20" || last[2].Text != "8" || last[3].Text != "0.4000" {
+		t.Errorf("last row %+v", last)
+	}
+	if !strings.Contains(render(t, p), `id="plot-novelty"`) {
+		t.Error("the page does not show the novelty figure")
+	}
+
+	// Without novelty counters: no figure.
+	writeHistory(t, dir, [][3]int64{{1, 2, 3}, {2, 3, 4}}, false)
+	if d, err = Load(dir); err != nil {
+		t.Fatal(err)
+	}
+	if p, err = d.Page(); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range p.Figures {
+		if f.ID == "plot-novelty" {
+			t.Error("a novelty figure without novelty counters")
+		}
+	}
+}

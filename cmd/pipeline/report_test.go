@@ -27,6 +27,10 @@ import (
 // reportFigureIDs are the figures of a report on a complete run output.
 var reportFigureIDs = []string{"plot-sizes", "plot-domains", "plot-loss", "plot-bpb-experts", "plot-bpb-routing"}
 
+// runFigureIDs are the figures of a report on the output of `pipeline run`:
+// its routing stage judges novelty, so the history holds the novel fraction.
+var runFigureIDs = append(slices.Clone(reportFigureIDs), "plot-novelty")
+
 // parsedFigure is one <figure> of a report page.
 type parsedFigure struct {
 	id, plot, source string
@@ -344,11 +348,11 @@ func TestReportRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, page := reportOn(t, dir)
-	if res.Plots != len(reportFigureIDs) {
-		t.Fatalf("plots = %d, want %d; missing %q", res.Plots, len(reportFigureIDs), res.Missing)
+	if res.Plots != len(runFigureIDs) {
+		t.Fatalf("plots = %d, want %d; missing %q", res.Plots, len(runFigureIDs), res.Missing)
 	}
 	figs := parseReport(t, page)
-	for _, id := range reportFigureIDs {
+	for _, id := range runFigureIDs {
 		if _, ok := figs[id]; !ok {
 			t.Fatalf("no figure %s", id)
 		}
