@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -64,25 +63,8 @@ func TestRetryable(t *testing.T) {
 	}
 }
 
-// syncLog collects log lines for a test to read while others write them.
-type syncLog struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *syncLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func (l *syncLog) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
+// textLogger logs as text to w.
+func textLogger(w *pipetest.LogBuffer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
 
 func TestRetry(t *testing.T) {
 	transient := fmt.Errorf("dial: %w", syscall.ECONNREFUSED)
@@ -101,9 +83,9 @@ func TestRetry(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var log syncLog
+			var log pipetest.LogBuffer
 			attempts := 0
-			err := pipeline.Retry(context.Background(), log.logger(), "read t", func(context.Context) error {
+			err := pipeline.Retry(context.Background(), textLogger(&log), "read t", func(context.Context) error {
 				attempts++
 				if attempts <= len(tt.errs) {
 					return tt.errs[attempts-1]
@@ -154,10 +136,10 @@ func TestRetryThroughBrokerRestart(t *testing.T) {
 	b.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var log syncLog
+	var log pipetest.LogBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- pipeline.Retry(ctx, log.logger(), "count partitions", func(ctx context.Context) error {
+		done <- pipeline.Retry(ctx, textLogger(&log), "count partitions", func(ctx context.Context) error {
 			n, err := pipeline.PartitionCount(ctx, cc, "t")
 			if err == nil && n != 2 {
 				return fmt.Errorf("%d partitions, want 2", n)

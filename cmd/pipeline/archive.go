@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/domainflow/domainflow/pipeline"
+	"github.com/domainflow/domainflow/pipeline/process"
 	"github.com/domainflow/domainflow/stages/archive"
 	"github.com/domainflow/domainflow/stages/cluster"
 )
@@ -56,7 +57,7 @@ is ignored with a warning.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return a.runArchive(cmd.Context(), &f) },
 	}
 	fs := cmd.Flags()
-	f.kafka.register(fs)
+	f.kafka.Register(fs)
 	fs.StringVar(&f.domains, "domain", "all", "domain `ids` (comma-separated) or all: the domains of the routers on router.models that have a topic")
 	fs.StringVar(&f.out, "out", "", "output `dir`: shards go to DIR/archive/<id>/")
 	fs.IntVar(&f.shardMsgs, "shard-messages", 1000, "input messages per shard")
@@ -73,7 +74,7 @@ func (a *app) runArchive(ctx context.Context, f *archiveFlags) error {
 		return usagef("archive: --shard-messages must be at least 1 and --exit-on-idle not negative")
 	}
 	log := a.log.With("cmd", "archive")
-	cc, err := f.kafka.connect(ctx, a.log)
+	cc, err := f.kafka.Connect(ctx, a.log)
 	if err != nil {
 		return fmt.Errorf("archive: %w", err)
 	}
@@ -84,7 +85,7 @@ func (a *app) runArchive(ctx context.Context, f *archiveFlags) error {
 		domains = rd
 	} else {
 		var ids archive.IDs
-		for _, s := range splitList(f.domains) {
+		for _, s := range process.SplitList(f.domains) {
 			id, err := strconv.Atoi(s)
 			if err != nil || id < 0 {
 				return usagef("archive: --domain %q: want ids like 0,3 or all", s)

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/domainflow/domainflow/pipeline"
+	"github.com/domainflow/domainflow/pipeline/process"
 )
 
 // brokerFlags are the flags of `pipeline broker`.
@@ -64,7 +65,7 @@ func (a *app) runBroker(cmd *cobra.Command, f brokerFlags) error {
 	case f.syncWrites && f.dataDir == "":
 		return usagef("broker: --sync-writes needs --data-dir")
 	}
-	listen, err := listenAddr(f.listen)
+	listen, err := process.ListenAddr(f.listen)
 	if err != nil {
 		return usagef("broker: --listen: %v", err)
 	}

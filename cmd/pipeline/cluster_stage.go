@@ -102,7 +102,7 @@ routers kept their fit-time distances judges nothing.`
 }
 
 func (a *app) runClusterStage(cmd *cobra.Command, f *clusterStageFlags) error {
-	if err := f.stage.validate("cluster"); err != nil {
+	if err := f.stage.Validate("cluster"); err != nil {
 		return err
 	}
 	if f.watch <= 0 || f.stateEvery <= 0 || f.fitWait <= 0 {
@@ -119,7 +119,7 @@ func (a *app) runClusterStage(cmd *cobra.Command, f *clusterStageFlags) error {
 	}
 	ctx := cmd.Context()
 	log := a.log.With("cmd", "cluster")
-	cc, err := f.stage.kafka.connect(ctx, a.log)
+	cc, err := f.stage.kafka.Connect(ctx, a.log)
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}

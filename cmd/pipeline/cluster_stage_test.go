@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow/go/v15/arrow/array"
 
 	"github.com/domainflow/domainflow/pipeline"
+	"github.com/domainflow/domainflow/pipeline/pipetest"
 	"github.com/domainflow/domainflow/schemas"
 	"github.com/domainflow/domainflow/stages/cluster"
 )
@@ -142,12 +143,12 @@ func TestClusterStage(t *testing.T) {
 // bgCommand is a command running in the background of a test.
 type bgCommand struct {
 	done           chan result
-	stdout, stderr *syncBuffer
+	stdout, stderr *pipetest.LogBuffer
 }
 
 // startCommand runs args in process in the background until ctx ends.
 func startCommand(ctx context.Context, args ...string) bgCommand {
-	r := bgCommand{done: make(chan result, 1), stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	r := bgCommand{done: make(chan result, 1), stdout: &pipetest.LogBuffer{}, stderr: &pipetest.LogBuffer{}}
 	go func() {
 		code := run(ctx, args, strings.NewReader(""), r.stdout, r.stderr)
 		r.done <- result{code: code, stdout: r.stdout.String(), stderr: r.stderr.String()}

@@ -116,7 +116,7 @@ running stages pick it up.`,
 			}
 			ecfg := flow.DomainEditConfig{RouterDir: router, Domain: domain, Inputs: in, Stdin: a.stdin, Seed: seed, Logger: a.log}
 			if cmd.Flags().Changed("brokers") {
-				ecfg.Connect = func(ctx context.Context) (pipeline.ClientConfig, error) { return kf.connect(ctx, a.log) }
+				ecfg.Connect = func(ctx context.Context) (pipeline.ClientConfig, error) { return kf.Connect(ctx, a.log) }
 			}
 			edit := flow.RemoveDomain
 			if op == "split" {
@@ -150,6 +150,6 @@ running stages pick it up.`,
 		fs.Uint64Var(&seed, "seed", 1, "seed of the 2-means")
 	}
 	fs.BoolVar(&asJSON, "json", false, "print one JSON object")
-	kf.register(fs)
+	kf.Register(fs)
 	return cmd
 }

@@ -268,7 +268,7 @@ func (a *app) runEmbedOffline(cmd *cobra.Command, f *embedFlags) error {
 // runEmbedStage runs the embedding stage on Kafka (embed.RunStage) with the
 // runner of the stage commands.
 func (a *app) runEmbedStage(cmd *cobra.Command, f *embedFlags) error {
-	if err := f.stage.validate("embed"); err != nil {
+	if err := f.stage.Validate("embed"); err != nil {
 		return err
 	}
 	if f.feat.state == "" {
@@ -276,7 +276,7 @@ func (a *app) runEmbedStage(cmd *cobra.Command, f *embedFlags) error {
 	}
 	ctx := cmd.Context()
 	log := a.log.With("cmd", "embed")
-	cc, err := f.stage.kafka.connect(ctx, a.log)
+	cc, err := f.stage.kafka.Connect(ctx, a.log)
 	if err != nil {
 		return fmt.Errorf("embed: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/domainflow/domainflow/pipeline"
+	"github.com/domainflow/domainflow/pipeline/pipetest"
 )
 
 // TestEmbedStageLimits: the embed stage validates documents with its own
@@ -32,7 +33,7 @@ func TestEmbedStageLimits(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan result, 1)
-	var stdout, stderr syncBuffer
+	var stdout, stderr pipetest.LogBuffer
 	go func() {
 		args := append([]string{"embed", "--brokers", addr, "--state", filepath.Join(t.TempDir(), "state"), "--featurizer", "hashing",
 			"--fit-sample", "3", "--json", "--linger", "5ms"}, limits...)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/domainflow/domainflow/pipeline/pipetest"
 	"github.com/domainflow/domainflow/stages/embed"
 )
 
@@ -118,7 +119,7 @@ func TestEmbedStage(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan result, 1)
-	var stdout, stderr syncBuffer
+	var stdout, stderr pipetest.LogBuffer
 	go func() {
 		code := run(ctx, []string{"embed", "--brokers", addr, "--state", state, "--featurizer", "hashing", "--fit-sample", "100",
 			"--json", "--watch", "50ms", "--linger", "5ms"}, strings.NewReader(""), &stdout, &stderr)

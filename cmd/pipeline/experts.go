@@ -62,7 +62,7 @@ digests mean bit-identical models).`,
 			}
 			reps := make([]expertReport, len(names))
 			for i, n := range names {
-				reps[i] = reportOf(n, expertDir(out, n), cks[i])
+				reps[i] = train.ReportOf(n, train.ExpertDir(out, n), cks[i])
 			}
 			if asJSON {
 				return writeJSON(a.stdout, struct {
@@ -105,12 +105,12 @@ sum 1). Its optimizer state starts fresh, so it can be trained on further.`,
 			if weights != nil && len(weights) != len(experts) {
 				return usagef("experts merge: %d weights for %d experts", len(weights), len(experts))
 			}
-			if _, err := os.Stat(expertDir(out, name)); err == nil {
+			if _, err := os.Stat(train.ExpertDir(out, name)); err == nil {
 				return usagef("experts merge: expert %q exists already", name)
 			}
 			var cks []*train.Checkpoint
 			for _, e := range experts {
-				c, err := loadSeed(expertDir(out, e))
+				c, err := train.LoadSeed(train.ExpertDir(out, e))
 				if err != nil {
 					return fmt.Errorf("experts merge: expert %s: %w", e, err)
 				}
@@ -127,11 +127,11 @@ sum 1). Its optimizer state starts fresh, so it can be trained on further.`,
 				return fmt.Errorf("experts merge: %w", err)
 			}
 			merged.Meta.Expert = name
-			path, err := train.SaveCheckpoint(expertDir(out, name), merged, 0)
+			path, err := train.SaveCheckpoint(train.ExpertDir(out, name), merged, 0)
 			if err != nil {
 				return fmt.Errorf("experts merge: %w", err)
 			}
-			rep := reportOf(name, expertDir(out, name), merged)
+			rep := train.ReportOf(name, train.ExpertDir(out, name), merged)
 			if asJSON {
 				return writeJSON(a.stdout, rep)
 			}
@@ -163,7 +163,7 @@ domain from the router too ('pipeline domains remove').`,
 			if out == "" || name == "" {
 				return usagef("experts remove: --out and --name are required")
 			}
-			src := expertDir(out, name)
+			src := train.ExpertDir(out, name)
 			if _, err := os.Stat(src); err != nil {
 				return fmt.Errorf("experts remove: no expert %q in %s", name, out)
 			}

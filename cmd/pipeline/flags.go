@@ -1,14 +1,12 @@
 package main
 
 import (
-	"context"
 	"log/slog"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/domainflow/domainflow/pipeline"
 	"github.com/domainflow/domainflow/pipeline/process"
 )
 
@@ -73,29 +71,10 @@ func allFlagNames(root *cobra.Command) map[string]bool {
 
 // kafkaFlags are the connection flags of every command that talks to Kafka
 // (process.KafkaFlags, which a user's own stage program shares).
-type kafkaFlags struct {
-	process.KafkaFlags
-}
-
-func (k *kafkaFlags) register(fs *pflag.FlagSet) { k.Register(fs) }
-
-// args returns the flags that give another command the same connection
-// (the SASL password travels in the environment variable, not in args).
-func (k *kafkaFlags) args() []string { return k.Args() }
-
-// client returns the connection settings the flags describe.
-func (k *kafkaFlags) client() (pipeline.ClientConfig, error) { return k.Client() }
-
-// connect returns the client settings once the brokers answer.
-func (k *kafkaFlags) connect(ctx context.Context, log *slog.Logger) (pipeline.ClientConfig, error) {
-	return k.Connect(ctx, log)
-}
+type kafkaFlags = process.KafkaFlags
 
 // ---------------------------------------------------------------------------
 // Helpers for flag values
-
-// splitList splits a comma-separated list, dropping empty elements.
-func splitList(s string) []string { return process.SplitList(s) }
 
 // parseKeyValues parses key=value pairs (topic configs).
 func parseKeyValues(flag string, pairs []string) (map[string]string, error) {

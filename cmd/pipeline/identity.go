@@ -31,11 +31,11 @@ with --json {"in":N,"out":N,"dead":N,"batches":N} on stdout.`,
   pipeline identity --batch-records 5000 --linger 50ms --json --metrics-addr :9100`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := f.validate("identity"); err != nil {
+			if err := f.Validate("identity"); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
-			cc, err := f.kafka.connect(ctx, a.log)
+			cc, err := f.kafka.Connect(ctx, a.log)
 			if err != nil {
 				return fmt.Errorf("identity: %w", err)
 			}

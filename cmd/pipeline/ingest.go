@@ -25,7 +25,7 @@ type produceFlags struct {
 }
 
 func (f *produceFlags) register(fs *pflag.FlagSet) {
-	f.kafka.register(fs)
+	f.kafka.Register(fs)
 	fs.StringVar(&f.topic, "topic", pipeline.TopicRaw, "`topic` to produce the documents to")
 	fs.IntVar(&f.partitions, "partitions", 4, "partitions of the topic and of docs.deadletter when they are created")
 	fs.IntVar(&f.maxTextBytes, "max-text-bytes", schemas.DefaultMaxTextBytes, "longest document text in `bytes`; longer ones are dead-lettered as oversize")
@@ -148,7 +148,7 @@ func (a *app) runProduce(ctx context.Context, job produceJob) error {
 	if err := ingest.CheckInputs(job.inputs); err != nil {
 		return fmt.Errorf("%s: %w", job.name, err)
 	}
-	cc, err := job.kafka.connect(ctx, a.log)
+	cc, err := job.kafka.Connect(ctx, a.log)
 	if err != nil {
 		return fmt.Errorf("%s: %w", job.name, err)
 	}
@@ -241,17 +241,6 @@ func (job produceJob) validate() error {
 	}
 	return nil
 }
-
-// checkInput fails early, before any message is produced, when an input
-// path does not exist.
-func checkInput(in string) error { return ingest.CheckInputs([]string{in}) }
-
-// idBase is the prefix of the ids generated for the documents of input in
-// that have none (ingest.IDPrefix; run splits its input with it).
-func idBase(in string) string { return ingest.IDPrefix(in) }
-
-// docHeaders are the headers of every document message.
-var docHeaders = pipeline.ContentHeaders(schemas.ContentTypeJSON)
 
 // openInput opens one input; "-" reads JSON lines from the app's stdin.
 func (a *app) openInput(in string, lim schemas.Limits) (schemas.InputReader, error) {

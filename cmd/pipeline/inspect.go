@@ -61,7 +61,7 @@ file (every row, any schema), an Arrow IPC file or stream (.arrow, .arrows,
 		RunE: func(cmd *cobra.Command, args []string) error { return a.runInspect(cmd, f, args) },
 	}
 	fs := cmd.Flags()
-	f.kafka.register(fs)
+	f.kafka.Register(fs)
 	fs.StringVar(&f.topic, "topic", "", "`topic` to read (instead of a FILE)")
 	fs.IntVar(&f.max, "max", 0, "stop after `N` lines (0: no limit)")
 	fs.BoolVar(&f.fromBeginning, "from-beginning", true, "start at the first offset of each partition; false: at its end (use with --follow)")
@@ -105,7 +105,7 @@ func (a *app) runInspect(cmd *cobra.Command, f inspectFlags, args []string) erro
 // Topics and files
 
 func (a *app) inspectTopic(ctx context.Context, f inspectFlags, out *lineWriter) error {
-	cc, err := f.kafka.connect(ctx, a.log)
+	cc, err := f.kafka.Connect(ctx, a.log)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/domainflow/domainflow/pipeline/process"
 	"net"
 	"strings"
 	"testing"
@@ -26,9 +27,9 @@ func TestListenAddr(t *testing.T) {
 		{in: ":-1", bad: true},
 	}
 	for _, tt := range tests {
-		got, err := listenAddr(tt.in)
+		got, err := process.ListenAddr(tt.in)
 		if (err != nil) != tt.bad || got != tt.want {
-			t.Errorf("listenAddr(%q) = %q, %v; want %q (error: %v)", tt.in, got, err, tt.want, tt.bad)
+			t.Errorf("process.ListenAddr(%q) = %q, %v; want %q (error: %v)", tt.in, got, err, tt.want, tt.bad)
 		}
 	}
 }

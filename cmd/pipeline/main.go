@@ -251,10 +251,6 @@ func (a *app) serveMetrics(addr string) error {
 	return nil
 }
 
-// listenAddr is the address a server of ours listens on for the host:port
-// the user gave (process.ListenAddr: a host-less ":PORT" means loopback).
-func listenAddr(addr string) (string, error) { return process.ListenAddr(addr) }
-
 // stageMetrics returns the runtime's metrics registered on the served
 // registry, or nil when --metrics-addr is not set.
 func (a *app) stageMetrics() *pipeline.Metrics {

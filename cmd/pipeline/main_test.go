@@ -15,7 +15,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/domainflow/domainflow/pipeline"
+	"github.com/domainflow/domainflow/pipeline/pipetest"
 	"github.com/domainflow/domainflow/schemas"
 )
 
@@ -41,25 +41,6 @@ func startBroker(t *testing.T) string {
 	return b.Addr()
 }
 
-// syncBuffer is a bytes.Buffer safe for a command writing while a test
-// reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type result struct {
 	code           int
 	stdout, stderr string
@@ -73,7 +54,7 @@ func cli(t *testing.T, args ...string) result {
 
 func cliCtx(t *testing.T, ctx context.Context, args ...string) result {
 	t.Helper()
-	var stdout, stderr syncBuffer
+	var stdout, stderr pipetest.LogBuffer
 	code := run(ctx, args, strings.NewReader(""), &stdout, &stderr)
 	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
 }
@@ -316,7 +297,7 @@ func TestIngestDeliveryFailure(t *testing.T) {
 func TestIngestStdin(t *testing.T) {
 	t.Parallel()
 	addr := startBroker(t)
-	var stdout, stderr syncBuffer
+	var stdout, stderr pipetest.LogBuffer
 	stdin := strings.NewReader("{\"text\":\"from stdin\"}\n{\"id\":\"x\",\"text\":\"two\"}\n")
 	code := run(context.Background(), []string{"ingest", "--brokers", addr, "--json", "-"}, stdin, &stdout, &stderr)
 	if code != 0 {
@@ -505,7 +486,7 @@ func TestIdentityStage(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan result, 1)
-	var stdout, stderr syncBuffer
+	var stdout, stderr pipetest.LogBuffer
 	go func() {
 		code := run(ctx, []string{"identity", "--brokers", addr, "--in", "id.in", "--out", "id.out", "--json", "--linger", "5ms", "--metrics-addr", "127.0.0.1:0"},
 			strings.NewReader(""), &stdout, &stderr)
@@ -580,9 +561,9 @@ func TestTopicsCreateList(t *testing.T) {
 // runBrokerCommand runs `pipeline broker --listen listen --partitions
 // partitions` until ctx ends and returns the address it logged, its exit
 // code (once it ends) and its stderr.
-func runBrokerCommand(t *testing.T, ctx context.Context, listen, partitions string) (string, <-chan int, *syncBuffer) {
+func runBrokerCommand(t *testing.T, ctx context.Context, listen, partitions string) (string, <-chan int, *pipetest.LogBuffer) {
 	t.Helper()
-	var stdout, stderr syncBuffer
+	var stdout, stderr pipetest.LogBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"broker", "--listen", listen, "--partitions", partitions}, strings.NewReader(""), &stdout, &stderr)

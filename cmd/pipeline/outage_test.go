@@ -19,25 +19,12 @@ import (
 	"github.com/domainflow/domainflow/stages/embed"
 )
 
-// eventually polls cond every 10ms until it holds, failing the test after
-// timeout.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // outageBroker starts a restartable broker whose client logs to the
 // returned buffer (the warnings of retried calls).
-func outageBroker(t *testing.T) (*pipetest.RestartableBroker, pipeline.ClientConfig, *syncBuffer) {
+func outageBroker(t *testing.T) (*pipetest.RestartableBroker, pipeline.ClientConfig, *pipetest.LogBuffer) {
 	t.Helper()
 	b := pipetest.StartRestartable(t, pipeline.BrokerConfig{Partitions: 2})
-	logs := &syncBuffer{}
+	logs := &pipetest.LogBuffer{}
 	cc := b.Client()
 	cc.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	return b, cc, logs
@@ -120,9 +107,9 @@ func TestEmbedStageBrokerOutage(t *testing.T) {
 	defer cancel()
 	emb := startCommand(ctx, "embed", "--brokers", b.Addr(), "--state", state, "--featurizer", "hashing", "--fit-sample", "200",
 		"--json", "--watch", "50ms", "--linger", "5ms")
-	eventually(t, 20*time.Second, "the sampling phase", func() bool { return strings.Contains(emb.stderr.String(), "sampling the input") })
+	pipetest.Eventually(t, 20*time.Second, "the sampling phase", func() bool { return strings.Contains(emb.stderr.String(), "sampling the input") })
 	b.Stop()
-	eventually(t, 20*time.Second, "a retry while the broker is down", func() bool {
+	pipetest.Eventually(t, 20*time.Second, "a retry while the broker is down", func() bool {
 		select {
 		case r := <-emb.done:
 			t.Fatalf("the stage exited while the broker was down: exit %d\n%s", r.code, r.stderr)
@@ -136,7 +123,7 @@ func TestEmbedStageBrokerOutage(t *testing.T) {
 		t.Logf("the outage hit a later phase:\n%s", emb.stderr.String())
 	}
 	b.Start()
-	eventually(t, 60*time.Second, "334 rows on docs.features", func() bool {
+	pipetest.Eventually(t, 60*time.Second, "334 rows on docs.features", func() bool {
 		select {
 		case r := <-emb.done:
 			t.Fatalf("the stage exited: exit %d\n%s", r.code, r.stderr)
@@ -197,7 +184,7 @@ func corrupt(t *testing.T, b []byte, field string) []byte {
 func TestDamagedRouterTopicIgnored(t *testing.T) {
 	t.Parallel()
 	cc := pipetest.Broker(t).Client()
-	logs := &syncBuffer{}
+	logs := &pipetest.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	cc.Logger = log
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -251,14 +238,14 @@ func TestDamagedRouterTopicIgnored(t *testing.T) {
 	defer ft.Close()
 	ft.Share(wctx, mirror, state)
 	publishState(2, corrupt(t, enc2, `"number_token":"#`))
-	eventually(t, 20*time.Second, "a warning about the damaged v2", func() bool {
+	pipetest.Eventually(t, 20*time.Second, "a warning about the damaged v2", func() bool {
 		return strings.Count(logs.String(), "damaged featurizer on router.models ignored") >= 3 // featurizerOnTopic's, then the mirror's two
 	})
 	if _, err := os.Stat(embed.StatePath(mirror, 2)); err == nil {
 		t.Fatal("the mirror saved a damaged featurizer")
 	}
 	publishState(2, enc2)
-	eventually(t, 20*time.Second, "the valid v2 in the mirror", func() bool {
+	pipetest.Eventually(t, 20*time.Second, "the valid v2 in the mirror", func() bool {
 		s, err := embed.LoadState(mirror, 2)
 		return err == nil && embed.SameState(s, s2)
 	})

@@ -110,7 +110,7 @@ func writeExpert(t *testing.T, dir, name string, losses []train.LossPoint) {
 	}
 	tr.Meta.Losses = losses
 	tr.Meta.Tokens = losses[len(losses)-1].Tokens
-	if _, err := train.SaveCheckpoint(expertDir(dir, name), tr.Checkpoint(), 1); err != nil {
+	if _, err := train.SaveCheckpoint(train.ExpertDir(dir, name), tr.Checkpoint(), 1); err != nil {
 		t.Fatal(err)
 	}
 }

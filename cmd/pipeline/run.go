@@ -87,7 +87,7 @@ budget larger than a domain's data stops at the end of that data.`,
 	}
 	fs := cmd.Flags()
 	fs.StringSliceVar(&f.input, "input", nil, "input `files` (default "+defaultRunInput+")")
-	f.kafka.register(fs)
+	f.kafka.Register(fs)
 	fs.IntVar(&f.k, "k", 4, "number of domains")
 	fs.StringVar(&f.out, "out", "run", "output `dir` (broker data, router, experts, held-out set, summary)")
 	fs.StringVar(&f.expert, "expert", "tiny", "expert size: "+strings.Join(train.ConfigNames(), ", "))
@@ -124,7 +124,7 @@ func (a *app) runJob(cmd *cobra.Command, f *runFlags) error {
 		return usagef("run: %v", strings.TrimPrefix(err.Error(), flow.ErrJobConfig.Error()+": "))
 	}
 	if cmd.Flags().Changed("brokers") {
-		cc, err := f.kafka.connect(cmd.Context(), a.log)
+		cc, err := f.kafka.Connect(cmd.Context(), a.log)
 		if err != nil {
 			return fmt.Errorf("run: %w", err)
 		}

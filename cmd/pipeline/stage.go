@@ -22,11 +22,9 @@ type stageFlags struct {
 // register adds the flags; the topic flags are named inFlag and outFlag and
 // default to in and out.
 func (f *stageFlags) register(fs *pflag.FlagSet, inFlag, in, outFlag, out, group string) {
-	f.kafka.register(fs)
+	f.kafka.Register(fs)
 	f.Register(fs, inFlag, in, outFlag, out, group)
 }
-
-func (f *stageFlags) validate(name string) error { return f.Validate(name) }
 
 // stageReport is the --json report of a stage command.
 type stageReport = process.Report

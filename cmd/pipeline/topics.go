@@ -42,7 +42,7 @@ by name: a table on stdout, or with --json one object
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			cc, err := kf.connect(ctx, a.log)
+			cc, err := kf.Connect(ctx, a.log)
 			if err != nil {
 				return fmt.Errorf("topics list: %w", err)
 			}
@@ -67,7 +67,7 @@ by name: a table on stdout, or with --json one object
 		},
 	}
 	fs := cmd.Flags()
-	kf.register(fs)
+	kf.Register(fs)
 	fs.BoolVar(&asJSON, "json", false, `print {"topics":[{"name","partitions"}]} as JSON on stdout`)
 	return cmd
 }
@@ -105,7 +105,7 @@ flags from the command line only.`,
 				return err
 			}
 			ctx := cmd.Context()
-			cc, err := kf.connect(ctx, a.log)
+			cc, err := kf.Connect(ctx, a.log)
 			if err != nil {
 				return fmt.Errorf("topics create: %w", err)
 			}
@@ -121,7 +121,7 @@ flags from the command line only.`,
 		},
 	}
 	fs := cmd.Flags()
-	kf.register(fs)
+	kf.Register(fs)
 	fs.IntVar(&partitions, "partitions", 4, "partitions of each new topic")
 	fs.IntVar(&replicas, "replication-factor", 1, "replicas of each partition")
 	fs.StringArrayVar(&configs, "config", nil, "topic config `key=value` (repeatable), e.g. cleanup.policy=compact")

@@ -14,6 +14,7 @@ import (
 	_ "github.com/domainflow/domainflow/accel/ref" // the reference backend
 	"github.com/domainflow/domainflow/flow"
 	"github.com/domainflow/domainflow/pipeline"
+	"github.com/domainflow/domainflow/pipeline/process"
 	"github.com/domainflow/domainflow/schemas"
 	"github.com/domainflow/domainflow/stages/cluster"
 	"github.com/domainflow/domainflow/stages/train"
@@ -52,9 +53,6 @@ type trainFlags struct {
 // expertReport is one expert's line of the `train` and `experts list`
 // reports.
 type expertReport = train.ExpertReport
-
-// expertDir is where expert name keeps its checkpoints under out.
-func expertDir(out, name string) string { return train.ExpertDir(out, name) }
 
 func (a *app) trainCmd() *cobra.Command {
 	var f trainFlags
@@ -96,7 +94,7 @@ it was initialized (init_from in --json).`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return a.runTrain(cmd, &f) },
 	}
 	fs := cmd.Flags()
-	f.kafka.register(fs)
+	f.kafka.Register(fs)
 	fs.StringVar(&f.domains, "domain", "", "domain `ids` to train (comma-separated) or all: the domains of the routers on router.models")
 	fs.StringVar(&f.topic, "topic", "", "train one expert on this `topic` instead of domain topics (with --name)")
 	fs.StringVar(&f.name, "name", "dense", "expert `name` with --topic")
@@ -150,7 +148,7 @@ func (a *app) runTrain(cmd *cobra.Command, f *trainFlags) error {
 	}
 	var domains []int
 	if f.domains != "" && f.domains != "all" {
-		for _, s := range splitList(f.domains) {
+		for _, s := range process.SplitList(f.domains) {
 			d, err := strconv.Atoi(s)
 			if err != nil || d < 0 {
 				return usagef("train: --domain %q: want ids like 0,3 or all", s)
@@ -180,7 +178,7 @@ func (a *app) runTrain(cmd *cobra.Command, f *trainFlags) error {
 		Strategy: flow.InitStrategy(f.initNew), Logger: log}); err != nil {
 		return usagef("train: --init-new: %v", err)
 	}
-	if cfg.Client, err = f.kafka.connect(ctx, a.log); err != nil {
+	if cfg.Client, err = f.kafka.Connect(ctx, a.log); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	var reports []expertReport
@@ -220,12 +218,4 @@ func humanCount(n int64) string {
 		return fmt.Sprintf("%.1fk", float64(n)/1e3)
 	}
 	return strconv.FormatInt(n, 10)
-}
-
-// loadSeed loads a seed checkpoint: a file, or an expert dir's newest.
-func loadSeed(path string) (*train.Checkpoint, error) { return train.LoadSeed(path) }
-
-// reportOf summarizes an expert's checkpoint.
-func reportOf(name, dir string, c *train.Checkpoint) expertReport {
-	return train.ReportOf(name, dir, c)
 }

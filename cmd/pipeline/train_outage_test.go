@@ -12,6 +12,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/domainflow/domainflow/pipeline"
+	"github.com/domainflow/domainflow/pipeline/pipetest"
 	"github.com/domainflow/domainflow/schemas"
 	"github.com/domainflow/domainflow/stages/train"
 )
@@ -59,7 +60,7 @@ func TestTrainArchiveRideOutBrokerOutage(t *testing.T) {
 					"--checkpoint-every", "50ms", "--json"}
 			},
 			consumed: func(t *testing.T, out string) int {
-				c, _, err := train.LoadLatestCheckpoint(expertDir(out, "0"))
+				c, _, err := train.LoadLatestCheckpoint(train.ExpertDir(out, "0"))
 				if err != nil || c == nil {
 					return 0
 				}
@@ -106,7 +107,7 @@ func TestTrainArchiveRideOutBrokerOutage(t *testing.T) {
 			out := t.TempDir()
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			var stdout, stderr syncBuffer
+			var stdout, stderr pipetest.LogBuffer
 			done := make(chan int, 1)
 			go func() { done <- run(ctx, tt.args(addr, out), strings.NewReader(""), &stdout, &stderr) }()
 			waitUntil := func(what string, cond func() bool) {

@@ -11,6 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/domainflow/domainflow/pipeline"
+	"github.com/domainflow/domainflow/pipeline/pipetest"
 	"github.com/domainflow/domainflow/schemas"
 	"github.com/domainflow/domainflow/stages/train"
 )
@@ -34,7 +35,7 @@ func routedFixture(t *testing.T, out string, before func(pipeline.ClientConfig))
 		{"embed", "--brokers", addr, "--state", router, "--linger", "5ms"},
 		{"cluster", "--brokers", addr, "--router", router, "--linger", "5ms"},
 	} {
-		go func() { done <- run(ctx, args, strings.NewReader(""), &syncBuffer{}, &syncBuffer{}) }()
+		go func() { done <- run(ctx, args, strings.NewReader(""), &pipetest.LogBuffer{}, &pipetest.LogBuffer{}) }()
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -153,9 +154,9 @@ func TestTrainEvalArchive(t *testing.T) {
 	r = mustCLI(t, "experts", "merge", "--out", out, "--name", "m01", "--experts", "0,1", "--json")
 	var m expertReport
 	decodeOne(t, r.stdout, &m)
-	c0, _, _ := train.LoadLatestCheckpoint(expertDir(out, "0"))
-	c1, _, _ := train.LoadLatestCheckpoint(expertDir(out, "1"))
-	cm, _, _ := train.LoadLatestCheckpoint(expertDir(out, "m01"))
+	c0, _, _ := train.LoadLatestCheckpoint(train.ExpertDir(out, "0"))
+	c1, _, _ := train.LoadLatestCheckpoint(train.ExpertDir(out, "1"))
+	cm, _, _ := train.LoadLatestCheckpoint(train.ExpertDir(out, "m01"))
 	for i := range 10 {
 		want := (c0.Model.Params[i] + c1.Model.Params[i]) / 2
 		if d := cm.Model.Params[i] - want; d > 1e-6 || d < -1e-6 {
@@ -163,7 +164,7 @@ func TestTrainEvalArchive(t *testing.T) {
 		}
 	}
 	mustCLI(t, "experts", "remove", "--out", out, "--name", "m01")
-	if _, err := os.Stat(expertDir(out, "m01")); !os.IsNotExist(err) {
+	if _, err := os.Stat(train.ExpertDir(out, "m01")); !os.IsNotExist(err) {
 		t.Fatal("removed expert still listed")
 	}
 

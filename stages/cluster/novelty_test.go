@@ -573,7 +573,7 @@ func TestRunStageNovelty(t *testing.T) {
 	hist := filepath.Join(t.TempDir(), "history.jsonl")
 	stop := runInBackground(t, RunConfig{Client: cc, RouterDir: dir, Linger: 5 * time.Millisecond, Registerer: reg,
 		HistoryPath: hist, Logger: slog.New(slog.DiscardHandler)})
-	eventually(t, 60*time.Second, "every row routed", func() bool { return rowCount(routedOn(t, cc, rm.IDs)) >= n })
+	pipetest.Eventually(t, 60*time.Second, "every row routed", func() bool { return rowCount(routedOn(t, cc, rm.IDs)) >= n })
 
 	got := gatherMetrics(t, reg)
 	judged, nov := got["domainflow_novelty_judged_rows_total"], got["domainflow_novel_rows_total"]

@@ -18,36 +18,6 @@ import (
 	"github.com/domainflow/domainflow/pipeline/pipetest"
 )
 
-// syncBuffer is a bytes.Buffer safe for concurrent use (a log sink).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// eventually polls cond every 20ms until it holds, failing after timeout.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // produceFeatures writes n skewed feature rows to docs.features, per rows
 // a message, message i on partition i%parts.
 func produceFeatures(t testing.TB, cc pipeline.ClientConfig, prefix string, first, n, per, parts int, seed uint64) {
@@ -141,7 +111,7 @@ func runInBackground(t *testing.T, cfg RunConfig) (stop func() (pipeline.StageRu
 func TestRunStage(t *testing.T) {
 	t.Parallel()
 	cc := pipetest.Broker(t).Client()
-	logs := &syncBuffer{}
+	logs := &pipetest.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	ids := []int{3, 5, 7, 9}
 	dir := t.TempDir()
@@ -156,7 +126,7 @@ func TestRunStage(t *testing.T) {
 	stop := runInBackground(t, RunConfig{Client: cc, RouterDir: dir, Watch: 50 * time.Millisecond, Linger: 5 * time.Millisecond,
 		StateInterval: 200 * time.Millisecond, HistoryPath: hist, Logger: log})
 
-	eventually(t, 60*time.Second, "every row routed", func() bool { return rowCount(routedOn(t, cc, ids)) >= n })
+	pipetest.Eventually(t, 60*time.Second, "every row routed", func() bool { return rowCount(routedOn(t, cc, ids)) >= n })
 	seen := map[string]int{}
 	for _, rows := range routedOn(t, cc, ids) {
 		for _, r := range rows {
@@ -180,7 +150,7 @@ func TestRunStage(t *testing.T) {
 	if _, err := SaveRouter(dir, stageModel(0, ids)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "router v2 published", func() bool {
+	pipetest.Eventually(t, 20*time.Second, "router v2 published", func() bool {
 		rm, err := rt.LatestRouter(ctx)
 		return err == nil && rm != nil && rm.Version == 2
 	})
@@ -265,12 +235,12 @@ func TestRunStageFitOnStream(t *testing.T) {
 	const n = 300
 	produceRaw(t, cc, 1, 2*n)
 	produceFeatures(t, cc, "a", 0, n, 30, 1, 5)
-	logs := &syncBuffer{}
+	logs := &pipetest.LogBuffer{}
 	stop := runInBackground(t, RunConfig{Client: cc, RouterDir: dir, Linger: 5 * time.Millisecond, Watch: 50 * time.Millisecond,
 		Fit:        StreamFit{K: 3, Sample: 200, Wait: 300 * time.Millisecond, Seed: 1},
 		Featurizer: &testFeaturizer{}, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	ids := []int{0, 1, 2}
-	eventually(t, 60*time.Second, "every row routed", func() bool { return rowCount(routedOn(t, cc, ids)) >= n })
+	pipetest.Eventually(t, 60*time.Second, "every row routed", func() bool { return rowCount(routedOn(t, cc, ids)) >= n })
 	v1, err := LoadRouter(dir, 1)
 	if err != nil {
 		t.Fatalf("the router fitted on the stream was not saved: %v", err)
@@ -297,9 +267,9 @@ func TestRunStageFitOnStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := routedOn(t, cc, ids)
-	eventually(t, 20*time.Second, "router v2 swapped in", func() bool { return strings.Contains(logs.String(), "router reloaded") })
+	pipetest.Eventually(t, 20*time.Second, "router v2 swapped in", func() bool { return strings.Contains(logs.String(), "router reloaded") })
 	produceFeatures(t, cc, "b", n, n, 30, 1, 6)
-	eventually(t, 60*time.Second, "the second batch routed", func() bool { return rowCount(routedOn(t, cc, ids)) >= 2*n })
+	pipetest.Eventually(t, 60*time.Second, "the second batch routed", func() bool { return rowCount(routedOn(t, cc, ids)) >= 2*n })
 	after := routedOn(t, cc, ids)
 	if len(after[1]) != len(before[1]) {
 		t.Fatalf("removed domain 1 grew from %d to %d rows", len(before[1]), len(after[1]))
@@ -331,7 +301,7 @@ func corrupt(t *testing.T, b []byte, field string) []byte {
 func TestDamagedRouterIgnored(t *testing.T) {
 	t.Parallel()
 	cc := pipetest.Broker(t).Client()
-	logs := &syncBuffer{}
+	logs := &pipetest.LogBuffer{}
 	rt, err := NewRouterTopic(cc, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -460,7 +430,7 @@ func TestRunPhasesRideOutBrokerOutage(t *testing.T) {
 		t.Run(ph.name, func(t *testing.T) {
 			t.Parallel()
 			b := pipetest.StartRestartable(t, pipeline.BrokerConfig{Partitions: 2, MaxMessageBytes: RouterTopicMaxBytes + 1<<20})
-			logs := &syncBuffer{}
+			logs := &pipetest.LogBuffer{}
 			log := slog.New(slog.NewTextHandler(logs, nil))
 			cc := b.Client()
 			cc.Logger = log
@@ -479,7 +449,7 @@ func TestRunPhasesRideOutBrokerOutage(t *testing.T) {
 				v, err := ph.run(ctx, cc, log)
 				done <- result{v, err}
 			}()
-			eventually(t, 30*time.Second, "a retry warning", func() bool {
+			pipetest.Eventually(t, 30*time.Second, "a retry warning", func() bool {
 				return strings.Contains(logs.String(), "retrying")
 			})
 			select {
@@ -506,7 +476,7 @@ func TestDomains(t *testing.T) {
 	ctx := context.Background()
 	names := []string{"docs.domain.0", "docs.domain.1", "docs.domain.2", "docs.domain.007", "docs.domain.-1", "docs.domain.9", "docs.raw"}
 	pipetest.CreateTopics(t, cc, 1, names...)
-	logs := &syncBuffer{}
+	logs := &pipetest.LogBuffer{}
 	d := NewDomains(cc, slog.New(slog.NewTextHandler(logs, nil)))
 	defer d.Close()
 	refresh := func() []pipeline.TopicInfo {

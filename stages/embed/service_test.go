@@ -1,13 +1,11 @@
 package embed_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,36 +16,6 @@ import (
 	"github.com/domainflow/domainflow/schemas"
 	"github.com/domainflow/domainflow/stages/embed"
 )
-
-// syncBuffer is a bytes.Buffer for a logger written from several
-// goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // produceTexts puts texts on docs.raw as JSON documents, over two
 // partitions.
@@ -169,7 +137,7 @@ func TestRunStageFitsAndShares(t *testing.T) {
 	if err := embed.SaveReceivedState(dirB, onTopic); err != nil {
 		t.Fatal(err)
 	}
-	logsB := &syncBuffer{}
+	logsB := &pipetest.LogBuffer{}
 	go func() {
 		_ = embed.RunStage(ctx, embed.StageConfig{Client: cc, StateDir: dirB, State: onTopic, Watch: 20 * time.Millisecond,
 			Logger: slog.New(slog.NewTextHandler(logsB, nil)), Run: hold})
@@ -182,7 +150,7 @@ func TestRunStageFitsAndShares(t *testing.T) {
 	if err := ft.Publish(ctx, v2); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "the second instance on v2", func() bool { return stB.State().Settings.Version == 2 })
+	pipetest.Eventually(t, 20*time.Second, "the second instance on v2", func() bool { return stB.State().Settings.Version == 2 })
 	if !embed.SameState(stB.State(), v2) || !strings.Contains(logsB.String(), "featurizer reloaded") {
 		t.Fatalf("the second instance runs v%d, not the published v2\n%s", stB.State().Settings.Version, logsB.String())
 	}
@@ -206,7 +174,7 @@ func TestRunStageDefaultRunner(t *testing.T) {
 		done <- embed.RunStage(ctx, embed.StageConfig{Client: cc, StateDir: t.TempDir(), Kind: embed.KindHashing,
 			Options: embed.FitOptions{Hashing: embed.HashingConfig{Features: 1 << 10}}, Logger: quiet})
 	}()
-	eventually(t, 40*time.Second, "20 rows on docs.features", func() bool {
+	pipetest.Eventually(t, 40*time.Second, "20 rows on docs.features", func() bool {
 		select {
 		case err := <-done:
 			t.Fatalf("the stage returned: %v", err)
@@ -323,7 +291,7 @@ func TestStagePhasesRideOutBrokerOutage(t *testing.T) {
 		t.Run(ph.name, func(t *testing.T) {
 			t.Parallel()
 			b := pipetest.StartRestartable(t, pipeline.BrokerConfig{Partitions: 2})
-			logs := &syncBuffer{}
+			logs := &pipetest.LogBuffer{}
 			cc := b.Client()
 			cc.Logger = slog.New(slog.NewTextHandler(logs, nil))
 			if ph.setup != nil {
@@ -334,7 +302,7 @@ func TestStagePhasesRideOutBrokerOutage(t *testing.T) {
 			defer cancel()
 			done := make(chan error, 1)
 			go func() { done <- ph.run(ctx, t, cc) }()
-			eventually(t, 20*time.Second, "a retry while the broker is down", func() bool {
+			pipetest.Eventually(t, 20*time.Second, "a retry while the broker is down", func() bool {
 				select {
 				case err := <-done:
 					t.Fatalf("returned while the broker was down: %v\nlog:\n%s", err, logs.String())
