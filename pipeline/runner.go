@@ -611,8 +611,12 @@ func (r *Runner) processPartition(ctx context.Context, g *partitionBatch, out []
 				o.Record.Release()
 				return out, fmt.Errorf("stage %s returned an output without a topic, and the runner has no OutputTopic", r.cfg.Name)
 			}
+			part := g.partition
+			if o.PartitionSet {
+				part = o.Partition
+			}
 			var encErr error
-			out, encErr = r.encode(out, topic, g.partition, o.Record, st)
+			out, encErr = r.encode(out, topic, part, o.Record, st)
 			o.Record.Release()
 			if encErr != nil {
 				return out, fmt.Errorf("stage %s: encode output: %w", r.cfg.Name, encErr)

@@ -49,6 +49,13 @@ type Result struct {
 type Output struct {
 	Topic  string
 	Record arrow.Record
+	// Partition is the partition of Topic the record is written to when
+	// PartitionSet is true; otherwise it goes to the input record's
+	// partition (the default, which keeps each input partition's rows in
+	// one output partition). A stage that funnels every partition's rows
+	// into one ordered stream (the routing stage's parked rows) sets it.
+	Partition    int
+	PartitionSet bool
 }
 
 // DeadRow marks row Row of the input batch as not processable.

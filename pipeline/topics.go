@@ -22,6 +22,10 @@ const (
 	TopicFeatures     = "docs.features"
 	TopicDeadLetter   = "docs.deadletter"
 	TopicRouterModels = "router.models"
+	// TopicNovel carries the rows the routing stage parks while growth is
+	// on: novel rows, and rows of grown domains on their way to them (one
+	// partition: the mover reads it in one order).
+	TopicNovel = "docs.novel"
 	// DomainTopicPrefix + domain id is the topic of one domain's documents.
 	DomainTopicPrefix = "docs.domain."
 )

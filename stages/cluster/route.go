@@ -225,7 +225,7 @@ func NewRouter(m *Model, cfg RouteConfig) (*Router, error) {
 // squared Euclidean distance to that domain's centroid. A batch that fails
 // validation routes nothing and leaves the router unchanged.
 func (r *Router) Route(x *Rows) (domains []int, dist []float32, err error) {
-	a, err := r.route(x, false)
+	a, err := r.route(x, false, nil)
 	return a.Domains, a.Distances, err
 }
 
@@ -243,9 +243,14 @@ type Assignment struct {
 
 // RouteAll is Route that also reports each row's nearest centroid. It routes
 // exactly as Route does.
-func (r *Router) RouteAll(x *Rows) (Assignment, error) { return r.route(x, true) }
+func (r *Router) RouteAll(x *Rows) (Assignment, error) { return r.route(x, true, nil) }
 
-func (r *Router) route(x *Rows, nearest bool) (a Assignment, err error) {
+// routeSkip routes the rows of x not marked in skip, as Route routes them
+// alone; a skipped row is not routed (domain -1, distance 0) and changes
+// no state.
+func (r *Router) routeSkip(x *Rows, skip []bool) (Assignment, error) { return r.route(x, false, skip) }
+
+func (r *Router) route(x *Rows, nearest bool, skip []bool) (a Assignment, err error) {
 	if x == nil {
 		return a, fmt.Errorf("cluster: route: nil rows")
 	}
@@ -262,6 +267,10 @@ func (r *Router) route(x *Rows, nearest bool) (a Assignment, err error) {
 		a.NearestDistances = make([]float32, x.N)
 	}
 	for i := range x.N {
+		if skip != nil && skip[i] {
+			a.Domains[i] = -1
+			continue
+		}
 		r.routeDistances(x, i)
 		var j int
 		if r.cfg.Unbalanced {

@@ -62,9 +62,14 @@ type RouterModel struct {
 	// split, growth) and the router version that created it, or is nil: a
 	// router saved before routers kept them. Kept in the settings JSON.
 	Origins []DomainOrigin
-	Fit     FitConfig
-	Route   RouteConfig
-	NextID  int // the id a new domain gets (max id + 1 at least; ids are never reused)
+	// Growth, set on a version made by a growth (RouterModel.Grow), says
+	// how it grew; nil otherwise. It belongs to that version: a router
+	// derived from it (a split, a removal, the next growth) has its own.
+	// Kept in the settings JSON.
+	Growth *Growth
+	Fit    FitConfig
+	Route  RouteConfig
+	NextID int // the id a new domain gets (max id + 1 at least; ids are never reused)
 }
 
 // How a domain came to be (DomainOrigin.How).
@@ -120,6 +125,8 @@ type routerSettings struct {
 	// Origins: per table row; absent in routers saved before domain
 	// origins were kept.
 	Origins []DomainOrigin `json:"origins,omitempty"`
+	// Growth: set on a version made by a growth.
+	Growth *Growth `json:"growth,omitempty"`
 }
 
 // K returns the number of domains (0 for a router without a model).
@@ -225,6 +232,7 @@ func (m *RouterModel) clone() *RouterModel {
 	c.TopTerms = cloneLists(m.TopTerms)
 	c.Examples = cloneLists(m.Examples)
 	c.Origins = slices.Clone(m.Origins)
+	c.Growth = nil // a derived router is not the growth
 	if m.Distances != nil {
 		c.Distances = make([]DistanceStats, len(m.Distances))
 		for j, d := range m.Distances {
@@ -323,7 +331,7 @@ func (m *RouterModel) settings(t routerTable) ([]byte, error) {
 		Format: RouterFormat, Version: m.Version, FeaturizerVersion: m.FeaturizerVersion, Featurizer: m.Featurizer,
 		Created: m.Created, K: m.Model.K, Dim: m.Model.Dim, Inertia: m.Model.Inertia, NextID: m.NextID,
 		Fit: m.Fit, Route: m.Route, Checksum: t.checksum(), Examples: m.Examples, Distances: m.Distances,
-		Origins: m.origins(),
+		Origins: m.origins(), Growth: m.Growth,
 	}
 	b, err := json.Marshal(s)
 	if err != nil {
@@ -393,6 +401,7 @@ func buildRouter(meta []byte, digest string, t routerTable) (*RouterModel, error
 		}
 		m.Origins = s.Origins
 	}
+	m.Growth = s.Growth
 	if err := m.validate(); err != nil {
 		return nil, err
 	}

@@ -1,15 +1,15 @@
 package cluster
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"slices"
-	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -114,12 +114,23 @@ type Stage struct {
 	rule       NoveltyRule
 	thresholds map[*RouterModel][]float64 // per model: NoveltyRule.Thresholds
 	novelty    *noveltyTracker
+
+	grow   *GrowConfig                   // nil: growth off (SetGrowth)
+	views  map[*RouterModel]*RouterModel // per model: its routeView
+	parked parkCounts
+}
+
+// parkCounts counts the rows the stage parked on pipeline.TopicNovel.
+type parkCounts struct {
+	novel   int64         // novel rows, no domain yet
+	claimed map[int]int64 // rows of grown domains, by id
 }
 
 // partState is the routing state of one input partition.
 type partState struct {
 	model  *RouterModel
-	router *Router
+	view   *RouterModel // model's domains that the router routes (routeView)
+	router *Router      // over view
 	bridge *bridge
 	// last is the last origin position handled per origin partition:
 	// rows at or below it are duplicates (a stage upstream re-sent them
@@ -127,33 +138,78 @@ type partState struct {
 	last map[originPartition]position
 	// pin: no version switch for input offsets below it.
 	pin int64
+	// share: the novel share over the last judged rows (growth only; not
+	// saved in snapshots).
+	share *shareRing
 }
 
-func newPartState(m *RouterModel) (*partState, error) {
-	r, err := stageRouter(m)
+func (st *Stage) newPartState(m *RouterModel) (*partState, error) {
+	if m == nil {
+		return nil, errors.New("cluster: stage: nil router model")
+	}
+	v := st.viewOf(m)
+	r, err := stageRouter(v)
 	if err != nil {
 		return nil, err
 	}
-	return &partState{model: m, router: r, last: map[originPartition]position{}}, nil
+	return &partState{model: m, view: v, router: r, last: map[originPartition]position{}}, nil
+}
+
+// viewOf returns m's routeView, the same one for every partition.
+func (st *Stage) viewOf(m *RouterModel) *RouterModel {
+	v, ok := st.views[m]
+	if !ok {
+		v = m.routeView()
+		st.views[m] = v
+	}
+	return v
 }
 
 // switchTo makes ps route with m, carrying its counts over by domain id.
-func (ps *partState) switchTo(m *RouterModel) error {
-	r, err := stageRouter(m)
+func (st *Stage) switchTo(ps *partState, m *RouterModel) error {
+	v := st.viewOf(m)
+	r, err := stageRouter(v)
 	if err != nil {
 		return err
 	}
-	if err := r.SetState(carryState(ps.model, ps.router.State(), m, r)); err != nil {
+	if err := r.SetState(carryState(ps.view, ps.router.State(), v, r)); err != nil {
 		return fmt.Errorf("cluster: stage: carry router state to v%d: %w", m.Version, err)
 	}
 	switch {
 	case ps.model.FeaturizerVersion != m.FeaturizerVersion:
-		ps.bridge = newBridge(ps.model, m)
+		ps.bridge = newBridge(ps.model, v)
 	case ps.bridge != nil: // same featurizer (a split or removal): re-map the bridge's ids
-		ps.bridge = newBridge(ps.bridge.from, m)
+		ps.bridge = newBridge(ps.bridge.from, v)
 	}
-	ps.model, ps.router = m, r
+	ps.model, ps.view, ps.router = m, v, r
 	return nil
+}
+
+// shareRing keeps the novel share over the last len(v) judged rows.
+type shareRing struct {
+	v     []bool
+	n     int64 // rows observed
+	novel int   // novel rows among the last min(n, len(v))
+}
+
+func (r *shareRing) observe(novel bool) {
+	i := int(r.n % int64(len(r.v)))
+	if r.n >= int64(len(r.v)) && r.v[i] {
+		r.novel--
+	}
+	r.v[i] = novel
+	if novel {
+		r.novel++
+	}
+	r.n++
+}
+
+// fraction is the novel share over the rows in the ring (0 when empty).
+func (r *shareRing) fraction() float64 {
+	if r.n == 0 {
+		return 0
+	}
+	return float64(r.novel) / float64(min(r.n, int64(len(r.v))))
 }
 
 // bridge routes rows of a previous featurizer version onto the current
@@ -164,8 +220,8 @@ type bridge struct {
 	index []int        // bridge centroid → current centroid row
 }
 
-// newBridge maps from's domains onto cur's; nil when no id survives or the
-// featurizer version is the same.
+// newBridge maps from's domains onto cur's (the routed view of the current
+// model); nil when no id survives or the featurizer version is the same.
 func newBridge(from, cur *RouterModel) *bridge {
 	if from == nil || from.FeaturizerVersion == cur.FeaturizerVersion {
 		return nil
@@ -191,13 +247,49 @@ var (
 
 // NewStage returns a stage routing with m.
 func NewStage(m *RouterModel) (*Stage, error) {
-	def, err := newPartState(m)
+	if _, err := stageRouter(m); err != nil {
+		return nil, err
+	}
+	st := &Stage{latest: m, models: map[int64]*RouterModel{m.Version: m}, parts: map[pipeline.Partition]*partState{},
+		mem: memory.DefaultAllocator, thresholds: map[*RouterModel][]float64{}, novelty: newNoveltyTracker(),
+		views: map[*RouterModel]*RouterModel{}, parked: parkCounts{claimed: map[int]int64{}}}
+	def, err := st.newPartState(m)
 	if err != nil {
 		return nil, err
 	}
-	return &Stage{latest: m, models: map[int64]*RouterModel{m.Version: m}, def: def,
-		parts: map[pipeline.Partition]*partState{}, mem: memory.DefaultAllocator,
-		thresholds: map[*RouterModel][]float64{}, novelty: newNoveltyTracker()}, nil
+	st.def = def
+	return st, nil
+}
+
+// SetGrowth turns growth on (cfg non-nil) or off (nil) from the next batch
+// on. With growth on, a novel row (NoveltyRule) is parked on
+// pipeline.TopicNovel instead of being routed into an existing domain, and
+// the parked records carry the novel share over the last cfg.Window rows
+// each partition judged (what the mover's growth trigger reads). With
+// growth off novel rows are routed as any other row (the behaviour before
+// growth). Whatever the setting, the rows whose nearest domain is a grown
+// one are parked for the mover to forward (see the comment of grow.go).
+func (st *Stage) SetGrowth(cfg *GrowConfig) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if cfg == nil {
+		st.grow = nil
+		return nil
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	c := cfg.WithDefaults()
+	st.grow = &c
+	return nil
+}
+
+// Parked returns how many rows the stage parked on pipeline.TopicNovel in
+// this process: novel rows, and the rows of each grown domain.
+func (st *Stage) Parked() (novel int64, claimed map[int]int64) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.parked.novel, maps.Clone(st.parked.claimed)
 }
 
 // SetNoveltyRule sets the rule rows are judged novel by from the next batch
@@ -213,9 +305,9 @@ func (st *Stage) SetNoveltyRule(r NoveltyRule) error {
 	return nil
 }
 
-// judge judges the rows of a batch routed by m (see NoveltyRule) and
-// records them in the novelty counters.
-func (st *Stage) judge(m *RouterModel, a Assignment) {
+// thresholdsOf returns m's novelty thresholds under the stage's rule (nil:
+// m has no fit-time distances, novelty off).
+func (st *Stage) thresholdsOf(m *RouterModel) []float64 {
 	th, ok := st.thresholds[m]
 	if !ok {
 		th = st.rule.Thresholds(m)
@@ -225,18 +317,30 @@ func (st *Stage) judge(m *RouterModel, a Assignment) {
 				"router_version", m.Version)
 		}
 	}
+	return th
+}
+
+// judge judges the rows of a batch routed by m (see NoveltyRule) and
+// records them in the novelty counters: row i's nearest centroid of m is
+// near[i] at squared distance nd[i], and it went to centroid assigned[i] of
+// m (whose drift it counts in). It returns the verdicts (nil: novelty off).
+func (st *Stage) judge(m *RouterModel, near []int, nd []float32, assigned []int) []bool {
+	th := st.thresholdsOf(m)
 	if th == nil {
-		return
+		return nil
 	}
-	for i, j := range a.Nearest {
-		d := float64(a.NearestDistances[i])
-		dom := a.Domains[i]
+	novel := make([]bool, len(near))
+	for i, j := range near {
+		d := float64(nd[i])
+		dom := assigned[i]
 		ratio := math.NaN()
 		if mean := m.Distances[dom].Mean; mean > 0 {
 			ratio = d / mean
 		}
-		st.novelty.observe(m.IDs[dom], d > th[j], ratio)
+		novel[i] = d > th[j]
+		st.novelty.observe(m.IDs[dom], novel[i], ratio)
 	}
+	return novel
 }
 
 // originPartition names a partition rows came from; position is a row's
@@ -345,7 +449,7 @@ func (st *Stage) Counts() map[int]int64 {
 	out := make(map[int]int64, st.latest.K())
 	add := func(ps *partState) {
 		for j, c := range ps.router.Counts() {
-			out[ps.model.IDs[j]] += c
+			out[ps.view.IDs[j]] += c
 		}
 	}
 	add(st.def)
@@ -370,7 +474,7 @@ func (st *Stage) Swap(m *RouterModel) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.models[m.Version] = m
-	if err := st.def.switchTo(m); err != nil {
+	if err := st.switchTo(st.def, m); err != nil {
 		return err
 	}
 	st.latest = m
@@ -390,7 +494,7 @@ func (st *Stage) SetCounts(counts map[int]int64) error {
 		ps.Counts = append(ps.Counts, c)
 		ps.Total += c
 	}
-	return st.def.router.SetState(carryState(prev, ps, st.def.model, st.def.router))
+	return st.def.router.SetState(carryState(prev, ps, st.def.view, st.def.router))
 }
 
 // carryState maps a router state of model prev onto the domains of next.
@@ -464,7 +568,7 @@ func (st *Stage) part(p pipeline.Partition) (*partState, error) {
 	if ps := st.parts[p]; ps != nil {
 		return ps, nil
 	}
-	ps, err := newPartState(st.latest)
+	ps, err := st.newPartState(st.latest)
 	if err != nil {
 		return nil, err
 	}
@@ -486,15 +590,22 @@ func (st *Stage) process(ctx context.Context, ps *partState, in arrow.Record) (p
 	if err != nil {
 		return pipeline.Result{}, err
 	}
+	// domains[i]: the view's centroid of kept row i, or a parking mark
+	// (parkNovel, parkClaim).
 	var domains []int
 	var dist []float32
+	var share float64
 	if len(keep) > 0 {
-		a, err := ps.router.RouteAll(rows)
-		if err != nil {
+		if st.grow == nil && ps.view == m {
+			a, err := ps.router.RouteAll(rows)
+			if err != nil {
+				return pipeline.Result{}, err
+			}
+			domains, dist = a.Domains, a.Distances
+			st.judge(m, a.Nearest, a.NearestDistances, a.Domains)
+		} else if domains, dist, share, err = st.routeParking(ps, rows); err != nil {
 			return pipeline.Result{}, err
 		}
-		domains, dist = a.Domains, a.Distances
-		st.judge(m, a)
 	}
 	if ps.bridge != nil && hasReason(dead, ReasonWrongFeaturizerVersion) {
 		if keep, domains, dist, dead, err = routeBridged(ps, in, keep, domains, dist, dead); err != nil {
@@ -505,29 +616,189 @@ func (st *Stage) process(ctx context.Context, ps *partState, in arrow.Record) (p
 	if len(keep) == 0 {
 		return res, nil
 	}
-	// Group the kept rows by domain id, in input order.
-	byID := map[int][]int{} // id → positions in keep
+	// Group the kept rows by domain id, in input order, and the parked
+	// rows by their claim (parkNovel first).
+	byID := map[int][]int{}   // id → positions in keep
+	parked := map[int][]int{} // claim (-1: novel) → positions in keep
 	for i, j := range domains {
-		id := m.IDs[j]
+		if j < 0 {
+			c := parkedClaim(j)
+			parked[c] = append(parked[c], i)
+			continue
+		}
+		id := ps.view.IDs[j]
 		byID[id] = append(byID[id], i)
 	}
-	ids := make([]int, 0, len(byID))
-	for id := range byID {
-		ids = append(ids, id)
+	fail := func(err error) (pipeline.Result, error) {
+		for _, o := range res.Out {
+			o.Record.Release()
+		}
+		return pipeline.Result{}, err
 	}
-	sort.Ints(ids)
-	for _, id := range ids {
-		pos := byID[id]
-		rec, err := st.routedRecord(in, keep, pos, id, dist, m.Version)
+	for _, id := range slices.Sorted(maps.Keys(byID)) {
+		rec, err := routedRecord(st.mem, in, keep, byID[id], id, dist, m.Version)
 		if err != nil {
-			for _, o := range res.Out {
-				o.Record.Release()
-			}
-			return pipeline.Result{}, err
+			return fail(err)
 		}
 		res.Out = append(res.Out, pipeline.Output{Topic: pipeline.DomainTopic(id), Record: rec})
 	}
+	for _, c := range slices.Sorted(maps.Keys(parked)) {
+		pos := parked[c]
+		rec, err := st.parkedRecord(in, keep, pos, c, m.Version, share)
+		if err != nil {
+			return fail(err)
+		}
+		if c < 0 {
+			st.parked.novel += int64(len(pos))
+		} else {
+			st.parked.claimed[c] += int64(len(pos))
+		}
+		res.Out = append(res.Out, pipeline.Output{Topic: pipeline.TopicNovel, Record: rec, PartitionSet: true})
+	}
 	return res, nil
+}
+
+// Parking marks in the domains of routeParking: parkNovel for a novel row,
+// parkClaim(id) for a row of grown domain id.
+const parkNovel = -1
+
+func parkClaim(id int) int { return -2 - id }
+
+// parkedClaim returns the claim of a parking mark: -1 for parkNovel, else
+// the grown domain id.
+func parkedClaim(mark int) int {
+	if mark == parkNovel {
+		return -1
+	}
+	return -2 - mark
+}
+
+// routeParking routes rows with ps when rows may be parked (growth on, or
+// a router with grown domains): a row whose nearest centroid of the whole
+// model is a grown domain, within its novelty threshold, is parked with
+// that domain's claim; with growth on, a novel row is parked without one;
+// every other row is routed by ps's router over the view (the domains that
+// are not grown), balanced among them only. It returns the view's centroid
+// or parking mark of each row, the distance to the assigned centroid (0
+// for parked rows) and the novel share of ps's window after the batch.
+func (st *Stage) routeParking(ps *partState, rows *Rows) ([]int, []float32, float64, error) {
+	m, v := ps.model, ps.view
+	near, nd := m.Model.Assign(rows)
+	th := st.thresholdsOf(m)
+	marks := make([]int, rows.N)
+	skip := make([]bool, rows.N)
+	for i, j := range near {
+		d := float64(nd[i])
+		if c := m.claim(th, j, d, false); c >= 0 {
+			marks[i], skip[i] = parkClaim(c), true
+		} else if st.grow != nil && th != nil && d > th[j] {
+			marks[i], skip[i] = parkNovel, true
+		}
+	}
+	a, err := ps.router.routeSkip(rows, skip)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	assigned := make([]int, rows.N) // in m's centroids, for the drift
+	for i := range marks {
+		if skip[i] {
+			assigned[i] = near[i]
+			continue
+		}
+		marks[i] = a.Domains[i]
+		assigned[i], _ = m.Index(v.IDs[a.Domains[i]])
+	}
+	novel := st.judge(m, near, nd, assigned)
+	var share float64
+	if st.grow != nil && novel != nil {
+		if ps.share == nil || len(ps.share.v) != st.grow.Window {
+			ps.share = &shareRing{v: make([]bool, st.grow.Window)}
+		}
+		for _, n := range novel {
+			ps.share.observe(n)
+		}
+		share = ps.share.fraction()
+	}
+	return marks, a.Distances, share, nil
+}
+
+// Metadata keys of a parked record (pipeline.TopicNovel): the router version
+// that parked it, the grown domain its rows belong to (absent: novel rows)
+// and the novel share of the routing window when it was parked.
+const (
+	MetaParkedRouterVersion = "domainflow.parked.router_version"
+	MetaParkedClaim         = "domainflow.parked.claim"
+	MetaParkedShare         = "domainflow.parked.share"
+)
+
+// parkedRecord builds the parked record of the kept rows keep[pos[i]]: the
+// input's columns (Features and its extra columns), with the parking
+// metadata (claim -1: novel rows).
+func (st *Stage) parkedRecord(in arrow.Record, keep, pos []int, claim int, version int64, share float64) (arrow.Record, error) {
+	rows := make([]int, len(pos))
+	for i, p := range pos {
+		rows[i] = keep[p]
+	}
+	gather := gatherRows(in, rows, st.mem)
+	s := in.Schema()
+	keys, vals := []string{MetaParkedRouterVersion, MetaParkedShare}, []string{strconv.FormatInt(version, 10), strconv.FormatFloat(share, 'g', -1, 64)}
+	if claim >= 0 {
+		keys, vals = append(keys, MetaParkedClaim), append(vals, strconv.Itoa(claim))
+	}
+	md := s.Metadata()
+	for i, k := range md.Keys() {
+		if !slices.Contains(keys, k) {
+			keys, vals = append(keys, k), append(vals, md.Values()[i])
+		}
+	}
+	meta := arrow.NewMetadata(keys, vals)
+	cols := make([]arrow.Array, 0, s.NumFields())
+	defer func() {
+		for _, c := range cols {
+			c.Release()
+		}
+	}()
+	for c := range s.NumFields() {
+		a, err := gather(c)
+		if err != nil {
+			return nil, err
+		}
+		cols = append(cols, a)
+	}
+	return array.NewRecord(arrow.NewSchema(s.Fields(), &meta), cols, int64(len(rows))), nil
+}
+
+// gatherRows returns a function that gathers rows (increasing input row
+// numbers) of column c of in: a zero-copy slice when they are one run of
+// consecutive rows, else the runs concatenated.
+func gatherRows(in arrow.Record, rows []int, mem memory.Allocator) func(c int) (arrow.Array, error) {
+	type run struct{ lo, hi int }
+	var runs []run
+	for _, r := range rows {
+		if len(runs) > 0 && runs[len(runs)-1].hi == r {
+			runs[len(runs)-1].hi++
+		} else {
+			runs = append(runs, run{r, r + 1})
+		}
+	}
+	return func(c int) (arrow.Array, error) {
+		src := in.Column(c)
+		if len(runs) == 1 {
+			return array.NewSlice(src, int64(runs[0].lo), int64(runs[0].hi)), nil
+		}
+		parts := make([]arrow.Array, len(runs))
+		for i, r := range runs {
+			parts[i] = array.NewSlice(src, int64(r.lo), int64(r.hi))
+		}
+		joined, err := array.Concatenate(parts, mem)
+		for _, p := range parts {
+			p.Release()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cluster: stage: gather column %q: %w", in.Schema().Field(c).Name, err)
+		}
+		return joined, nil
+	}
 }
 
 // partSnapshot is the saved form of a partState (JSON).
@@ -563,7 +834,7 @@ func (st *Stage) Snapshot(p pipeline.Partition, next int64) ([]byte, error) {
 		return nil, err
 	}
 	if ps.model != st.latest && next >= ps.pin {
-		if err := ps.switchTo(st.latest); err != nil {
+		if err := st.switchTo(ps, st.latest); err != nil {
 			return nil, err
 		}
 	}
@@ -573,12 +844,7 @@ func (st *Stage) Snapshot(p pipeline.Partition, next int64) ([]byte, error) {
 	if ps.bridge != nil {
 		sn.BridgeFrom = ps.bridge.from.Version
 	}
-	for k, pos := range ps.last {
-		sn.Last = append(sn.Last, lastEntry{Topic: k.topic, Partition: k.partition, Offset: pos.offset, Row: pos.row})
-	}
-	slices.SortFunc(sn.Last, func(a, b lastEntry) int {
-		return cmp.Or(strings.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
-	})
+	sn.Last = lastEntries(ps.last)
 	return json.Marshal(sn)
 }
 
@@ -626,7 +892,7 @@ func (st *Stage) Restore(ctx context.Context, p pipeline.Partition, state []byte
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if state == nil {
-		ps, err := newPartState(st.latest)
+		ps, err := st.newPartState(st.latest)
 		if err != nil {
 			return err
 		}
@@ -647,7 +913,7 @@ func (st *Stage) Restore(ctx context.Context, p pipeline.Partition, state []byte
 		// start the partition afresh, and say what that costs.
 		st.logger().Warn("routing state of a partition not restored: its router version is not available; the partition starts afresh on the newest router, and rows redelivered from before the snapshot may be routed differently",
 			"partition", p.String(), "snapshot_offset", at, "err", err)
-		ps, err := newPartState(st.latest)
+		ps, err := st.newPartState(st.latest)
 		if err != nil {
 			return err
 		}
@@ -655,7 +921,7 @@ func (st *Stage) Restore(ctx context.Context, p pipeline.Partition, state []byte
 		st.parts[p] = ps
 		return nil
 	}
-	ps, err := newPartState(m)
+	ps, err := st.newPartState(m)
 	if err != nil {
 		return err
 	}
@@ -667,7 +933,7 @@ func (st *Stage) Restore(ctx context.Context, p pipeline.Partition, state []byte
 			st.logger().Warn("refit bridge of a partition not restored: rows of the previous featurizer version will be dead-lettered",
 				"partition", p.String(), "bridge_from", sn.BridgeFrom, "err", err)
 		} else {
-			ps.bridge = newBridge(from, m)
+			ps.bridge = newBridge(from, ps.view)
 		}
 	}
 	for _, e := range sn.Last {
@@ -758,19 +1024,13 @@ func routeBridged(ps *partState, in arrow.Record, keep, domains []int, dist []fl
 // routedRecord builds the Routed record of the kept rows keep[pos[i]]: the
 // document columns of in, the routing columns, then the extra columns of in
 // (see schemas.ExtraIndices), each gathered row for row.
-func (st *Stage) routedRecord(in arrow.Record, keep, pos []int, id int, dist []float32, version int64) (arrow.Record, error) {
+func routedRecord(mem memory.Allocator, in arrow.Record, keep, pos []int, id int, dist []float32, version int64) (arrow.Record, error) {
 	n := len(pos)
-	// Runs of consecutive input rows: each becomes a zero-copy slice.
-	type run struct{ lo, hi int }
-	var runs []run
-	for _, p := range pos {
-		r := keep[p]
-		if len(runs) > 0 && runs[len(runs)-1].hi == r {
-			runs[len(runs)-1].hi++
-		} else {
-			runs = append(runs, run{r, r + 1})
-		}
+	rows := make([]int, n)
+	for i, p := range pos {
+		rows[i] = keep[p]
 	}
+	gather := gatherRows(in, rows, mem)
 	inSchema := in.Schema()
 	extra := schemas.ExtraIndices(inSchema, schemas.KindFeatures)
 	schema := schemas.RoutedSchema()
@@ -790,26 +1050,6 @@ func (st *Stage) routedRecord(in arrow.Record, keep, pos []int, id int, dist []f
 			c.Release()
 		}
 	}()
-	// gather returns the kept rows of column c of in: a zero-copy slice
-	// when they are one run, else the runs concatenated.
-	gather := func(c int) (arrow.Array, error) {
-		src := in.Column(c)
-		if len(runs) == 1 {
-			return array.NewSlice(src, int64(runs[0].lo), int64(runs[0].hi)), nil
-		}
-		parts := make([]arrow.Array, len(runs))
-		for i, r := range runs {
-			parts[i] = array.NewSlice(src, int64(r.lo), int64(r.hi))
-		}
-		joined, err := array.Concatenate(parts, st.mem)
-		for _, p := range parts {
-			p.Release()
-		}
-		if err != nil {
-			return nil, fmt.Errorf("cluster: stage: gather column %q: %w", inSchema.Field(c).Name, err)
-		}
-		return joined, nil
-	}
 	// The document columns, found by name: a stage may have put its own
 	// columns anywhere.
 	for i := range schemas.NumDocumentColumns {
@@ -819,11 +1059,11 @@ func (st *Stage) routedRecord(in arrow.Record, keep, pos []int, id int, dist []f
 		}
 		cols = append(cols, a)
 	}
-	dom := array.NewInt32Builder(st.mem)
+	dom := array.NewInt32Builder(mem)
 	defer dom.Release()
-	dis := array.NewFloat32Builder(st.mem)
+	dis := array.NewFloat32Builder(mem)
 	defer dis.Release()
-	ver := array.NewInt64Builder(st.mem)
+	ver := array.NewInt64Builder(mem)
 	defer ver.Release()
 	for _, p := range pos {
 		dom.Append(int32(id))

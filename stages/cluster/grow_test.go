@@ -1,0 +1,434 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/apache/arrow/go/v15/arrow"
+
+	"github.com/domainflow/domainflow/pipeline"
+)
+
+// newCenters are two far centers of the planted space (see plantedCenters)
+// that the router never saw.
+func newCenters() [][]float32 {
+	c := func(d int) []float32 {
+		v := make([]float32, 8)
+		v[d] = 5
+		return v
+	}
+	return [][]float32{c(2), c(3)}
+}
+
+// TestGrowPlanted: pending rows of two planted new blobs grow exactly two
+// domains, with fresh ids, origin grow, centroids on the blobs, and claims
+// for nearly all of the rows.
+func TestGrowPlanted(t *testing.T) {
+	rm := plantedRouter(t)
+	rm.Version = 1
+	pending := denseRows(plantedBlobs(newCenters(), 300, 0.3, 5))
+	g, claims, err := rm.Grow(context.Background(), pending, GrowConfig{Seed: 1}, NoveltyRule{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.K() != 4 || !slices.Equal(g.IDs[:2], rm.IDs) || !slices.Equal(g.IDs[2:], []int{2, 3}) || g.NextID != 4 {
+		t.Fatalf("grown ids %v (next %d), want %v then 2, 3", g.IDs, g.NextID, rm.IDs)
+	}
+	if g.Growth == nil || !slices.Equal(g.Growth.IDs, []int{2, 3}) || g.Growth.Pending != 600 {
+		t.Fatalf("growth record %+v", g.Growth)
+	}
+	for j := range 2 {
+		if !slices.Equal(g.Model.Centroid(j), rm.Model.Centroid(j)) || g.Origins[j].How != OriginFit {
+			t.Errorf("old domain %d changed", g.IDs[j])
+		}
+	}
+	for j := 2; j < 4; j++ {
+		if g.Origins[j].How != OriginGrow || g.Distances[j].Count == 0 {
+			t.Errorf("new domain %d: origin %+v, distances %+v", g.IDs[j], g.Origins[j], g.Distances[j])
+		}
+	}
+	// Each blob is claimed by one new domain, 97%+ of its rows.
+	by := map[int]map[int]int{} // blob → claim → rows
+	for i, c := range claims {
+		b := i % 2
+		if by[b] == nil {
+			by[b] = map[int]int{}
+		}
+		by[b][c]++
+	}
+	if by[0][-1] > 9 || by[1][-1] > 9 {
+		t.Errorf("unclaimed rows per blob: %d, %d (want at most 3%%)", by[0][-1], by[1][-1])
+	}
+	var d0, d1 int
+	for c, n := range by[0] {
+		if n > 250 {
+			d0 = c
+		}
+	}
+	for c, n := range by[1] {
+		if n > 250 {
+			d1 = c
+		}
+	}
+	if d0 < 2 || d1 < 2 || d0 == d1 {
+		t.Errorf("claims by blob %v: want each blob in its own new domain", by)
+	}
+	if err := g.validate(); err != nil {
+		t.Fatal(err)
+	}
+	// One tight blob grows one domain, not MaxNew.
+	one := denseRows(plantedBlobs(newCenters()[:1], 300, 0.3, 6))
+	g1, _, err := rm.Grow(context.Background(), one, GrowConfig{Seed: 1}, NoveltyRule{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g1.Growth.IDs) != 1 {
+		t.Errorf("one planted blob grew %d domains (%+v)", len(g1.Growth.IDs), g1.Growth)
+	}
+	// Too few rows for a domain: an error, nothing grown.
+	if _, _, err := rm.Grow(context.Background(), denseRows(plantedBlobs(newCenters()[:1], 10, 0.3, 7)), GrowConfig{MinCount: 20, MinSize: 20}, NoveltyRule{}); err == nil {
+		t.Error("grew a domain from 10 rows with MinSize 20")
+	}
+	// The growth survives encoding.
+	g.Version = 2
+	b, err := EncodeRouter(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := DecodeRouter(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Growth == nil || !slices.Equal(back.Growth.IDs, g.Growth.IDs) || back.Origins[3].How != OriginGrow || back.Origins[3].Version != 2 {
+		t.Errorf("decoded growth %+v, origins %+v", back.Growth, back.Origins)
+	}
+}
+
+// growWorld runs a routing stage with growth on and a mover in process:
+// the parked records go to the mover as they come (the parked topic), and
+// every domain topic's rows are kept in arrival order.
+type growWorld struct {
+	t      *testing.T
+	stage  *Stage
+	mover  *Mover
+	topics map[string][]routedRow // domain topic → rows in arrival order
+	parked []arrow.Record         // the parked topic, in order
+	pubs   int
+}
+
+func newGrowWorld(t *testing.T, cfg GrowConfig) *growWorld {
+	rm := plantedRouter(t)
+	rm.Version = 1
+	st, err := NewStage(rm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetGrowth(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	w := &growWorld{t: t, stage: st, topics: map[string][]routedRow{}}
+	w.mover = w.newMover(rm, cfg)
+	t.Cleanup(func() {
+		w.mover.Close()
+		for _, r := range w.parked {
+			r.Release()
+		}
+	})
+	return w
+}
+
+func (w *growWorld) newMover(rm *RouterModel, cfg GrowConfig) *Mover {
+	mv, err := NewMover(rm, cfg, NoveltyRule{})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	mv.Publish = func(ctx context.Context, m *RouterModel) (*RouterModel, error) {
+		m.Version = w.stage.Model().Version + 1
+		w.pubs++
+		return m, w.stage.Swap(m)
+	}
+	mv.Refetch = func(ctx context.Context, from, to int64, fn func(int64, arrow.Record) error) error {
+		for off := max(from, 0); off < to && off < int64(len(w.parked)); off++ {
+			if err := fn(off, w.parked[off]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return mv
+}
+
+// collect files the routed outputs of res under their topics and returns
+// the parked ones (not released).
+func (w *growWorld) collect(res pipeline.Result) []arrow.Record {
+	var parked []arrow.Record
+	for _, o := range res.Out {
+		if o.Topic == pipeline.TopicNovel {
+			if !o.PartitionSet || o.Partition != 0 {
+				w.t.Fatalf("a parked record for partition %d (set %v), want 0", o.Partition, o.PartitionSet)
+			}
+			parked = append(parked, o.Record)
+			continue
+		}
+		rows := decodeRouted(w.t, []pipeline.Message{arrowMessage(w.t, o.Topic, o.Record)})
+		w.topics[o.Topic] = append(w.topics[o.Topic], rows...)
+		o.Record.Release()
+	}
+	return parked
+}
+
+// feed routes vs (origin offsets from first) in batches of 100 and hands
+// the parked records to the mover.
+func (w *growWorld) feed(ctx context.Context, prefix string, first int, vs []featVec) {
+	for lo := 0; lo < len(vs); lo += 100 {
+		hi := min(lo+100, len(vs))
+		rec := featuresRecord(w.t, prefix, first+lo, vs[lo:hi])
+		res, err := w.stage.Process(ctx, rec)
+		rec.Release()
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		for _, p := range w.collect(res) {
+			off := int64(len(w.parked))
+			w.parked = append(w.parked, p)
+			mres, err := w.mover.ProcessAt(ctx, pipeline.Position{Partition: pipeline.Partition{Topic: pipeline.TopicNovel}, First: off, Last: off}, p)
+			if err != nil {
+				w.t.Fatal(err)
+			}
+			if len(mres.Dead) > 0 {
+				w.t.Fatalf("mover dead-lettered %d rows", len(mres.Dead))
+			}
+			w.collect(mres)
+		}
+	}
+}
+
+// placements returns each row id's domain topics (several: placed twice).
+func (w *growWorld) placements() map[string][]string {
+	out := map[string][]string{}
+	for topic, rows := range w.topics {
+		for _, r := range rows {
+			out[r.id] = append(out[r.id], topic)
+		}
+	}
+	return out
+}
+
+// checkOrder fails unless every domain topic received each origin
+// partition's rows in increasing origin order (what the trainers need).
+func (w *growWorld) checkOrder() {
+	for topic, rows := range w.topics {
+		last := int64(-1)
+		for _, r := range rows {
+			if r.offset <= last {
+				w.t.Fatalf("%s: origin %d after %d: out of order", topic, r.offset, last)
+			}
+			last = r.offset
+		}
+	}
+}
+
+// growStream is the planted scenario: 2000 rows of the fit blobs (A), then
+// 2000 rows of which half come from two new blobs (B) and half from the
+// fit blobs, interleaved. Row ids say where they come from.
+func growStream(seed uint64) (a, b []featVec, bNew []bool) {
+	fit, _ := plantedCenters()
+	a = plantedBlobs(fit, 1000, 0.3, seed)
+	olds := plantedBlobs(fit, 500, 0.3, seed+1)
+	news := plantedBlobs(newCenters(), 500, 0.3, seed+2)
+	rng := rand.New(rand.NewPCG(seed, 3))
+	for len(olds)+len(news) > 0 {
+		if len(news) > 0 && (len(olds) == 0 || rng.IntN(2) == 0) {
+			b, news, bNew = append(b, news[0]), news[1:], append(bNew, true)
+		} else {
+			b, olds, bNew = append(b, olds[0]), olds[1:], append(bNew, false)
+		}
+	}
+	return a, b, bNew
+}
+
+// TestGrowthPlanted runs the whole growth in process: planted new blobs
+// become new domains (≥ 90% of their rows land there), rows of the fit
+// blobs stay in the old domains (≥ 98%), the ids of the old domains stay,
+// every row is placed at most once and pending otherwise, and every domain
+// topic receives its rows in origin order.
+func TestGrowthPlanted(t *testing.T) {
+	for _, seed := range []uint64{11, 12, 13} {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			ctx := context.Background()
+			w := newGrowWorld(t, GrowConfig{MinCount: 100, Seed: 1})
+			a, b, bNew := growStream(seed)
+			w.feed(ctx, "a", 0, a)
+			if n, _ := w.stage.Parked(); n > 40 {
+				t.Errorf("%d of A's 2000 rows parked as novel", n)
+			}
+			w.feed(ctx, "b", len(a), b)
+			w.checkOrder()
+			m := w.stage.Model()
+			if m.K() < 3 || w.pubs == 0 {
+				t.Fatalf("no domain grew: k=%d, %d growths", m.K(), w.pubs)
+			}
+			if !slices.Equal(m.IDs[:2], []int{0, 1}) {
+				t.Errorf("old ids changed: %v", m.IDs)
+			}
+			place := w.placements()
+			stats := w.mover.Stats()
+			var inNew, newTotal, oldInOld, oldTotal, placed int
+			for i := range b {
+				id := "b" + strconv.Itoa(len(a)+i)
+				ts := place[id]
+				if len(ts) > 1 {
+					t.Fatalf("%s placed %d times: %v", id, len(ts), ts)
+				}
+				placed += len(ts)
+				d := -1
+				if len(ts) == 1 {
+					d, _ = pipeline.ParseDomainTopic(ts[0])
+				}
+				if bNew[i] {
+					newTotal++
+					if d >= 2 {
+						inNew++
+					}
+				} else {
+					oldTotal++
+					if d == 0 || d == 1 {
+						oldInOld++
+					}
+				}
+			}
+			for i := range a {
+				if len(place["a"+strconv.Itoa(i)]) > 1 {
+					t.Fatalf("a%d placed twice", i)
+				}
+				placed += len(place["a"+strconv.Itoa(i)])
+			}
+			// Nothing lost: every row is placed or pending.
+			if int64(placed)+stats.Pending != int64(len(a)+len(b)) {
+				t.Errorf("placed %d + pending %d != %d inputs (%+v)", placed, stats.Pending, len(a)+len(b), stats)
+			}
+			t.Logf("k=%d ids=%v growths=%d; new-blob rows in new domains %d/%d, fit-blob rows in old %d/%d; mover %+v",
+				m.K(), m.IDs, w.pubs, inNew, newTotal, oldInOld, oldTotal, stats)
+			if float64(inNew) < 0.9*float64(newTotal) {
+				t.Errorf("new-blob rows in new domains: %d of %d, want ≥ 90%%", inNew, newTotal)
+			}
+			if float64(oldInOld) < 0.98*float64(oldTotal) {
+				t.Errorf("fit-blob rows in old domains: %d of %d, want ≥ 98%%", oldInOld, oldTotal)
+			}
+		})
+	}
+}
+
+// TestMoverReplay kills the mover at random points of the parked topic and
+// restores it from its last snapshot: the rows it writes, deduplicated by
+// origin per domain as the trainers do, are exactly those of an
+// uninterrupted mover, and the growth is published once.
+func TestMoverReplay(t *testing.T) {
+	ctx := context.Background()
+	cfg := GrowConfig{MinCount: 100, Seed: 1}
+	ref := newGrowWorld(t, cfg)
+	a, b, _ := growStream(21)
+	ref.feed(ctx, "a", 0, a)
+	ref.feed(ctx, "b", len(a), b)
+	if ref.pubs == 0 {
+		t.Fatal("no growth")
+	}
+	want := map[string][]string{} // topic → ids
+	for topic, rows := range ref.topics {
+		for _, r := range rows {
+			if topic != pipeline.DomainTopic(0) && topic != pipeline.DomainTopic(1) {
+				want[topic] = append(want[topic], r.id)
+			}
+		}
+	}
+	// Replay the recorded parked topic through movers that crash.
+	rng := rand.New(rand.NewPCG(4, 5))
+	for trial := range 5 {
+		rm := plantedRouter(t)
+		rm.Version = 1
+		pubs := 0
+		grown := map[int64]*RouterModel{}
+		mk := func() *Mover {
+			mv, err := NewMover(rm, cfg, NoveltyRule{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, g := range grown {
+				if err := mv.Swap(g); err != nil {
+					t.Fatal(err)
+				}
+			}
+			mv.Publish = func(ctx context.Context, m *RouterModel) (*RouterModel, error) {
+				m.Version = int64(2 + len(grown))
+				grown[m.Version] = m
+				pubs++
+				return m, nil
+			}
+			mv.Refetch = func(ctx context.Context, from, to int64, fn func(int64, arrow.Record) error) error {
+				for off := max(from, 0); off < to; off++ {
+					if err := fn(off, ref.parked[off]); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			return mv
+		}
+		got := map[string][]routedRow{}
+		mv := mk()
+		var snap []byte
+		var at int64
+		for off := int64(0); off < int64(len(ref.parked)); off++ {
+			res, err := mv.ProcessAt(ctx, pipeline.Position{Partition: pipeline.Partition{Topic: pipeline.TopicNovel}, First: off, Last: off}, ref.parked[off])
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range res.Out {
+				got[o.Topic] = append(got[o.Topic], decodeRouted(t, []pipeline.Message{arrowMessage(t, o.Topic, o.Record)})...)
+				o.Record.Release()
+			}
+			if rng.IntN(4) == 0 { // a commit
+				if snap, err = mv.Snapshot(pipeline.Partition{Topic: pipeline.TopicNovel}, off+1); err != nil {
+					t.Fatal(err)
+				}
+				at = off + 1
+			}
+			if rng.IntN(10) == 0 { // a crash: a new process from the last snapshot
+				mv.Close()
+				mv = mk()
+				if err := mv.Restore(ctx, pipeline.Partition{Topic: pipeline.TopicNovel}, snap, at, int64(len(ref.parked))); err != nil {
+					t.Fatal(err)
+				}
+				off = at - 1
+				if snap == nil {
+					off = -1
+				}
+			}
+		}
+		mv.Close()
+		if pubs != ref.pubs {
+			t.Errorf("trial %d: %d growths published, want %d", trial, pubs, ref.pubs)
+		}
+		// Deduplicate as a trainer does: a row at or below the last origin
+		// applied is skipped.
+		for topic, w := range want {
+			var ids []string
+			last := int64(-1)
+			for _, r := range got[topic] {
+				if r.offset <= last {
+					continue
+				}
+				last = r.offset
+				ids = append(ids, r.id)
+			}
+			if !slices.Equal(ids, w) {
+				t.Errorf("trial %d: %s got %d rows after dedup, want %d", trial, topic, len(ids), len(w))
+			}
+		}
+	}
+}
+
