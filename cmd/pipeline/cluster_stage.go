@@ -27,6 +27,8 @@ type clusterStageFlags struct {
 	rebuild    bool
 	history    string
 	novelty    cluster.NoveltyRule
+	grow       bool
+	growCfg    cluster.GrowConfig
 }
 
 // addClusterStage makes `pipeline cluster` (no subcommand) run the Kafka
@@ -52,6 +54,7 @@ func (a *app) addClusterStage(cmd *cobra.Command) {
 	fs.StringVar(&f.history, "history", "", "stage: append the routed counts once a second to this JSON-lines `file` (what 'pipeline report' plots)")
 	fs.DurationVar(&f.stateEvery, "state-interval", 10*time.Second, "stage: how often the routed counts are saved on router.models (and at exit)")
 	noveltyFlags(fs, &f.novelty)
+	growFlags(fs, &f.grow, &f.growCfg)
 	cmd.Long += `
 
 On Kafka (--brokers given, no subcommand): run the stage docs.features →
@@ -89,10 +92,26 @@ that domain's fit-time distances, times 1 + --novel-margin. Novel documents are
 still routed as above; they are counted (domainflow_novel_rows_total,
 domainflow_novel_fraction{window}, domainflow_domain_drift{domain} on
 --metrics-addr, and "novel" in the --history lines). A router saved before
-routers kept their fit-time distances judges nothing.`
+routers kept their fit-time distances judges nothing.
+
+With --grow, novel documents are parked on docs.novel instead (pending, not
+lost). The process of the group that holds docs.novel (consumer group
+<group>.novel) grows new domains once --grow-min documents are pending and
+the novel share of the last --grow-window routed documents is at least
+--grow-share: it fits new centroids on them (as many as keeps each new domain
+about as tight as the old ones, at most --grow-max-new), publishes them with
+new ids in a new router version, creates their topics and moves the pending
+documents they claim there, exactly once and in the order they were parked.
+Documents no new domain claims stay pending. From then on the documents
+nearest a grown domain reach it through docs.novel too (that keeps each
+domain's documents in origin order, which is what makes the moves exactly
+once), and balanced routing balances the old domains among themselves only:
+it neither fills a new domain with old documents nor pushes novel documents
+into old ones. Run every process of a group with the same --grow flags.`
 	cmd.Example += `
   pipeline cluster --brokers 127.0.0.1:9092 --router router/
-  pipeline cluster --brokers 127.0.0.1:9092 --k 5 --router router/   # fit on the stream if router/ is empty`
+  pipeline cluster --brokers 127.0.0.1:9092 --k 5 --router router/   # fit on the stream if router/ is empty
+  pipeline cluster --brokers 127.0.0.1:9092 --router router/ --grow --grow-min 300   # new domains for new corpora`
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if !cmd.Flags().Changed("brokers") {
 			return cmd.Help()
@@ -117,6 +136,13 @@ func (a *app) runClusterStage(cmd *cobra.Command, f *clusterStageFlags) error {
 	if err := f.novelty.Validate(); err != nil {
 		return usagef("%v", err)
 	}
+	var grow *cluster.GrowConfig
+	if f.grow {
+		if err := f.growCfg.Validate(); err != nil {
+			return usagef("%v", err)
+		}
+		grow = &f.growCfg
+	}
 	ctx := cmd.Context()
 	log := a.log.With("cmd", "cluster")
 	cc, err := f.stage.kafka.Connect(ctx, a.log)
@@ -133,6 +159,7 @@ func (a *app) runClusterStage(cmd *cobra.Command, f *clusterStageFlags) error {
 			Sample: f.fitSample, Window: f.fitWindow, Wait: f.fitWait},
 		Rebuild:         f.rebuild,
 		Novelty:         f.novelty,
+		Grow:            grow,
 		HistoryPath:     f.history,
 		StateInterval:   f.stateEvery,
 		BatchMaxRecords: f.stage.BatchRecords,

@@ -3,14 +3,17 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow/go/v15/arrow"
 
 	"github.com/domainflow/domainflow/pipeline"
+	"github.com/domainflow/domainflow/pipeline/pipetest"
 )
 
 // newCenters are two far centers of the planted space (see plantedCenters)
@@ -432,3 +435,115 @@ func TestMoverReplay(t *testing.T) {
 	}
 }
 
+
+// TestRunStageGrowth runs the routing stage with growth on against the
+// embedded broker: A's rows, then B's (half of them from two new blobs),
+// with the stage restarted in between and again after the growth. The new
+// blobs become new domains, every row lands in one domain at most once
+// after a trainer's deduplication by origin (or stays pending), and the
+// mover's state survives the restarts.
+func TestRunStageGrowth(t *testing.T) {
+	t.Parallel()
+	cc := pipetest.Broker(t).Client()
+	dir := t.TempDir()
+	rm := plantedRouter(t)
+	if _, err := SaveRouter(dir, rm); err != nil {
+		t.Fatal(err)
+	}
+	a, b, bNew := growStream(31)
+	all := append(slices.Clone(a), b...)
+	n := len(all)
+	pipetest.CreateTopics(t, cc, 1, pipeline.TopicFeatures)
+	produceRaw(t, cc, 1, n)
+	produce := func(lo, hi int) {
+		var msgs []pipeline.Message
+		for i := lo; i < hi; i += 100 {
+			rec := featuresRecord(t, "p", i, all[i:min(i+100, hi)])
+			msgs = append(msgs, arrowMessage(t, pipeline.TopicFeatures, rec))
+			rec.Release()
+		}
+		pipetest.Produce(t, cc, msgs...)
+	}
+	grow := &GrowConfig{MinCount: 100, Seed: 1}
+	cfg := RunConfig{Client: cc, RouterDir: dir, Linger: 5 * time.Millisecond, Grow: grow, Logger: slog.New(slog.DiscardHandler)}
+	ids := []int{0, 1, 2, 3, 4, 5}
+	// placed returns each row id's domains after a trainer's deduplication.
+	placed := func() map[string][]int {
+		out := map[string][]int{}
+		for id, rows := range routedOn(t, cc, ids) {
+			last := int64(-1)
+			for _, r := range rows {
+				if r.offset <= last {
+					continue
+				}
+				last = r.offset
+				out[r.id] = append(out[r.id], id)
+			}
+		}
+		return out
+	}
+	produce(0, len(a))
+	stop := runInBackground(t, cfg)
+	pipetest.Eventually(t, 60*time.Second, "A routed", func() bool { return len(placed()) >= len(a)-40 })
+	if _, err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	produce(len(a), len(a)+len(b)/2)
+	stop = runInBackground(t, cfg)
+	pipetest.Eventually(t, 60*time.Second, "a growth", func() bool {
+		v, err := LatestRouterVersion(dir)
+		return err == nil && v > rm.Version
+	})
+	if _, err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	produce(len(a)+len(b)/2, n)
+	stop = runInBackground(t, cfg)
+	newRows := 0
+	for _, isNew := range bNew {
+		if isNew {
+			newRows++
+		}
+	}
+	var got map[string][]int
+	pipetest.Eventually(t, 60*time.Second, "B's new rows in new domains", func() bool {
+		got = placed()
+		in := 0
+		for i, isNew := range bNew {
+			if ds := got["p"+strconv.Itoa(len(a)+i)]; isNew && len(ds) == 1 && ds[0] >= 2 {
+				in++
+			}
+		}
+		return float64(in) >= 0.9*float64(newRows)
+	})
+	if _, err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	got = placed()
+	oldInNew := 0
+	for i, isNew := range bNew {
+		ds := got["p"+strconv.Itoa(len(a)+i)]
+		if !isNew && len(ds) == 1 && ds[0] >= 2 {
+			oldInNew++
+		}
+	}
+	for id, ds := range got {
+		if len(ds) > 1 {
+			t.Errorf("row %s placed in %v", id, ds)
+		}
+	}
+	if oldInNew > len(b)/100 {
+		t.Errorf("%d fit-blob rows of B in new domains", oldInNew)
+	}
+	g, err := LoadRouter(dir, rm.Version+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Growth == nil || len(g.Growth.IDs) != 2 || g.Origins[2].How != OriginGrow {
+		t.Errorf("grown router: growth %+v, origins %+v", g.Growth, g.Origins)
+	}
+	if v, _ := LatestRouterVersion(dir); v != rm.Version+1 {
+		t.Errorf("latest router version %d: grew more than once", v)
+	}
+	t.Logf("placed %d of %d rows; %d fit-blob rows of B in new domains", len(got), n, oldInNew)
+}

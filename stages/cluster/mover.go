@@ -63,6 +63,10 @@ type Mover struct {
 	// up to offset to, in order: how a mover restored from a snapshot gets
 	// its pending rows back. Required for Restore with pending rows.
 	Refetch func(ctx context.Context, from, to int64, fn func(offset int64, rec arrow.Record) error) error
+	// Lookup finds router version v: Restore looks up every version from
+	// the snapshot's current router to the newest it knows, so that a
+	// growth made before a crash is adopted where it was made. Optional.
+	Lookup func(ctx context.Context, v int64) (*RouterModel, error)
 	// Logger receives the mover's log lines. Default: slog.Default().
 	Logger *slog.Logger
 
@@ -744,6 +748,17 @@ func (mv *Mover) Restore(ctx context.Context, p pipeline.Partition, state []byte
 	}
 	mv.st = moverState{last: map[classPartition]position{}}
 	if state == nil {
+		// Nothing was committed: the parked topic is read from its start,
+		// with the router before any growth made on it (a growth published
+		// before the first commit is adopted again where it was made).
+		for mv.routers[mv.applied].Growth != nil && mv.Lookup != nil && mv.applied > 0 {
+			prev, err := mv.Lookup(ctx, mv.applied-1)
+			if err != nil {
+				return fmt.Errorf("cluster: mover: router version %d before growth %d: %w", mv.applied-1, mv.applied, err)
+			}
+			mv.routers[prev.Version] = prev
+			mv.applied = prev.Version
+		}
 		return nil
 	}
 	var sn moverSnapshot
@@ -752,6 +767,17 @@ func (mv *Mover) Restore(ctx context.Context, p pipeline.Partition, state []byte
 	}
 	if sn.Format != moverSnapshotFormat {
 		return fmt.Errorf("cluster: mover: snapshot of %s has format %d, this build reads %d", p, sn.Format, moverSnapshotFormat)
+	}
+	if mv.Lookup != nil {
+		newest := slices.Max(slices.Collect(maps.Keys(mv.routers)))
+		for v := sn.Applied; v <= newest; v++ {
+			if _, ok := mv.routers[v]; ok {
+				continue
+			}
+			if m, err := mv.Lookup(ctx, v); err == nil && m.Version == v {
+				mv.routers[v] = m
+			}
+		}
 	}
 	if _, ok := mv.routers[sn.Applied]; !ok {
 		return fmt.Errorf("cluster: mover: snapshot of %s uses router version %d, unknown here: %w", p, sn.Applied, pipeline.ErrRetry)

@@ -64,6 +64,14 @@ type RunConfig struct {
 	// Novelty is the rule routed rows are judged novel by (see NoveltyRule
 	// and Stage). Default: the zero rule, 0.99 and no margin.
 	Novelty NoveltyRule
+	// Grow, when non-nil, turns growth on (see the comment of grow.go):
+	// novel rows are parked on pipeline.TopicNovel, and the process of
+	// the group that holds that topic's partition (the mover, group
+	// MoverGroup(Group)) grows new domains from them. Every process of a
+	// group should run with the same setting. A router that has grown
+	// domains runs the mover too, to forward their rows. Default: nil,
+	// growth off.
+	Grow *GrowConfig
 	// Metrics, when non-nil, receive the runner's counters. Default: nil.
 	Metrics *pipeline.Metrics
 	// Registerer, when non-nil, gets the routing gauges
@@ -178,6 +186,11 @@ func (c *RunConfig) validate() error {
 	case c.InputTopic == pipeline.TopicDeadLetter:
 		return fmt.Errorf("cluster: the input %s is the dead-letter topic", c.InputTopic)
 	}
+	if c.Grow != nil {
+		if err := c.Grow.Validate(); err != nil {
+			return err
+		}
+	}
 	return c.Novelty.Validate()
 }
 
@@ -271,6 +284,9 @@ func (s *service) run(ctx context.Context) (pipeline.StageRun, error) {
 	if err := stage.SetNoveltyRule(s.cfg.Novelty); err != nil {
 		return none, err
 	}
+	if err := stage.SetGrowth(s.cfg.Grow); err != nil {
+		return none, err
+	}
 	var restored int
 	err = pipeline.Retry(ctx, log, "restore the routing state", func(ctx context.Context) error {
 		var err error
@@ -324,6 +340,12 @@ func (s *service) run(ctx context.Context) (pipeline.StageRun, error) {
 	log.Info("router loaded", "version", rm.Version, "k", rm.K(), "ids", rm.IDs, "featurizer_version", rm.FeaturizerVersion, "dim", rm.Model.Dim)
 
 	w := &routerWatch{s: s, stage: stage, partitions: n}
+	var runMover func(context.Context) (pipeline.StageRun, error)
+	if s.cfg.Grow != nil || rm.hasGrown() {
+		if runMover, w.mover, err = s.startMover(ctx, stage, w); err != nil {
+			return none, fmt.Errorf("cluster: %w", err)
+		}
+	}
 	wctx, stopWatch := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() {
@@ -340,7 +362,22 @@ func (s *service) run(ctx context.Context) (pipeline.StageRun, error) {
 	go func() { defer wg.Done(); w.watchDir(wctx) }()
 	go func() { defer wg.Done(); s.topic.WatchRouters(wctx, w.onTopic) }()
 	go func() { defer wg.Done(); s.stateLoop(wctx, stage) }()
-	return pipeline.RunStage(ctx, pipeline.StageProcessConfig{
+	rctx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	var moverErr error
+	if runMover != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mrun, err := runMover(rctx)
+			if err != nil && rctx.Err() == nil {
+				moverErr = fmt.Errorf("cluster: mover: %w", err)
+				stopRun() // a mover that cannot go on stops the process
+			}
+			log.Info("mover stopped", "stats", w.mover.Stats(), "in", mrun.In, "out", mrun.Out)
+		}()
+	}
+	run, err := pipeline.RunStage(rctx, pipeline.StageProcessConfig{
 		Name:            "cluster",
 		Client:          cc,
 		InputTopic:      in,
@@ -355,6 +392,13 @@ func (s *service) run(ctx context.Context) (pipeline.StageRun, error) {
 		Metrics:         s.cfg.Metrics,
 		Logger:          log,
 	})
+	stopRun()
+	stopWatch()
+	wg.Wait()
+	if err == nil && moverErr != nil {
+		err = moverErr
+	}
+	return run, err
 }
 
 // publishFeaturizer publishes featurizer state v of the router dir, if a
@@ -647,12 +691,24 @@ type routerWatch struct {
 	s          *service
 	stage      *Stage
 	partitions int
+	mover      *Mover     // nil: growth off and no grown domains
 	mu         sync.Mutex // one swap at a time
 }
 
 // swap installs rm if it is newer than the stage's router; fromDir says
 // whether it (and its featurizer) should be published.
 func (w *routerWatch) swap(ctx context.Context, rm *RouterModel, fromDir bool) error {
+	if w.mover != nil {
+		if err := w.mover.Swap(rm); err != nil {
+			return err
+		}
+	}
+	return w.swapStage(ctx, rm, fromDir)
+}
+
+// swapStage swaps rm into the routing stage (not into the mover: the
+// mover's own growths come this way).
+func (w *routerWatch) swapStage(ctx context.Context, rm *RouterModel, fromDir bool) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if rm.Version <= w.stage.Model().Version {

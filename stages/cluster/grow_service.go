@@ -1,0 +1,171 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/memory"
+
+	"github.com/domainflow/domainflow/pipeline"
+	"github.com/domainflow/domainflow/schemas"
+)
+
+// MoverGroup returns the consumer group of the mover of routing group
+// group: one process of the routing group at a time holds the parked
+// topic's only partition.
+func MoverGroup(group string) string { return group + ".novel" }
+
+// moverRun is the mover of one routing stage process, with what it needs
+// of the service.
+type moverRun struct {
+	s     *service
+	stage *Stage
+	mv    *Mover
+	mu    sync.Mutex // one publication at a time
+}
+
+// startMover sets up the mover over pipeline.TopicNovel (creating the
+// topic) and returns a function that runs it until ctx ends.
+func (s *service) startMover(ctx context.Context, stage *Stage, w *routerWatch) (func(context.Context) (pipeline.StageRun, error), *Mover, error) {
+	cc := s.cc
+	err := pipeline.Retry(ctx, s.log, "create "+pipeline.TopicNovel, func(ctx context.Context) error {
+		return pipeline.EnsureTopics(ctx, cc, pipeline.TopicSpec{Name: pipeline.TopicNovel, Partitions: 1})
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	var cfg GrowConfig
+	if s.cfg.Grow != nil {
+		cfg = *s.cfg.Grow
+	}
+	mv, err := NewMover(stage.Model(), cfg, s.cfg.Novelty)
+	if err != nil {
+		return nil, nil, err
+	}
+	mv.Logger = s.log.With("part", "mover")
+	r := &moverRun{s: s, stage: stage, mv: mv}
+	if s.cfg.Grow != nil {
+		mv.Publish = func(ctx context.Context, m *RouterModel) (*RouterModel, error) { return r.publish(ctx, m, w) }
+	}
+	mv.Refetch = r.refetch
+	mv.Lookup = s.lookup
+	group := MoverGroup(s.cfg.Group)
+	stateTopic := RoutingStateTopic(group)
+	err = pipeline.Retry(ctx, s.log, "create "+stateTopic, func(ctx context.Context) error {
+		return pipeline.EnsureTopics(ctx, cc, pipeline.StateTopicSpec(stateTopic, 1))
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	run := func(ctx context.Context) (pipeline.StageRun, error) {
+		store, err := pipeline.NewKafkaStateStore(cc, stateTopic)
+		if err != nil {
+			return pipeline.StageRun{}, err
+		}
+		defer store.Close()
+		defer mv.Close()
+		return pipeline.RunStage(ctx, pipeline.StageProcessConfig{
+			Name:       "cluster-mover",
+			Client:     cc,
+			InputTopic: pipeline.TopicNovel,
+			Group:      group,
+			Stage:      mv,
+			Accept:     []schemas.Kind{schemas.KindFeatures},
+			States:     store,
+			Logger:     mv.Logger,
+		})
+	}
+	return run, mv, nil
+}
+
+// publish gives a grown router the next version, names its new domains,
+// creates their topics, publishes it on router.models (and saves it into
+// the router dir) and swaps it into the routing stage.
+func (r *moverRun) publish(ctx context.Context, m *RouterModel, w *routerWatch) (*RouterModel, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.s
+	if s.cfg.Featurizer != nil && m.Growth != nil {
+		if state, err := s.cfg.Featurizer.OnTopic(ctx, m.FeaturizerVersion); err == nil && state != nil {
+			terms := state.TopTerms(m.Model, 10)
+			if terms != nil {
+				if m.TopTerms == nil {
+					m.TopTerms = make([][]string, m.K())
+				}
+				for j, id := range m.IDs {
+					if slices.Contains(m.Growth.IDs, id) {
+						m.TopTerms[j] = terms[j]
+					}
+				}
+			}
+		}
+	}
+	if dir := s.cfg.RouterDir; dir != "" {
+		if _, err := SaveRouter(dir, m); err != nil {
+			return nil, err
+		}
+	} else {
+		latest, err := s.topic.LatestRouter(ctx)
+		if err != nil && !errors.Is(err, errNoSuchRouter) {
+			return nil, err
+		}
+		v := r.stage.Model().Version
+		if latest != nil {
+			v = max(v, latest.Version)
+		}
+		m.Version = v + 1
+	}
+	if err := ensureDomainTopics(ctx, s.cc, m, w.partitions); err != nil {
+		return nil, err
+	}
+	if err := s.topic.PublishRouter(ctx, m); err != nil {
+		return nil, err
+	}
+	if err := w.swapStage(ctx, m, false); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// refetch reads the parked records from offset from up to to.
+func (r *moverRun) refetch(ctx context.Context, from, to int64, fn func(int64, arrow.Record) error) error {
+	if from >= to {
+		return nil
+	}
+	in, err := pipeline.NewPartitionConsumer(pipeline.ConsumerConfig{Client: r.s.cc, Topic: pipeline.TopicNovel, Logger: r.s.log})
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	in.Assign(0, from)
+	for {
+		m, err := in.Next(ctx, 0)
+		if err != nil {
+			return fmt.Errorf("read back %s: %w", pipeline.TopicNovel, err)
+		}
+		if m.Offset >= to {
+			return nil
+		}
+		d, err := pipeline.DecodeMessage(m, schemas.Limits{}, memory.DefaultAllocator)
+		if err != nil {
+			if m.Offset == to-1 {
+				return nil
+			}
+			continue // dead-lettered when first read
+		}
+		for _, rec := range d.Records {
+			if err := fn(m.Offset, rec); err != nil {
+				d.Release()
+				return err
+			}
+		}
+		d.Release()
+		if m.Offset == to-1 {
+			return nil
+		}
+	}
+}
