@@ -87,6 +87,18 @@ type Job struct {
 	Threads int
 	// Seed of the split-independent randomness (k-means, model init).
 	Seed uint64
+	// Then, when set, are the input files of a second corpus that arrives
+	// after the first is routed and trained on, with growth on (Grow): new
+	// domains grow from its novel documents, new experts are trained for
+	// them (the old ones are not retrained), and every expert and the
+	// mixture are evaluated on the held-out documents of both corpora
+	// (Summary.Then).
+	Then []string
+	// Grow configures the growth of the second phase (Seed is the job's).
+	Grow cluster.GrowConfig
+	// NewExpertInit is how the new domains' experts are initialized.
+	// Default (""): InitSeed.
+	NewExpertInit InitStrategy
 	// Logger gets the job's and its stages' log lines. Default:
 	// slog.Default().
 	Logger *slog.Logger
@@ -179,6 +191,8 @@ type Summary struct {
 	Phases       map[string]float64 `json:"phases"`
 	PeakRSSBytes int64              `json:"peak_rss_bytes"`
 	Out          string             `json:"out"`
+	// Then is the second phase (Job.Then); absent without one.
+	Then *ThenSummary `json:"then,omitempty"`
 }
 
 // Run runs the job until it is done or ctx ends; see Job.
@@ -232,7 +246,7 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 	cc.Logger = log
 
 	// 2. Ingest, resuming where a killed run stopped.
-	if err := j.ingest(ctx, cc, split, log); err != nil {
+	if err := j.ingest(ctx, cc, split, nil, 0, log); err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	phase("ingest")
@@ -253,7 +267,7 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 
 	// 4. Route everything.
 	var dups atomic.Int64
-	if err := j.route(ctx, cc, r.State, router, &dups, log); err != nil {
+	if err := j.route(ctx, cc, r.State, router, nil, &dups, log); err != nil {
 		return nil, fmt.Errorf("route: %w", err)
 	}
 	phase("route")
@@ -274,7 +288,7 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 	// Summary.
 	sum := &Summary{DocsIn: int64(len(split.Train) + len(split.Rejected)), DocsDeadletter: dead, DocsHeldout: int64(split.Heldout),
 		SeedTokens: tr.seed.Tokens, DenseTokens: tr.dense.Tokens, Out: j.Out, Phases: phases,
-		Eval: JobEval{MixtureBPB: tr.eval.MixtureBPB}, IncompleteFiles: split.Incomplete, DocsDuplicates: dups.Load()}
+		Eval: jobEval(&tr.eval), IncompleteFiles: split.Incomplete, DocsDuplicates: dups.Load()}
 	byExpert := map[string]train.ExpertReport{}
 	for _, r := range tr.experts {
 		byExpert[r.Expert] = r
@@ -290,16 +304,9 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 		sum.DocsRouted += d.Size
 		sum.Domains = append(sum.Domains, d)
 	}
-	for _, e := range tr.eval.ExpertBPB {
-		switch e.Expert {
-		case "dense":
-			v := e.BPB
-			sum.Eval.DenseBPB = &v
-		case "seed":
-			v := e.BPB
-			sum.Eval.SeedBPB = &v
-		default:
-			sum.Eval.ExpertBPB = append(sum.Eval.ExpertBPB, e)
+	if len(j.Then) > 0 {
+		if sum.Then, err = j.then(ctx, cc, split, rm, log); err != nil {
+			return nil, err
 		}
 	}
 	if end, err := pipeline.EndOffsets(ctx, cc, pipeline.TopicRaw); err == nil {
@@ -321,8 +328,10 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 // ingest produces the training documents to docs.raw (document i to
 // partition i mod P) and the rejected records to the dead-letter topic,
 // skipping what a killed run already delivered: per partition, its end
-// offset is the number of its documents already there.
-func (j *Job) ingest(ctx context.Context, cc pipeline.ClientConfig, s *Split, log *slog.Logger) error {
+// offset is base (nil: 0) plus the number of its documents already there,
+// and the job's dead letters are deadBase plus the rejected records already
+// there (base and deadBase: what an earlier phase delivered).
+func (j *Job) ingest(ctx context.Context, cc pipeline.ClientConfig, s *Split, base []int64, deadBase int, log *slog.Logger) error {
 	err := pipeline.EnsureTopics(ctx, cc, pipeline.TopicSpec{Name: pipeline.TopicRaw, Partitions: j.Partitions},
 		pipeline.TopicSpec{Name: pipeline.TopicDeadLetter, Partitions: j.Partitions})
 	if err != nil {
@@ -352,6 +361,9 @@ func (j *Job) ingest(ctx context.Context, cc pipeline.ClientConfig, s *Split, lo
 	}
 	headers := pipeline.ContentHeaders(schemas.ContentTypeJSON)
 	seen := make([]int64, n)
+	if base != nil {
+		copy(seen, base)
+	}
 	sent := 0
 	for i, d := range s.Train {
 		p := i % n
@@ -385,7 +397,7 @@ func (j *Job) ingest(ctx context.Context, cc pipeline.ClientConfig, s *Split, lo
 			already++
 		}
 	}
-	for i, rec := range s.Rejected[min(already, len(s.Rejected)):] {
+	for i, rec := range s.Rejected[min(max(already-deadBase, 0), len(s.Rejected)):] {
 		batch = append(batch, pipeline.DeadLetterSpec{Topic: pipeline.TopicDeadLetter, Partition: i % n, Value: rec.Raw,
 			Reason: schemas.ReasonOf(rec.Err), Err: rec.Err.Error(), Stage: jobStage, OriginTopic: rec.Source}.Message())
 	}
@@ -430,7 +442,9 @@ func (j *Job) fit(ctx context.Context, s *Split, router string, log *slog.Logger
 //
 // It adds the duplicates the two stages dropped (rows re-sent after a
 // crash of this run, handled once) to dups.
-func (j *Job) route(ctx context.Context, cc pipeline.ClientConfig, state *embed.State, router string, dups *atomic.Int64, log *slog.Logger) error {
+// With grow set the routing stage grows (cluster.RunConfig.Grow), and the
+// mover must also have committed every parked row.
+func (j *Job) route(ctx context.Context, cc pipeline.ClientConfig, state *embed.State, router string, grow *cluster.GrowConfig, dups *atomic.Int64, log *slog.Logger) error {
 	sctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { stop(); wg.Wait() }()
@@ -459,7 +473,7 @@ func (j *Job) route(ctx context.Context, cc pipeline.ClientConfig, state *embed.
 		wg.Go(func() {
 			run, err := cluster.RunStage(sctx, cluster.RunConfig{Client: cc, InputTopic: pipeline.TopicFeatures, Group: jobClusterGroup,
 				RouterDir: router, Rebuild: true, HistoryPath: filepath.Join(j.Out, "routing-history.jsonl"),
-				Linger: 20 * time.Millisecond, Featurizer: RoutingFeaturizer(cc, clog), Logger: clog})
+				Linger: 20 * time.Millisecond, Featurizer: RoutingFeaturizer(cc, clog), Logger: clog, Grow: grow})
 			dups.Add(run.Dropped)
 			if err != nil && sctx.Err() == nil {
 				errs <- fmt.Errorf("cluster stage: %w", err)
@@ -518,6 +532,12 @@ func (j *Job) route(ctx context.Context, cc pipeline.ClientConfig, state *embed.
 			c, err := done(jobClusterGroup, pipeline.TopicFeatures)
 			if err != nil {
 				return err
+			}
+			if c && grow != nil {
+				c, err = done(cluster.MoverGroup(jobClusterGroup), pipeline.TopicNovel)
+				if err != nil {
+					return err
+				}
 			}
 			if c {
 				// The embed stage committed everything, so the features
@@ -645,21 +665,10 @@ func (j *Job) trainEval(ctx context.Context, cc pipeline.ClientConfig, rm *clust
 
 	// 6. Evaluate.
 	if split.Heldout > 0 {
-		start := time.Now()
-		m, err := LoadMixture(ctx, MixtureConfig{Out: j.Out, RouterDir: router, Temperature: 0.1, Logger: log})
+		rep, err := j.evaluate(ctx, router, split.HeldoutTexts, log)
 		if err != nil {
-			return r, fmt.Errorf("eval: %w", err)
+			return r, err
 		}
-		texts := split.HeldoutTexts
-		if j.EvalDocs > 0 {
-			texts = texts[:min(len(texts), j.EvalDocs)]
-		}
-		choices := []Choice{{Name: "top1", K: 1}, {Name: "top2", K: 2}, {Name: "all"}}
-		rep, err := m.Evaluate(ctx, texts, EvalConfig{Choices: choices, MaxDocBytes: j.EvalDocBytes, Alone: true})
-		if err != nil {
-			return r, fmt.Errorf("eval: %w", err)
-		}
-		rep.Seconds = time.Since(start).Seconds()
 		r.eval = *rep
 		phase("eval")
 	}

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/domainflow/domainflow/flow"
+	"github.com/domainflow/domainflow/stages/cluster"
 	"github.com/domainflow/domainflow/stages/embed"
 	"github.com/domainflow/domainflow/stages/train"
 	"github.com/spf13/cobra"
@@ -37,6 +41,10 @@ type runFlags struct {
 	threads      int
 	seed         uint64
 	json         bool
+	then         []string
+	grow         bool // unused: --then always grows; kept for growFlags
+	growCfg      cluster.GrowConfig
+	initNew      string
 }
 
 // The summary of `pipeline run` (flow.Summary).
@@ -70,6 +78,18 @@ func (a *app) runCmd() *cobra.Command {
  5. evaluate on the held-out documents: bits per byte of every expert, the
     dense model and router mixtures (top-1, top-2, all).
 
+With --then B: a continuous scenario. After the steps above on --input (A),
+B arrives as a new corpus (10% of it held out too) and is ingested after A;
+the routing stage runs with growth on (pipeline cluster --grow, thresholds
+--grow-*): B's novel documents are parked on docs.novel, new domains are
+grown from them, and the parked documents they claim move there. One expert
+per new domain is trained with the same --tokens-per-domain, starting as
+--init-new says; the old experts are not retrained. Every expert and the
+mixtures are then evaluated on A's and on B's held-out documents, and the
+summary's "then" part says where B's documents went (by their "source"),
+how long until the first document reached a new domain, and both
+evaluations.
+
 Every input record is counted and ends routed or dead-lettered. An input
 file that cannot be read to its end (a truncated gzip, a corrupt Parquet file)
 does not stop the job: its records before the failure go on, the rest of it
@@ -81,7 +101,8 @@ completes, ingesting nothing twice, with final experts
 bit-identical to an uninterrupted run (same machine and --threads). A token
 budget larger than a domain's data stops at the end of that data.`,
 		Example: `  pipeline run
-  pipeline run --input corpus.jsonl.gz --k 8 --out run/ --expert small --tokens-per-domain 2000000 --json`,
+  pipeline run --input corpus.jsonl.gz --k 8 --out run/ --expert small --tokens-per-domain 2000000 --json
+  pipeline run --input a.jsonl.gz --then b.jsonl.gz --grow-min 100 --out run/   # B arrives later: new domains`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return a.runJob(cmd, &f) },
 	}
@@ -105,6 +126,11 @@ budget larger than a domain's data stops at the end of that data.`,
 	fs.IntVar(&f.threads, "threads", 0, "training threads (0: all CPUs)")
 	fs.Uint64Var(&f.seed, "seed", 1, "seed of the split-independent randomness (k-means, model init)")
 	fs.BoolVar(&f.json, "json", false, "print the summary as one JSON object")
+	fs.StringSliceVar(&f.then, "then", nil, "input `files` of a second corpus that arrives after the first, with growth on (see above)")
+	growFlags(fs, &f.grow, &f.growCfg)
+	_ = fs.MarkHidden("grow") // --then always grows
+	_ = fs.MarkHidden("grow-seed")
+	fs.StringVar(&f.initNew, "init-new", string(flow.InitSeed), "with --then: how the new domains' experts start: seed, nearest or average (see pipeline train --init-new)")
 	return cmd
 }
 
@@ -119,7 +145,16 @@ func (a *app) runJob(cmd *cobra.Command, f *runFlags) error {
 	job := flow.Job{Inputs: f.input, Stdin: a.stdin, Out: f.out, K: f.k, Expert: f.expert, TokensPerDomain: f.tokens,
 		SeedTokens: f.seedTokens, Baseline: f.baseline, SkipSeen: f.skipSeen, Train: f.train, Featurizer: embed.Kind(f.featurizer),
 		Balanced: f.balanced, Partitions: f.partitions, Heldout: f.heldout, EvalDocs: f.evalDocs, EvalDocBytes: f.evalDocBytes,
-		Threads: f.threads, Seed: f.seed, Logger: a.log.With("cmd", "run")}
+		Threads: f.threads, Seed: f.seed, Logger: a.log.With("cmd", "run"),
+		Then: f.then, Grow: f.growCfg, NewExpertInit: flow.InitStrategy(f.initNew)}
+	if len(f.then) > 0 {
+		if err := f.growCfg.Validate(); err != nil {
+			return usagef("run: %v", err)
+		}
+		if !slices.Contains(flow.InitStrategies, job.NewExpertInit) {
+			return usagef("run: --init-new %q: want seed, nearest or average", f.initNew)
+		}
+	}
 	if err := job.Validate(); err != nil {
 		return usagef("run: %v", strings.TrimPrefix(err.Error(), flow.ErrJobConfig.Error()+": "))
 	}
@@ -182,5 +217,39 @@ func (a *app) printRunSummary(s runSummary) {
 			fmt.Fprintf(w, "experts, router mixture %s\t%.4f\n", k, v)
 		}
 	}
+	if t := s.Then; t != nil {
+		a.printThenSummary(w, t)
+	}
 	w.Flush()
+}
+
+// printThenSummary prints the second phase of a continuous run.
+func (a *app) printThenSummary(w *tabwriter.Writer, t *flow.ThenSummary) {
+	fmt.Fprintf(w, "\nthen: %d in, %d routed (%d into new domains, %d into old ones), %d pending (novel, in no domain), %d dead-lettered, %d held out\n",
+		t.DocsIn, t.DocsRouted, t.InNewDomains, t.InOldDomains, t.DocsPending, t.DocsDeadletter, t.DocsHeldout)
+	if t.FirstNewDocs >= 0 {
+		fmt.Fprintf(w, "growths: %d (router v%d); first document in a new domain after %.1fs, at document %d of the new corpus\n\n",
+			t.Growths, t.RouterVersion, t.FirstNewSeconds, t.FirstNewDocs)
+	} else {
+		fmt.Fprintf(w, "growths: %d (router v%d); no document reached a new domain\n\n", t.Growths, t.RouterVersion)
+	}
+	fmt.Fprintln(w, "SOURCE\tNEW DOMAINS\tOLD DOMAINS\tPENDING")
+	for _, src := range slices.Sorted(maps.Keys(t.Sources)) {
+		p := t.Sources[src]
+		fmt.Fprintf(w, "%s\t%d\t%d\t%d\n", cmp.Or(src, "(none)"), p.New, p.Old, p.Pending)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "NEW DOMAIN\tSIZE\tTOKENS\tLOSS\tTOP TERMS")
+	for _, d := range t.NewDomains {
+		fmt.Fprintf(w, "%d\t%d\t%s\t%.3f\t%s\n", d.ID, d.Size, humanCount(d.Tokens), d.Loss, strings.Join(d.TopTerms[:min(6, len(d.TopTerms))], " "))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "MODEL (init %s)\tBITS/BYTE ON A\tBITS/BYTE ON B\n", t.Init)
+	for _, k := range []string{"top1", "top2", "all"} {
+		va, oka := t.EvalA.MixtureBPB[k]
+		vb, okb := t.EvalB.MixtureBPB[k]
+		if oka || okb {
+			fmt.Fprintf(w, "experts, router mixture %s\t%.4f\t%.4f\n", k, va, vb)
+		}
+	}
 }

@@ -1,0 +1,51 @@
+"""Split a JSON-lines corpus for bench/grow.sh (issue 15).
+
+python3 grow_split.py CORPUS.jsonl.gz OUTDIR "srcA1,srcA2" "srcB1,srcB2" [LATER]
+
+Writes OUTDIR/a.jsonl, the first corpus: A's sources minus a LATER share
+(default 0.3) of each, chosen by a hash of the id so the split is the same
+on every run; and OUTDIR/b.jsonl, what arrives next: every document of B's
+sources mixed with A's held-back share (A's later documents), in an order
+fixed by a hash of the id. Each line keeps "id", "text" and "source". Prints
+the counts.
+"""
+import collections
+import gzip
+import hashlib
+import json
+import sys
+
+corpus, out = sys.argv[1], sys.argv[2]
+a_src, b_src = set(sys.argv[3].split(",")), set(sys.argv[4].split(","))
+later = float(sys.argv[5]) if len(sys.argv) > 5 else 0.3
+assert not a_src & b_src, "A and B share sources"
+
+
+def h(s, salt=""):
+    return int(hashlib.sha256((salt + s).encode()).hexdigest(), 16)
+
+
+a, b = [], []
+counts = collections.Counter()
+with gzip.open(corpus, "rt") as f:
+    for line in f:
+        d = json.loads(line)
+        src = d.get("source")
+        rec = {"id": d["id"], "text": d["text"], "source": src}
+        if src in a_src:
+            if h(d["id"]) % 1000 < later * 1000:
+                b.append(rec)
+                counts[("b", src + " (A later)")] += 1
+            else:
+                a.append(rec)
+                counts[("a", src)] += 1
+        elif src in b_src:
+            b.append(rec)
+            counts[("b", src)] += 1
+b.sort(key=lambda r: h(r["id"], "order"))
+for name, docs in (("a", a), ("b", b)):
+    with open(f"{out}/{name}.jsonl", "w") as f:
+        for r in docs:
+            f.write(json.dumps(r) + "\n")
+for (part, src), n in sorted(counts.items()):
+    print(f"  {part} {src:22s} {n}")
