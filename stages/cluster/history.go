@@ -3,6 +3,7 @@ package cluster
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strconv"
 	"time"
 )
@@ -23,19 +24,23 @@ type RoutingState struct {
 	Judged        int64              `json:"judged,omitempty"`
 	Novel         int64              `json:"novel,omitempty"`
 	NovelFraction map[string]float64 `json:"novel_fraction,omitempty"`
+	// Parked counts the novel rows the process parked on docs.novel with
+	// growth on (no domain yet), since it began; absent without growth.
+	// History lines count the rows parked for a grown domain in Counts.
+	Parked int64 `json:"parked,omitempty"`
 }
 
 // EncodeRoutingState returns the JSON of the routed counts of router version
 // version, stamped with the current time (UTC).
 func EncodeRoutingState(version int64, counts map[int]int64) []byte {
-	return EncodeRoutingHistory(version, counts, NoveltyStats{})
+	return EncodeRoutingHistory(version, counts, NoveltyStats{}, 0)
 }
 
 // EncodeRoutingHistory returns a line of the routing history: the routed
 // counts of router version version as EncodeRoutingState, with the novelty
 // counters nov when any row was judged.
-func EncodeRoutingHistory(version int64, counts map[int]int64, nov NoveltyStats) []byte {
-	s := RoutingState{RouterVersion: version, Counts: map[string]int64{}, Saved: time.Now().UTC()}
+func EncodeRoutingHistory(version int64, counts map[int]int64, nov NoveltyStats, parked int64) []byte {
+	s := RoutingState{RouterVersion: version, Counts: map[string]int64{}, Saved: time.Now().UTC(), Parked: parked}
 	for id, c := range counts {
 		s.Counts[strconv.Itoa(id)] = c
 	}
@@ -66,4 +71,18 @@ func DecodeRoutingState(b []byte) (map[int]int64, error) {
 		out[id] = c
 	}
 	return out, nil
+}
+
+// withParked returns counts plus the rows stage parked for each grown
+// domain (the rows the mover forwards there): what a history line counts.
+func withParked(counts map[int]int64, stage *Stage) map[int]int64 {
+	_, claimed := stage.Parked()
+	if len(claimed) == 0 {
+		return counts
+	}
+	out := maps.Clone(counts)
+	for id, n := range claimed {
+		out[id] += n
+	}
+	return out
 }

@@ -82,8 +82,8 @@ func TestRoutingHistoryNovelty(t *testing.T) {
 		wantFrac  map[string]float64
 	}{
 		{"judged", EncodeRoutingHistory(2, map[int]int64{0: 3}, NoveltyStats{Judged: 10, Novel: 4,
-			Windows: []NoveltyWindow{{Size: 1000, Rows: 10, Novel: 4}}}), 4, map[string]float64{"1000": 0.4}},
-		{"nothing judged", EncodeRoutingHistory(2, map[int]int64{0: 3}, NoveltyStats{}), 0, nil},
+			Windows: []NoveltyWindow{{Size: 1000, Rows: 10, Novel: 4}}}, 0), 4, map[string]float64{"1000": 0.4}},
+		{"nothing judged", EncodeRoutingHistory(2, map[int]int64{0: 3}, NoveltyStats{}, 0), 0, nil},
 		{"older line", []byte(`{"router_version":2,"counts":{"0":3},"saved":"2026-01-02T03:04:05Z"}`), 0, nil},
 	}
 	for _, tt := range tests {

@@ -826,7 +826,9 @@ func (s *service) stateLoop(ctx context.Context, stage *Stage) {
 			}
 			if total != lastTotal {
 				lastTotal = total
-				if _, err := hist.Write(append(EncodeRoutingHistory(stage.Model().Version, counts, stage.Novelty()), '\n')); err != nil {
+				parked, _ := stage.Parked()
+				line := EncodeRoutingHistory(stage.Model().Version, withParked(counts, stage), stage.Novelty(), parked)
+				if _, err := hist.Write(append(line, '\n')); err != nil {
 					log.Warn("routing history not written", "err", err)
 				}
 			}
