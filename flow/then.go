@@ -269,8 +269,13 @@ func (j *Job) placeB(ctx context.Context, cc pipeline.ClientConfig, b *Split, ba
 		}
 	}
 	ts.DocsDeadletter = int64(len(dead)) + int64(len(b.Rejected))
-	for i := range int64(len(b.Train)) {
-		if !placed[i] && !dead[i] {
+	// Pending: the mover's pending rows, as it saved them.
+	pending, err := moverPending(ctx, cc)
+	if err != nil {
+		return err
+	}
+	for _, o := range pending {
+		if i, ok := pos(o); ok && !placed[i] && !dead[i] {
 			ts.DocsPending++
 			placement(source(i)).Pending++
 		}
@@ -292,6 +297,25 @@ func (j *Job) placeB(ctx context.Context, cc pipeline.ClientConfig, b *Split, ba
 		}
 	}
 	return nil
+}
+
+// moverPending returns the origins of the rows the job's mover holds as
+// pending, as its last saved state says.
+func moverPending(ctx context.Context, cc pipeline.ClientConfig) ([]schemas.Origin, error) {
+	store, err := pipeline.NewKafkaStateStore(cc, cluster.RoutingStateTopic(cluster.MoverGroup(jobClusterGroup)))
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+	b, _, err := store.Load(ctx, pipeline.Partition{Topic: pipeline.TopicNovel})
+	if err != nil || b == nil {
+		return nil, err
+	}
+	s, err := cluster.DecodeMoverState(b)
+	if err != nil {
+		return nil, err
+	}
+	return s.Pending, nil
 }
 
 // trainNew trains the experts of the new domains ids with the job's

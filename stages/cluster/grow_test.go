@@ -547,3 +547,31 @@ func TestRunStageGrowth(t *testing.T) {
 	}
 	t.Logf("placed %d of %d rows; %d fit-blob rows of B in new domains", len(got), n, oldInNew)
 }
+
+// TestDecodeMoverState: a mover's snapshot decodes to its pending origins
+// and counters.
+func TestDecodeMoverState(t *testing.T) {
+	ctx := context.Background()
+	w := newGrowWorld(t, GrowConfig{MinCount: 100000, MinSize: 25})
+	_, novel := plantedCenters()
+	w.feed(ctx, "n", 0, plantedBlobs(novel, 50, 0.3, 9))
+	b, err := w.mover.Snapshot(pipeline.Partition{Topic: pipeline.TopicNovel}, int64(len(w.parked)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := DecodeMoverState(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Pending) != int(w.mover.Stats().Pending) || len(s.Pending) < 45 || s.Seen != int64(len(s.Pending)) || s.RouterVersion != 1 {
+		t.Fatalf("decoded %+v, mover %+v", s, w.mover.Stats())
+	}
+	for i, o := range s.Pending {
+		if o.Topic != pipeline.TopicRaw || (i > 0 && o.Offset <= s.Pending[i-1].Offset) {
+			t.Fatalf("pending origin %d: %+v", i, o)
+		}
+	}
+	if _, err := DecodeMoverState([]byte(`{"format":9}`)); err == nil {
+		t.Error("decoded a snapshot of an unknown format")
+	}
+}

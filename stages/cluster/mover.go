@@ -852,3 +852,29 @@ func (mv *Mover) Close() {
 	}
 	mv.st.pending = nil
 }
+
+// MoverState is a mover's saved state as others read it (DecodeMoverState):
+// what it had read, the origins of its pending rows, its counters.
+type MoverState struct {
+	RouterVersion int64            // the router it judged with
+	Seen          int64            // parked rows read, duplicates excluded
+	Pending       []schemas.Origin // the pending rows, in parked order
+	Stats         MoverStats
+}
+
+// DecodeMoverState decodes a snapshot of a mover (the value saved on its
+// state topic, RoutingStateTopic(MoverGroup(group))).
+func DecodeMoverState(b []byte) (MoverState, error) {
+	var sn moverSnapshot
+	if err := json.Unmarshal(b, &sn); err != nil {
+		return MoverState{}, fmt.Errorf("cluster: mover state: %w", err)
+	}
+	if sn.Format != moverSnapshotFormat {
+		return MoverState{}, fmt.Errorf("cluster: mover state has format %d, this build reads %d", sn.Format, moverSnapshotFormat)
+	}
+	s := MoverState{RouterVersion: sn.Applied, Seen: sn.Seen, Stats: sn.Stats}
+	for _, e := range sn.Pending {
+		s.Pending = append(s.Pending, schemas.Origin{Topic: e.Topic, Partition: e.Partition, Offset: e.Offset, Row: e.Row})
+	}
+	return s, nil
+}
