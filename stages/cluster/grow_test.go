@@ -435,7 +435,6 @@ func TestMoverReplay(t *testing.T) {
 	}
 }
 
-
 // TestRunStageGrowth runs the routing stage with growth on against the
 // embedded broker: A's rows, then B's (half of them from two new blobs),
 // with the stage restarted in between and again after the growth. The new
