@@ -1,13 +1,14 @@
 """Split a JSON-lines corpus for bench/grow.sh (issue 15).
 
-python3 grow_split.py CORPUS.jsonl.gz OUTDIR "srcA1,srcA2" "srcB1,srcB2" [LATER]
+python3 grow_split.py CORPUS.jsonl.gz OUTDIR "srcA1,srcA2" "srcB1,srcB2" [LATER [MAXCHARS]]
 
 Writes OUTDIR/a.jsonl, the first corpus: A's sources minus a LATER share
 (default 0.3) of each, chosen by a hash of the id so the split is the same
 on every run; and OUTDIR/b.jsonl, what arrives next: every document of B's
 sources mixed with A's held-back share (A's later documents), in an order
 fixed by a hash of the id. Each line keeps "id", "text" and "source". Prints
-the counts.
+the counts. MAXCHARS (default 0: no limit) keeps each text's first
+characters only, so that a small training budget covers A's domains.
 """
 import collections
 import gzip
@@ -18,6 +19,7 @@ import sys
 corpus, out = sys.argv[1], sys.argv[2]
 a_src, b_src = set(sys.argv[3].split(",")), set(sys.argv[4].split(","))
 later = float(sys.argv[5]) if len(sys.argv) > 5 else 0.3
+maxchars = int(sys.argv[6]) if len(sys.argv) > 6 else 0
 assert not a_src & b_src, "A and B share sources"
 
 
@@ -31,7 +33,8 @@ with gzip.open(corpus, "rt") as f:
     for line in f:
         d = json.loads(line)
         src = d.get("source")
-        rec = {"id": d["id"], "text": d["text"], "source": src}
+        text = d["text"][:maxchars] if maxchars else d["text"]
+        rec = {"id": d["id"], "text": text, "source": src}
         if src in a_src:
             if h(d["id"]) % 1000 < later * 1000:
                 b.append(rec)

@@ -57,3 +57,9 @@ func (f featurizerState) TopTerms(m *cluster.Model, n int) [][]string {
 	return embed.CentroidTerms(f.s.Featurizer, m.Centroids, m.K, n)
 }
 func (f featurizerState) Save(dir string) error { return embed.SaveReceivedState(dir, f.s) }
+func (f featurizerState) Coverage() func(text string) float64 {
+	if c, ok := f.s.Featurizer.(embed.VocabularyCoverage); ok {
+		return c.OutOfVocabulary
+	}
+	return nil
+}

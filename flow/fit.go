@@ -80,12 +80,18 @@ func FitRouter(ctx context.Context, cfg FitRouterConfig) (*FitRouterResult, erro
 		v   embed.Vectors
 		err error
 	)
+	calib := &oovSample{}
 	if fac.Streams() {
-		fz, v, err = embed.FitStream(ctx, kind, func() ([]string, error) { return cfg.Read(64) }, cfg.FitOptions)
+		fz, v, err = embed.FitStream(ctx, kind, func() ([]string, error) {
+			t, err := cfg.Read(64)
+			calib.add(t)
+			return t, err
+		}, cfg.FitOptions)
 	} else {
 		var texts []string
 		for {
 			t, rerr := cfg.Read(1 << 16)
+			calib.add(t)
 			texts = append(texts, t...)
 			if errors.Is(rerr, io.EOF) {
 				break
@@ -147,6 +153,7 @@ func FitRouter(ctx context.Context, cfg FitRouterConfig) (*FitRouterResult, erro
 		IDs: dids, Model: m, TopTerms: embed.CentroidTerms(s.Featurizer, m.Centroids, m.K, topN), Fit: fc, NextID: nextID,
 		Origins:   cluster.FitOrigins(prev, dids),
 		Distances: cluster.FitDistances(m, rows),
+		OOV:       calib.stats(fz, v.Len()),
 	}
 	if ids != nil {
 		rm.Examples = cluster.Examples(m, rows, ids, labels, NumExamples)
@@ -155,6 +162,44 @@ func FitRouter(ctx context.Context, cfg FitRouterConfig) (*FitRouterResult, erro
 		return nil, err
 	}
 	return &FitRouterResult{State: s, Router: rm, Docs: v.Len()}, nil
+}
+
+// oovSample keeps every oovStride-th fit text, up to oovMaxTexts of them:
+// the documents whose held-out out-of-vocabulary shares calibrate novelty
+// (RouterModel.OOV).
+type oovSample struct {
+	n     int
+	texts []string
+}
+
+const (
+	oovStride   = 1
+	oovMaxTexts = 5000
+)
+
+func (s *oovSample) add(texts []string) {
+	for _, t := range texts {
+		if s.n%oovStride == 0 && len(s.texts) < oovMaxTexts {
+			s.texts = append(s.texts, t)
+		}
+		s.n++
+	}
+}
+
+// stats returns the distribution of the sample's out-of-vocabulary shares
+// as if each text had been held out of the fit of fz on fitDocs documents;
+// nil when fz has no vocabulary or the sample is empty.
+func (s *oovSample) stats(fz embed.Featurizer, fitDocs int) *cluster.DistanceStats {
+	c, ok := fz.(embed.HeldOutCoverage)
+	if !ok || len(s.texts) == 0 {
+		return nil
+	}
+	shares := make([]float64, len(s.texts))
+	for i, t := range s.texts {
+		shares[i] = c.HeldOutOutOfVocabulary(t, fitDocs)
+	}
+	st := cluster.NewDistanceStats(shares)
+	return &st
 }
 
 // RowsOf views featurized vectors as k-means rows (no copy).

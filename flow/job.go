@@ -96,9 +96,19 @@ type Job struct {
 	Then []string
 	// Grow configures the growth of the second phase (Seed is the job's).
 	Grow cluster.GrowConfig
+	// Novelty is the routing stage's novelty rule (default: the zero
+	// rule, see cluster.NoveltyRule): what the second phase parks.
+	Novelty cluster.NoveltyRule
 	// NewExpertInit is how the new domains' experts are initialized.
 	// Default (""): InitSeed.
 	NewExpertInit InitStrategy
+	// ThenFrozen routes the second corpus without growth (its novel
+	// documents go to the nearest old domains, as before growth existed),
+	// and the old experts go on training on their topics for
+	// ThenExtraTokens more bytes in all, split evenly: the frozen system
+	// growth is measured against.
+	ThenFrozen      bool
+	ThenExtraTokens int64
 	// Logger gets the job's and its stages' log lines. Default:
 	// slog.Default().
 	Logger *slog.Logger
@@ -473,7 +483,7 @@ func (j *Job) route(ctx context.Context, cc pipeline.ClientConfig, state *embed.
 		wg.Go(func() {
 			run, err := cluster.RunStage(sctx, cluster.RunConfig{Client: cc, InputTopic: pipeline.TopicFeatures, Group: jobClusterGroup,
 				RouterDir: router, Rebuild: true, HistoryPath: filepath.Join(j.Out, "routing-history.jsonl"),
-				Linger: 20 * time.Millisecond, Featurizer: RoutingFeaturizer(cc, clog), Logger: clog, Grow: grow})
+				Linger: 20 * time.Millisecond, Featurizer: RoutingFeaturizer(cc, clog), Logger: clog, Grow: grow, Novelty: j.Novelty})
 			dups.Add(run.Dropped)
 			if err != nil && sctx.Err() == nil {
 				errs <- fmt.Errorf("cluster stage: %w", err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/domainflow/domainflow/schemas"
 	"github.com/domainflow/domainflow/stages/cluster"
+	"github.com/domainflow/domainflow/stages/embed"
 )
 
 // RouteFilesConfig configures RouteFiles. The zero value of every field
@@ -100,8 +101,11 @@ func RouteFiles(ctx context.Context, cfg RouteFilesConfig) (*Routed, error) {
 	}
 	if th := cfg.Novelty.Thresholds(rm); th != nil {
 		out.Novel = make([]bool, len(a.Nearest))
+		oth := cfg.Novelty.OOVThreshold(rm)
+		cov, _ := s.Featurizer.(embed.VocabularyCoverage)
+		texts := dr.Texts()
 		for i, j := range a.Nearest {
-			out.Novel[i] = float64(a.NearestDistances[i]) > th[j]
+			out.Novel[i] = float64(a.NearestDistances[i]) > th[j] || (cov != nil && rm.OOV != nil && cov.OutOfVocabulary(texts[i]) > oth)
 		}
 	} else if cfg.Logger != nil {
 		cfg.Logger.Info("router has no fit-time distances (saved before novelty scoring): documents are not judged for novelty; refit to turn novelty on",

@@ -43,9 +43,10 @@ type ThenSummary struct {
 	Init InitStrategy `json:"init"`
 	// FirstNewSeconds is the time from B's first document on docs.raw to
 	// the first document on a new domain's topic (broker timestamps), and
-	// FirstNewDocs how many of B's documents came before that document in
-	// B's stream (its position): the latency of growth. Both are -1 when
-	// nothing reached a new domain.
+	// FirstNewDocs how many of B's documents the stream had brought when
+	// the first growth was made (the position of the last document it was
+	// fitted on, plus one): the latency of growth. Both are -1 when nothing
+	// reached a new domain.
 	FirstNewSeconds float64 `json:"first_new_seconds"`
 	FirstNewDocs    int64   `json:"first_new_docs"`
 	// EvalA and EvalB evaluate every expert and the mixture after B on the
@@ -102,10 +103,14 @@ func (j *Job) then(ctx context.Context, cc pipeline.ClientConfig, a *Split, befo
 	if err != nil {
 		return nil, err
 	}
-	grow := j.Grow
-	grow.Seed = j.Seed
+	var grow *cluster.GrowConfig
+	if !j.ThenFrozen {
+		g := j.Grow
+		g.Seed = j.Seed
+		grow = &g
+	}
 	var dups atomic.Int64
-	if err := j.route(ctx, cc, r.State, router, &grow, &dups, log); err != nil {
+	if err := j.route(ctx, cc, r.State, router, grow, &dups, log); err != nil {
 		return nil, fmt.Errorf("route the second input: %w", err)
 	}
 	phase("route")
@@ -115,13 +120,23 @@ func (j *Job) then(ctx context.Context, cc pipeline.ClientConfig, a *Split, befo
 	}
 	rm := after.Model
 	ts.RouterVersion = rm.Version
+	var first *cluster.Growth
 	for v := before.Version + 1; v <= rm.Version; v++ {
 		if g, err := cluster.LoadRouter(router, v); err == nil && g.Growth != nil {
 			ts.Growths++
+			if first == nil {
+				first = g.Growth
+			}
 		}
 	}
 	if err := j.placeB(ctx, cc, b, base, before, rm, ts); err != nil {
 		return nil, err
+	}
+	ts.FirstNewDocs = -1
+	if first != nil && ts.InNewDomains > 0 {
+		if o := first.Through; o.Topic == pipeline.TopicRaw && int(o.Partition) < n {
+			ts.FirstNewDocs = (o.Offset-base[o.Partition])*int64(n) + int64(o.Partition) + 1
+		}
 	}
 	phase("count")
 
@@ -134,7 +149,14 @@ func (j *Job) then(ctx context.Context, cc pipeline.ClientConfig, a *Split, befo
 				newIDs = append(newIDs, id)
 			}
 		}
-		reports, err := j.trainNew(ctx, cc, router, newIDs, log)
+		var reports []train.ExpertReport
+		if j.ThenFrozen {
+			reports, err = j.trainMore(ctx, cc, rm.IDs, log)
+			phase("train_old_experts")
+		} else {
+			reports, err = j.trainNew(ctx, cc, router, newIDs, log)
+			phase("train_new_experts")
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -147,7 +169,6 @@ func (j *Job) then(ctx context.Context, cc pipeline.ClientConfig, a *Split, befo
 				ts.NewDomains[i].Tokens, ts.NewDomains[i].Loss = r.Tokens, r.Loss
 			}
 		}
-		phase("train_new_experts")
 		for _, e := range []struct {
 			texts []string
 			into  *JobEval
@@ -202,7 +223,6 @@ func (j *Job) placeB(ctx context.Context, cc pipeline.ClientConfig, b *Split, ba
 	}
 	placed := map[int64]bool{}
 	var firstNew time.Time
-	firstNewDoc := int64(-1)
 	for jx, id := range rm.IDs {
 		_, old := before.Index(id)
 		msgs, err := pipeline.ReadTopic(ctx, cc, pipeline.DomainTopic(id), 0)
@@ -237,9 +257,6 @@ func (j *Job) placeB(ctx context.Context, cc pipeline.ClientConfig, b *Split, ba
 				placement(source(i)).New++
 				if firstNew.IsZero() || m.Time.Before(firstNew) {
 					firstNew = m.Time
-				}
-				if firstNewDoc < 0 || i < firstNewDoc {
-					firstNewDoc = i
 				}
 				return nil
 			})
@@ -280,7 +297,7 @@ func (j *Job) placeB(ctx context.Context, cc pipeline.ClientConfig, b *Split, ba
 			placement(source(i)).Pending++
 		}
 	}
-	ts.FirstNewSeconds, ts.FirstNewDocs = -1, firstNewDoc
+	ts.FirstNewSeconds = -1
 	if !firstNew.IsZero() {
 		raw, err := pipeline.ReadTopic(ctx, cc, pipeline.TopicRaw, 0)
 		if err != nil {
@@ -344,6 +361,27 @@ func (j *Job) trainNew(ctx context.Context, cc pipeline.ClientConfig, router str
 	reps, err := train.RunDomains(ctx, cfg, ids)
 	if err != nil {
 		return nil, fmt.Errorf("new experts: %w", err)
+	}
+	return reps, nil
+}
+
+// trainMore goes on training the experts of ids for j.ThenExtraTokens
+// more bytes in all, split evenly (the frozen system).
+func (j *Job) trainMore(ctx context.Context, cc pipeline.ClientConfig, ids []int, log *slog.Logger) ([]train.ExpertReport, error) {
+	if len(ids) == 0 || j.ThenExtraTokens <= 0 {
+		return nil, nil
+	}
+	model, err := train.ConfigByName(j.Expert)
+	if err != nil {
+		return nil, err
+	}
+	opt := train.DefaultOptConfig()
+	opt.TotalSteps = 0
+	cfg := train.ConsumerConfig{Client: cc, Out: j.Out, Model: model, Opt: opt, Seed: j.Seed, ExitOnIdle: time.Second,
+		Threads: j.Threads, Tokens: j.TokensPerDomain + j.ThenExtraTokens/int64(len(ids)), Logger: log.With("cmd", "train")}
+	reps, err := train.RunDomains(ctx, cfg, ids)
+	if err != nil {
+		return nil, fmt.Errorf("old experts: %w", err)
 	}
 	return reps, nil
 }

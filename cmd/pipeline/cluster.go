@@ -230,6 +230,8 @@ func noveltyFlags(fs *pflag.FlagSet, r *cluster.NoveltyRule) {
 	fs.Float64Var(&r.Quantile, "novel-quantile", cluster.DefaultNoveltyQuantile,
 		"a document is novel beyond this quantile of its nearest domain's fit-time distances, in (0, 1] (1: the largest)")
 	fs.Float64Var(&r.Margin, "novel-margin", 0, "multiplicative slack on that quantile (0.1: 10% farther)")
+	fs.Float64Var(&r.OOVQuantile, "novel-oov-quantile", cluster.DefaultNoveltyQuantile,
+		"a document is also novel when its out-of-vocabulary share exceeds this quantile of the fit documents' (held out), in (0, 1]; routers fitted before this have no such shares")
 }
 
 // growFlags binds --grow and its thresholds.

@@ -45,6 +45,9 @@ type runFlags struct {
 	grow         bool // unused: --then always grows; kept for growFlags
 	growCfg      cluster.GrowConfig
 	initNew      string
+	novelty      cluster.NoveltyRule
+	thenGrow     bool
+	thenExtra    int64
 }
 
 // The summary of `pipeline run` (flow.Summary).
@@ -128,6 +131,9 @@ budget larger than a domain's data stops at the end of that data.`,
 	fs.BoolVar(&f.json, "json", false, "print the summary as one JSON object")
 	fs.StringSliceVar(&f.then, "then", nil, "input `files` of a second corpus that arrives after the first, with growth on (see above)")
 	growFlags(fs, &f.grow, &f.growCfg)
+	noveltyFlags(fs, &f.novelty)
+	fs.BoolVar(&f.thenGrow, "then-grow", true, "with --then: grow new domains; false routes B into the old domains (the frozen system) and trains the old experts --then-extra-tokens more")
+	fs.Int64Var(&f.thenExtra, "then-extra-tokens", 0, "with --then-grow=false: training bytes, in all, the old experts get for B (split evenly)")
 	_ = fs.MarkHidden("grow") // --then always grows
 	_ = fs.MarkHidden("grow-seed")
 	fs.StringVar(&f.initNew, "init-new", string(flow.InitSeed), "with --then: how the new domains' experts start: seed, nearest or average (see pipeline train --init-new)")
@@ -146,7 +152,11 @@ func (a *app) runJob(cmd *cobra.Command, f *runFlags) error {
 		SeedTokens: f.seedTokens, Baseline: f.baseline, SkipSeen: f.skipSeen, Train: f.train, Featurizer: embed.Kind(f.featurizer),
 		Balanced: f.balanced, Partitions: f.partitions, Heldout: f.heldout, EvalDocs: f.evalDocs, EvalDocBytes: f.evalDocBytes,
 		Threads: f.threads, Seed: f.seed, Logger: a.log.With("cmd", "run"),
-		Then: f.then, Grow: f.growCfg, NewExpertInit: flow.InitStrategy(f.initNew)}
+		Then: f.then, Grow: f.growCfg, NewExpertInit: flow.InitStrategy(f.initNew), Novelty: f.novelty,
+		ThenFrozen: !f.thenGrow, ThenExtraTokens: f.thenExtra}
+	if err := f.novelty.Validate(); err != nil {
+		return usagef("run: %v", err)
+	}
 	if len(f.then) > 0 {
 		if err := f.growCfg.Validate(); err != nil {
 			return usagef("run: %v", err)

@@ -29,6 +29,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/domainflow/domainflow/schemas"
 )
 
 // GrowConfig configures growth (Stage.SetGrowth, Mover). The zero value
@@ -132,6 +134,9 @@ type Growth struct {
 	Claimed int `json:"claimed"`
 	// IDs are the new domains.
 	IDs []int `json:"ids"`
+	// Through is the origin of the last row the growth was fitted on (in
+	// parked order): how far into the stream it came.
+	Through schemas.Origin `json:"through"`
 	// Target is the criterion's target: the mean squared distance every
 	// new domain's rows had to reach (see RouterModel.Grow); Tightest is
 	// the largest mean of the chosen clustering's domains.
@@ -164,7 +169,7 @@ func (m *RouterModel) routeView() *RouterModel {
 		return m
 	}
 	v := &RouterModel{Version: m.Version, FeaturizerVersion: m.FeaturizerVersion, Featurizer: m.Featurizer,
-		Created: m.Created, Fit: m.Fit, Route: m.Route, NextID: m.NextID,
+		Created: m.Created, Fit: m.Fit, Route: m.Route, NextID: m.NextID, OOV: m.OOV,
 		Model: &Model{Dim: m.Model.Dim, Inertia: m.Model.Inertia}}
 	for j, id := range m.IDs {
 		if m.grown(j) {

@@ -456,6 +456,7 @@ func (mv *Mover) grow(ctx context.Context) (*RouterModel, error) {
 		return nil, nil
 	}
 	g.Growth.Seen = mv.st.seen
+	g.Growth.Through = mv.st.pending[len(mv.st.pending)-1].origin
 	pub, err := mv.Publish(ctx, g)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: mover: publish the grown router: %w", pipeline.ErrRetry)

@@ -161,6 +161,14 @@ type NoveltyRule struct {
 	// Margin is the multiplicative slack on the quantile, ≥ 0 (0.1: 10%
 	// farther). Default 0.
 	Margin float64
+	// OOVQuantile is the quantile of the router's out-of-vocabulary shares
+	// (RouterModel.OOV) a row's share must exceed, times 1 + Margin, to be
+	// novel whatever its distance: a document of a new corpus whose words
+	// the vocabulary lacks looks like ordinary prose on the vectors (they
+	// drop unknown words), but not by this share. In (0, 1]; zero means
+	// the default, 0.99. It applies where the router has OOV and the judge
+	// knows the featurizer's vocabulary (the routing stage, cluster assign).
+	OOVQuantile float64
 }
 
 // DefaultNoveltyQuantile is NoveltyRule's default Quantile.
@@ -180,13 +188,33 @@ func (r NoveltyRule) Validate() error {
 		return fmt.Errorf("cluster: novelty quantile %v outside (0, 1]", r.Quantile)
 	case !(r.Margin >= 0) || math.IsInf(r.Margin, 0):
 		return fmt.Errorf("cluster: novelty margin %v is not a finite non-negative number", r.Margin)
+	case !(r.OOVQuantile >= 0 && r.OOVQuantile <= 1):
+		return fmt.Errorf("cluster: novelty out-of-vocabulary quantile %v outside (0, 1]", r.OOVQuantile)
 	}
 	return nil
 }
 
+// OOVThreshold returns the out-of-vocabulary share above which a row is
+// novel under r for router m; +Inf when m has no OOV stats (that rule off).
+func (r NoveltyRule) OOVThreshold(m *RouterModel) float64 {
+	if m == nil || m.OOV == nil || m.OOV.Count == 0 {
+		return math.Inf(1)
+	}
+	q := r.OOVQuantile
+	if q == 0 {
+		q = DefaultNoveltyQuantile
+	}
+	return m.OOV.Quantile(q) * (1 + r.Margin)
+}
+
 // String describes r, e.g. "distance > 1.1 × p99".
 func (r NoveltyRule) String() string {
-	return fmt.Sprintf("distance > %g × q%g of the nearest domain's fit distances", 1+r.Margin, r.quantile())
+	q := r.OOVQuantile
+	if q == 0 {
+		q = DefaultNoveltyQuantile
+	}
+	return fmt.Sprintf("distance > %g × q%g of the nearest domain's fit distances, or out-of-vocabulary share > %g × q%g of the fit documents' (held out)",
+		1+r.Margin, r.quantile(), 1+r.Margin, q)
 }
 
 // Thresholds returns, per centroid row j of m, the squared distance above

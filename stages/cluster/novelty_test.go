@@ -631,5 +631,5 @@ func ExampleNoveltyRule() {
 	// domain 0: 100 fit rows, p50 0.495, p99 0.9801, max 0.99
 	// row 0: nearest 0 at 0.25, novel false
 	// row 1: nearest 0 at 13.00, novel true
-	// distance > 1.1 × q0.99 of the nearest domain's fit distances
+	// distance > 1.1 × q0.99 of the nearest domain's fit distances, or out-of-vocabulary share > 1.1 × q0.99 of the fit documents' (held out)
 }

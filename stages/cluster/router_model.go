@@ -62,6 +62,13 @@ type RouterModel struct {
 	// split, growth) and the router version that created it, or is nil: a
 	// router saved before routers kept them. Kept in the settings JSON.
 	Origins []DomainOrigin
+	// OOV holds the distribution of the out-of-vocabulary share of
+	// documents like the fit sample that the fit did not see (estimated on
+	// the fit documents as if held out, see embed.HeldOutCoverage), or is
+	// nil: novelty is then judged on distances alone. A NoveltyRule also
+	// judges a row novel when its share exceeds OOVQuantile of these. Kept
+	// in the settings JSON.
+	OOV *DistanceStats
 	// Growth, set on a version made by a growth (RouterModel.Grow), says
 	// how it grew; nil otherwise. It belongs to that version: a router
 	// derived from it (a split, a removal, the next growth) has its own.
@@ -127,6 +134,9 @@ type routerSettings struct {
 	Origins []DomainOrigin `json:"origins,omitempty"`
 	// Growth: set on a version made by a growth.
 	Growth *Growth `json:"growth,omitempty"`
+	// OOV: absent in routers saved before it, and for featurizers without
+	// a vocabulary.
+	OOV *DistanceStats `json:"oov,omitempty"`
 }
 
 // K returns the number of domains (0 for a router without a model).
@@ -213,6 +223,11 @@ func (m *RouterModel) validate() error {
 			return fmt.Errorf("cluster: router model: distances of centroid %d: %w", j, err)
 		}
 	}
+	if m.OOV != nil {
+		if err := m.OOV.validate(); err != nil {
+			return fmt.Errorf("cluster: router model: out-of-vocabulary shares: %w", err)
+		}
+	}
 	if m.Version < 0 || m.FeaturizerVersion < 0 {
 		return fmt.Errorf("cluster: router model: negative version (%d, featurizer %d)", m.Version, m.FeaturizerVersion)
 	}
@@ -233,6 +248,11 @@ func (m *RouterModel) clone() *RouterModel {
 	c.Examples = cloneLists(m.Examples)
 	c.Origins = slices.Clone(m.Origins)
 	c.Growth = nil // a derived router is not the growth
+	if m.OOV != nil {
+		o := *m.OOV
+		o.Levels, o.Quantiles = slices.Clone(o.Levels), slices.Clone(o.Quantiles)
+		c.OOV = &o
+	}
 	if m.Distances != nil {
 		c.Distances = make([]DistanceStats, len(m.Distances))
 		for j, d := range m.Distances {
@@ -331,7 +351,7 @@ func (m *RouterModel) settings(t routerTable) ([]byte, error) {
 		Format: RouterFormat, Version: m.Version, FeaturizerVersion: m.FeaturizerVersion, Featurizer: m.Featurizer,
 		Created: m.Created, K: m.Model.K, Dim: m.Model.Dim, Inertia: m.Model.Inertia, NextID: m.NextID,
 		Fit: m.Fit, Route: m.Route, Checksum: t.checksum(), Examples: m.Examples, Distances: m.Distances,
-		Origins: m.origins(), Growth: m.Growth,
+		Origins: m.origins(), Growth: m.Growth, OOV: m.OOV,
 	}
 	b, err := json.Marshal(s)
 	if err != nil {
@@ -401,7 +421,7 @@ func buildRouter(meta []byte, digest string, t routerTable) (*RouterModel, error
 		}
 		m.Origins = s.Origins
 	}
-	m.Growth = s.Growth
+	m.Growth, m.OOV = s.Growth, s.OOV
 	if err := m.validate(); err != nil {
 		return nil, err
 	}

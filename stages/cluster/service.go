@@ -138,6 +138,50 @@ type FeaturizerState interface {
 	Save(dir string) error
 }
 
+// FeaturizerCoverage is a FeaturizerState whose featurizer may have a
+// vocabulary: Coverage returns the out-of-vocabulary share of a text (nil
+// when it has none). The routing stage judges novelty by it too
+// (NoveltyRule.OOVQuantile).
+type FeaturizerCoverage interface {
+	Coverage() func(text string) float64
+}
+
+// coverages holds the out-of-vocabulary functions of featurizer versions,
+// loaded outside the stage's lock (at the start and before a swap).
+type coverages struct {
+	s  *service
+	mu sync.Mutex
+	m  map[int64]func(string) float64
+}
+
+// load finds featurizer version v's out-of-vocabulary function (once).
+func (c *coverages) load(ctx context.Context, v int64) {
+	c.mu.Lock()
+	_, done := c.m[v]
+	c.mu.Unlock()
+	if done || c.s.cfg.Featurizer == nil {
+		return
+	}
+	var f func(string) float64
+	st, err := c.s.cfg.Featurizer.OnTopic(ctx, v)
+	if err != nil || st == nil {
+		c.s.log.Warn("featurizer not read from "+pipeline.TopicRouterModels+": novelty is judged on distances only", "featurizer_version", v, "err", err)
+	} else if fc, ok := st.(FeaturizerCoverage); ok {
+		f = fc.Coverage()
+	}
+	c.mu.Lock()
+	c.m[v] = f
+	c.mu.Unlock()
+}
+
+// get returns featurizer version v's out-of-vocabulary function, nil when
+// none was loaded.
+func (c *coverages) get(v int64) func(string) float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[v]
+}
+
 // numExamples is how many example document ids a router fitted on the
 // stream keeps per domain (as 'cluster fit' does).
 const numExamples = 3
@@ -332,6 +376,11 @@ func (s *service) run(ctx context.Context) (pipeline.StageRun, error) {
 		// pick it up here; a state too large for the topic only warns.
 		s.publishFeaturizer(ctx, rm.FeaturizerVersion)
 	}
+	cov := &coverages{s: s, m: map[int64]func(string) float64{}}
+	if rm.OOV != nil {
+		cov.load(ctx, rm.FeaturizerVersion)
+	}
+	stage.Coverage = cov.get
 	if m, ok := latest[RouterKey]; !ok || routerVersionOf(m) < rm.Version {
 		if err := s.topic.PublishRouter(ctx, rm); err != nil {
 			return none, fmt.Errorf("cluster: %w", err)
@@ -339,7 +388,7 @@ func (s *service) run(ctx context.Context) (pipeline.StageRun, error) {
 	}
 	log.Info("router loaded", "version", rm.Version, "k", rm.K(), "ids", rm.IDs, "featurizer_version", rm.FeaturizerVersion, "dim", rm.Model.Dim)
 
-	w := &routerWatch{s: s, stage: stage, partitions: n}
+	w := &routerWatch{s: s, stage: stage, partitions: n, cov: cov}
 	var runMover func(context.Context) (pipeline.StageRun, error)
 	if s.cfg.Grow != nil || rm.hasGrown() {
 		if runMover, w.mover, err = s.startMover(ctx, stage, w); err != nil {
@@ -692,6 +741,7 @@ type routerWatch struct {
 	stage      *Stage
 	partitions int
 	mover      *Mover     // nil: growth off and no grown domains
+	cov        *coverages
 	mu         sync.Mutex // one swap at a time
 }
 
@@ -721,6 +771,9 @@ func (w *routerWatch) swapStage(ctx context.Context, rm *RouterModel, fromDir bo
 		// The featurizer first: embedding stages switch to it and their
 		// rows of the new version reach a stage that already routes them.
 		w.s.publishFeaturizer(ctx, rm.FeaturizerVersion)
+	}
+	if rm.OOV != nil && w.cov != nil {
+		w.cov.load(ctx, rm.FeaturizerVersion)
 	}
 	if err := w.stage.Swap(rm); err != nil {
 		return err

@@ -101,6 +101,12 @@ type Stage struct {
 	// Logger receives warnings (a snapshot naming an unknown router
 	// version). Default: slog.Default().
 	Logger *slog.Logger
+	// Coverage, when set, returns the out-of-vocabulary share function of
+	// featurizer version v (nil when unknown or the featurizer has no
+	// vocabulary): with it, rows of a router with OOV stats are also
+	// judged by their text's out-of-vocabulary share (NoveltyRule). Set it
+	// before the first batch.
+	Coverage func(v int64) func(text string) float64
 
 	mu     sync.Mutex
 	latest *RouterModel
@@ -324,11 +330,14 @@ func (st *Stage) thresholdsOf(m *RouterModel) []float64 {
 // records them in the novelty counters: row i's nearest centroid of m is
 // near[i] at squared distance nd[i], and it went to centroid assigned[i] of
 // m (whose drift it counts in). It returns the verdicts (nil: novelty off).
-func (st *Stage) judge(m *RouterModel, near []int, nd []float32, assigned []int) []bool {
+// oov[i], when oov is not nil, is row i's out-of-vocabulary share, novel
+// beyond the rule's OOVThreshold.
+func (st *Stage) judge(m *RouterModel, near []int, nd []float32, assigned []int, oov []float64) []bool {
 	th := st.thresholdsOf(m)
 	if th == nil {
 		return nil
 	}
+	oth := st.rule.OOVThreshold(m)
 	novel := make([]bool, len(near))
 	for i, j := range near {
 		d := float64(nd[i])
@@ -337,10 +346,32 @@ func (st *Stage) judge(m *RouterModel, near []int, nd []float32, assigned []int)
 		if mean := m.Distances[dom].Mean; mean > 0 {
 			ratio = d / mean
 		}
-		novel[i] = d > th[j]
+		novel[i] = d > th[j] || (oov != nil && oov[i] > oth)
 		st.novelty.observe(m.IDs[dom], novel[i], ratio)
 	}
 	return novel
+}
+
+// oovShares returns the out-of-vocabulary share of the texts of rows keep
+// of in, or nil when m has no OOV stats or the featurizer's vocabulary is
+// not known.
+func (st *Stage) oovShares(m *RouterModel, in arrow.Record, keep []int) []float64 {
+	if m.OOV == nil || st.Coverage == nil {
+		return nil
+	}
+	f := st.Coverage(m.FeaturizerVersion)
+	if f == nil {
+		return nil
+	}
+	docs, err := schemas.Documents(in)
+	if err != nil {
+		return nil
+	}
+	out := make([]float64, len(keep))
+	for i, r := range keep {
+		out[i] = f(docs.Text(r))
+	}
+	return out
 }
 
 // originPartition names a partition rows came from; position is a row's
@@ -602,8 +633,8 @@ func (st *Stage) process(ctx context.Context, ps *partState, in arrow.Record) (p
 				return pipeline.Result{}, err
 			}
 			domains, dist = a.Domains, a.Distances
-			st.judge(m, a.Nearest, a.NearestDistances, a.Domains)
-		} else if domains, dist, share, err = st.routeParking(ps, rows); err != nil {
+			st.judge(m, a.Nearest, a.NearestDistances, a.Domains, st.oovShares(m, in, keep))
+		} else if domains, dist, share, err = st.routeParking(ps, rows, st.oovShares(m, in, keep)); err != nil {
 			return pipeline.Result{}, err
 		}
 	}
@@ -681,17 +712,18 @@ func parkedClaim(mark int) int {
 // are not grown), balanced among them only. It returns the view's centroid
 // or parking mark of each row, the distance to the assigned centroid (0
 // for parked rows) and the novel share of ps's window after the batch.
-func (st *Stage) routeParking(ps *partState, rows *Rows) ([]int, []float32, float64, error) {
+func (st *Stage) routeParking(ps *partState, rows *Rows, oov []float64) ([]int, []float32, float64, error) {
 	m, v := ps.model, ps.view
 	near, nd := m.Model.Assign(rows)
 	th := st.thresholdsOf(m)
+	oth := st.rule.OOVThreshold(m)
 	marks := make([]int, rows.N)
 	skip := make([]bool, rows.N)
 	for i, j := range near {
 		d := float64(nd[i])
 		if c := m.claim(th, j, d, false); c >= 0 {
 			marks[i], skip[i] = parkClaim(c), true
-		} else if st.grow != nil && th != nil && d > th[j] {
+		} else if st.grow != nil && th != nil && (d > th[j] || (oov != nil && oov[i] > oth)) {
 			marks[i], skip[i] = parkNovel, true
 		}
 	}
@@ -708,7 +740,7 @@ func (st *Stage) routeParking(ps *partState, rows *Rows) ([]int, []float32, floa
 		marks[i] = a.Domains[i]
 		assigned[i], _ = m.Index(v.IDs[a.Domains[i]])
 	}
-	novel := st.judge(m, near, nd, assigned)
+	novel := st.judge(m, near, nd, assigned, oov)
 	var share float64
 	if st.grow != nil && novel != nil {
 		if ps.share == nil || len(ps.share.v) != st.grow.Window {
