@@ -740,7 +740,7 @@ type routerWatch struct {
 	s          *service
 	stage      *Stage
 	partitions int
-	mover      *Mover     // nil: growth off and no grown domains
+	mover      *Mover // nil: growth off and no grown domains
 	cov        *coverages
 	mu         sync.Mutex // one swap at a time
 }
