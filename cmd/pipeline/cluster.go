@@ -234,16 +234,21 @@ func noveltyFlags(fs *pflag.FlagSet, r *cluster.NoveltyRule) {
 		"a document is also novel when its out-of-vocabulary share exceeds this quantile of the fit documents' (held out), in (0, 1]; routers fitted before this have no such shares")
 }
 
-// growFlags binds --grow and its thresholds.
+// growFlags binds --grow, its thresholds and --grow-seed.
 func growFlags(fs *pflag.FlagSet, on *bool, c *cluster.GrowConfig) {
 	fs.BoolVar(on, "grow", false, "stage: park novel documents on docs.novel and grow new domains from them")
+	growThresholdFlags(fs, c)
+	fs.Uint64Var(&c.Seed, "grow-seed", 1, "stage, --grow: seed of the growth's k-means")
+}
+
+// growThresholdFlags binds the thresholds of growth.
+func growThresholdFlags(fs *pflag.FlagSet, c *cluster.GrowConfig) {
 	fs.IntVar(&c.MinCount, "grow-min", cluster.DefaultGrowMinCount, "stage, --grow: pending novel documents needed for a growth")
 	fs.Float64Var(&c.MinShare, "grow-share", cluster.DefaultGrowMinShare, "stage, --grow: novel share of the routing window needed for a growth, in [0, 1]")
 	fs.IntVar(&c.Window, "grow-window", cluster.DefaultGrowWindow, "stage, --grow: routed documents per partition over which the novel share is measured")
 	fs.IntVar(&c.MaxNew, "grow-max-new", cluster.DefaultGrowMaxNew, "stage, --grow: most new domains per growth")
 	fs.IntVar(&c.MinSize, "grow-min-size", cluster.DefaultGrowMinSize, "stage, --grow: smallest cluster of pending documents that becomes a domain")
 	fs.Float64Var(&c.Tightness, "grow-tightness", cluster.DefaultGrowTightness, "stage, --grow: a new domain may be this many times looser than the median old domain")
-	fs.Uint64Var(&c.Seed, "grow-seed", 1, "stage, --grow: seed of the growth's k-means")
 }
 
 // clusterEvalReport is the --json report of `pipeline cluster eval`.

@@ -42,7 +42,6 @@ type runFlags struct {
 	seed         uint64
 	json         bool
 	then         []string
-	grow         bool // unused: --then always grows; kept for growFlags
 	growCfg      cluster.GrowConfig
 	initNew      string
 	novelty      cluster.NoveltyRule
@@ -130,12 +129,10 @@ budget larger than a domain's data stops at the end of that data.`,
 	fs.Uint64Var(&f.seed, "seed", 1, "seed of the split-independent randomness (k-means, model init)")
 	fs.BoolVar(&f.json, "json", false, "print the summary as one JSON object")
 	fs.StringSliceVar(&f.then, "then", nil, "input `files` of a second corpus that arrives after the first, with growth on (see above)")
-	growFlags(fs, &f.grow, &f.growCfg)
+	growThresholdFlags(fs, &f.growCfg) // the growth's seed is --seed
 	noveltyFlags(fs, &f.novelty)
 	fs.BoolVar(&f.thenGrow, "then-grow", true, "with --then: grow new domains; false routes B into the old domains (the frozen system) and trains the old experts --then-extra-tokens more")
 	fs.Int64Var(&f.thenExtra, "then-extra-tokens", 0, "with --then-grow=false: training bytes, in all, the old experts get for B (split evenly)")
-	_ = fs.MarkHidden("grow") // --then always grows
-	_ = fs.MarkHidden("grow-seed")
 	fs.StringVar(&f.initNew, "init-new", string(flow.InitSeed), "with --then: how the new domains' experts start: seed, nearest or average (see pipeline train --init-new)")
 	return cmd
 }
