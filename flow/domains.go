@@ -2,15 +2,89 @@ package flow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 
 	"github.com/domainflow/domainflow/pipeline"
 	"github.com/domainflow/domainflow/schemas"
 	"github.com/domainflow/domainflow/stages/cluster"
 	"github.com/domainflow/domainflow/stages/embed"
 )
+
+// HistoryFile is the name of the routing history `pipeline run` writes
+// beside its router dir (the routing stage's --history).
+const HistoryFile = "routing-history.jsonl"
+
+// DefaultHistory returns the routing history beside router dir routerDir:
+// routing-history.jsonl in its parent dir, where `pipeline run --out OUT`
+// writes it next to OUT/router.
+func DefaultHistory(routerDir string) string {
+	return filepath.Join(filepath.Dir(filepath.Clean(routerDir)), HistoryFile)
+}
+
+// DomainsConfig configures ListDomains.
+type DomainsConfig struct {
+	// RouterDir is the router dir whose latest version is listed.
+	RouterDir string
+	// History is a routing history (the routing stage's --history) whose
+	// latest drift per domain the list shows; it must exist. Default "":
+	// DefaultHistory(RouterDir), read only when it exists.
+	History string
+}
+
+// DomainList is what ListDomains found.
+type DomainList struct {
+	Router *cluster.RouterModel // the latest router version
+	// Domains are the router's domains by id (RouterModel.Domains), each
+	// with its latest drift from the history when the history has one.
+	Domains []cluster.DomainInfo
+	// History is the routing history read ("" for none) and Damaged the
+	// number of its lines that were not a routing state and were skipped.
+	History string
+	Damaged int
+}
+
+// ListDomains lists the domains of the latest router version of
+// cfg.RouterDir with their latest drift (cluster.LatestDrift) from a routing
+// history: cfg.History, or the one beside the router dir when there is one.
+// A domain the history has no drift for has none (DomainInfo.Drift nil), as
+// every domain has without a history.
+func ListDomains(cfg DomainsConfig) (*DomainList, error) {
+	rm, err := cluster.LoadRouter(cfg.RouterDir, 0)
+	if err != nil {
+		return nil, err
+	}
+	l := &DomainList{Router: rm, Domains: rm.Domains()}
+	path, must := cfg.History, true
+	if path == "" {
+		path, must = DefaultHistory(cfg.RouterDir), false
+	}
+	fh, err := os.Open(path)
+	switch {
+	case err == nil:
+	case !must && errors.Is(err, os.ErrNotExist):
+		return l, nil
+	default:
+		return nil, fmt.Errorf("routing history: %w", err)
+	}
+	defer fh.Close()
+	lines, bad, err := cluster.ReadRoutingHistory(fh)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	l.History, l.Damaged = path, bad
+	drift := cluster.LatestDrift(lines)
+	for i := range l.Domains {
+		if v, ok := drift[l.Domains[i].ID]; ok {
+			l.Domains[i].Drift = &v
+		}
+	}
+	return l, nil
+}
 
 // DomainEditConfig configures SplitDomain and RemoveDomain. The zero value
 // of every field but RouterDir (and, to split, Inputs) works.

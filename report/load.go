@@ -1,8 +1,6 @@
 package report
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/domainflow/domainflow/stages/cluster"
 	"github.com/domainflow/domainflow/stages/train"
@@ -35,6 +34,7 @@ type Data struct {
 	dir     string
 	summary *summary               // summary.json, or nil
 	router  *cluster.RouterModel   // the newest valid router in router/, or nil
+	routers []routerVersion        // the valid router versions up to router, oldest first
 	history []cluster.RoutingState // the valid lines of routing-history.jsonl
 	experts []expert               // in expert order (numbers first)
 	missing []Missing
@@ -44,6 +44,18 @@ type Data struct {
 // looked for them: summary.json, router/, routing-history.jsonl, experts/.
 // An input that was read with damaged parts skipped is listed too.
 func (d *Data) Missing() []Missing { return d.missing }
+
+// routerVersion is what the report keeps of one router version: when it
+// was made and its domains (with their origins).
+type routerVersion struct {
+	Version int64
+	Created time.Time
+	Domains []cluster.DomainInfo
+}
+
+func versionOf(rm *cluster.RouterModel) routerVersion {
+	return routerVersion{Version: rm.Version, Created: rm.Created, Domains: rm.Domains()}
+}
 
 // summary is the part of summary.json (the --json output of `pipeline run`)
 // that a report shows.
@@ -92,9 +104,11 @@ type expert struct {
 }
 
 // Load reads the inputs of a report from dir, the --out of `pipeline run`
-// (or of `pipeline train`, `pipeline cluster fit`): summary.json, router/,
-// routing-history.jsonl and experts/<name>/. An input that is missing or
-// damaged is listed in Missing; it is an error only when dir holds none.
+// (or of `pipeline train`, `pipeline cluster fit`): summary.json, router/
+// (the newest version, and the older ones for when each domain was
+// created), routing-history.jsonl and experts/<name>/. An input that is
+// missing or damaged is listed in Missing; it is an error only when dir
+// holds none.
 func Load(dir string) (*Data, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
@@ -130,6 +144,22 @@ func Load(dir string) (*Data, error) {
 		miss(routerDir+"/", "no router loaded: %v", err)
 	} else {
 		d.router = rm
+		// The older versions, for when each domain was created: one at a
+		// time, keeping only their domains.
+		damaged := 0
+		for v := int64(1); v < rm.Version; v++ {
+			old, err := cluster.LoadRouter(filepath.Join(dir, routerDir), v)
+			switch {
+			case err == nil:
+				d.routers = append(d.routers, versionOf(old))
+			case !notFound(err): // a version not there was never saved or was removed
+				damaged++
+			}
+		}
+		d.routers = append(d.routers, versionOf(rm))
+		if damaged > 0 {
+			miss(routerDir+"/", "%s damaged, not loaded: the domains made there have no creation time", plural(damaged, "older router version"))
+		}
 	}
 
 	// routing-history.jsonl
@@ -197,24 +227,9 @@ func readHistory(path string) ([]cluster.RoutingState, int, error) {
 		return nil, 0, err
 	}
 	defer fh.Close()
-	var out []cluster.RoutingState
-	bad := 0
-	sc := bufio.NewScanner(fh)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	for sc.Scan() {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
-		var s cluster.RoutingState
-		if err := json.Unmarshal(line, &s); err != nil || s.Counts == nil {
-			bad++
-			continue
-		}
-		out = append(out, s)
+	h, bad, err := cluster.ReadRoutingHistory(fh)
+	if err != nil {
+		return h, bad, fmt.Errorf("%s: %w", path, err)
 	}
-	if err := sc.Err(); err != nil {
-		return out, bad, fmt.Errorf("read %s: %w", path, err)
-	}
-	return out, bad, nil
+	return h, bad, nil
 }

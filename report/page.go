@@ -3,6 +3,8 @@ package report
 import (
 	"fmt"
 	"html/template"
+	"image/color"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -13,6 +15,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/domainflow/domainflow/stages/cluster"
 )
@@ -24,7 +27,7 @@ type Page struct {
 	Dir       string    // the run output dir, as given to Load
 	Generated string    // when Data.Page built it, RFC 3339 in UTC
 	Counts    []Count   // the run counts of the header; none without summary.json
-	Figures   []Figure  // in page order: plot-sizes, plot-domains, plot-loss, plot-bpb-experts, plot-bpb-routing
+	Figures   []Figure  // in page order: plot-sizes, plot-novelty, plot-domains-time, plot-domains, plot-loss, plot-bpb-experts, plot-bpb-routing
 	Missing   []Missing // Data.Missing
 }
 
@@ -38,7 +41,7 @@ type Count struct {
 // Figure is one plot: an SVG image and the table of its numbers.
 type Figure struct {
 	ID      string // element id, e.g. "plot-loss"
-	Plot    string // data-plot: sizes, domains, loss, bpb-experts, bpb-routing
+	Plot    string // data-plot: sizes, novelty, domains-time, domains, loss, bpb-experts, bpb-routing
 	Source  string // data-source: the inputs it was drawn from, space-separated
 	Series  int    // data-series: lines or bar groups drawn
 	Title   string
@@ -67,7 +70,9 @@ type Cell struct {
 // Page draws the figures of d: the domain sizes (over time from the routing
 // history, else as bars), the novel fraction of the routed documents over
 // time (when the history has the routing stage's novelty counters), the
-// domains with their top terms, the training
+// domains over time with the creation of each domain grown or split while
+// the run streamed (when the domains changed), the domains with their top
+// terms, the training
 // loss of every expert, and the held-out bits per byte of each expert and of
 // each routing choice. A figure whose inputs are all missing is left out.
 func (d *Data) Page() (*Page, error) {
@@ -85,7 +90,7 @@ func (d *Data) Page() (*Page, error) {
 		}
 	}
 	for _, build := range []func(*Data) (*Figure, error){
-		sizesFigure, noveltyFigure, domainsFigure, lossFigure, bpbExpertsFigure, bpbRoutingFigure,
+		sizesFigure, noveltyFigure, domainsTimeFigure, domainsFigure, lossFigure, bpbExpertsFigure, bpbRoutingFigure,
 	} {
 		fig, err := build(d)
 		if err != nil {
@@ -496,6 +501,299 @@ func bpbRoutingFigure(d *Data) (*Figure, error) {
 	}
 	if dense := d.summary.Eval.DenseBPB; dense != nil {
 		fig.Table.Rows = append(fig.Table.Rows, []Cell{{Text: "dense baseline"}, num(fmtFloat(*dense)), num(fmtFloat(math.Exp2(*dense)))})
+	}
+	return fig, renderFigure(fig, p)
+}
+
+// created is how a domain came to be, from the router versions.
+type created struct {
+	origin  *cluster.DomainOrigin // nil: unknown (no router has it, or none kept origins)
+	when    time.Time             // Created of the router version that made it; zero when not loaded
+	fitSize int                   // documents at fit in the newest router version holding it
+	hasFit  bool
+	removed int64 // the first router version without it after one with it; 0: in the newest
+}
+
+// domainOrigins returns how each domain id of the router versions came to
+// be: its origin in the oldest version that records one, its size in the
+// newest holding it, and the version that removed it.
+func domainOrigins(routers []routerVersion) map[int]*created {
+	out := map[int]*created{}
+	for i, rv := range routers {
+		in := map[int]bool{}
+		for _, dm := range rv.Domains {
+			in[dm.ID] = true
+			c := out[dm.ID]
+			if c == nil {
+				c = &created{}
+				out[dm.ID] = c
+			}
+			c.fitSize, c.hasFit, c.removed = dm.Size, true, 0
+			if c.origin == nil && dm.Origin != nil {
+				o := *dm.Origin
+				c.origin = &o
+				for _, made := range routers[:i+1] {
+					if made.Version == o.Version {
+						c.when = made.Created
+					}
+				}
+			}
+		}
+		for id, c := range out {
+			if !in[id] && c.removed == 0 {
+				c.removed = rv.Version
+			}
+		}
+	}
+	return out
+}
+
+// evolved reports whether the domains changed while the history ran: a
+// domain made by growth or a split, one that appears after the first
+// record, or documents parked.
+func evolved(h []cluster.RoutingState, origins map[int]*created) bool {
+	for _, c := range origins {
+		if c.origin != nil && (c.origin.How == cluster.OriginGrow || c.origin.How == cluster.OriginSplit) {
+			return true
+		}
+	}
+	for _, s := range h {
+		if s.Parked > 0 {
+			return true
+		}
+		for id := range s.Counts {
+			if _, ok := h[0].Counts[id]; !ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// historyX returns the x of each history record, seconds since the first,
+// or the record's index when all were saved at the same time; and the
+// axis label.
+func historyX(h []cluster.RoutingState) ([]float64, string) {
+	xs := make([]float64, len(h))
+	same := true
+	for _, s := range h {
+		same = same && s.Saved.Equal(h[0].Saved)
+	}
+	for i, s := range h {
+		if same {
+			xs[i] = float64(i)
+		} else {
+			xs[i] = s.Saved.Sub(h[0].Saved).Seconds()
+		}
+	}
+	if same {
+		return xs, "record"
+	}
+	return xs, "seconds since the first record"
+}
+
+// originWords names how a domain came to be in a plot label: "grown",
+// "split", "fit".
+func originWords(how string) string {
+	if how == cluster.OriginGrow {
+		return "grown"
+	}
+	return how
+}
+
+// domainsTimeFigure plots the domains over time from the routing history:
+// one line per domain of its routed documents, starting at the record it
+// first appears in, the documents parked as novel (growth on, no domain
+// yet), and a mark where each domain made by growth or a split begins,
+// labelled with how and the router version ("grown v2"). Its table lists
+// every domain with its origin and sizes. None without a history, nor when
+// the domains did not change while it ran (plot-sizes shows that).
+func domainsTimeFigure(d *Data) (*Figure, error) {
+	if len(d.history) == 0 {
+		return nil, nil
+	}
+	origins := domainOrigins(d.routers)
+	if !evolved(d.history, origins) {
+		return nil, nil
+	}
+	xs, xlabel := historyX(d.history)
+	ids := historyIDs(d.history)
+	fig := &Figure{ID: "plot-domains-time", Plot: "domains-time", Title: "Domains over time", Source: historyFile}
+	if len(d.routers) > 0 {
+		fig.Source += " " + routerDir
+	}
+	p := newPlot("Domains over time: documents routed, domains created", xlabel, "documents")
+	p.Legend.Left = true // cumulative counts leave the top left empty
+	first := map[string]plotter.XY{}
+	for i, id := range ids {
+		var pts plotter.XYs
+		for k, h := range d.history {
+			if c, ok := h.Counts[id]; ok {
+				pts = append(pts, plotter.XY{X: xs[k], Y: float64(c)})
+			}
+		}
+		first[id] = pts[0]
+		if err := addLine(p, "domain "+id, pts, i); err != nil {
+			return nil, err
+		}
+	}
+	fig.Series = len(ids)
+	var lastParked int64
+	parked := false
+	for _, h := range d.history {
+		parked = parked || h.Parked > 0
+		lastParked = h.Parked
+	}
+	if parked {
+		pts := make(plotter.XYs, len(d.history))
+		for k, h := range d.history {
+			pts[k] = plotter.XY{X: xs[k], Y: float64(h.Parked)}
+		}
+		if err := addLine(p, "parked (novel, pending)", pts, len(ids)); err != nil {
+			return nil, err
+		}
+		fig.Series++
+	}
+
+	// Creation marks: one glyph per kind, one label per (kind, version) at
+	// the first point of its lowest domain id.
+	type group struct {
+		how     string
+		version int64
+		ids     []string
+	}
+	var groups []*group
+	for _, id := range ids {
+		n, _ := strconv.Atoi(id)
+		c := origins[n]
+		if c == nil || c.origin == nil || (c.origin.How != cluster.OriginGrow && c.origin.How != cluster.OriginSplit) {
+			continue
+		}
+		i := slices.IndexFunc(groups, func(g *group) bool { return g.how == c.origin.How && g.version == c.origin.Version })
+		if i < 0 {
+			groups = append(groups, &group{how: c.origin.How, version: c.origin.Version})
+			i = len(groups) - 1
+		}
+		groups[i].ids = append(groups[i].ids, id)
+	}
+	sort.SliceStable(groups, func(i, j int) bool {
+		if groups[i].version != groups[j].version {
+			return groups[i].version < groups[j].version
+		}
+		return groups[i].how < groups[j].how
+	})
+	var labels plotter.XYLabels
+	for _, kind := range []struct {
+		how, legend string
+		glyph       draw.GlyphDrawer // filled, unlike the lines' first glyphs
+	}{
+		{cluster.OriginGrow, "created by growth", draw.PyramidGlyph{}},
+		{cluster.OriginSplit, "created by a split", draw.BoxGlyph{}},
+	} {
+		var pts plotter.XYs
+		for _, g := range groups {
+			if g.how != kind.how {
+				continue
+			}
+			for _, id := range g.ids {
+				pts = append(pts, first[id])
+			}
+			labels.XYs = append(labels.XYs, first[g.ids[0]])
+			noun := "domain"
+			if len(g.ids) > 1 {
+				noun = "domains"
+			}
+			labels.Labels = append(labels.Labels, fmt.Sprintf("%s v%d: %s %s", originWords(g.how), g.version, noun, strings.Join(g.ids, ", ")))
+		}
+		if len(pts) == 0 {
+			continue
+		}
+		s, err := plotter.NewScatter(pts)
+		if err != nil {
+			return nil, fmt.Errorf("plot creation marks: %w", err)
+		}
+		s.Shape, s.Radius, s.Color = kind.glyph, vg.Points(5), color.Black
+		p.Add(s)
+		p.Legend.Add(kind.legend, s)
+	}
+	if len(labels.Labels) > 0 {
+		l, err := plotter.NewLabels(labels)
+		if err != nil {
+			return nil, fmt.Errorf("plot creation labels: %w", err)
+		}
+		l.Offset = vg.Point{X: vg.Points(6), Y: vg.Points(4)}
+		p.Add(l)
+	}
+
+	fig.Caption = fmt.Sprintf("Documents routed to each domain over time (cumulative, %s of %s), each line starting at the record its domain first appears in.", plural(len(d.history), "record"), historyFile)
+	if len(groups) > 0 {
+		fig.Caption += " A mark at a line's first point shows a domain created while the run streamed, labelled with how (grown from novel documents, or split from a domain) and the router version that created it."
+	}
+	if parked {
+		fig.Caption += fmt.Sprintf(" The parked line counts the novel documents parked with no domain yet, waiting for growth (%d at the last record).", lastParked)
+	}
+	fig.Alt = fig.Caption
+
+	// The table: every domain of the routers or the history, with its origin.
+	all := map[int]bool{}
+	for id := range origins {
+		all[id] = true
+	}
+	firstX, last := map[int]float64{}, map[int]int64{}
+	for k, h := range d.history {
+		for s, c := range h.Counts {
+			n, err := strconv.Atoi(s)
+			if err != nil {
+				continue
+			}
+			all[n] = true
+			if _, ok := firstX[n]; !ok {
+				firstX[n] = xs[k]
+			}
+			last[n] = c
+		}
+	}
+	sorted := slices.Sorted(maps.Keys(all))
+	firstHead := "first record (s)"
+	if xlabel == "record" {
+		firstHead = "first record"
+	}
+	fig.Table = Table{Caption: "Domains and their origins",
+		Head: []string{"domain", "origin", "router version", "created (UTC)", "size at fit", "routed (last record)", firstHead, "removed in"}}
+	dash := num("–")
+	for _, id := range sorted {
+		row := []Cell{num(strconv.Itoa(id))}
+		c := origins[id]
+		if c != nil && c.origin != nil {
+			row = append(row, Cell{Text: c.origin.How}, num("v"+strconv.FormatInt(c.origin.Version, 10)))
+		} else {
+			row = append(row, Cell{Text: "–"}, dash)
+		}
+		if c != nil && !c.when.IsZero() {
+			row = append(row, Cell{Text: c.when.UTC().Format(time.DateTime)})
+		} else {
+			row = append(row, Cell{Text: "–"})
+		}
+		if c != nil && c.hasFit {
+			row = append(row, num(strconv.Itoa(c.fitSize)))
+		} else {
+			row = append(row, dash)
+		}
+		if n, ok := last[id]; ok {
+			x := strconv.FormatFloat(firstX[id], 'f', 1, 64)
+			if xlabel == "record" {
+				x = strconv.Itoa(int(firstX[id]))
+			}
+			row = append(row, num(strconv.FormatInt(n, 10)), num(x))
+		} else {
+			row = append(row, dash, dash)
+		}
+		if c != nil && c.removed > 0 {
+			row = append(row, num("v"+strconv.FormatInt(c.removed, 10)))
+		} else {
+			row = append(row, dash)
+		}
+		fig.Table.Rows = append(fig.Table.Rows, row)
 	}
 	return fig, renderFigure(fig, p)
 }

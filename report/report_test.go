@@ -17,6 +17,7 @@ import (
 
 	"github.com/domainflow/domainflow/accel"
 	_ "github.com/domainflow/domainflow/accel/ref" // registers "ref"
+	"github.com/domainflow/domainflow/schemas"
 	"github.com/domainflow/domainflow/stages/cluster"
 	"github.com/domainflow/domainflow/stages/train"
 )
@@ -789,5 +790,181 @@ func TestPageNovelty(t *testing.T) {
 		if f.ID == "plot-novelty" {
 			t.Error("a novelty figure without novelty counters")
 		}
+	}
+}
+
+// writeEvolvingRun writes the router versions and routing history of a run
+// whose domains changed while it streamed: v1 fits domains 0 and 1, v2
+// grows domain 2, v3 splits domain 0 (new domain 3), v4 removes domain 1.
+// The history has a record a second (all at the same time when sameTime),
+// with documents parked before the growth.
+func writeEvolvingRun(t *testing.T, dir string, sameTime bool) {
+	t.Helper()
+	created := time.Date(2026, 12, 7, 1, 0, 0, 0, time.UTC)
+	fit := func(v int64) cluster.DomainOrigin { return cluster.DomainOrigin{How: cluster.OriginFit, Version: v} }
+	for i, v := range []struct {
+		ids     []int
+		sizes   []int
+		origins []cluster.DomainOrigin
+	}{
+		{[]int{0, 1}, []int{20, 18}, []cluster.DomainOrigin{fit(0), fit(0)}},
+		{[]int{0, 1, 2}, []int{20, 18, 6}, []cluster.DomainOrigin{fit(1), fit(1), {How: cluster.OriginGrow}}},
+		{[]int{0, 1, 2, 3}, []int{11, 18, 6, 9}, []cluster.DomainOrigin{fit(1), fit(1), {How: cluster.OriginGrow, Version: 2}, {How: cluster.OriginSplit}}},
+		{[]int{0, 2, 3}, []int{11, 6, 9}, []cluster.DomainOrigin{fit(1), {How: cluster.OriginGrow, Version: 2}, {How: cluster.OriginSplit, Version: 3}}},
+	} {
+		k := len(v.ids)
+		rm := &cluster.RouterModel{FeaturizerVersion: 1, Featurizer: "tfidf", Created: created.Add(time.Duration(i) * time.Minute),
+			IDs: v.ids, Model: &cluster.Model{K: k, Dim: 2, Centroids: make([]float32, 2*k), Sizes: v.sizes},
+			Origins: v.origins, NextID: 4}
+		if _, err := cluster.SaveRouter(filepath.Join(dir, routerDir), rm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var hist bytes.Buffer
+	for i, st := range []cluster.RoutingState{
+		{RouterVersion: 1, Counts: map[string]int64{"0": 5, "1": 4}},
+		{RouterVersion: 1, Counts: map[string]int64{"0": 10, "1": 8}, Parked: 3},
+		{RouterVersion: 2, Counts: map[string]int64{"0": 12, "1": 9, "2": 4}, Parked: 1},
+		{RouterVersion: 3, Counts: map[string]int64{"0": 14, "1": 10, "2": 6, "3": 2}, Parked: 1},
+		{RouterVersion: 4, Counts: map[string]int64{"0": 15, "2": 7, "3": 4}, Parked: 2},
+	} {
+		if !sameTime {
+			st.Saved = created.Add(time.Hour + time.Duration(i)*time.Second)
+		}
+		b, _ := json.Marshal(st)
+		hist.Write(append(b, '\n'))
+	}
+	writeFile(t, filepath.Join(dir, historyFile), hist.Bytes())
+}
+
+// TestPageDomainsOverTime: a run whose domains changed gets the figure of
+// the domains over time, with a line per domain and one of the parked
+// documents, creation marks labelled with how and the router version, and
+// a table of every domain's origin; a run whose domains did not change
+// gets none.
+func TestPageDomainsOverTime(t *testing.T) {
+	tests := []struct {
+		name    string
+		setup   func(t *testing.T, dir string)
+		figures []string
+		source  string
+		series  int
+		texts   []string   // drawn in the plot
+		rows    [][]string // table rows: domain, origin, version, created, size at fit, routed, first record, removed in
+	}{{
+		name:    "grown, split and removed domains, documents parked",
+		setup:   func(t *testing.T, dir string) { writeEvolvingRun(t, dir, false) },
+		figures: []string{"plot-sizes", "plot-domains-time", "plot-domains"},
+		source:  historyFile + " " + routerDir, series: 5,
+		texts: []string{"domain 0", "domain 3", "parked (novel, pending)", "created by growth", "created by a split",
+			"grown v2: domain 2", "split v3: domain 3", "seconds since the first record"},
+		rows: [][]string{
+			{"0", "fit", "v1", "2026-12-07 01:00:00", "11", "15", "0.0", "–"},
+			{"1", "fit", "v1", "2026-12-07 01:00:00", "18", "10", "0.0", "v4"},
+			{"2", "grow", "v2", "2026-12-07 01:01:00", "6", "7", "2.0", "–"},
+			{"3", "split", "v3", "2026-12-07 01:02:00", "9", "4", "3.0", "–"},
+		},
+	}, {
+		name:    "records saved at the same time: x is the record",
+		setup:   func(t *testing.T, dir string) { writeEvolvingRun(t, dir, true) },
+		figures: []string{"plot-sizes", "plot-domains-time", "plot-domains"},
+		source:  historyFile + " " + routerDir, series: 5,
+		texts: []string{"record", "grown v2: domain 2"},
+		rows:  [][]string{{"2", "grow", "v2", "2026-12-07 01:01:00", "6", "7", "2", "–"}},
+	}, {
+		name: "a history alone: a domain appears, origins unknown",
+		setup: func(t *testing.T, dir string) {
+			writeFile(t, filepath.Join(dir, historyFile), []byte(`{"counts":{"0":1},"saved":"2026-12-07T01:00:00Z"}
+{"counts":{"0":2,"5":1},"saved":"2026-12-07T01:00:02Z"}
+`))
+		},
+		figures: []string{"plot-sizes", "plot-domains-time"},
+		source:  historyFile, series: 2,
+		texts: []string{"domain 5"},
+		rows:  [][]string{{"5", "–", "–", "–", "–", "1", "2.0", "–"}},
+	}, {
+		name: "an older router version damaged",
+		setup: func(t *testing.T, dir string) {
+			writeEvolvingRun(t, dir, false)
+			writeFile(t, cluster.RouterPath(filepath.Join(dir, routerDir), 2), []byte("not arrow"))
+			writeFile(t, schemas.ParquetTwin(cluster.RouterPath(filepath.Join(dir, routerDir), 2)), []byte("not parquet"))
+		},
+		figures: []string{"plot-sizes", "plot-domains-time", "plot-domains"},
+		source:  historyFile + " " + routerDir, series: 5,
+		texts: []string{"grown v2: domain 2"}, // v3 and v4 still say so
+		rows:  [][]string{{"2", "grow", "v2", "–", "6", "7", "2.0", "–"}},
+	}, {
+		name: "two domains grown by one version: one label",
+		setup: func(t *testing.T, dir string) {
+			for _, rm := range []*cluster.RouterModel{
+				{IDs: []int{0}, Model: &cluster.Model{K: 1, Dim: 1, Centroids: []float32{0}, Sizes: []int{9}},
+					Origins: []cluster.DomainOrigin{{How: cluster.OriginFit}}, NextID: 1},
+				{IDs: []int{0, 1, 2}, Model: &cluster.Model{K: 3, Dim: 1, Centroids: []float32{0, 1, 2}, Sizes: []int{9, 3, 4}},
+					Origins: []cluster.DomainOrigin{{How: cluster.OriginFit, Version: 1}, {How: cluster.OriginGrow}, {How: cluster.OriginGrow}}, NextID: 3},
+			} {
+				rm.FeaturizerVersion, rm.Featurizer = 1, "tfidf"
+				if _, err := cluster.SaveRouter(filepath.Join(dir, routerDir), rm); err != nil {
+					t.Fatal(err)
+				}
+			}
+			writeFile(t, filepath.Join(dir, historyFile), []byte(`{"counts":{"0":1},"saved":"2026-12-07T01:00:00Z"}
+{"counts":{"0":2,"1":1,"2":3},"saved":"2026-12-07T01:00:05Z"}
+`))
+		},
+		figures: []string{"plot-sizes", "plot-domains-time", "plot-domains"},
+		source:  historyFile + " " + routerDir, series: 3,
+		texts: []string{"grown v2: domains 1, 2", "created by growth"},
+		rows:  [][]string{{"1", "grow", "v2"}, {"2", "grow", "v2"}, {"0", "fit", "v1"}},
+	}, {
+		name: "domains that did not change: no figure",
+		setup: func(t *testing.T, dir string) {
+			writeRouter(t, dir)
+			writeHistory(t, dir, [][3]int64{{1, 2, 3}, {2, 3, 4}}, false)
+		},
+		figures: []string{"plot-sizes", "plot-domains"},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			tt.setup(t, dir)
+			d, p := loadPage(t, dir)
+			figs, ids := figures(p)
+			if !slices.Equal(ids, tt.figures) {
+				t.Fatalf("figures %q, want %q", ids, tt.figures)
+			}
+			f, ok := figs["plot-domains-time"]
+			if !ok {
+				return
+			}
+			if f.Source != tt.source || f.Series != tt.series || f.Plot != "domains-time" || f.Title != "Domains over time" {
+				t.Errorf("plot-domains-time: source %q, %d series, plot %q, title %q; want %q, %d", f.Source, f.Series, f.Plot, f.Title, tt.source, tt.series)
+			}
+			texts := checkSVG(t, f)
+			for _, s := range tt.texts {
+				if !slices.Contains(texts, s) {
+					t.Errorf("plot-domains-time: texts %q lack %q", texts, s)
+				}
+			}
+			for _, r := range tt.rows {
+				wantRow(t, f, r[0], r[1:]...)
+			}
+			if page := render(t, p); !strings.Contains(page, `<figure id="plot-domains-time" data-plot="domains-time"`) {
+				t.Error("the page does not show the figure")
+			}
+			said := slices.Contains(d.Missing(), Missing{"router/", "1 older router version damaged, not loaded: the domains made there have no creation time"})
+			if damaged := strings.Contains(tt.name, "damaged"); said != damaged {
+				t.Errorf("Missing() = %q; want the damaged router version named: %v", d.Missing(), damaged)
+			}
+		})
+	}
+	// The same inputs draw the same figure.
+	dir := t.TempDir()
+	writeEvolvingRun(t, dir, false)
+	_, p1 := loadPage(t, dir)
+	_, p2 := loadPage(t, dir)
+	f1, _ := figures(p1)
+	f2, _ := figures(p2)
+	if f1["plot-domains-time"].Image != f2["plot-domains-time"].Image {
+		t.Error("plot-domains-time differs between two reports on the same run")
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -15,22 +16,32 @@ import (
 
 func (a *app) domainsCmd() *cobra.Command {
 	var (
-		router string
-		asJSON bool
+		router  string
+		history string
+		asJSON  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "domains",
 		Short: "List, split or remove the domains of a router",
 		Long: `Print the domains of the latest router version in --router: the stable domain
-id, the number of fit documents in it, its top terms (the terms its centroid
-weighs most; none for the hashing and http featurizers) and the ids of the
-fit documents nearest its centroid.
+id, the number of fit documents in it, its drift, its top terms (the terms its
+centroid weighs most; none for the hashing and http featurizers) and the ids of
+the fit documents nearest its centroid.
+
+The drift comes from the routing history (the routing stage's --history;
+--history, by default routing-history.jsonl beside the router dir, as
+'pipeline run' writes it, read only when it exists): the mean distance of the
+domain's recent documents to its centroid over the mean at fit, as of the last
+history line that has one for the domain. About 1 is normal, above 1 the
+domain's documents are moving away. "-" (absent from --json) when unknown: no
+history, a history written before drift was kept, or no document judged.
 
 'domains split' and 'domains remove' write a new router version into --router
 (and, with --brokers, publish it on router.models): a routing stage started
 with that --router picks it up while it runs, keeping every other domain id.`,
 		Example: `  pipeline domains --router router/
-  pipeline domains --router router/ --json
+  pipeline domains --router run/router --json
+  pipeline domains --router router/ --history routing-history.jsonl
   pipeline domains split --router router/ --domain 3 --in sample.jsonl.gz
   pipeline domains remove --router router/ --domain 5 --brokers 127.0.0.1:9092`,
 		Args: noSubcommand,
@@ -38,28 +49,37 @@ with that --router picks it up while it runs, keeping every other domain id.`,
 			if router == "" {
 				return usagef("domains: --router is required")
 			}
-			rm, err := cluster.LoadRouter(router, 0)
+			l, err := flow.ListDomains(flow.DomainsConfig{RouterDir: router, History: history})
 			if err != nil {
 				return fmt.Errorf("domains: %w", err)
 			}
-			ds := rm.Domains()
+			if l.Damaged > 0 {
+				a.log.Warn("damaged routing history lines skipped", "history", l.History, "lines", l.Damaged)
+			}
+			rm, ds := l.Router, l.Domains
 			if asJSON {
 				return writeJSON(a.stdout, struct {
 					Version           int64                `json:"version"`
 					Featurizer        string               `json:"featurizer"`
 					FeaturizerVersion int64                `json:"featurizer_version"`
+					History           string               `json:"history,omitempty"`
 					Domains           []cluster.DomainInfo `json:"domains"`
-				}{rm.Version, rm.Featurizer, rm.FeaturizerVersion, ds})
+				}{rm.Version, rm.Featurizer, rm.FeaturizerVersion, l.History, ds})
 			}
 			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(w, "ID\tSIZE\tTOP TERMS\tEXAMPLES\n")
+			fmt.Fprintf(w, "ID\tSIZE\tDRIFT\tTOP TERMS\tEXAMPLES\n")
 			for _, d := range ds {
-				fmt.Fprintf(w, "%d\t%d\t%s\t%s\n", d.ID, d.Size, strings.Join(d.TopTerms, " "), strings.Join(d.Examples, " "))
+				drift := "-"
+				if d.Drift != nil {
+					drift = strconv.FormatFloat(*d.Drift, 'f', 2, 64)
+				}
+				fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\n", d.ID, d.Size, drift, strings.Join(d.TopTerms, " "), strings.Join(d.Examples, " "))
 			}
 			return w.Flush()
 		},
 	}
 	cmd.Flags().StringVar(&router, "router", "", "router `dir`")
+	cmd.Flags().StringVar(&history, "history", "", "routing history `file` to read each domain's drift from (default routing-history.jsonl beside the router dir, when there)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
 	cmd.AddCommand(a.domainsEditCmd("split"), a.domainsEditCmd("remove"))
 	return cmd

@@ -37,6 +37,12 @@ JavaScript needed) with:
     (summary.json);
   - domain sizes over time, one line per domain (routing-history.jsonl; a bar
     chart of the final routed sizes, or of the sizes at fit, without it);
+  - the novel fraction of the routed documents over time, when the routing
+    stage judged novelty (routing-history.jsonl);
+  - the domains over time when they changed during the run: a line per
+    domain from its first record, the documents parked for growth, a mark
+    where each domain grown or split begins ("grown v2"), and a table of
+    every domain's origin (routing-history.jsonl, every version in router/);
   - the domains: sizes at fit and routed, and their top terms (router/);
   - the training loss of every expert over training bytes
     (experts/<name>/step-*.arrow);

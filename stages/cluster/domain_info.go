@@ -20,6 +20,11 @@ type DomainInfo struct {
 	// router version that created it (RouterModel.Origins); absent for a
 	// router saved before routers kept origins.
 	Origin *DomainOrigin `json:"origin,omitempty"`
+	// Drift is the domain's latest distance drift from a routing history
+	// (LatestDrift): about 1 while its documents look like the fit sample,
+	// above 1 when they move away. Domains never fills it; absent when
+	// unknown.
+	Drift *float64 `json:"drift,omitempty"`
 }
 
 // Domains lists the domains of m by id. TopTerms and Examples are empty,

@@ -1,9 +1,13 @@
 package cluster
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
+	"math"
 	"strconv"
 	"time"
 )
@@ -28,6 +32,12 @@ type RoutingState struct {
 	// growth on (no domain yet), since it began; absent without growth.
 	// History lines count the rows parked for a grown domain in Counts.
 	Parked int64 `json:"parked,omitempty"`
+	// Drift maps a domain id to its distance drift when the line was
+	// written (NoveltyStats.Drift: the recent rows' mean nearest distance
+	// over the fit-time mean, about 1 normal, above 1 drifting); absent
+	// from lines written before drift was kept and for domains without
+	// judged rows.
+	Drift map[string]float64 `json:"drift,omitempty"`
 }
 
 // EncodeRoutingState returns the JSON of the routed counts of router version
@@ -50,6 +60,15 @@ func EncodeRoutingHistory(version int64, counts map[int]int64, nov NoveltyStats,
 			s.NovelFraction[strconv.Itoa(w.Size)] = w.Fraction()
 		}
 	}
+	for id, v := range nov.Drift {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			continue // JSON has no NaN or infinity
+		}
+		if s.Drift == nil {
+			s.Drift = map[string]float64{}
+		}
+		s.Drift[strconv.Itoa(id)] = v
+	}
 	b, _ := json.Marshal(s) // ints, strings, finite floats and a time cannot fail
 	return b
 }
@@ -71,6 +90,50 @@ func DecodeRoutingState(b []byte) (map[int]int64, error) {
 		out[id] = c
 	}
 	return out, nil
+}
+
+// ReadRoutingHistory reads the JSON lines of a routing history (the
+// routing stage's --history): the valid lines in order, and the number of
+// lines that were not one (not a JSON object with counts; the last line of
+// a history being written may be cut short). Blank lines are skipped.
+func ReadRoutingHistory(r io.Reader) (lines []RoutingState, bad int, err error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		var s RoutingState
+		if err := json.Unmarshal(line, &s); err != nil || s.Counts == nil {
+			bad++
+			continue
+		}
+		lines = append(lines, s)
+	}
+	if err := sc.Err(); err != nil {
+		return lines, bad, fmt.Errorf("read routing history: %w", err)
+	}
+	return lines, bad, nil
+}
+
+// LatestDrift returns the drift of each domain id from the last of lines
+// that has one for it (RoutingState.Drift), or an empty map when none has.
+// Entries whose key is not a domain id are ignored.
+func LatestDrift(lines []RoutingState) map[int]float64 {
+	out := map[int]float64{}
+	for i := len(lines) - 1; i >= 0; i-- {
+		for k, v := range lines[i].Drift {
+			id, err := strconv.Atoi(k)
+			if err != nil {
+				continue
+			}
+			if _, ok := out[id]; !ok {
+				out[id] = v
+			}
+		}
+	}
+	return out
 }
 
 // withParked returns counts plus the rows stage parked for each grown

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -100,6 +102,92 @@ func TestRoutingHistoryNovelty(t *testing.T) {
 			}
 			if tt.wantNovel == 0 && strings.Contains(string(tt.line), "novel") {
 				t.Errorf("%s: novelty fields without judged rows", tt.line)
+			}
+		})
+	}
+}
+
+// TestRoutingHistoryDrift: history lines carry each domain's drift when the
+// stage has one (finite values only), and lines without it still decode.
+func TestRoutingHistoryDrift(t *testing.T) {
+	tests := []struct {
+		name string
+		line []byte
+		want map[string]float64
+	}{
+		{"drift", EncodeRoutingHistory(2, map[int]int64{0: 3, 4: 1}, NoveltyStats{Judged: 4,
+			Drift: map[int]float64{0: 1.25, 4: 0.5}}, 0), map[string]float64{"0": 1.25, "4": 0.5}},
+		{"not finite", EncodeRoutingHistory(2, map[int]int64{0: 3}, NoveltyStats{Judged: 4,
+			Drift: map[int]float64{0: math.Inf(1), 1: math.NaN(), 2: 2}}, 0), map[string]float64{"2": 2}},
+		{"none", EncodeRoutingHistory(2, map[int]int64{0: 3}, NoveltyStats{Judged: 4, Drift: map[int]float64{}}, 0), nil},
+		{"older line", []byte(`{"router_version":2,"counts":{"0":3},"judged":4,"novel":1}`), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var s RoutingState
+			if err := json.Unmarshal(tt.line, &s); err != nil {
+				t.Fatalf("%s: %v", tt.line, err)
+			}
+			if !reflect.DeepEqual(s.Drift, tt.want) || s.Counts["0"] != 3 {
+				t.Errorf("%s decodes to drift %v, counts %v; want drift %v", tt.line, s.Drift, s.Counts, tt.want)
+			}
+			if tt.want == nil && strings.Contains(string(tt.line), "drift") {
+				t.Errorf("%s: a drift field without drift", tt.line)
+			}
+		})
+	}
+}
+
+func TestReadRoutingHistory(t *testing.T) {
+	tests := []struct {
+		name     string
+		in       string
+		versions []int64
+		bad      int
+	}{
+		{"empty", "", nil, 0},
+		{"blank lines", "\n  \n", nil, 0},
+		{"one line", `{"router_version":1,"counts":{"0":1},"saved":"2026-11-27T01:00:00Z"}` + "\n", []int64{1}, 0},
+		{"a damaged line between", `{"router_version":1,"counts":{"0":1}}` + "\n{not json\n" + `{"router_version":2,"counts":{}}`, []int64{1, 2}, 1},
+		{"no counts, not an object", `{"router_version":3}` + "\n[1]\n", nil, 2},
+		{"last line cut short", `{"router_version":1,"counts":{"0":1}}` + "\n" + `{"router_version":2,"cou`, []int64{1}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lines, bad, err := ReadRoutingHistory(strings.NewReader(tt.in))
+			var versions []int64
+			for _, s := range lines {
+				versions = append(versions, s.RouterVersion)
+			}
+			if err != nil || bad != tt.bad || !slices.Equal(versions, tt.versions) {
+				t.Errorf("ReadRoutingHistory(%q) = versions %v, %d bad, %v; want %v, %d", tt.in, versions, bad, err, tt.versions, tt.bad)
+			}
+		})
+	}
+}
+
+func TestLatestDrift(t *testing.T) {
+	line := func(drift map[string]float64) RoutingState {
+		return RoutingState{Counts: map[string]int64{}, Drift: drift}
+	}
+	tests := []struct {
+		name  string
+		lines []RoutingState
+		want  map[int]float64
+	}{
+		{"no lines", nil, map[int]float64{}},
+		{"lines without drift", []RoutingState{line(nil), line(nil)}, map[int]float64{}},
+		{"the last line wins", []RoutingState{line(map[string]float64{"0": 1, "1": 2}), line(map[string]float64{"0": 1.5})},
+			map[int]float64{0: 1.5, 1: 2}},
+		{"a last line without drift keeps the earlier", []RoutingState{line(map[string]float64{"3": 0.75}), line(nil)},
+			map[int]float64{3: 0.75}},
+		{"keys that are not ids are ignored", []RoutingState{line(map[string]float64{"x": 9, "2": 1.125})},
+			map[int]float64{2: 1.125}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := LatestDrift(tt.lines); !maps.Equal(got, tt.want) {
+				t.Errorf("LatestDrift = %v, want %v", got, tt.want)
 			}
 		})
 	}
