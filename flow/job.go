@@ -482,7 +482,7 @@ func (j *Job) route(ctx context.Context, cc pipeline.ClientConfig, state *embed.
 		clog := log.With("cmd", "cluster")
 		wg.Go(func() {
 			run, err := cluster.RunStage(sctx, cluster.RunConfig{Client: cc, InputTopic: pipeline.TopicFeatures, Group: jobClusterGroup,
-				RouterDir: router, Rebuild: true, HistoryPath: filepath.Join(j.Out, "routing-history.jsonl"),
+				RouterDir: router, Rebuild: true, HistoryPath: filepath.Join(j.Out, HistoryFile),
 				Linger: 20 * time.Millisecond, Featurizer: RoutingFeaturizer(cc, clog), Logger: clog, Grow: grow, Novelty: j.Novelty})
 			dups.Add(run.Dropped)
 			if err != nil && sctx.Err() == nil {
