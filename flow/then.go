@@ -286,10 +286,14 @@ func (j *Job) placeB(ctx context.Context, cc pipeline.ClientConfig, b *Split, ba
 		}
 	}
 	ts.DocsDeadletter = int64(len(dead)) + int64(len(b.Rejected))
-	// Pending: the mover's pending rows, as it saved them.
-	pending, err := moverPending(ctx, cc)
-	if err != nil {
-		return err
+	// Pending: the mover's pending rows, as it saved them (none without
+	// growth: nothing is parked).
+	var pending []schemas.Origin
+	if !j.ThenFrozen {
+		var err error
+		if pending, err = moverPending(ctx, cc); err != nil {
+			return err
+		}
 	}
 	for _, o := range pending {
 		if i, ok := pos(o); ok && !placed[i] && !dead[i] {

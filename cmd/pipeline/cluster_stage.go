@@ -29,6 +29,7 @@ type clusterStageFlags struct {
 	novelty    cluster.NoveltyRule
 	grow       bool
 	growCfg    cluster.GrowConfig
+	shrink     cluster.ShrinkConfig
 }
 
 // addClusterStage makes `pipeline cluster` (no subcommand) run the Kafka
@@ -55,6 +56,8 @@ func (a *app) addClusterStage(cmd *cobra.Command) {
 	fs.DurationVar(&f.stateEvery, "state-interval", 10*time.Second, "stage: how often the routed counts are saved on router.models (and at exit)")
 	noveltyFlags(fs, &f.novelty)
 	growFlags(fs, &f.grow, &f.growCfg)
+	fs.Float64Var(&f.shrink.Below, "shrink-below", 0, "stage: remove a domain whose share of the last --shrink-window routed documents is below this, in (0, 1) (0: never); its documents go to their next nearest domain and its expert is retired. Balanced routing keeps every share near 1/k: this is for unbalanced routers and grown domains")
+	fs.IntVar(&f.shrink.Window, "shrink-window", cluster.DefaultShrinkWindow, "stage, --shrink-below: routed documents the share is measured over (a domain is judged once it has existed that long)")
 	cmd.Long += `
 
 On Kafka (--brokers given, no subcommand): run the stage docs.features →
@@ -107,7 +110,13 @@ nearest a grown domain reach it through docs.novel too (that keeps each
 domain's documents in origin order, which is what makes the moves exactly
 once), and balanced routing balances the old domains among themselves only:
 it neither fills a new domain with old documents nor pushes novel documents
-into old ones. Run every process of a group with the same --grow flags.`
+into old ones. Run every process of a group with the same --grow flags.
+
+With --shrink-below S (off by default), the process that routes partition 0 of
+docs.features removes a domain whose share of its last --shrink-window routed
+documents stayed below S (once the domain has existed that long): a new router
+version without it is published, its documents go to their next nearest
+domain, and its expert is retired (mixtures use the latest router's domains).`
 	cmd.Example += `
   pipeline cluster --brokers 127.0.0.1:9092 --router router/
   pipeline cluster --brokers 127.0.0.1:9092 --k 5 --router router/   # fit on the stream if router/ is empty
@@ -136,6 +145,13 @@ func (a *app) runClusterStage(cmd *cobra.Command, f *clusterStageFlags) error {
 	if err := f.novelty.Validate(); err != nil {
 		return usagef("%v", err)
 	}
+	var shrink *cluster.ShrinkConfig
+	if f.shrink.Below != 0 {
+		if err := f.shrink.Validate(); err != nil {
+			return usagef("%v", err)
+		}
+		shrink = &f.shrink
+	}
 	var grow *cluster.GrowConfig
 	if f.grow {
 		if err := f.growCfg.Validate(); err != nil {
@@ -160,6 +176,7 @@ func (a *app) runClusterStage(cmd *cobra.Command, f *clusterStageFlags) error {
 		Rebuild:         f.rebuild,
 		Novelty:         f.novelty,
 		Grow:            grow,
+		Shrink:          shrink,
 		HistoryPath:     f.history,
 		StateInterval:   f.stateEvery,
 		BatchMaxRecords: f.stage.BatchRecords,

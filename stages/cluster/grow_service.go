@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/memory"
@@ -104,6 +105,14 @@ func (r *moverRun) publish(ctx context.Context, m *RouterModel, w *routerWatch) 
 			}
 		}
 	}
+	return s.publishNext(ctx, m, w, false)
+}
+
+// publishNext gives m (a growth, a shrink) the next router version, saves
+// it into the router dir (if any), creates its domain topics, publishes it
+// on router.models and swaps it into the routing stage, and into the mover
+// too when tellMover is set (not for the mover's own growths: it has them).
+func (s *service) publishNext(ctx context.Context, m *RouterModel, w *routerWatch, tellMover bool) (*RouterModel, error) {
 	if dir := s.cfg.RouterDir; dir != "" {
 		if _, err := SaveRouter(dir, m); err != nil {
 			return nil, err
@@ -113,7 +122,7 @@ func (r *moverRun) publish(ctx context.Context, m *RouterModel, w *routerWatch) 
 		if err != nil && !errors.Is(err, errNoSuchRouter) {
 			return nil, err
 		}
-		v := r.stage.Model().Version
+		v := w.stage.Model().Version
 		if latest != nil {
 			v = max(v, latest.Version)
 		}
@@ -125,10 +134,52 @@ func (r *moverRun) publish(ctx context.Context, m *RouterModel, w *routerWatch) 
 	if err := s.topic.PublishRouter(ctx, m); err != nil {
 		return nil, err
 	}
-	if err := w.swapStage(ctx, m, false); err != nil {
+	swap := w.swapStage
+	if tellMover {
+		swap = w.swap
+	}
+	if err := swap(ctx, m, false); err != nil {
 		return nil, err
 	}
 	return m, nil
+}
+
+// shrinkLoop removes, every few seconds, the domain the routing stage
+// finds below the shrink threshold (Stage.ShrinkCandidate), while this
+// process routes partition 0 of the input (one process of the group
+// shrinks). The removed domain's documents then go to their next nearest
+// domain; its expert is retired (mixtures use the latest router).
+func (s *service) shrinkLoop(ctx context.Context, stage *Stage, w *routerWatch) {
+	t := time.NewTicker(s.cfg.ShrinkEvery)
+	defer t.Stop()
+	p0 := pipeline.Partition{Topic: s.cfg.InputTopic}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !stage.Holds(p0, 30*time.Second) {
+			continue
+		}
+		id, share, ok := stage.ShrinkCandidate()
+		if !ok {
+			continue
+		}
+		cur := stage.Model()
+		m, err := cur.RemoveDomain(id)
+		if err == nil {
+			m, err = s.publishNext(ctx, m, w, true)
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("domain not removed", "domain", id, "err", err)
+			}
+			continue
+		}
+		s.log.Info("domain removed: its share stayed below the shrink threshold; its documents go to their next nearest domain, its expert is retired",
+			"domain", id, "share", share, "below", s.cfg.Shrink.Below, "window", s.cfg.Shrink.window(), "router_version", m.Version)
+	}
 }
 
 // refetch reads the parked records from offset from up to to.

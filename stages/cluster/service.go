@@ -72,6 +72,13 @@ type RunConfig struct {
 	// domains runs the mover too, to forward their rows. Default: nil,
 	// growth off.
 	Grow *GrowConfig
+	// Shrink, when non-nil, turns shrinking on (see ShrinkConfig): the
+	// process that routes partition 0 of the input removes a domain whose
+	// share of its last Window routed documents is below Below, every
+	// ShrinkEvery. Default: nil, off.
+	Shrink *ShrinkConfig
+	// ShrinkEvery is how often shrinking looks. Default: 5s.
+	ShrinkEvery time.Duration
 	// Metrics, when non-nil, receive the runner's counters. Default: nil.
 	Metrics *pipeline.Metrics
 	// Registerer, when non-nil, gets the routing gauges
@@ -199,6 +206,9 @@ func (c *RunConfig) setDefaults() {
 	if c.StateInterval <= 0 {
 		c.StateInterval = 10 * time.Second
 	}
+	if c.ShrinkEvery <= 0 {
+		c.ShrinkEvery = 5 * time.Second
+	}
 	f := &c.Fit
 	if f.K <= 0 {
 		f.K = 8
@@ -232,6 +242,11 @@ func (c *RunConfig) validate() error {
 	}
 	if c.Grow != nil {
 		if err := c.Grow.Validate(); err != nil {
+			return err
+		}
+	}
+	if c.Shrink != nil {
+		if err := c.Shrink.Validate(); err != nil {
 			return err
 		}
 	}
@@ -331,6 +346,9 @@ func (s *service) run(ctx context.Context) (pipeline.StageRun, error) {
 	if err := stage.SetGrowth(s.cfg.Grow); err != nil {
 		return none, err
 	}
+	if err := stage.SetShrink(s.cfg.Shrink); err != nil {
+		return none, err
+	}
 	var restored int
 	err = pipeline.Retry(ctx, log, "restore the routing state", func(ctx context.Context) error {
 		var err error
@@ -411,6 +429,10 @@ func (s *service) run(ctx context.Context) (pipeline.StageRun, error) {
 	go func() { defer wg.Done(); w.watchDir(wctx) }()
 	go func() { defer wg.Done(); s.topic.WatchRouters(wctx, w.onTopic) }()
 	go func() { defer wg.Done(); s.stateLoop(wctx, stage) }()
+	if s.cfg.Shrink != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.shrinkLoop(wctx, stage, w) }()
+	}
 	rctx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	var moverErr error

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/array"
@@ -121,9 +122,12 @@ type Stage struct {
 	thresholds map[*RouterModel][]float64 // per model: NoveltyRule.Thresholds
 	novelty    *noveltyTracker
 
-	grow   *GrowConfig                   // nil: growth off (SetGrowth)
-	views  map[*RouterModel]*RouterModel // per model: its routeView
-	parked parkCounts
+	grow      *GrowConfig   // nil: growth off (SetGrowth)
+	shrink    *shrinkWindow // nil: shrinking off (SetShrink)
+	shrinkCfg *ShrinkConfig
+	lastBatch map[pipeline.Partition]time.Time
+	views     map[*RouterModel]*RouterModel // per model: its routeView
+	parked    parkCounts
 }
 
 // parkCounts counts the rows the stage parked on pipeline.TopicNovel.
@@ -258,7 +262,8 @@ func NewStage(m *RouterModel) (*Stage, error) {
 	}
 	st := &Stage{latest: m, models: map[int64]*RouterModel{m.Version: m}, parts: map[pipeline.Partition]*partState{},
 		mem: memory.DefaultAllocator, thresholds: map[*RouterModel][]float64{}, novelty: newNoveltyTracker(),
-		views: map[*RouterModel]*RouterModel{}, parked: parkCounts{claimed: map[int]int64{}}}
+		views: map[*RouterModel]*RouterModel{}, parked: parkCounts{claimed: map[int]int64{}},
+		lastBatch: map[pipeline.Partition]time.Time{}}
 	def, err := st.newPartState(m)
 	if err != nil {
 		return nil, err
@@ -509,6 +514,9 @@ func (st *Stage) Swap(m *RouterModel) error {
 		return err
 	}
 	st.latest = m
+	if st.shrink != nil {
+		st.shrink.known(m)
+	}
 	return nil
 }
 
@@ -591,6 +599,7 @@ func (st *Stage) ProcessAt(ctx context.Context, pos pipeline.Position, in arrow.
 	if err != nil {
 		return pipeline.Result{}, err
 	}
+	st.lastBatch[pos.Partition] = time.Now()
 	return st.process(ctx, ps, in)
 }
 
@@ -659,6 +668,16 @@ func (st *Stage) process(ctx context.Context, ps *partState, in arrow.Record) (p
 		}
 		id := ps.view.IDs[j]
 		byID[id] = append(byID[id], i)
+	}
+	if st.shrink != nil {
+		for _, j := range domains {
+			switch {
+			case j >= 0:
+				st.shrink.observe(ps.view.IDs[j])
+			case j != parkNovel:
+				st.shrink.observe(parkedClaim(j))
+			}
+		}
 	}
 	fail := func(err error) (pipeline.Result, error) {
 		for _, o := range res.Out {
