@@ -17,6 +17,10 @@
 #           --heldout 0 --k K+N                     offline refit and retrain
 #           on A+B, TOKENS per domain (the same total compute)
 #
+# With INITS (default "nearest average"), the grown arm is run again with
+# each other --init-new (the default is seed): how a new expert is best
+# initialized (point 4).
+#
 # Every arm is evaluated on the grown run's held-out documents of A and of B
 # (the grown and frozen runs in their summaries; refit with pipeline eval on
 # those files). bench/grow_summary.py prints goals a–d per split and seed, and
@@ -30,6 +34,7 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-bin/pipeline}
 CORPUS=${CORPUS:-../shared/corpora/mixed-v1.jsonl.gz}
 SEEDS=${SEEDS:-"1 2"}
+INITS=${INITS:-"nearest average"}
 K=${K:-4}
 TOKENS=${TOKENS:-600000}
 SEED_TOKENS=${SEED_TOKENS:-100000}
@@ -57,6 +62,11 @@ for s in $SPLITS; do
 		common=(--k "$K" --tokens-per-domain "$TOKENS" --seed-tokens "$SEED_TOKENS" --baseline=false --seed "$seed" $EVAL --json)
 		echo "  seed $seed: grown"
 		"$BIN" run --input "$d/a.jsonl" --then "$d/b.jsonl" --out "$r/grown" "${common[@]}" $GROW >"$r/grown.json" 2>"$r/grown.log"
+		for init in $INITS; do
+			echo "  seed $seed: grown, --init-new $init"
+			"$BIN" run --input "$d/a.jsonl" --then "$d/b.jsonl" --out "$r/grown-$init" "${common[@]}" $GROW \
+				--init-new "$init" >"$r/grown-$init.json" 2>"$r/grown-$init.log"
+		done
 		n=$(python3 -c "import json; print(len(json.load(open('$r/grown.json'))['then']['new_domains']))")
 		echo "  seed $seed: frozen (extra $((n * TOKENS)) bytes for the $n new domains' compute)"
 		"$BIN" run --input "$d/a.jsonl" --then "$d/b.jsonl" --out "$r/frozen" "${common[@]}" \

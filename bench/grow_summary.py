@@ -72,6 +72,15 @@ for r in sorted(glob.glob(os.path.join(work, "split*", "seed*"))):
     print("      bpb on B: grown " + " ".join(f"{bg[m]:.3f}" for m in MIX) + " | frozen " + " ".join(f"{bf[m]:.3f}" for m in MIX) + " | refit " + " ".join(f"{brf[m]:.3f}" for m in MIX))
     print("  (c) A held-out bpb after/before  " + "  ".join(f"{m} {row['c'][m]:.4f}" for m in MIX))
     print(f"  (d) first document in a new domain after {row['d_s']:.1f} s, {row['d_docs']} documents of B")
+    inits = {"seed": bg}
+    for p in sorted(glob.glob(f"{r}/grown-*.json")):
+        try:
+            inits[p.rsplit("grown-", 1)[1][:-5]] = load(p)["then"]["eval_b"]["mixture_bpb"]
+        except (OSError, ValueError, KeyError):
+            pass
+    if len(inits) > 1:
+        print("  new-expert init, B held-out bpb (top1 top2 all): " + "; ".join(f"{k} " + " ".join(f"{v[m]:.3f}" for m in MIX) for k, v in inits.items()))
+    row["inits"] = {k: v["top1"] for k, v in inits.items()}
 
 print()
 print("medians over seeds (goals: a ≥ 90% / ≥ 98%; b ≤ 0.90 vs frozen, ≤ 1.02 vs refit; c ≤ 1.005)")
@@ -81,3 +90,6 @@ for split, rs in sorted(rows.items()):
           f" (b) top1 vs frozen {med(lambda r: r['b_frozen']['top1']):.3f}, vs refit {med(lambda r: r['b_refit']['top1']):.3f};"
           f" best vs frozen {med(lambda r: r['b_best_frozen']):.3f}, vs refit {med(lambda r: r['b_best_refit']):.3f};"
           f" (c) top1 {med(lambda r: r['c']['top1']):.4f}; (d) {med(lambda r: r['d_s']):.1f} s, {med(lambda r: r['d_docs']):.0f} docs")
+    names = sorted({k for _, r in rs for k in r["inits"]})
+    if len(names) > 1:
+        print("    new-expert init, B top1 bpb: " + ", ".join(f"{k} {statistics.median(r['inits'][k] for _, r in rs if k in r['inits']):.3f}" for k in names))
