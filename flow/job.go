@@ -629,18 +629,27 @@ type jobTraining struct {
 	eval        EvalReport
 }
 
+// trainConfig is the job's training consumer configuration with a budget
+// of tokens bytes per expert (the schedule follows the budget).
+func (j *Job) trainConfig(cc pipeline.ClientConfig, tokens int64, log *slog.Logger) (train.ConsumerConfig, error) {
+	model, err := train.ConfigByName(j.Expert)
+	if err != nil {
+		return train.ConsumerConfig{}, err
+	}
+	opt := train.DefaultOptConfig()
+	opt.TotalSteps = 0 // from the token budget
+	return train.ConsumerConfig{Client: cc, Out: j.Out, Model: model, Opt: opt, Seed: j.Seed, ExitOnIdle: time.Second,
+		Threads: j.Threads, Tokens: tokens, Logger: log.With("cmd", "train")}, nil
+}
+
 // trainEval trains the dense seed, the domain experts branched from it and
 // the dense baseline, then evaluates them on the held-out documents.
 func (j *Job) trainEval(ctx context.Context, cc pipeline.ClientConfig, rm *cluster.RouterModel, split *Split, router string, phase func(string), log *slog.Logger) (jobTraining, error) {
 	var r jobTraining
-	model, err := train.ConfigByName(j.Expert)
+	base, err := j.trainConfig(cc, 0, log)
 	if err != nil {
 		return r, err
 	}
-	opt := train.DefaultOptConfig()
-	opt.TotalSteps = 0 // from the token budget
-	base := train.ConsumerConfig{Client: cc, Out: j.Out, Model: model, Opt: opt, Seed: j.Seed, ExitOnIdle: time.Second,
-		Threads: j.Threads, Logger: log.With("cmd", "train")}
 	one := func(name, topic string, tokens int64, cfg train.ConsumerConfig) (train.ExpertReport, error) {
 		cfg.Tokens = tokens
 		return train.RunExpert(ctx, cfg, name, topic)

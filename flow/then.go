@@ -346,14 +346,10 @@ func (j *Job) trainNew(ctx context.Context, cc pipeline.ClientConfig, router str
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	model, err := train.ConfigByName(j.Expert)
+	cfg, err := j.trainConfig(cc, j.TokensPerDomain, log)
 	if err != nil {
 		return nil, err
 	}
-	opt := train.DefaultOptConfig()
-	opt.TotalSteps = 0
-	cfg := train.ConsumerConfig{Client: cc, Out: j.Out, Model: model, Opt: opt, Seed: j.Seed, ExitOnIdle: time.Second,
-		Threads: j.Threads, Tokens: j.TokensPerDomain, Logger: log.With("cmd", "train")}
 	if j.SeedTokens > 0 {
 		if cfg.Init, err = train.LoadSeed(train.ExpertDir(j.Out, "seed")); err != nil {
 			return nil, fmt.Errorf("seed: %w", err)
@@ -375,14 +371,10 @@ func (j *Job) trainMore(ctx context.Context, cc pipeline.ClientConfig, ids []int
 	if len(ids) == 0 || j.ThenExtraTokens <= 0 {
 		return nil, nil
 	}
-	model, err := train.ConfigByName(j.Expert)
+	cfg, err := j.trainConfig(cc, j.TokensPerDomain+j.ThenExtraTokens/int64(len(ids)), log)
 	if err != nil {
 		return nil, err
 	}
-	opt := train.DefaultOptConfig()
-	opt.TotalSteps = 0
-	cfg := train.ConsumerConfig{Client: cc, Out: j.Out, Model: model, Opt: opt, Seed: j.Seed, ExitOnIdle: time.Second,
-		Threads: j.Threads, Tokens: j.TokensPerDomain + j.ThenExtraTokens/int64(len(ids)), Logger: log.With("cmd", "train")}
 	reps, err := train.RunDomains(ctx, cfg, ids)
 	if err != nil {
 		return nil, fmt.Errorf("old experts: %w", err)
