@@ -184,6 +184,7 @@ func (s *service) shrinkLoop(ctx context.Context, stage *Stage, w *routerWatch) 
 
 // refetch reads the parked records from offset from up to to.
 func (r *moverRun) refetch(ctx context.Context, from, to int64, fn func(int64, arrow.Record) error) error {
+	from = max(from, 0)
 	if from >= to {
 		return nil
 	}
