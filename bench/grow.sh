@@ -18,15 +18,15 @@
 #           on A+B, TOKENS per domain (the same total compute)
 #
 # With INITS (default "nearest average"), the grown arm is run again with
-# each other --init-new (the default is seed): how a new expert is best
-# initialized (point 4).
+# each other --init-new (the default is seed), for the seeds in INIT_SEEDS
+# (default 1): how a new expert is best initialized (point 4).
 #
 # Every arm is evaluated on the grown run's held-out documents of A and of B
 # (the grown and frozen runs in their summaries; refit with pipeline eval on
 # those files). bench/grow_summary.py prints goals a–d per split and seed, and
 # the medians.
 #
-#   bash bench/grow.sh                 # 2 splits × 2 seeds, ~15 min here
+#   bash bench/grow.sh                 # 2 splits × 2 seeds, ~30 min here
 #   SEEDS="1 2 3" SPLITS=... bash bench/grow.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,7 +40,8 @@ TOKENS=${TOKENS:-600000}
 SEED_TOKENS=${SEED_TOKENS:-100000}
 MAXCHARS=${MAXCHARS:-4000}
 EVAL="--eval-docs 200 --eval-doc-bytes 2048"
-GROW=${GROW:-"--grow-min 100 --novel-margin 0.02"}
+GROW=${GROW:-"--grow-min 100"}
+INIT_SEEDS=${INIT_SEEDS:-1} # the seeds the INITS arms run for
 WORK=${WORK:-$(mktemp -d)}
 # name:A sources:B sources
 SPLITS=${SPLITS:-"1:brown,sotu,moby-dick:spam-assassin,go-source 2:spam-assassin,go-source,sotu:brown,moby-dick"}
@@ -62,7 +63,9 @@ for s in $SPLITS; do
 		common=(--k "$K" --tokens-per-domain "$TOKENS" --seed-tokens "$SEED_TOKENS" --baseline=false --seed "$seed" $EVAL --json)
 		echo "  seed $seed: grown"
 		"$BIN" run --input "$d/a.jsonl" --then "$d/b.jsonl" --out "$r/grown" "${common[@]}" $GROW >"$r/grown.json" 2>"$r/grown.log"
-		for init in $INITS; do
+		inits=""
+		[[ " $INIT_SEEDS " == *" $seed "* ]] && inits=$INITS
+		for init in $inits; do
 			echo "  seed $seed: grown, --init-new $init"
 			"$BIN" run --input "$d/a.jsonl" --then "$d/b.jsonl" --out "$r/grown-$init" "${common[@]}" $GROW \
 				--init-new "$init" >"$r/grown-$init.json" 2>"$r/grown-$init.log"

@@ -158,6 +158,9 @@ func FitRouter(ctx context.Context, cfg FitRouterConfig) (*FitRouterResult, erro
 	if ids != nil {
 		rm.Examples = cluster.Examples(m, rows, ids, labels, NumExamples)
 	}
+	if rm.Fine, err = cluster.FitFine(ctx, rows, cluster.DefaultFineK, fc.Seed); err != nil {
+		return nil, err
+	}
 	if _, err := cluster.SaveRouter(cfg.Out, rm); err != nil {
 		return nil, err
 	}

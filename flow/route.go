@@ -101,11 +101,16 @@ func RouteFiles(ctx context.Context, cfg RouteFilesConfig) (*Routed, error) {
 	}
 	if th := cfg.Novelty.Thresholds(rm); th != nil {
 		out.Novel = make([]bool, len(a.Nearest))
-		oth := cfg.Novelty.OOVThreshold(rm)
+		oth, fth := cfg.Novelty.OOVThreshold(rm), cfg.Novelty.FineThreshold(rm)
 		cov, _ := s.Featurizer.(embed.VocabularyCoverage)
 		texts := dr.Texts()
+		var fine []float32
+		if rm.Fine != nil {
+			_, fine = rm.Fine.Model.Assign(RowsOf(v))
+		}
 		for i, j := range a.Nearest {
-			out.Novel[i] = float64(a.NearestDistances[i]) > th[j] || (cov != nil && rm.OOV != nil && cov.OutOfVocabulary(texts[i]) > oth)
+			out.Novel[i] = float64(a.NearestDistances[i]) > th[j] || (cov != nil && rm.OOV != nil && cov.OutOfVocabulary(texts[i]) > oth) ||
+				(fine != nil && float64(fine[i]) > fth)
 		}
 	} else if cfg.Logger != nil {
 		cfg.Logger.Info("router has no fit-time distances (saved before novelty scoring): documents are not judged for novelty; refit to turn novelty on",

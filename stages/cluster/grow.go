@@ -169,7 +169,7 @@ func (m *RouterModel) routeView() *RouterModel {
 		return m
 	}
 	v := &RouterModel{Version: m.Version, FeaturizerVersion: m.FeaturizerVersion, Featurizer: m.Featurizer,
-		Created: m.Created, Fit: m.Fit, Route: m.Route, NextID: m.NextID, OOV: m.OOV,
+		Created: m.Created, Fit: m.Fit, Route: m.Route, NextID: m.NextID, OOV: m.OOV, Fine: m.Fine,
 		Model: &Model{Dim: m.Model.Dim, Inertia: m.Model.Inertia}}
 	for j, id := range m.IDs {
 		if m.grown(j) {

@@ -18,6 +18,7 @@ package cluster
 // Stage.Collector); `pipeline cluster assign` marks each row.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -236,4 +237,89 @@ func (r NoveltyRule) Thresholds(m *RouterModel) []float64 {
 		}
 	}
 	return th
+}
+
+// FineCentroids are a router's novelty reference: many more centroids than
+// domains (DefaultFineK), fitted with plain k-means on the fit sample, and
+// the distribution of the fit rows' squared distances to their nearest one,
+// each as if the row had been left out of its centroid (FitFine). A row far
+// from every fine centroid is unlike every part of the fit sample, even
+// when its domain's centroid, an average over a broad domain, is near:
+// that is how prose of an unseen source shows up among prose domains
+// (BENCHMARKS.md §10). Stored in the router table as the rows with
+// negative domain ids (-1, -2, …).
+type FineCentroids struct {
+	Model     *Model
+	Distances DistanceStats
+}
+
+// DefaultFineK is the number of fine centroids FitFine fits by default.
+const DefaultFineK = 32
+
+// FitFine fits k fine centroids on x (plain k-means, seed) and the
+// distribution of each row's leave-one-out squared distance to its nearest
+// fine centroid: its own centroid without it is c' = (n·c − x)/(n − 1), at
+// (n/(n−1))²·‖x − c‖², so the distances are those of rows the fit did not
+// see. k is capped at x.N/2; nil when x has fewer than 4 rows.
+func FitFine(ctx context.Context, x *Rows, k int, seed uint64) (*FineCentroids, error) {
+	if k <= 0 {
+		k = DefaultFineK
+	}
+	k = min(k, x.N/2)
+	if k < 2 {
+		return nil, nil
+	}
+	m, labels, err := Fit(ctx, x, FitConfig{K: k, Unbalanced: true, Seed: seed, Restarts: 1})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: fine centroids: %w", err)
+	}
+	d := looDistances(m, x, labels)
+	return &FineCentroids{Model: m, Distances: NewDistanceStats(d)}, nil
+}
+
+// looDistances returns each row's squared distance to its nearest centroid
+// of m with the row left out of its own centroid (labels: its cluster).
+func looDistances(m *Model, x *Rows, labels []int) []float64 {
+	out := make([]float64, x.N)
+	one := &Rows{N: 1, Dim: x.Dim}
+	all := make([]float64, m.K)
+	for i := range x.N {
+		idx, val := x.Row(i)
+		if x.Sparse() {
+			one.Indptr, one.Indices, one.Values = []int64{0, int64(len(idx))}, idx, val
+		} else {
+			one.Indptr, one.Values = nil, val
+		}
+		for j := range m.K {
+			all[j] = float64(squaredDistance(one, 0, m.Centroid(j)))
+		}
+		n := float64(m.Sizes[labels[i]])
+		if n > 1 {
+			all[labels[i]] *= (n / (n - 1)) * (n / (n - 1))
+		} else {
+			all[labels[i]] = math.Inf(1)
+		}
+		out[i] = slices.Min(all)
+	}
+	return out
+}
+
+// FineThreshold returns the squared distance to the nearest fine centroid
+// above which a row is novel under r for router m (the rule's Quantile of
+// the fine distances, times 1 + Margin); +Inf when m has no fine centroids.
+func (r NoveltyRule) FineThreshold(m *RouterModel) float64 {
+	if m == nil || m.Fine == nil || m.Fine.Distances.Count == 0 {
+		return math.Inf(1)
+	}
+	return m.Fine.Distances.Quantile(r.quantile()) * (1 + r.Margin)
+}
+
+// fineDistances returns each row's squared distance to m's nearest fine
+// centroid, or nil when m has none.
+func (m *RouterModel) fineDistances(x *Rows) []float32 {
+	if m.Fine == nil {
+		return nil
+	}
+	_, d := m.Fine.Model.Assign(x)
+	return d
 }

@@ -69,6 +69,9 @@ type RouterModel struct {
 	// judges a row novel when its share exceeds OOVQuantile of these. Kept
 	// in the settings JSON.
 	OOV *DistanceStats
+	// Fine holds the router's fine centroids (novelty reference), or is
+	// nil: routers saved before them, and routers fitted on the stream.
+	Fine *FineCentroids
 	// Growth, set on a version made by a growth (RouterModel.Grow), says
 	// how it grew; nil otherwise. It belongs to that version: a router
 	// derived from it (a split, a removal, the next growth) has its own.
@@ -137,6 +140,9 @@ type routerSettings struct {
 	// OOV: absent in routers saved before it, and for featurizers without
 	// a vocabulary.
 	OOV *DistanceStats `json:"oov,omitempty"`
+	// FineDistances: the fine centroids' distances (RouterModel.Fine),
+	// whose centroids are the table rows with negative domain ids.
+	FineDistances *DistanceStats `json:"fine_distances,omitempty"`
 }
 
 // K returns the number of domains (0 for a router without a model).
@@ -228,6 +234,15 @@ func (m *RouterModel) validate() error {
 			return fmt.Errorf("cluster: router model: out-of-vocabulary shares: %w", err)
 		}
 	}
+	if f := m.Fine; f != nil {
+		fm := f.Model
+		if fm == nil || fm.K < 1 || fm.Dim != md.Dim || len(fm.Centroids) != fm.K*fm.Dim || len(fm.Sizes) != fm.K {
+			return errors.New("cluster: router model: fine centroids of the wrong shape")
+		}
+		if err := f.Distances.validate(); err != nil {
+			return fmt.Errorf("cluster: router model: fine-centroid distances: %w", err)
+		}
+	}
 	if m.Version < 0 || m.FeaturizerVersion < 0 {
 		return fmt.Errorf("cluster: router model: negative version (%d, featurizer %d)", m.Version, m.FeaturizerVersion)
 	}
@@ -288,6 +303,14 @@ type routerTable struct {
 func (m *RouterModel) table() routerTable {
 	k := m.Model.K
 	t := routerTable{ids: make([]int32, k), sizes: make([]int64, k), terms: make([][]string, k), centroids: make([][]float32, k)}
+	if f := m.Fine; f != nil { // fine centroids: rows -1, -2, …
+		for j := range f.Model.K {
+			t.ids = append(t.ids, int32(-1-j))
+			t.sizes = append(t.sizes, int64(f.Model.Sizes[j]))
+			t.terms = append(t.terms, nil)
+			t.centroids = append(t.centroids, f.Model.Centroid(j))
+		}
+	}
 	for j := range k {
 		t.ids[j] = int32(m.IDs[j])
 		if m.Model.Sizes != nil {
@@ -353,6 +376,9 @@ func (m *RouterModel) settings(t routerTable) ([]byte, error) {
 		Fit: m.Fit, Route: m.Route, Checksum: t.checksum(), Examples: m.Examples, Distances: m.Distances,
 		Origins: m.origins(), Growth: m.Growth, OOV: m.OOV,
 	}
+	if m.Fine != nil {
+		s.FineDistances = &m.Fine.Distances
+	}
 	b, err := json.Marshal(s)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: router model: encode settings: %w", err)
@@ -376,6 +402,10 @@ func buildRouter(meta []byte, digest string, t routerTable) (*RouterModel, error
 	}
 	if got := t.checksum(); got != s.Checksum {
 		return nil, errors.New("checksum mismatch (damaged data)")
+	}
+	fine, err := t.splitFine(s.Dim, s.FineDistances)
+	if err != nil {
+		return nil, err
 	}
 	k := len(t.ids)
 	if k != s.K || s.Dim < 1 {
@@ -421,7 +451,7 @@ func buildRouter(meta []byte, digest string, t routerTable) (*RouterModel, error
 		}
 		m.Origins = s.Origins
 	}
-	m.Growth, m.OOV = s.Growth, s.OOV
+	m.Growth, m.OOV, m.Fine = s.Growth, s.OOV, fine
 	if err := m.validate(); err != nil {
 		return nil, err
 	}
@@ -506,6 +536,39 @@ func (t *routerTable) appendRecord(rec arrow.Record) error {
 		t.centroids = append(t.centroids, c)
 	}
 	return nil
+}
+
+// splitFine removes the fine centroids (rows with negative ids, -1, -2, …
+// in order, after the domains) from t and returns them with their
+// distances (nil when there are none).
+func (t *routerTable) splitFine(dim int, dist *DistanceStats) (*FineCentroids, error) {
+	k := 0
+	for k < len(t.ids) && t.ids[k] >= 0 {
+		k++
+	}
+	if k == len(t.ids) {
+		if dist != nil {
+			return nil, errors.New("fine-centroid distances without fine centroids")
+		}
+		return nil, nil
+	}
+	if dist == nil {
+		return nil, errors.New("fine centroids without their distances")
+	}
+	f := &FineCentroids{Model: &Model{Dim: dim}, Distances: *dist}
+	for j := k; j < len(t.ids); j++ {
+		if t.ids[j] != int32(-1-(j-k)) {
+			return nil, fmt.Errorf("row %d: fine centroid id %d, want %d", j, t.ids[j], -1-(j-k))
+		}
+		if len(t.centroids[j]) != dim {
+			return nil, fmt.Errorf("fine centroid %d has %d values, want %d", j-k, len(t.centroids[j]), dim)
+		}
+		f.Model.Centroids = append(f.Model.Centroids, t.centroids[j]...)
+		f.Model.Sizes = append(f.Model.Sizes, int(t.sizes[j]))
+		f.Model.K++
+	}
+	t.ids, t.sizes, t.terms, t.centroids = t.ids[:k], t.sizes[:k], t.terms[:k], t.centroids[:k]
+	return f, nil
 }
 
 // routerRow is the Parquet row of a router table.

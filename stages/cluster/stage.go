@@ -336,13 +336,14 @@ func (st *Stage) thresholdsOf(m *RouterModel) []float64 {
 // near[i] at squared distance nd[i], and it went to centroid assigned[i] of
 // m (whose drift it counts in). It returns the verdicts (nil: novelty off).
 // oov[i], when oov is not nil, is row i's out-of-vocabulary share, novel
-// beyond the rule's OOVThreshold.
-func (st *Stage) judge(m *RouterModel, near []int, nd []float32, assigned []int, oov []float64) []bool {
+// beyond the rule's OOVThreshold; fine[i], when fine is not nil, its
+// distance to m's nearest fine centroid, novel beyond FineThreshold.
+func (st *Stage) judge(m *RouterModel, near []int, nd []float32, assigned []int, oov []float64, fine []float32) []bool {
 	th := st.thresholdsOf(m)
 	if th == nil {
 		return nil
 	}
-	oth := st.rule.OOVThreshold(m)
+	oth, fth := st.rule.OOVThreshold(m), st.rule.FineThreshold(m)
 	novel := make([]bool, len(near))
 	for i, j := range near {
 		d := float64(nd[i])
@@ -351,7 +352,7 @@ func (st *Stage) judge(m *RouterModel, near []int, nd []float32, assigned []int,
 		if mean := m.Distances[dom].Mean; mean > 0 {
 			ratio = d / mean
 		}
-		novel[i] = d > th[j] || (oov != nil && oov[i] > oth)
+		novel[i] = d > th[j] || (oov != nil && oov[i] > oth) || (fine != nil && float64(fine[i]) > fth)
 		st.novelty.observe(m.IDs[dom], novel[i], ratio)
 	}
 	return novel
@@ -642,7 +643,7 @@ func (st *Stage) process(ctx context.Context, ps *partState, in arrow.Record) (p
 				return pipeline.Result{}, err
 			}
 			domains, dist = a.Domains, a.Distances
-			st.judge(m, a.Nearest, a.NearestDistances, a.Domains, st.oovShares(m, in, keep))
+			st.judge(m, a.Nearest, a.NearestDistances, a.Domains, st.oovShares(m, in, keep), m.fineDistances(rows))
 		} else if domains, dist, share, err = st.routeParking(ps, rows, st.oovShares(m, in, keep)); err != nil {
 			return pipeline.Result{}, err
 		}
@@ -735,14 +736,15 @@ func (st *Stage) routeParking(ps *partState, rows *Rows, oov []float64) ([]int, 
 	m, v := ps.model, ps.view
 	near, nd := m.Model.Assign(rows)
 	th := st.thresholdsOf(m)
-	oth := st.rule.OOVThreshold(m)
+	oth, fth := st.rule.OOVThreshold(m), st.rule.FineThreshold(m)
+	fine := m.fineDistances(rows)
 	marks := make([]int, rows.N)
 	skip := make([]bool, rows.N)
 	for i, j := range near {
 		d := float64(nd[i])
 		if c := m.claim(th, j, d, false); c >= 0 {
 			marks[i], skip[i] = parkClaim(c), true
-		} else if st.grow != nil && th != nil && (d > th[j] || (oov != nil && oov[i] > oth)) {
+		} else if st.grow != nil && th != nil && (d > th[j] || (oov != nil && oov[i] > oth) || (fine != nil && float64(fine[i]) > fth)) {
 			marks[i], skip[i] = parkNovel, true
 		}
 	}
@@ -759,7 +761,7 @@ func (st *Stage) routeParking(ps *partState, rows *Rows, oov []float64) ([]int, 
 		marks[i] = a.Domains[i]
 		assigned[i], _ = m.Index(v.IDs[a.Domains[i]])
 	}
-	novel := st.judge(m, near, nd, assigned, oov)
+	novel := st.judge(m, near, nd, assigned, oov, fine)
 	var share float64
 	if st.grow != nil && novel != nil {
 		if ps.share == nil || len(ps.share.v) != st.grow.Window {
