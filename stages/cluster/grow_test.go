@@ -574,3 +574,104 @@ func TestDecodeMoverState(t *testing.T) {
 		t.Error("decoded a snapshot of an unknown format")
 	}
 }
+
+// TestFineAndOOVRoundTrip: a router's fine centroids (rows with negative
+// ids) and out-of-vocabulary shares survive the Arrow and Parquet files
+// and the topic encoding; fine rows out of order or without distances are
+// damage.
+func TestFineAndOOVRoundTrip(t *testing.T) {
+	rm := plantedRouter(t)
+	fit, _ := plantedCenters()
+	x := denseRows(plantedBlobs(fit, 200, 0.3, 3))
+	fine, err := FitFine(context.Background(), x, 8, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm.Fine = fine
+	oov := NewDistanceStats([]float64{0, 0.01, 0.02, 0.05, 0.1})
+	rm.OOV = &oov
+	dir := t.TempDir()
+	v, err := SaveRouter(dir, rm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(name string, got *RouterModel) {
+		t.Helper()
+		if got.K() != rm.K() || got.Fine == nil || got.Fine.Model.K != 8 || !slices.Equal(got.Fine.Model.Centroids, fine.Model.Centroids) ||
+			got.Fine.Distances.Count != fine.Distances.Count || got.OOV == nil || got.OOV.Max != 0.1 {
+			t.Errorf("%s: k %d, fine %+v, oov %+v", name, got.K(), got.Fine, got.OOV)
+		}
+	}
+	back, err := LoadRouter(dir, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("arrow", back)
+	if back, err = loadRouterParquet(RouterPath(dir, v)[:len(RouterPath(dir, v))-len(".arrow")] + ".parquet"); err != nil {
+		t.Fatal(err)
+	}
+	check("parquet", back)
+	b, err := EncodeRouter(rm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back, err = DecodeRouter(b); err != nil {
+		t.Fatal(err)
+	}
+	check("topic", back)
+	// The leave-one-out distances are those of rows the fit did not see:
+	// fresh rows of the same blobs lie within their 0.99 quantile about 99%
+	// of the time.
+	fresh := denseRows(plantedBlobs(fit, 500, 0.3, 4))
+	th := NoveltyRule{}.FineThreshold(rm)
+	over := 0
+	for _, d := range rm.fineDistances(fresh) {
+		if float64(d) > th {
+			over++
+		}
+	}
+	if over > 30 {
+		t.Errorf("%d of 1000 fresh rows beyond the fine threshold %.3f, want about 10", over, th)
+	}
+	// Damage: fine rows without distances.
+	tb := rm.table()
+	if _, err := tb.splitFine(rm.Model.Dim, nil); err == nil {
+		t.Error("fine rows without distances accepted")
+	}
+	tb = rm.table()
+	tb.ids[len(tb.ids)-1] = -3
+	if _, err := tb.splitFine(rm.Model.Dim, &fine.Distances); err == nil {
+		t.Error("fine rows out of order accepted")
+	}
+}
+
+// TestStageOOVNovelty: with a Coverage function, a row whose text is
+// mostly outside the vocabulary is novel even at the centroid.
+func TestStageOOVNovelty(t *testing.T) {
+	rm := plantedRouter(t)
+	oov := NewDistanceStats([]float64{0, 0.05, 0.1, 0.1, 0.2})
+	rm.OOV = &oov
+	st, err := NewStage(rm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Coverage = func(v int64) func(string) float64 {
+		return func(text string) float64 {
+			if len(text) > 0 && text[len(text)-1] == '7' { // rows whose offset ends in 7
+				return 0.9
+			}
+			return 0
+		}
+	}
+	fit, _ := plantedCenters()
+	rec := featuresRecord(t, "d", 0, plantedBlobs(fit, 50, 0.01, 2)) // all at the centroids
+	res, err := st.Process(context.Background(), rec)
+	rec.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	releaseOut(res)
+	if s := st.Novelty(); s.Novel != 10 {
+		t.Errorf("%d novel of %d, want the 10 rows with a text outside the vocabulary", s.Novel, s.Judged)
+	}
+}
