@@ -126,8 +126,11 @@ func FeaturesSchema() *arrow.Schema { return featuresSchema }
 func RoutedSchema() *arrow.Schema { return routedSchema }
 
 // RouterModelSchema has one row per domain: domain int32, size int64,
-// top_terms list<utf8>, centroid list<float32>. Facts about the whole router
-// go into the schema metadata at write time (see WithMetadata).
+// top_terms list<utf8>, centroid list<float32>. After the domains, rows
+// with negative domain ids (-1, -2, …) are the router's fine centroids, its
+// novelty reference (no top terms; size is their fit cluster's). Facts
+// about the whole router go into the schema metadata at write time (see
+// WithMetadata).
 func RouterModelSchema() *arrow.Schema { return routerModelSchema }
 
 // CheckpointSchema has one row per tensor: name utf8, shape list<int64>, dtype
