@@ -17,8 +17,8 @@
 #           --heldout 0 --k K+N                     offline refit and retrain
 #           on A+B, TOKENS per domain (the same total compute)
 #
-# With INITS (default "nearest average"), the grown arm is run again with
-# each other --init-new (the default is seed), for the seeds in INIT_SEEDS
+# With INITS (default "seed average"), the grown arm is run again with
+# each other --init-new (the default is nearest), for the seeds in INIT_SEEDS
 # (default 1): how a new expert is best initialized (point 4).
 #
 # Every arm is evaluated on the grown run's held-out documents of A and of B
@@ -34,7 +34,7 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-bin/pipeline}
 CORPUS=${CORPUS:-../shared/corpora/mixed-v1.jsonl.gz}
 SEEDS=${SEEDS:-"1 2"}
-INITS=${INITS:-"nearest average"}
+INITS=${INITS:-"seed average"}
 K=${K:-4}
 TOKENS=${TOKENS:-600000}
 SEED_TOKENS=${SEED_TOKENS:-100000}

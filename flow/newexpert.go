@@ -32,6 +32,12 @@ const (
 	InitAverage InitStrategy = "average"
 )
 
+// DefaultInit is the strategy of an empty ExpertInitConfig.Strategy and of
+// the CLI: on the growth benchmark (BENCHMARKS.md §11) a grown domain's
+// expert branched from the nearest expert reaches lower bits per byte on
+// the new corpus than one branched from the seed or from the average.
+const DefaultInit = InitNearest
+
 // InitStrategies lists the strategies.
 var InitStrategies = []InitStrategy{InitSeed, InitNearest, InitAverage}
 
@@ -43,7 +49,9 @@ type ExpertInitConfig struct {
 	// RouterDir holds the router whose centroids place the domains.
 	// Default: Out/router.
 	RouterDir string
-	// Strategy is the initialization. Default: InitSeed.
+	// Strategy is the initialization. Default: DefaultInit. Domains of a
+	// fit (origin fit) always start from the seed; nearest and average
+	// apply to domains created later (a growth, a split).
 	Strategy InitStrategy
 	// TopK is how many nearest experts InitAverage averages. Default: 2.
 	TopK int
@@ -72,7 +80,7 @@ type ExpertInitConfig struct {
 func NewExpertInit(cfg ExpertInitConfig) (func(ctx context.Context, expert string) (*train.Checkpoint, string, error), error) {
 	switch cfg.Strategy {
 	case "":
-		cfg.Strategy = InitSeed
+		cfg.Strategy = DefaultInit
 	case InitSeed, InitNearest, InitAverage:
 	default:
 		return nil, fmt.Errorf("flow: expert initialization %q: want seed, nearest or average", cfg.Strategy)
@@ -105,6 +113,12 @@ func NewExpertInit(cfg ExpertInitConfig) (func(ctx context.Context, expert strin
 		rm, err := cluster.LoadRouter(cfg.RouterDir, v)
 		if err != nil {
 			return nil, "", err
+		}
+		if j, ok := rm.Index(id); ok && j < len(rm.Origins) && rm.Origins[j].How == cluster.OriginFit {
+			// A domain of a fit starts from the seed like its siblings:
+			// which of them checkpointed first must not matter (a
+			// resumed run stays bit-identical).
+			return nil, "", nil
 		}
 		parents, err := nearestExperts(cfg.Out, rm, id)
 		if err != nil || len(parents) == 0 {

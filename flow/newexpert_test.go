@@ -48,6 +48,10 @@ func grownRouter(t *testing.T, out string, expertOf map[string]string, f float32
 	id := rm.NextID
 	next := &cluster.RouterModel{FeaturizerVersion: rm.FeaturizerVersion, Featurizer: rm.Featurizer,
 		IDs: append(append([]int(nil), rm.IDs...), id), Model: grown, Fit: rm.Fit, NextID: id + 1}
+	for range rm.IDs {
+		next.Origins = append(next.Origins, cluster.DomainOrigin{How: cluster.OriginFit, Version: rm.Version})
+	}
+	next.Origins = append(next.Origins, cluster.DomainOrigin{How: cluster.OriginGrow})
 	if _, err := cluster.SaveRouter(dir, next); err != nil {
 		t.Fatal(err)
 	}
@@ -78,6 +82,11 @@ func TestNewExpertInit(t *testing.T) {
 		{flow.InitSeed, strconv.Itoa(id), func(t *testing.T, ck *train.Checkpoint, how string) {
 			if ck != nil || how != "" {
 				t.Errorf("seed: got a checkpoint (%q); the trainer's seed must be used", how)
+			}
+		}},
+		{flow.InitNearest, expertOf["markets"], func(t *testing.T, ck *train.Checkpoint, how string) {
+			if ck != nil || how != "" {
+				t.Errorf("a domain of the fit got %q; it must start from the seed", how)
 			}
 		}},
 		{flow.InitNearest, "dense", func(t *testing.T, ck *train.Checkpoint, how string) {

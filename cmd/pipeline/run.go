@@ -133,7 +133,7 @@ budget larger than a domain's data stops at the end of that data.`,
 	noveltyFlags(fs, &f.novelty)
 	fs.BoolVar(&f.thenGrow, "then-grow", true, "with --then: grow new domains; false routes B into the old domains (the frozen system) and trains the old experts --then-extra-tokens more")
 	fs.Int64Var(&f.thenExtra, "then-extra-tokens", 0, "with --then-grow=false: training bytes, in all, the old experts get for B (split evenly)")
-	fs.StringVar(&f.initNew, "init-new", string(flow.InitSeed), "with --then: how the new domains' experts start: seed, nearest or average (see pipeline train --init-new)")
+	fs.StringVar(&f.initNew, "init-new", string(flow.DefaultInit), "with --then: how the new domains' experts start: seed, nearest or average (see pipeline train --init-new)")
 	return cmd
 }
 

@@ -102,7 +102,7 @@ it was initialized (init_from in --json).`,
 	fs.StringVar(&f.expert, "expert", "small", "model size: "+strings.Join(train.ConfigNames(), ", "))
 	fs.DurationVar(&f.exitOnIdle, "exit-on-idle", 0, "checkpoint and exit once no new input came for this long (0: run until SIGINT/SIGTERM)")
 	fs.StringVar(&f.init, "init", "", "seed checkpoint `file or expert dir` new experts branch from")
-	fs.StringVar(&f.initNew, "init-new", "seed", "how an expert that starts while other domains already have experts is initialized: seed (from --init, or from scratch), nearest (the expert of the nearest centroid) or average (the router-weighted average of the 2 nearest experts)")
+	fs.StringVar(&f.initNew, "init-new", string(flow.DefaultInit), "how the expert of a domain created later (a growth, a split) starts: nearest (the expert of the nearest centroid), average (the router-weighted average of the 2 nearest experts) or seed (--init, or from scratch); domains of a fit always start from --init")
 	fs.StringVar(&f.initRouter, "init-router", "", "router `dir` whose centroids --init-new nearest|average measures (default --out/router)")
 	fs.BoolVar(&f.skipSeen, "skip-seen", false, "with --init: skip the documents the seed already trained on (its origin positions), so that each branch trains only on documents new to it")
 	fs.BoolVar(&f.cont, "continue", false, "with --init and --topic: go on reading the topic where the seed stopped (a dense model continuing its training)")
