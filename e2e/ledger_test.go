@@ -164,10 +164,20 @@ func (r *rig) readOutcome(ids []int) (*outcome, error) {
 			}
 		}
 	}
+	var err error
+	if o.dead, err = readDeadLetters(ctx, cc); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// readDeadLetters reads docs.deadletter.
+func readDeadLetters(ctx context.Context, cc pipeline.ClientConfig) ([]deadLetter, error) {
 	msgs, err := pipeline.ReadTopic(ctx, cc, pipeline.TopicDeadLetter, 0)
 	if err != nil {
 		return nil, err
 	}
+	var dead []deadLetter
 	for _, m := range msgs {
 		dl := deadLetter{reason: headerOf(m, pipeline.HeaderReason), stage: headerOf(m, pipeline.HeaderStage)}
 		p, _ := strconv.Atoi(headerOf(m, pipeline.HeaderOriginPartition))
@@ -189,9 +199,9 @@ func (r *rig) readOutcome(ids []int) (*outcome, error) {
 				dl.id = v.ID
 			}
 		}
-		o.dead = append(o.dead, dl)
+		dead = append(dead, dl)
 	}
-	return o, nil
+	return dead, nil
 }
 
 // figures are the numbers of one run of the suite, printed as one JSON line

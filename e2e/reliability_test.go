@@ -304,8 +304,12 @@ func domainTopics(ids []int) []string {
 	return out
 }
 
-func (f figures) print(t *testing.T) {
-	b, err := json.Marshal(f)
+func (f figures) print(t *testing.T) { printReliability(t, f) }
+
+// printReliability prints v as one line "RELIABILITY {json}", appended to
+// $DOMAINFLOW_RELIABILITY_OUT when set.
+func printReliability(t *testing.T, v any) {
+	b, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -83,22 +83,7 @@ const (
 // stages. The trainer's output goes to a 64 MiB tmpfs when one can be
 // mounted (for the full-disk attack).
 func newRig(t *testing.T, seed uint64) *rig {
-	r := &rig{
-		t:       t,
-		rng:     rand.New(rand.NewPCG(seed, 13)),
-		dir:     t.TempDir(),
-		roles:   map[string]*role{},
-		killed:  map[*proc]bool{},
-		faults:  map[string]int{},
-		good:    map[string]bool{},
-		started: time.Now(),
-	}
-	r.broker = startKfake(t)
-	r.all = append(r.all, r.broker.p)
-	r.addr = r.broker.addr()
-	r.cc = pipeline.ClientConfig{Brokers: []string{r.addr}}
-	r.router = filepath.Join(r.dir, "router")
-	r.out = filepath.Join(r.dir, "out")
+	r := startRig(t, seed)
 	if d, err := mountTmpfs(t, r.out, 64<<20); err != nil {
 		t.Logf("full-disk attack off: cannot mount a tmpfs for the trainer's output: %v", err)
 		if err := os.MkdirAll(r.out, 0o755); err != nil {
@@ -133,6 +118,28 @@ func newRig(t *testing.T, seed uint64) *rig {
 		"--max-text-bytes", strconv.Itoa(rigMaxText), "--workers", "1", "--log-level", "warn")
 	r.addRole("cluster", clusterSlots, "cluster", "--brokers", r.addr, "--router", r.router, "--linger", "20ms", "--log-level", "warn")
 	r.addRole("train", 1, r.trainArgs()...)
+	return r
+}
+
+// startRig starts the broker of a rig, and nothing else: the caller fits
+// the router into r.router and adds the roles.
+func startRig(t *testing.T, seed uint64) *rig {
+	r := &rig{
+		t:       t,
+		rng:     rand.New(rand.NewPCG(seed, 13)),
+		dir:     t.TempDir(),
+		roles:   map[string]*role{},
+		killed:  map[*proc]bool{},
+		faults:  map[string]int{},
+		good:    map[string]bool{},
+		started: time.Now(),
+	}
+	r.broker = startKfake(t)
+	r.all = append(r.all, r.broker.p)
+	r.addr = r.broker.addr()
+	r.cc = pipeline.ClientConfig{Brokers: []string{r.addr}}
+	r.router = filepath.Join(r.dir, "router")
+	r.out = filepath.Join(r.dir, "out")
 	return r
 }
 

@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -432,6 +434,210 @@ func TestMoverReplay(t *testing.T) {
 				t.Errorf("trial %d: %s got %d rows after dedup, want %d", trial, topic, len(ids), len(w))
 			}
 		}
+	}
+}
+
+// TestMoverStaleSnapshot: a mover can be restored from a snapshot older
+// than the input its group committed: a process that lost the parked
+// partition (a broker restart ended its generation) saves its snapshot
+// late, over the newer one of the process that took over and committed
+// more. The runner then restores that snapshot and, the input being
+// committed further, saves it again at the committed offset and goes on
+// from there. The mover must replay the parked records in between (and
+// adopt a growth the other process published there) instead of going on
+// without them: the rows they left pending would be lost. Its rows,
+// deduplicated as a trainer does, and its pending rows are those of an
+// uninterrupted mover, and no growth is published twice.
+func TestMoverStaleSnapshot(t *testing.T) {
+	ctx := context.Background()
+	cfg := GrowConfig{MinCount: 100, Seed: 1}
+	ref := newGrowWorld(t, cfg)
+	a, b, _ := growStream(21)
+	ref.feed(ctx, "a", 0, a)
+	ref.feed(ctx, "b", len(a), b)
+	if ref.pubs == 0 {
+		t.Fatal("no growth")
+	}
+	want := map[string][]string{} // topic → ids, of the mover's topics
+	for topic, rows := range ref.topics {
+		if topic == pipeline.DomainTopic(0) || topic == pipeline.DomainTopic(1) {
+			continue
+		}
+		for _, r := range rows {
+			want[topic] = append(want[topic], r.id)
+		}
+	}
+	wantPending := ref.mover.Stats().Pending
+	n := int64(len(ref.parked))
+	p := pipeline.Partition{Topic: pipeline.TopicNovel}
+	spanned := 0
+	for _, cut := range [][2]int64{{n / 5, 2 * n / 5}, {n / 3, 2 * n / 3}, {n / 2, 4 * n / 5}, {n / 10, 9 * n / 10}} {
+		k1, k2 := cut[0], cut[1]
+		rm := plantedRouter(t)
+		rm.Version = 1
+		grown := map[int64]*RouterModel{}
+		mk := func(known int64) *Mover {
+			mv, err := NewMover(rm, cfg, NoveltyRule{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for v, g := range grown {
+				if v <= known {
+					if err := mv.Swap(g); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			mv.Publish = func(ctx context.Context, m *RouterModel) (*RouterModel, error) {
+				m.Version = int64(2 + len(grown))
+				grown[m.Version] = m
+				return m, nil
+			}
+			mv.Lookup = func(ctx context.Context, v int64) (*RouterModel, error) {
+				if g, ok := grown[v]; ok {
+					return g, nil
+				}
+				if v == rm.Version {
+					return rm, nil
+				}
+				return nil, fmt.Errorf("no router version %d", v)
+			}
+			mv.Refetch = func(ctx context.Context, from, to int64, fn func(int64, arrow.Record) error) error {
+				for off := max(from, 0); off < to; off++ {
+					if err := fn(off, ref.parked[off]); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			return mv
+		}
+		got := map[string][]routedRow{}
+		run := func(mv *Mover, from, to int64) {
+			for off := from; off < to; off++ {
+				res, err := mv.ProcessAt(ctx, pipeline.Position{Partition: p, First: off, Last: off}, ref.parked[off])
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, o := range res.Out {
+					got[o.Topic] = append(got[o.Topic], decodeRouted(t, []pipeline.Message{arrowMessage(t, o.Topic, o.Record)})...)
+					o.Record.Release()
+				}
+			}
+		}
+		// The first owner, up to k1: its snapshot at k1.
+		m1 := mk(0)
+		run(m1, 0, k1)
+		s1, err := m1.Snapshot(p, k1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m1.Close()
+		known := int64(1 + len(grown))
+		// The next owner goes on to k2 and commits there.
+		m2 := mk(known)
+		if err := m2.Restore(ctx, p, s1, k1, n); err != nil {
+			t.Fatal(err)
+		}
+		run(m2, k1, k2)
+		m2.Close()
+		grewInGap := int64(1+len(grown)) > known
+		if grewInGap {
+			spanned++
+		}
+		// The snapshot at k1 lands last. The runner restores it, saves it
+		// at the committed k2, and a crash later another process restores
+		// that and goes on from k2. Neither knows the growths m2 made.
+		m3 := mk(known)
+		if err := m3.Restore(ctx, p, s1, k1, n); err != nil {
+			t.Fatal(err)
+		}
+		s3, err := m3.Snapshot(p, k2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m3.Close()
+		m4 := mk(known)
+		if err := m4.Restore(ctx, p, s3, k2, n); err != nil {
+			t.Fatal(err)
+		}
+		run(m4, k2, n)
+		pending := m4.Stats().Pending
+		m4.Close()
+
+		if len(grown) != ref.pubs {
+			t.Errorf("cut %d..%d: %d growths published, want %d", k1, k2, len(grown), ref.pubs)
+		}
+		if pending != wantPending {
+			t.Errorf("cut %d..%d: %d rows pending at the end, want %d", k1, k2, pending, wantPending)
+		}
+		for topic, w := range want {
+			var ids []string
+			last := int64(-1)
+			for _, r := range got[topic] {
+				if r.offset <= last {
+					continue
+				}
+				last = r.offset
+				ids = append(ids, r.id)
+			}
+			if !slices.Equal(ids, w) {
+				t.Errorf("cut %d..%d: %s got %d rows after dedup, want %d", k1, k2, topic, len(ids), len(w))
+			}
+		}
+		t.Logf("cut %d..%d of %d parked records: growth in the gap %v, pending %d", k1, k2, n, grewInGap, pending)
+	}
+	if spanned == 0 {
+		t.Error("no cut has a growth between its snapshot and the committed offset")
+	}
+}
+
+// TestMoverGapWithDeadRecord: a parked message the runner dead-lettered
+// (here a record without parking metadata) leaves a gap in the offsets the
+// mover is handed; its catch-up passes over it instead of asking for a
+// retry for ever, and its state then reaches the record after.
+func TestMoverGapWithDeadRecord(t *testing.T) {
+	ctx := context.Background()
+	w := newGrowWorld(t, GrowConfig{MinCount: 100000, MinSize: 25})
+	_, novel := plantedCenters()
+	w.feed(ctx, "n", 0, plantedBlobs(novel, 50, 0.3, 9))
+	n := int64(len(w.parked))
+	bad := featuresRecord(t, "x", 1000, plantedBlobs(novel, 1, 0.3, 10))
+	defer bad.Release()
+	refetched := 0
+	w.mover.Refetch = func(ctx context.Context, from, to int64, fn func(int64, arrow.Record) error) error {
+		for off := from; off < to; off++ {
+			refetched++
+			if err := fn(off, bad); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	next := featuresRecord(t, "y", 2000, plantedBlobs(novel, 3, 0.3, 11))
+	defer next.Release()
+	_, err := w.mover.ProcessAt(ctx, pipeline.Position{Partition: pipeline.Partition{Topic: pipeline.TopicNovel}, First: n + 1, Last: n + 1}, next)
+	switch {
+	case err == nil:
+		t.Fatal("a record without parking metadata was accepted")
+	case errors.Is(err, pipeline.ErrRetry):
+		t.Fatalf("the mover asks for a retry: %v", err)
+	}
+	if refetched != 1 {
+		t.Fatalf("refetched %d records, want the 1 of the gap", refetched)
+	}
+	b, err := w.mover.Snapshot(pipeline.Partition{Topic: pipeline.TopicNovel}, n+2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sn moverSnapshot
+	if err := json.Unmarshal(b, &sn); err != nil {
+		t.Fatal(err)
+	}
+	// The record at n+1 failed (no parking metadata either), so the state
+	// reaches n+1: the gap is behind it.
+	if sn.Next == nil || *sn.Next != n+1 {
+		t.Fatalf("snapshot next %v, want %d", sn.Next, n+1)
 	}
 }
 

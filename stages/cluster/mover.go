@@ -48,9 +48,15 @@ import (
 // routers it adopted, so a mover restored from a snapshot and replaying the
 // parked topic after a crash writes the same rows to the same topics again
 // (duplicates by origin, which the trainers drop) and adopts the growth it
-// published before the crash instead of growing twice. Its current router
-// moves on only at its own growths, or when a router that is not a growth
-// is swapped in (a split, a refit) with no growth of its own pending.
+// published before the crash instead of growing twice. A snapshot records
+// the parked offset its state reaches; a mover handed records beyond it (a
+// snapshot older than the committed input: one saved late by a process
+// that had lost the partition, over the newer one of the process that took
+// over) first replays the records in between from the parked topic
+// (Refetch), without writing their rows again, since their pending rows
+// exist nowhere else. Its current router moves on only at its own growths,
+// or when a router that is not a growth is swapped in (a split, a refit)
+// with no growth of its own pending.
 //
 // Pending rows of a featurizer version other than the current router's
 // cannot be grown in its space: they stay pending (Stats counts them).
@@ -61,11 +67,13 @@ type Mover struct {
 	Publish func(ctx context.Context, m *RouterModel) (*RouterModel, error)
 	// Refetch reads the parked records of the partition from offset from
 	// up to offset to, in order: how a mover restored from a snapshot gets
-	// its pending rows back. Required for Restore with pending rows.
+	// its pending rows back, and the records its snapshot is behind by.
+	// Required for Restore with pending rows and for that catch-up.
 	Refetch func(ctx context.Context, from, to int64, fn func(offset int64, rec arrow.Record) error) error
-	// Lookup finds router version v: Restore looks up every version from
-	// the snapshot's current router to the newest it knows, so that a
-	// growth made before a crash is adopted where it was made. Optional.
+	// Lookup finds router version v: Restore (and a catch-up) looks up
+	// every version from the snapshot's current router on, up to the first
+	// it cannot find, so that a growth made before a crash, or by another
+	// process, is adopted where it was made. Optional.
 	Lookup func(ctx context.Context, v int64) (*RouterModel, error)
 	// Logger receives the mover's log lines. Default: slog.Default().
 	Logger *slog.Logger
@@ -83,6 +91,9 @@ type Mover struct {
 // moverState is what a snapshot keeps, plus the pending rows' data.
 type moverState struct {
 	seen int64 // rows read, duplicates excluded
+	// next is the parked offset after the last record the state includes
+	// (-1: unknown, a fresh state).
+	next int64
 	// last: the last origin position read per parking class and origin
 	// partition. The routing stage writes one record per class (novel,
 	// each claimed domain) per batch, so origins increase within a class
@@ -135,7 +146,7 @@ func NewMover(m *RouterModel, cfg GrowConfig, rule NoveltyRule) (*Mover, error) 
 		return nil, err
 	}
 	return &Mover{cfg: cfg.WithDefaults(), rule: rule, routers: map[int64]*RouterModel{m.Version: m}, applied: m.Version,
-		mem: memory.DefaultAllocator, st: moverState{last: map[classPartition]position{}}}, nil
+		mem: memory.DefaultAllocator, st: moverState{next: -1, last: map[classPartition]position{}}}, nil
 }
 
 // Swap tells the mover of router m. A growth (m.Growth set) is adopted when
@@ -204,10 +215,78 @@ func (mv *Mover) Process(ctx context.Context, in arrow.Record) (pipeline.Result,
 	return mv.ProcessAt(ctx, pipeline.Position{Partition: pipeline.Partition{Topic: pipeline.TopicNovel}, First: -1, Last: -1}, in)
 }
 
-// ProcessAt handles one parked record read at pos (see Mover).
+// ProcessAt handles one parked record read at pos (see Mover). When pos is
+// beyond the parked offset its state reaches, it first replays the records
+// in between (catchUp).
 func (mv *Mover) ProcessAt(ctx context.Context, pos pipeline.Position, in arrow.Record) (pipeline.Result, error) {
 	mv.mu.Lock()
 	defer mv.mu.Unlock()
+	if pos.First >= 0 && mv.st.next >= 0 && pos.First > mv.st.next {
+		if err := mv.catchUp(ctx, pos.First); err != nil {
+			return pipeline.Result{}, err
+		}
+	}
+	res, err := mv.apply(ctx, pos, in)
+	if err == nil && pos.First >= 0 {
+		mv.st.next = max(mv.st.next, pos.Last+1)
+	}
+	return res, err
+}
+
+// catchUp replays the parked records from the offset the state reaches up
+// to offset to, discarding their outputs: another process handled them
+// and wrote those rows, but the snapshot this mover was restored from is
+// older. Growths published meanwhile are looked up first, so that they
+// are adopted where they were made instead of grown again.
+func (mv *Mover) catchUp(ctx context.Context, to int64) error {
+	if mv.Refetch == nil {
+		return fmt.Errorf("cluster: mover: the state reaches parked offset %d, the next record is at %d, and there is no way to read the records in between (Refetch)", mv.st.next, to)
+	}
+	from := mv.st.next
+	mv.logger().Warn("the mover's state is behind its input: replaying the parked records in between", "from", from, "to", to)
+	mv.discover(ctx)
+	err := mv.Refetch(ctx, from, to, func(offset int64, rec arrow.Record) error {
+		if offset < mv.st.next {
+			return nil // replayed before a failure
+		}
+		res, err := mv.apply(ctx, pipeline.Position{Partition: pipeline.Partition{Topic: pipeline.TopicNovel}, First: offset, Last: offset}, rec)
+		if err != nil && (errors.Is(err, pipeline.ErrRetry) || ctx.Err() != nil) {
+			return err
+		}
+		// Any other error: the record was dead-lettered when it was read
+		// (a permanent failure, e.g. not a parked record).
+		for _, o := range res.Out {
+			o.Record.Release()
+		}
+		mv.st.next = offset + 1
+		return nil
+	})
+	if err != nil {
+		// The replay goes on where it stopped when the runner retries.
+		return fmt.Errorf("cluster: mover: replay parked offsets %d to %d: %w: %w", from, to, pipeline.ErrRetry, err)
+	}
+	mv.st.next = to
+	return nil
+}
+
+// discover looks up the router versions above the newest the mover knows,
+// up to the first it cannot find: growths (or other routers) another
+// process published.
+func (mv *Mover) discover(ctx context.Context) {
+	if mv.Lookup == nil {
+		return
+	}
+	for v := slices.Max(slices.Collect(maps.Keys(mv.routers))) + 1; ; v++ {
+		m, err := mv.Lookup(ctx, v)
+		if err != nil || m.Version != v {
+			return
+		}
+		mv.routers[v] = m
+	}
+}
+
+// apply handles one parked record read at pos.
+func (mv *Mover) apply(ctx context.Context, pos pipeline.Position, in arrow.Record) (pipeline.Result, error) {
 	if err := schemas.CheckSchema(in.Schema(), schemas.KindFeatures); err != nil {
 		return pipeline.Result{}, fmt.Errorf("cluster: mover: input: %w", err)
 	}
@@ -698,6 +777,7 @@ type moverSnapshot struct {
 	Format  int          `json:"format"`
 	Applied int64        `json:"applied"` // the current router version
 	Seen    int64        `json:"seen"`
+	Next    *int64       `json:"next,omitempty"` // parked offset after the last record the state includes (absent: the snapshot's offset)
 	Last    []classEntry `json:"last,omitempty"`
 	Low     int64        `json:"low"`               // parked offset of the oldest pending row (-1: none)
 	Pending []lastEntry  `json:"pending,omitempty"` // origins of the pending rows, in order
@@ -718,6 +798,13 @@ func (mv *Mover) Snapshot(p pipeline.Partition, next int64) ([]byte, error) {
 	mv.mu.Lock()
 	defer mv.mu.Unlock()
 	sn := moverSnapshot{Format: moverSnapshotFormat, Applied: mv.applied, Seen: mv.st.seen, Low: -1, Stats: mv.st.stats}
+	if mv.st.next >= 0 {
+		// Below next when the runner labels a restored state with a later
+		// offset (a snapshot older than the committed input): the next
+		// record handled then replays the records in between.
+		n := min(mv.st.next, next)
+		sn.Next = &n
+	}
 	sn.Stats.Pending = int64(len(mv.st.pending))
 	for k, p := range mv.st.last {
 		sn.Last = append(sn.Last, classEntry{Class: k.class, lastEntry: lastEntry{Topic: k.topic, Partition: k.partition, Offset: p.offset, Row: p.row}})
@@ -740,14 +827,16 @@ func (mv *Mover) Snapshot(p pipeline.Partition, next int64) ([]byte, error) {
 func (mv *Mover) Pending(pipeline.Partition, int64) bool { return false }
 
 // Restore sets the mover's state from a snapshot taken at parked offset at
-// (nil: a fresh state), reading its pending rows back with Refetch.
+// (nil: a fresh state), reading its pending rows back with Refetch. The
+// state reaches the offset the snapshot records (at, unless the snapshot
+// was labelled later than its state: see catchUp).
 func (mv *Mover) Restore(ctx context.Context, p pipeline.Partition, state []byte, at, end int64) error {
 	mv.mu.Lock()
 	defer mv.mu.Unlock()
 	for _, r := range mv.st.pending {
 		r.rec.Release()
 	}
-	mv.st = moverState{last: map[classPartition]position{}}
+	mv.st = moverState{next: -1, last: map[classPartition]position{}}
 	if state == nil {
 		// Nothing was committed: the parked topic is read from its start,
 		// with the router before any growth made on it (a growth published
@@ -779,12 +868,17 @@ func (mv *Mover) Restore(ctx context.Context, p pipeline.Partition, state []byte
 				mv.routers[v] = m
 			}
 		}
+		mv.discover(ctx)
 	}
 	if _, ok := mv.routers[sn.Applied]; !ok {
 		return fmt.Errorf("cluster: mover: snapshot of %s uses router version %d, unknown here: %w", p, sn.Applied, pipeline.ErrRetry)
 	}
 	mv.applied = sn.Applied
 	mv.st.seen, mv.st.stats = sn.Seen, sn.Stats
+	mv.st.next = at
+	if sn.Next != nil {
+		mv.st.next = *sn.Next
+	}
 	for _, e := range sn.Last {
 		mv.st.last[classPartition{e.Class, originPartition{e.Topic, e.Partition}}] = position{e.Offset, e.Row}
 	}
