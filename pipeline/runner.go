@@ -391,6 +391,7 @@ func groupByPartition(batch []kafka.Message) []*partitionBatch {
 // preparedBatch is a processed micro-batch waiting to be written.
 type preparedBatch struct {
 	start  time.Time
+	gen    int64 // the source's group generation the batch was fetched in (0: no generations)
 	out    []kafka.Message
 	lasts  []kafka.Message // the last input message of each partition
 	states []partitionSnapshot
@@ -407,7 +408,7 @@ type partitionSnapshot struct {
 
 // prepare decodes and processes one micro-batch.
 func (r *Runner) prepare(ctx context.Context, batch []kafka.Message) (*preparedBatch, error) {
-	pb := &preparedBatch{start: time.Now()}
+	pb := &preparedBatch{start: time.Now(), gen: r.gen.Load()}
 	groups := groupByPartition(batch)
 	if r.pstage != nil {
 		r.checkGeneration()
@@ -451,10 +452,18 @@ func (r *Runner) finish(ctx context.Context, pb *preparedBatch) error {
 	if err := r.write(ctx, pb.out, &pb.stats); err != nil {
 		return err
 	}
-	if err := r.saveStates(ctx, pb.states); err != nil {
+	switch err := r.saveStates(ctx, pb.gen, pb.states); {
+	case errors.Is(err, errStaleGeneration):
+		// Another member owns the partitions now: its snapshots are newer
+		// than this batch's, and the input is not committed (the
+		// commit would fail too). The outputs were written: the new owner
+		// redelivers the input, and downstream drops the repeats.
+		r.log.Warn("the group moved on while this batch's state was being saved: state not saved, input not committed", "err", err)
+	case err != nil:
 		return err
+	default:
+		r.commit(ctx, pb.lasts)
 	}
-	r.commit(ctx, pb.lasts)
 
 	st := &pb.stats
 	r.in.Add(st.in)

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -12,6 +13,10 @@ import (
 
 // The runner's side of PartitionStage: restoring a partition's state when
 // the runner takes a partition up, and saving it after every batch.
+
+// errStaleGeneration: a batch's state was not saved because the source
+// joined a later group generation meanwhile.
+var errStaleGeneration = errors.New("the consumer-group generation of the batch has ended")
 
 // generationer is the optional capability of a Source to count the consumer
 // group generations it has joined: after a rebalance every partition may have
@@ -109,7 +114,7 @@ func (r *Runner) restore(ctx context.Context, p Partition, first int64) error {
 		if err != nil {
 			return fmt.Errorf("stage %s: snapshot of %s: %w", r.cfg.Name, p, err)
 		}
-		if err := r.saveStates(ctx, []partitionSnapshot{{p: p, at: first, state: state}}); err != nil {
+		if err := r.saveStates(ctx, 0, []partitionSnapshot{{p: p, at: first, state: state}}); err != nil {
 			return err
 		}
 	}
@@ -130,7 +135,7 @@ func (r *Runner) applyPending(ctx context.Context, p Partition, first int64) err
 	if err != nil {
 		return fmt.Errorf("stage %s: snapshot of %s: %w", r.cfg.Name, p, err)
 	}
-	return r.saveStates(ctx, []partitionSnapshot{{p: p, at: first, state: state}})
+	return r.saveStates(ctx, 0, []partitionSnapshot{{p: p, at: first, state: state}})
 }
 
 // messageRows counts the input rows of a message as the runner does: the
@@ -157,14 +162,24 @@ func (r *Runner) waitFinished(ctx context.Context) error {
 
 // saveStates saves the snapshots of a batch whose outputs are acknowledged,
 // retrying with backoff until they are saved or ctx ends.
-func (r *Runner) saveStates(ctx context.Context, states []partitionSnapshot) error {
+// A batch fetched in group generation gen (non-zero) is not saved once the
+// source has joined a later one: a member that lost its partitions while a
+// save was failing (a broker restart) would otherwise write its older state
+// over the new owner's (errStaleGeneration).
+func (r *Runner) saveStates(ctx context.Context, gen int64, states []partitionSnapshot) error {
 	if r.cfg.States == nil {
 		return nil
 	}
 	for _, s := range states {
 		err := r.retry(ctx, "save the state of "+s.p.String(), func(ctx context.Context) error {
+			if g, ok := r.cfg.Source.(generationer); ok && gen != 0 && g.Generation() != gen {
+				return fmt.Errorf("%w: batch of generation %d, source in %d", errStaleGeneration, gen, g.Generation())
+			}
 			return r.cfg.States.Save(ctx, s.p, s.at, s.state)
 		})
+		if errors.Is(err, errStaleGeneration) {
+			return err
+		}
 		if err != nil {
 			return fmt.Errorf("stage %s: %w", r.cfg.Name, err)
 		}
@@ -180,8 +195,8 @@ func (r *Runner) retry(ctx context.Context, what string, f func(context.Context)
 		cctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
 		err := f(cctx)
 		cancel()
-		if err == nil {
-			return nil
+		if err == nil || errors.Is(err, errStaleGeneration) {
+			return err
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w (gave up: %v)", what, err, context.Cause(ctx))
