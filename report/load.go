@@ -69,6 +69,21 @@ type summary struct {
 	DenseTokens    int64           `json:"dense_tokens"`
 	Eval           summaryEval     `json:"eval"`
 	Seconds        float64         `json:"seconds"`
+	Then           *summaryThen    `json:"then"` // the second phase of `pipeline run --then`
+}
+
+// summaryThen is the second phase of a continuous run (flow.ThenSummary).
+type summaryThen struct {
+	DocsIn          int64       `json:"docs_in"`
+	DocsPending     int64       `json:"docs_pending"`
+	InNewDomains    int64       `json:"in_new_domains"`
+	InOldDomains    int64       `json:"in_old_domains"`
+	Growths         int         `json:"growths"`
+	NewDomains      []struct{}  `json:"new_domains"`
+	FirstNewSeconds float64     `json:"first_new_seconds"`
+	FirstNewDocs    int64       `json:"first_new_docs"`
+	EvalA           summaryEval `json:"eval_a"`
+	EvalB           summaryEval `json:"eval_b"`
 }
 
 // summaryDomain is one domain of the run summary.

@@ -88,9 +88,20 @@ func (d *Data) Page() (*Page, error) {
 			{"dense_tokens", "dense training bytes", strconv.FormatInt(s.DenseTokens, 10)},
 			{"seconds", "run time (s)", strconv.FormatFloat(s.Seconds, 'f', 1, 64)},
 		}
+		if t := s.Then; t != nil {
+			p.Counts = append(p.Counts,
+				Count{"then_docs_in", "then: documents in", strconv.FormatInt(t.DocsIn, 10)},
+				Count{"then_in_new_domains", "then: in new domains", strconv.FormatInt(t.InNewDomains, 10)},
+				Count{"then_in_old_domains", "then: in old domains", strconv.FormatInt(t.InOldDomains, 10)},
+				Count{"then_docs_pending", "then: pending (novel, no domain)", strconv.FormatInt(t.DocsPending, 10)},
+				Count{"then_growths", "then: growths", strconv.Itoa(t.Growths)},
+				Count{"then_new_domains", "then: new domains", strconv.Itoa(len(t.NewDomains))},
+				Count{"then_first_new_seconds", "then: seconds to the first document in a new domain", strconv.FormatFloat(t.FirstNewSeconds, 'f', 1, 64)},
+			)
+		}
 	}
 	for _, build := range []func(*Data) (*Figure, error){
-		sizesFigure, noveltyFigure, domainsTimeFigure, domainsFigure, lossFigure, bpbExpertsFigure, bpbRoutingFigure,
+		sizesFigure, noveltyFigure, domainsTimeFigure, domainsFigure, lossFigure, bpbExpertsFigure, bpbRoutingFigure, bpbPhasesFigure,
 	} {
 		fig, err := build(d)
 		if err != nil {
@@ -502,6 +513,60 @@ func bpbRoutingFigure(d *Data) (*Figure, error) {
 	if dense := d.summary.Eval.DenseBPB; dense != nil {
 		fig.Table.Rows = append(fig.Table.Rows, []Cell{{Text: "dense baseline"}, num(fmtFloat(*dense)), num(fmtFloat(math.Exp2(*dense)))})
 	}
+	return fig, renderFigure(fig, p)
+}
+
+// bpbPhasesFigure plots, for a continuous run (`pipeline run --then`), the
+// held-out bits per byte of each routing choice on the first corpus before
+// the second arrived, on the first corpus after it (with the grown domains
+// and their experts), and on the second corpus.
+func bpbPhasesFigure(d *Data) (*Figure, error) {
+	if d.summary == nil || d.summary.Then == nil {
+		return nil, nil
+	}
+	t := d.summary.Then
+	phases := []struct {
+		name string
+		mix  map[string]float64
+	}{{"A before B", d.summary.Eval.MixtureBPB}, {"A after B", t.EvalA.MixtureBPB}, {"B", t.EvalB.MixtureBPB}}
+	var names []string
+	for _, c := range routingChoices {
+		if _, ok := t.EvalB.MixtureBPB[c]; ok {
+			names = append(names, c)
+		}
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	fig := &Figure{ID: "plot-bpb-phases", Plot: "bpb-phases", Title: "Bits per byte before and after the new corpus", Source: summaryFile}
+	p := newPlot("Held-out bits per byte by phase", "routing", "bits/byte")
+	w := barWidth(len(names), len(phases))
+	fig.Table = Table{Caption: "Held-out bits per byte by phase and routing choice", Head: []string{"routing"}}
+	for i, ph := range phases {
+		fig.Table.Head = append(fig.Table.Head, ph.name)
+		vals := make(plotter.Values, len(names))
+		for k, n := range names {
+			vals[k] = ph.mix[n]
+		}
+		if err := addBars(p, ph.name, vals, 0, w, w*vg.Length(i-len(phases)/2), i); err != nil {
+			return nil, err
+		}
+		fig.Series++
+	}
+	for _, n := range names {
+		row := []Cell{{Text: n}}
+		for _, ph := range phases {
+			if v, ok := ph.mix[n]; ok {
+				row = append(row, num(fmtFloat(v)))
+			} else {
+				row = append(row, Cell{Text: "-"})
+			}
+		}
+		fig.Table.Rows = append(fig.Table.Rows, row)
+	}
+	p.NominalX(names...)
+	fig.Caption = "A continuous run: bits per byte of the router mixtures on the first corpus's held-out documents before the second corpus arrived and after (with the domains grown from it and their experts), and on the second corpus's held-out documents. Lower is better; A after B should stay at A before B."
+	fig.Alt = "Grouped bar chart of bits per byte per routing choice, before and after the new corpus"
 	return fig, renderFigure(fig, p)
 }
 

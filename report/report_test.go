@@ -968,3 +968,37 @@ func TestPageDomainsOverTime(t *testing.T) {
 		t.Error("plot-domains-time differs between two reports on the same run")
 	}
 }
+
+// TestPageThen: a continuous run's summary (pipeline run --then) adds its
+// counts to the header and the bits-per-byte-by-phase figure, whose table
+// holds A before, A after and B per routing choice; without it neither
+// shows.
+func TestPageThen(t *testing.T) {
+	dir := t.TempDir()
+	synthRun(t, dir)
+	_, p0 := loadPage(t, dir)
+	if figs, _ := figures(p0); figs["plot-bpb-phases"].ID != "" {
+		t.Fatal("a phase figure without a second phase")
+	}
+	s := synthSummary()
+	s.Then = &summaryThen{DocsIn: 50, InNewDomains: 40, InOldDomains: 7, DocsPending: 3, Growths: 1, NewDomains: make([]struct{}, 2),
+		FirstNewSeconds: 1.25, EvalA: summaryEval{MixtureBPB: map[string]float64{"top1": 4.0, "top2": 4.0, "all": 4.25}},
+		EvalB: summaryEval{MixtureBPB: map[string]float64{"top1": 3.5, "top2": 3.25, "all": 3.75}}}
+	writeSummary(t, dir, s)
+	_, p := loadPage(t, dir)
+	figs, _ := figures(p)
+	f := figs["plot-bpb-phases"]
+	if f.Series != 3 || len(f.Table.Rows) != 3 {
+		t.Fatalf("phase figure %+v", f)
+	}
+	if got := f.Table.Rows[1]; got[0].Text != "top2" || got[1].Text != "4.0312" || got[2].Text != "4.0000" || got[3].Text != "3.2500" {
+		t.Errorf("top2 row %+v, want A before 4.0312, A after 4.0000, B 3.2500", got)
+	}
+	counts := map[string]string{}
+	for _, c := range p.Counts {
+		counts[c.Key] = c.Value
+	}
+	if counts["then_in_new_domains"] != "40" || counts["then_docs_pending"] != "3" || counts["then_new_domains"] != "2" {
+		t.Errorf("header counts %v", counts)
+	}
+}
