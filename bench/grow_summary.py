@@ -72,7 +72,7 @@ for r in sorted(glob.glob(os.path.join(work, "split*", "seed*"))):
     print("      bpb on B: grown " + " ".join(f"{bg[m]:.3f}" for m in MIX) + " | frozen " + " ".join(f"{bf[m]:.3f}" for m in MIX) + " | refit " + " ".join(f"{brf[m]:.3f}" for m in MIX))
     print("  (c) A held-out bpb after/before  " + "  ".join(f"{m} {row['c'][m]:.4f}" for m in MIX))
     print(f"  (d) first document in a new domain after {row['d_s']:.1f} s, {row['d_docs']} documents of B")
-    inits = {"seed": bg}
+    inits = {"nearest": bg}  # the grown arm runs the default, --init-new nearest
     for p in sorted(glob.glob(f"{r}/grown-*.json")):
         try:
             inits[p.rsplit("grown-", 1)[1][:-5]] = load(p)["then"]["eval_b"]["mixture_bpb"]

@@ -861,6 +861,9 @@ func TestStageOOVNovelty(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := st.SetGrowth(&GrowConfig{}); err != nil { // the test runs with growth on
+		t.Fatal(err)
+	}
 	st.Coverage = func(v int64) func(string) float64 {
 		return func(text string) float64 {
 			if len(text) > 0 && text[len(text)-1] == '7' { // rows whose offset ends in 7

@@ -160,15 +160,32 @@ func (m *Model) Assign(x *Rows) (domains []int, dist []float32) {
 	if x.Dim != m.Dim {
 		panic("cluster: Model.Assign: dimension mismatch")
 	}
+	return m.assignWith(m.prepare(), x)
+}
+
+// prepare returns m's centroids in the layout of the distance kernel.
+func (m *Model) prepare() *centroids {
 	c := make([]float64, len(m.Centroids))
 	for i, v := range m.Centroids {
 		c[i] = float64(v)
 	}
 	cn := newCentroids(m.K, m.Dim)
 	cn.set(c)
-	sq := make([]float64, x.N*m.K)
+	return cn
+}
+
+// distancesTo returns the squared distances of every row of x to every
+// centroid of cn (row-major, x.N × K).
+func distancesTo(cn *centroids, x *Rows) []float64 {
+	sq := make([]float64, x.N*cn.m)
 	xn := rowNorms(x, runtime.GOMAXPROCS(0))
 	distancesExact(sq, x, xn, cn, runtime.GOMAXPROCS(0))
+	return sq
+}
+
+// assignWith is Assign with m's centroids prepared (cn, read only).
+func (m *Model) assignWith(cn *centroids, x *Rows) (domains []int, dist []float32) {
+	sq := distancesTo(cn, x)
 	domains = make([]int, x.N)
 	dist = make([]float32, x.N)
 	for i := range x.N {

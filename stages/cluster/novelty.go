@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 )
 
 // DistanceLevels are the quantile levels DistanceStats keeps, increasing.
@@ -262,6 +263,16 @@ func (r NoveltyRule) Thresholds(m *RouterModel) []float64 {
 type FineCentroids struct {
 	Model     *Model
 	Distances DistanceStats
+
+	once sync.Once
+	cn   *centroids // Model prepared for the distance kernel, once
+}
+
+// prepared returns f's centroids in the kernel's layout (built once; read
+// only, safe for concurrent use).
+func (f *FineCentroids) prepared() *centroids {
+	f.once.Do(func() { f.cn = f.Model.prepare() })
+	return f.cn
 }
 
 // DefaultFineK is the number of fine centroids FitFine fits by default.
@@ -284,25 +295,21 @@ func FitFine(ctx context.Context, x *Rows, k int, seed uint64) (*FineCentroids, 
 	if err != nil {
 		return nil, fmt.Errorf("cluster: fine centroids: %w", err)
 	}
-	d := looDistances(m, x, labels)
-	return &FineCentroids{Model: m, Distances: NewDistanceStats(d)}, nil
+	f := &FineCentroids{Model: m}
+	f.Distances = NewDistanceStats(looDistances(m, f.prepared(), x, labels))
+	return f, nil
 }
 
 // looDistances returns each row's squared distance to its nearest centroid
-// of m with the row left out of its own centroid (labels: its cluster).
-func looDistances(m *Model, x *Rows, labels []int) []float64 {
+// of m (prepared: cn) with the row left out of its own centroid (labels:
+// its cluster).
+func looDistances(m *Model, cn *centroids, x *Rows, labels []int) []float64 {
 	out := make([]float64, x.N)
-	one := &Rows{N: 1, Dim: x.Dim}
-	all := make([]float64, m.K)
+	sq := distancesTo(cn, x)
 	for i := range x.N {
-		idx, val := x.Row(i)
-		if x.Sparse() {
-			one.Indptr, one.Indices, one.Values = []int64{0, int64(len(idx))}, idx, val
-		} else {
-			one.Indptr, one.Values = nil, val
-		}
-		for j := range m.K {
-			all[j] = float64(squaredDistance(one, 0, m.Centroid(j)))
+		all := sq[i*m.K : (i+1)*m.K]
+		for j := range all {
+			all[j] = max(all[j], 0)
 		}
 		n := float64(m.Sizes[labels[i]])
 		if n > 1 {
@@ -331,6 +338,6 @@ func (m *RouterModel) fineDistances(x *Rows) []float32 {
 	if m.Fine == nil {
 		return nil
 	}
-	_, d := m.Fine.Model.Assign(x)
+	_, d := m.Fine.Model.assignWith(m.Fine.prepared(), x)
 	return d
 }

@@ -359,10 +359,12 @@ func (st *Stage) judge(m *RouterModel, near []int, nd []float32, assigned []int,
 }
 
 // oovShares returns the out-of-vocabulary share of the texts of rows keep
-// of in, or nil when m has no OOV stats or the featurizer's vocabulary is
-// not known.
+// of in, or nil when m has no OOV stats, the featurizer's vocabulary is not
+// known, or growth is off: the test tokenizes every text a second time
+// (about a third of the routing stage's time on tf-idf, BENCHMARKS.md §9),
+// so it runs where it decides what is parked.
 func (st *Stage) oovShares(m *RouterModel, in arrow.Record, keep []int) []float64 {
-	if m.OOV == nil || st.Coverage == nil {
+	if m.OOV == nil || st.Coverage == nil || st.grow == nil {
 		return nil
 	}
 	f := st.Coverage(m.FeaturizerVersion)
