@@ -157,12 +157,7 @@ func (w *growWorld) newMover(rm *RouterModel, cfg GrowConfig) *Mover {
 		return m, w.stage.Swap(m)
 	}
 	mv.Refetch = func(ctx context.Context, from, to int64, fn func(int64, arrow.Record) error) error {
-		for off := max(from, 0); off < to && off < int64(len(w.parked)); off++ {
-			if err := fn(off, w.parked[off]); err != nil {
-				return err
-			}
-		}
-		return nil
+		return refetchFrom(w.parked)(ctx, from, to, fn)
 	}
 	return mv
 }
@@ -373,14 +368,7 @@ func TestMoverReplay(t *testing.T) {
 				pubs++
 				return m, nil
 			}
-			mv.Refetch = func(ctx context.Context, from, to int64, fn func(int64, arrow.Record) error) error {
-				for off := max(from, 0); off < to; off++ {
-					if err := fn(off, ref.parked[off]); err != nil {
-						return err
-					}
-				}
-				return nil
-			}
+			mv.Refetch = refetchFrom(ref.parked)
 			return mv
 		}
 		got := map[string][]routedRow{}
@@ -502,14 +490,7 @@ func TestMoverStaleSnapshot(t *testing.T) {
 				}
 				return nil, fmt.Errorf("no router version %d", v)
 			}
-			mv.Refetch = func(ctx context.Context, from, to int64, fn func(int64, arrow.Record) error) error {
-				for off := max(from, 0); off < to; off++ {
-					if err := fn(off, ref.parked[off]); err != nil {
-						return err
-					}
-				}
-				return nil
-			}
+			mv.Refetch = refetchFrom(ref.parked)
 			return mv
 		}
 		got := map[string][]routedRow{}
@@ -882,5 +863,18 @@ func TestStageOOVNovelty(t *testing.T) {
 	releaseOut(res)
 	if s := st.Novelty(); s.Novel != 10 {
 		t.Errorf("%d novel of %d, want the 10 rows with a text outside the vocabulary", s.Novel, s.Judged)
+	}
+}
+
+// refetchFrom is a Mover.Refetch over parked, the parked topic as a list
+// of records by offset.
+func refetchFrom(parked []arrow.Record) func(context.Context, int64, int64, func(int64, arrow.Record) error) error {
+	return func(ctx context.Context, from, to int64, fn func(int64, arrow.Record) error) error {
+		for off := max(from, 0); off < to && off < int64(len(parked)); off++ {
+			if err := fn(off, parked[off]); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 }
