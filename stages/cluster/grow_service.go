@@ -54,6 +54,7 @@ func (s *service) startMover(ctx context.Context, stage *Stage, w *routerWatch) 
 	}
 	mv.Refetch = r.refetch
 	mv.Lookup = s.lookup
+	mv.OriginCheck = s.originCheck
 	group := MoverGroup(s.cfg.Group)
 	stateTopic := RoutingStateTopic(group)
 	err = pipeline.Retry(ctx, s.log, "create "+stateTopic, func(ctx context.Context) error {

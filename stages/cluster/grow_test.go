@@ -13,9 +13,11 @@ import (
 	"time"
 
 	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
 
 	"github.com/domainflow/domainflow/pipeline"
 	"github.com/domainflow/domainflow/pipeline/pipetest"
+	"github.com/domainflow/domainflow/schemas"
 )
 
 // newCenters are two far centers of the planted space (see plantedCenters)
@@ -876,5 +878,47 @@ func refetchFrom(parked []arrow.Record) func(context.Context, int64, int64, func
 			}
 		}
 		return nil
+	}
+}
+
+// TestMoverForgedOrigin: a row on the parked topic whose origin cannot
+// exist is dead-lettered and does not move the deduplication ahead: the
+// genuine rows after it are read, not dropped.
+func TestMoverForgedOrigin(t *testing.T) {
+	ctx := context.Background()
+	rm := plantedRouter(t)
+	rm.Version = 1
+	mv, err := NewMover(rm, GrowConfig{MinCount: 100000, MinSize: 25}, NoveltyRule{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mv.Close()
+	mv.OriginCheck = func(_ context.Context, o schemas.Origin) error {
+		if o.Offset >= 1000 {
+			return fmt.Errorf("%w: offset %d beyond the end", pipeline.ErrImpossibleOrigin, o.Offset)
+		}
+		return nil
+	}
+	_, novel := plantedCenters()
+	park := func(offsets []int) pipeline.Result {
+		rec := featuresRecordOffsets(t, "n", offsets, 0, plantedBlobs(novel, len(offsets), 0.3, 1))
+		defer rec.Release()
+		md := rec.Schema().Metadata()
+		meta := arrow.NewMetadata(append(md.Keys(), MetaParkedRouterVersion), append(md.Values(), "1"))
+		parked := array.NewRecord(arrow.NewSchema(rec.Schema().Fields(), &meta), rec.Columns(), rec.NumRows())
+		defer parked.Release()
+		res, err := mv.Process(ctx, parked)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	res := park([]int{5, 999999})
+	if len(res.Dead) != 1 || res.Dead[0].Row != 1 || res.Dead[0].Reason != ReasonImpossibleOrigin {
+		t.Fatalf("dead rows %+v, want the forged row 1", res.Dead)
+	}
+	res = park([]int{6, 7})
+	if len(res.Dropped) != 0 || mv.Stats().Pending != 3 {
+		t.Errorf("after the forged row: dropped %v, pending %d; want the genuine rows 5, 6, 7 pending", res.Dropped, mv.Stats().Pending)
 	}
 }

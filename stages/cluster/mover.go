@@ -75,6 +75,12 @@ type Mover struct {
 	// it cannot find, so that a growth made before a crash, or by another
 	// process, is adopted where it was made. Optional.
 	Lookup func(ctx context.Context, v int64) (*RouterModel, error)
+	// OriginCheck, when set, is asked about every parked row's origin; an
+	// error wrapping pipeline.ErrImpossibleOrigin dead-letters the row
+	// (ReasonImpossibleOrigin: a forged row on the parked topic must not
+	// move the deduplication ahead of the genuine rows), any other error
+	// retries the record.
+	OriginCheck func(ctx context.Context, o schemas.Origin) error
 	// Logger receives the mover's log lines. Default: slog.Default().
 	Logger *slog.Logger
 
@@ -295,7 +301,7 @@ func (mv *Mover) apply(ctx context.Context, pos pipeline.Position, in arrow.Reco
 		return pipeline.Result{}, err
 	}
 	var res pipeline.Result
-	rows, err := mv.fresh(in, meta.claim, &res)
+	rows, err := mv.fresh(ctx, in, meta.claim, &res)
 	if err != nil {
 		return pipeline.Result{}, err
 	}
@@ -359,13 +365,30 @@ func parkedMeta(s *arrow.Schema) (parkMeta, error) {
 
 // fresh returns the rows of in that are not duplicates by origin, records
 // the dropped ones in res and counts the others as read.
-func (mv *Mover) fresh(in arrow.Record, class int, res *pipeline.Result) ([]int, error) {
+func (mv *Mover) fresh(ctx context.Context, in arrow.Record, class int, res *pipeline.Result) ([]int, error) {
 	docs, err := schemas.Documents(in)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: mover: %w", err)
 	}
+	impossible := map[int]error{}
+	if mv.OriginCheck != nil { // before any state changes: an error retries the record
+		for i := range docs.Len() {
+			err := mv.OriginCheck(ctx, docs.Origin(i))
+			switch {
+			case errors.Is(err, pipeline.ErrImpossibleOrigin):
+				impossible[i] = err
+			case err != nil:
+				return nil, fmt.Errorf("cluster: mover: check origin: %w: %v", pipeline.ErrRetry, err)
+			}
+		}
+	}
 	var rows []int
 	for i := range docs.Len() {
+		if err := impossible[i]; err != nil {
+			res.Dead = append(res.Dead, pipeline.DeadRow{Row: i, Reason: ReasonImpossibleOrigin, Err: err})
+			mv.st.stats.Dead++
+			continue
+		}
 		o := docs.Origin(i)
 		key, p := classPartition{class, originPartition{o.Topic, o.Partition}}, position{o.Offset, o.Row}
 		if last, ok := mv.st.last[key]; ok && !last.less(p) {

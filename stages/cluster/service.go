@@ -289,6 +289,9 @@ type service struct {
 	cc    pipeline.ClientConfig
 	log   *slog.Logger
 	topic *RouterTopic
+	// originCheck checks a row's origin against the broker (the routing
+	// stage's and the mover's).
+	originCheck func(ctx context.Context, o schemas.Origin) error
 }
 
 func (s *service) run(ctx context.Context) (pipeline.StageRun, error) {
@@ -338,6 +341,7 @@ func (s *service) run(ctx context.Context) (pipeline.StageRun, error) {
 		}
 		return err
 	}
+	s.originCheck = stage.OriginCheck
 	stage.Lookup = s.lookup
 	stage.Logger = log
 	if err := stage.SetNoveltyRule(s.cfg.Novelty); err != nil {
