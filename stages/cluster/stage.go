@@ -729,9 +729,7 @@ func parkedClaim(mark int) int {
 // routeParking routes rows with ps when rows may be parked (growth on, or
 // a router with grown domains): a row whose nearest centroid of the whole
 // model is a grown domain, within its novelty threshold, is parked with
-// that domain's claim, and so is a novel row that its nearest grown domain
-// accepts (RouterModel.claims); with growth on, another novel row is parked
-// without one;
+// that domain's claim; with growth on, a novel row is parked without one;
 // every other row is routed by ps's router over the view (the domains that
 // are not grown), balanced among them only. It returns the view's centroid
 // or parking mark of each row, the distance to the assigned centroid (0
