@@ -328,15 +328,25 @@ func (m *RouterModel) Grow(ctx context.Context, pending *Rows, cfg GrowConfig, r
 			g.Examples = append(g.Examples, nil)
 		}
 	}
-	// The new domains' distances: of the pending rows nearest to each
-	// among the new centroids (leave-one-out, as FitDistances).
-	nm := &Model{K: g.Model.K - old, Dim: g.Model.Dim, Centroids: g.Model.Centroids[old*g.Model.Dim:], Sizes: g.Model.Sizes[old:]}
-	g.Distances = append(g.Distances, FitDistances(nm, pending)...)
-	g.Growth = &Growth{IDs: ids}
-	claims := g.claims(pending, rule.Thresholds(g), true)
+	// The new domains' distances: of the pending rows nearest to each among
+	// all of the new router's centroids.
+	nearest, dist := g.Model.Assign(pending)
+	by := make([][]float64, g.Model.K)
+	for i, j := range nearest {
+		if j >= old {
+			by[j] = append(by[j], float64(dist[i]))
+		}
+	}
+	for j := old; j < g.Model.K; j++ {
+		g.Distances = append(g.Distances, NewDistanceStats(by[j]))
+	}
+	th := rule.Thresholds(g)
+	claims := make([]int, pending.N)
 	n := 0
-	for _, c := range claims {
-		if c >= 0 {
+	for i, j := range nearest {
+		claims[i] = -1
+		if j >= old && float64(dist[i]) <= th[j] {
+			claims[i] = g.IDs[j]
 			n++
 		}
 	}
@@ -350,45 +360,14 @@ func (m *RouterModel) Grow(ctx context.Context, pending *Rows, cfg GrowConfig, r
 // claim returns the id of the grown domain of m claiming a row whose
 // nearest centroid of m is j at squared distance d (th: m's thresholds), or
 // -1: the row's nearest domain must be grown, and the row within its
-// threshold.
-func (m *RouterModel) claim(th []float64, j int, d float64) int {
+// threshold. newOnly, when set, limits the claim to the domains m's Growth
+// added.
+func (m *RouterModel) claim(th []float64, j int, d float64, newOnly bool) int {
 	if !m.grown(j) || th == nil || d > th[j] {
 		return -1
 	}
+	if newOnly && (m.Growth == nil || !slices.Contains(m.Growth.IDs, m.IDs[j])) {
+		return -1
+	}
 	return m.IDs[j]
-}
-
-// claims returns, per row of x (novel rows: their nearest old domain does
-// not want them), the grown domain that claims it, or -1: the nearest
-// grown domain (of m's Growth only, with newOnly), when the row lies within
-// its novelty threshold (th: m's thresholds). A novel row thus goes to a
-// grown domain that would accept it even when an old centroid is nearer.
-func (m *RouterModel) claims(x *Rows, th []float64, newOnly bool) []int {
-	out := make([]int, x.N)
-	for i := range out {
-		out[i] = -1
-	}
-	if th == nil {
-		return out
-	}
-	var idx []int // centroid of m of each grown centroid
-	sub := &Model{Dim: m.Model.Dim}
-	for j := range m.IDs {
-		if !m.grown(j) || (newOnly && (m.Growth == nil || !slices.Contains(m.Growth.IDs, m.IDs[j]))) {
-			continue
-		}
-		idx = append(idx, j)
-		sub.Centroids = append(sub.Centroids, m.Model.Centroid(j)...)
-		sub.K++
-	}
-	if sub.K == 0 {
-		return out
-	}
-	near, d := sub.Assign(x)
-	for i, k := range near {
-		if j := idx[k]; float64(d[i]) <= th[j] {
-			out[i] = m.IDs[j]
-		}
-	}
-	return out
 }

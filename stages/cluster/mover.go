@@ -464,6 +464,7 @@ func (mv *Mover) place(in arrow.Record, offset int64, rows []int, meta parkMeta,
 	if len(keep) == 0 {
 		return nil
 	}
+	near, nd := cur.Model.Assign(x)
 	if j, ok := cur.Index(meta.claim); ok && meta.claim >= 0 {
 		// A claimed record: its rows belong to that grown domain.
 		c := cur.Model.Centroid(j)
@@ -474,11 +475,10 @@ func (mv *Mover) place(in arrow.Record, offset int64, rows []int, meta parkMeta,
 		mv.st.stats.Forwarded += int64(len(keep))
 		return nil
 	}
-	claims := cur.claims(x, mv.rule.Thresholds(cur), false)
+	th := mv.rule.Thresholds(cur)
 	for i, r := range keep {
-		if id := claims[i]; id >= 0 {
-			j, _ := cur.Index(id)
-			batchOf(out, id).add(in, r, squaredDistance(x, i, cur.Model.Centroid(j)), cur.Version)
+		if id := cur.claim(th, near[i], float64(nd[i]), false); id >= 0 {
+			batchOf(out, id).add(in, r, nd[i], cur.Version)
 			mv.st.stats.Forwarded++
 			continue
 		}
@@ -662,12 +662,12 @@ func (mv *Mover) adopt(g *RouterModel, out map[int]*moveBatch) error {
 	}
 	moved := map[int]bool{}
 	if x != nil {
-		claims := g.claims(x, mv.rule.Thresholds(g), true)
+		near, nd := g.Model.Assign(x)
+		th := mv.rule.Thresholds(g)
 		for k, i := range which {
-			if id := claims[k]; id >= 0 {
-				j, _ := g.Index(id)
+			if id := g.claim(th, near[k], float64(nd[k]), true); id >= 0 {
 				p := mv.st.pending[i]
-				batchOf(out, id).add(p.rec, p.row, squaredDistance(x, k, g.Model.Centroid(j)), g.Version)
+				batchOf(out, id).add(p.rec, p.row, nd[k], g.Version)
 				moved[i] = true
 			}
 		}

@@ -742,33 +742,12 @@ func (st *Stage) routeParking(ps *partState, rows *Rows, oov []float64) ([]int, 
 	fine := m.fineDistances(rows)
 	marks := make([]int, rows.N)
 	skip := make([]bool, rows.N)
-	novelRows := false
 	for i, j := range near {
 		d := float64(nd[i])
-		novel := th != nil && (d > th[j] || (oov != nil && oov[i] > oth) || (fine != nil && float64(fine[i]) > fth))
-		if c := m.claim(th, j, d); c >= 0 {
+		if c := m.claim(th, j, d, false); c >= 0 {
 			marks[i], skip[i] = parkClaim(c), true
-		} else if novel {
-			// Claimed by a grown domain below, or parked as novel
-			// (growth on), or routed as before (growth off).
-			marks[i], novelRows = parkNovel, true
-		}
-	}
-	if novelRows && m.hasGrown() {
-		claims := m.claims(rows, th, false)
-		for i, mk := range marks {
-			if mk == parkNovel && claims[i] >= 0 {
-				marks[i], skip[i] = parkClaim(claims[i]), true
-			}
-		}
-	}
-	for i, mk := range marks {
-		if mk == parkNovel {
-			if st.grow != nil {
-				skip[i] = true
-			} else {
-				marks[i] = 0 // routed by the router below
-			}
+		} else if st.grow != nil && th != nil && (d > th[j] || (oov != nil && oov[i] > oth) || (fine != nil && float64(fine[i]) > fth)) {
+			marks[i], skip[i] = parkNovel, true
 		}
 	}
 	a, err := ps.router.routeSkip(rows, skip)
