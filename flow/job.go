@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -151,6 +152,20 @@ func (j *Job) Validate() error {
 	}
 	if _, ok := embed.Lookup(j.Featurizer); !ok {
 		return bad("--featurizer: unknown featurizer %q", j.Featurizer)
+	}
+	if err := j.Novelty.Validate(); err != nil {
+		return bad("%v", err)
+	}
+	if len(j.Then) > 0 {
+		if err := j.Grow.Validate(); err != nil {
+			return bad("%v", err)
+		}
+		if j.NewExpertInit != "" && !slices.Contains(InitStrategies, j.NewExpertInit) {
+			return bad("--init-new %q: want seed, nearest or average", j.NewExpertInit)
+		}
+		if j.ThenExtraTokens < 0 {
+			return bad("--then-extra-tokens must not be negative")
+		}
 	}
 	return nil
 }

@@ -151,17 +151,6 @@ func (a *app) runJob(cmd *cobra.Command, f *runFlags) error {
 		Threads: f.threads, Seed: f.seed, Logger: a.log.With("cmd", "run"),
 		Then: f.then, Grow: f.growCfg, NewExpertInit: flow.InitStrategy(f.initNew), Novelty: f.novelty,
 		ThenFrozen: !f.thenGrow, ThenExtraTokens: f.thenExtra}
-	if err := f.novelty.Validate(); err != nil {
-		return usagef("run: %v", err)
-	}
-	if len(f.then) > 0 {
-		if err := f.growCfg.Validate(); err != nil {
-			return usagef("run: %v", err)
-		}
-		if !slices.Contains(flow.InitStrategies, job.NewExpertInit) {
-			return usagef("run: --init-new %q: want seed, nearest or average", f.initNew)
-		}
-	}
 	if err := job.Validate(); err != nil {
 		return usagef("run: %v", strings.TrimPrefix(err.Error(), flow.ErrJobConfig.Error()+": "))
 	}

@@ -411,15 +411,7 @@ func TestMoverReplay(t *testing.T) {
 		// Deduplicate as a trainer does: a row at or below the last origin
 		// applied is skipped.
 		for topic, w := range want {
-			var ids []string
-			last := int64(-1)
-			for _, r := range got[topic] {
-				if r.offset <= last {
-					continue
-				}
-				last = r.offset
-				ids = append(ids, r.id)
-			}
+			ids := trainerDedup(got[topic])
 			if !slices.Equal(ids, w) {
 				t.Errorf("trial %d: %s got %d rows after dedup, want %d", trial, topic, len(ids), len(w))
 			}
@@ -555,15 +547,7 @@ func TestMoverStaleSnapshot(t *testing.T) {
 			t.Errorf("cut %d..%d: %d rows pending at the end, want %d", k1, k2, pending, wantPending)
 		}
 		for topic, w := range want {
-			var ids []string
-			last := int64(-1)
-			for _, r := range got[topic] {
-				if r.offset <= last {
-					continue
-				}
-				last = r.offset
-				ids = append(ids, r.id)
-			}
+			ids := trainerDedup(got[topic])
 			if !slices.Equal(ids, w) {
 				t.Errorf("cut %d..%d: %s got %d rows after dedup, want %d", k1, k2, topic, len(ids), len(w))
 			}
@@ -921,4 +905,20 @@ func TestMoverForgedOrigin(t *testing.T) {
 	if len(res.Dropped) != 0 || mv.Stats().Pending != 3 {
 		t.Errorf("after the forged row: dropped %v, pending %d; want the genuine rows 5, 6, 7 pending", res.Dropped, mv.Stats().Pending)
 	}
+}
+
+// trainerDedup returns the ids of rows (one origin partition, in arrival
+// order) that a trainer applies: a row at or below the last origin offset
+// applied is skipped as a duplicate.
+func trainerDedup(rows []routedRow) []string {
+	var ids []string
+	last := int64(-1)
+	for _, r := range rows {
+		if r.offset <= last {
+			continue
+		}
+		last = r.offset
+		ids = append(ids, r.id)
+	}
+	return ids
 }

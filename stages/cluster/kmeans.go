@@ -174,6 +174,29 @@ func (m *Model) prepare() *centroids {
 	return cn
 }
 
+// preparedModels keeps models prepared for the distance kernel, so that a
+// model is converted once, not once per batch (a router's centroids are
+// dense: K × Dim values). Safe for concurrent use.
+type preparedModels struct {
+	mu sync.Mutex
+	m  map[*Model]*centroids
+}
+
+// get returns m prepared (read only).
+func (p *preparedModels) get(m *Model) *centroids {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = map[*Model]*centroids{}
+	}
+	cn, ok := p.m[m]
+	if !ok {
+		cn = m.prepare()
+		p.m[m] = cn
+	}
+	return cn
+}
+
 // distancesTo returns the squared distances of every row of x to every
 // centroid of cn (row-major, x.N × K).
 func distancesTo(cn *centroids, x *Rows) []float64 {

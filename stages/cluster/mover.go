@@ -84,12 +84,13 @@ type Mover struct {
 	// Logger receives the mover's log lines. Default: slog.Default().
 	Logger *slog.Logger
 
-	mu      sync.Mutex
-	cfg     GrowConfig
-	rule    NoveltyRule
-	routers map[int64]*RouterModel // every router known, by version
-	applied int64                  // version of the router in use (current)
-	mem     memory.Allocator
+	mu       sync.Mutex
+	cfg      GrowConfig
+	rule     NoveltyRule
+	routers  map[int64]*RouterModel // every router known, by version
+	prepared preparedModels         // their centroids in the distance kernel's layout
+	applied  int64                  // version of the router in use (current)
+	mem      memory.Allocator
 
 	st moverState
 }
@@ -464,48 +465,28 @@ func (mv *Mover) place(in arrow.Record, offset int64, rows []int, meta parkMeta,
 	if len(keep) == 0 {
 		return nil
 	}
-	near, nd := cur.Model.Assign(x)
+	k := cur.K()
+	sq := distancesTo(mv.prepared.get(cur.Model), x) // row i: sq[i*k : (i+1)*k]
 	if j, ok := cur.Index(meta.claim); ok && meta.claim >= 0 {
 		// A claimed record: its rows belong to that grown domain.
-		c := cur.Model.Centroid(j)
 		for i, r := range keep {
-			b := batchOf(out, meta.claim)
-			b.add(in, r, squaredDistance(x, i, c), meta.version)
+			batchOf(out, meta.claim).add(in, r, float32(max(sq[i*k+j], 0)), meta.version)
 		}
 		mv.st.stats.Forwarded += int64(len(keep))
 		return nil
 	}
 	th := mv.rule.Thresholds(cur)
 	for i, r := range keep {
-		if id := cur.claim(th, near[i], float64(nd[i]), false); id >= 0 {
-			batchOf(out, id).add(in, r, nd[i], cur.Version)
+		j := argmin(sq[i*k : (i+1)*k])
+		d := float32(max(sq[i*k+j], 0))
+		if id := cur.claim(th, j, float64(d), false); id >= 0 {
+			batchOf(out, id).add(in, r, d, cur.Version)
 			mv.st.stats.Forwarded++
 			continue
 		}
 		mv.hold(in, r, offset, docs.Origin(r))
 	}
 	return nil
-}
-
-// squaredDistance returns ‖row i of x − c‖².
-func squaredDistance(x *Rows, i int, c []float32) float32 {
-	idx, val := x.Row(i)
-	var s float64
-	if idx == nil {
-		for d, v := range val {
-			t := float64(v) - float64(c[d])
-			s += t * t
-		}
-		return float32(s)
-	}
-	for _, v := range c {
-		s += float64(v) * float64(v)
-	}
-	for k, d := range idx {
-		v := float64(val[k])
-		s += v*v - 2*v*float64(c[d])
-	}
-	return float32(max(s, 0))
 }
 
 // hold keeps row r of in as pending.
@@ -662,7 +643,7 @@ func (mv *Mover) adopt(g *RouterModel, out map[int]*moveBatch) error {
 	}
 	moved := map[int]bool{}
 	if x != nil {
-		near, nd := g.Model.Assign(x)
+		near, nd := g.Model.assignWith(mv.prepared.get(g.Model), x)
 		th := mv.rule.Thresholds(g)
 		for k, i := range which {
 			if id := g.claim(th, near[k], float64(nd[k]), true); id >= 0 {

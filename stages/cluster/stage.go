@@ -122,8 +122,9 @@ type Stage struct {
 	thresholds map[*RouterModel][]float64 // per model: NoveltyRule.Thresholds
 	novelty    *noveltyTracker
 
-	grow      *GrowConfig   // nil: growth off (SetGrowth)
-	shrink    *shrinkWindow // nil: shrinking off (SetShrink)
+	prepared  preparedModels // the models' centroids in the distance kernel's layout
+	grow      *GrowConfig    // nil: growth off (SetGrowth)
+	shrink    *shrinkWindow  // nil: shrinking off (SetShrink)
 	shrinkCfg *ShrinkConfig
 	lastBatch map[pipeline.Partition]time.Time
 	views     map[*RouterModel]*RouterModel // per model: its routeView
@@ -736,7 +737,7 @@ func parkedClaim(mark int) int {
 // for parked rows) and the novel share of ps's window after the batch.
 func (st *Stage) routeParking(ps *partState, rows *Rows, oov []float64) ([]int, []float32, float64, error) {
 	m, v := ps.model, ps.view
-	near, nd := m.Model.Assign(rows)
+	near, nd := m.Model.assignWith(st.prepared.get(m.Model), rows)
 	th := st.thresholdsOf(m)
 	oth, fth := st.rule.OOVThreshold(m), st.rule.FineThreshold(m)
 	fine := m.fineDistances(rows)
