@@ -56,15 +56,7 @@ func fakeListener(t *testing.T, handle func(net.Conn)) string {
 // the client's TLS setting apart, each with its own advice.
 func TestCheckBrokers(t *testing.T) {
 	t.Parallel()
-	closed := func() string { // a port nothing listens on
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		return addr
-	}()
+	closed := pipetest.ClosedAddr(t)                          // a port nothing listens on
 	frozen := fakeListener(t, func(net.Conn) {})              // accepts, never reads nor writes
 	hangUp := fakeListener(t, func(c net.Conn) { c.Close() }) // a TLS listener hangs up on a plaintext client
 	notTLS := fakeListener(t, func(c net.Conn) {              // a plaintext listener answering a TLS client
