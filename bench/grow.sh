@@ -21,9 +21,10 @@
 # each other --init-new (the default is nearest), for the seeds in INIT_SEEDS
 # (default 1): how a new expert is best initialized (point 4).
 #
-# Every arm is evaluated on the grown run's held-out documents of A and of B
-# (the grown and frozen runs in their summaries; refit with pipeline eval on
-# those files). bench/grow_summary.py prints goals a–d per split and seed, and
+# Every arm is evaluated on the grown run's held-out documents of A and of the
+# B stream (the grown and frozen runs in their summaries; refit with pipeline
+# eval on those files), and with pipeline eval on B's held-out documents
+# proper: those of B's sources, without A's later documents (goal b). bench/grow_summary.py prints goals a–d per split and seed, and
 # the medians.
 #
 #   bash bench/grow.sh                 # 2 splits × 2 seeds, ~30 min here
@@ -34,7 +35,7 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-bin/pipeline}
 CORPUS=${CORPUS:-../shared/corpora/mixed-v1.jsonl.gz}
 SEEDS=${SEEDS:-"1 2"}
-INITS=${INITS:-"seed average"}
+INITS=${INITS-"seed average"} # INITS= runs none
 K=${K:-4}
 TOKENS=${TOKENS:-600000}
 SEED_TOKENS=${SEED_TOKENS:-100000}
@@ -81,6 +82,13 @@ for s in $SPLITS; do
 		for set in a:heldout.jsonl.gz b:then/heldout.jsonl.gz; do
 			"$BIN" eval --out "$r/refit" --in "$r/grown/${set#*:}" --max-docs 200 --max-doc-bytes 2048 --alone=false --json \
 				>"$r/refit_eval_${set%%:*}.json" 2>>"$r/refit.log"
+		done
+		# B's held-out documents proper: those of B's sources (the stream's
+		# held-out documents of B also hold A's later ones), every arm.
+		python3 bench/grow_split.py --filter "$r/grown/then/heldout.jsonl.gz" "$d/a.jsonl" "$r/bnew_heldout.jsonl"
+		for arm in grown frozen refit; do
+			"$BIN" eval --out "$r/$arm" --in "$r/bnew_heldout.jsonl" --max-docs 200 --max-doc-bytes 2048 --alone=false --json \
+				>"$r/${arm}_eval_bnew.json" 2>>"$r/$arm.log"
 		done
 	done
 done

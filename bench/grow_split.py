@@ -9,12 +9,31 @@ sources mixed with A's held-back share (A's later documents), in an order
 fixed by a hash of the id. Each line keeps "id", "text" and "source". Prints
 the counts. MAXCHARS (default 0: no limit) keeps each text's first
 characters only, so that a small training budget covers A's domains.
+
+python3 grow_split.py --filter HELDOUT.jsonl.gz A.jsonl OUT.jsonl keeps the
+documents of HELDOUT whose source is not one of A.jsonl's.
 """
 import collections
 import gzip
 import hashlib
 import json
 import sys
+
+if sys.argv[1] == "--filter":
+    # grow_split.py --filter HELDOUT.jsonl.gz A.jsonl OUT.jsonl: the documents
+    # of HELDOUT whose source is none of A's (B's documents proper).
+    held, a_file, out_file = sys.argv[2:5]
+    with open(a_file) as f:
+        a_sources = {json.loads(line)["source"] for line in f}
+    opener = gzip.open if held.endswith(".gz") else open
+    n = 0
+    with opener(held, "rt") as f, open(out_file, "w") as w:
+        for line in f:
+            if json.loads(line).get("source") not in a_sources:
+                w.write(line if line.endswith("\n") else line + "\n")
+                n += 1
+    print(f"  {n} held-out documents of B's sources -> {out_file}")
+    sys.exit(0)
 
 corpus, out = sys.argv[1], sys.argv[2]
 a_src, b_src = set(sys.argv[3].split(",")), set(sys.argv[4].split(","))
