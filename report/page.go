@@ -264,7 +264,26 @@ func noveltyFigure(d *Data) (*Figure, error) {
 	fig := &Figure{ID: "plot-novelty", Plot: "novelty", Title: "Novel documents", Source: historyFile, Series: len(ws)}
 	p := newPlot("Novel fraction of the routed documents", "seconds since the first record", "novel fraction")
 	t0 := d.history[0].Saved
+	short := historyTimes(lines) < minHistoryRecords
+	if short {
+		// Too short to draw over time: the last record's fractions as bars.
+		last := lines[len(lines)-1]
+		vals := make(plotter.Values, len(ws))
+		labels := make([]string, len(ws))
+		for i, w := range ws {
+			vals[i], labels[i] = last.NovelFraction[w], "last "+w+" documents"
+		}
+		if err := addBars(p, "", vals, 0, barWidth(len(ws), 1), 0, 0); err != nil {
+			return nil, err
+		}
+		p.NominalX(labels...)
+		p.X.Label.Text = "window"
+		fig.Series = 1
+	}
 	for i, w := range ws {
+		if short {
+			break
+		}
 		var pts plotter.XYs
 		for _, h := range lines {
 			if f, ok := h.NovelFraction[w]; ok {
@@ -276,6 +295,9 @@ func noveltyFigure(d *Data) (*Figure, error) {
 		}
 	}
 	fig.Caption = fmt.Sprintf("Share of the routed documents judged novel (beyond their nearest domain's fit-time distances, see the routing stage's --novel-quantile), over the last N documents, from %s of %s.", plural(len(lines), "record"), historyFile)
+	if short {
+		fig.Caption += " Routing was too short to draw over time (the routing stage records once a second): the bars are the fractions at its last record."
+	}
 	fig.Alt = fig.Caption
 	fig.Table = Table{Caption: "Novelty at each record", Head: []string{"seconds", "judged", "novel"}}
 	for _, w := range ws {
@@ -379,7 +401,7 @@ func domainsFigure(d *Data) (*Figure, error) {
 	}
 	p.NominalX(labels...)
 	fig.Source, fig.Series = strings.Join(sources, " "), series
-	fig.Caption = "Documents per domain: \"at fit\" is how many of the documents the router was fitted on k-means gave the domain; \"routed\" is how many documents the routing stage sent to it during the run (each input document once, by balanced streaming routing, so the two differ). The table lists each domain's expert: the bytes it trained on and its training loss in nats per byte, the mean of its last 50 steps (lower is better; the same number as the loss table below), and the domain's top terms."
+	fig.Caption = "Documents per domain: \"at fit\" is the number of documents k-means put in the domain when the router was fitted; \"routed\" is how many documents the routing stage sent to it during the run (each input document once, by balanced streaming routing, so the two differ). The table lists each domain's expert: the bytes it trained on and its training loss in nats per byte, the mean of its last 50 steps (lower is better; the same number as the loss table below), and the domain's top terms."
 	fig.Alt = "Bar chart of documents per domain"
 	fig.Table = Table{Caption: "Domains: sizes, training and top terms",
 		Head: []string{"domain", "size at fit", "routed", "training bytes", "training loss (nats/byte, last 50 steps)", "top terms", "example ids"}}

@@ -910,6 +910,7 @@ func TestPageNovelty(t *testing.T) {
 	for i, st := range []cluster.RoutingState{
 		{RouterVersion: 1, Counts: map[string]int64{"0": 5}},
 		{RouterVersion: 1, Counts: map[string]int64{"0": 10}, Judged: 10, Novel: 1, NovelFraction: map[string]float64{"1000": 0.1, "10000": 0.1}},
+		{RouterVersion: 1, Counts: map[string]int64{"0": 15}, Judged: 15, Novel: 4, NovelFraction: map[string]float64{"1000": 0.3, "10000": 0.3}},
 		{RouterVersion: 1, Counts: map[string]int64{"0": 20}, Judged: 20, Novel: 8, NovelFraction: map[string]float64{"1000": 0.4, "10000": 0.4}},
 	} {
 		st.Saved = t0.Add(time.Duration(i) * time.Second)
@@ -934,17 +935,29 @@ func TestPageNovelty(t *testing.T) {
 	if fig == nil {
 		t.Fatal("no novelty figure")
 	}
-	if fig.Series != 2 || len(fig.Table.Rows) != 2 {
-		t.Fatalf("novelty figure: %d series, %d table rows; want 2 and 2 (the lines without counters are left out)", fig.Series, len(fig.Table.Rows))
+	if fig.Series != 2 || len(fig.Table.Rows) != 3 || strings.Contains(fig.Caption, "too short") {
+		t.Fatalf("novelty figure: %d series, %d table rows; want 2 and 3 (the lines without counters are left out)", fig.Series, len(fig.Table.Rows))
 	}
 	if got := fig.Table.Head; strings.Join(got, "|") != "seconds|judged|novel|novel fraction, last 1000|novel fraction, last 10000" {
 		t.Errorf("table head %q", got)
 	}
-	if last := fig.Table.Rows[1]; last[1].Text != "20" || last[2].Text != "8" || last[3].Text != "0.4000" {
+	if last := fig.Table.Rows[2]; last[1].Text != "20" || last[2].Text != "8" || last[3].Text != "0.4000" {
 		t.Errorf("last row %+v", last)
 	}
 	if !strings.Contains(render(t, p), `id="plot-novelty"`) {
 		t.Error("the page does not show the novelty figure")
+	}
+
+	// One record with counters (a short run): bars of its fractions.
+	b, _ := json.Marshal(cluster.RoutingState{RouterVersion: 1, Counts: map[string]int64{"0": 20}, Judged: 20, Novel: 8,
+		NovelFraction: map[string]float64{"1000": 0.4, "10000": 0.4}, Saved: t0})
+	writeFile(t, filepath.Join(dir, historyFile), append(b, '\n'))
+	_, p = loadPage(t, dir)
+	figs, _ := figures(p)
+	if f := figs["plot-novelty"]; f.Series != 1 || !strings.Contains(f.Caption, "too short to draw over time") {
+		t.Errorf("short novelty figure: %d series, caption %q; want bars and why", f.Series, f.Caption)
+	} else {
+		checkSVG(t, f)
 	}
 
 	// Without novelty counters: no figure.

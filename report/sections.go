@@ -152,6 +152,15 @@ func sourcesFigure(d *Data) (*Figure, error) {
 		p.Legend.Add(name(src), b)
 	}
 	p.NominalX(labels...)
+	var tallest float64
+	for _, dm := range doms {
+		var n int64
+		for _, c := range dm.Sources {
+			n += c
+		}
+		tallest = max(tallest, float64(n))
+	}
+	p.Y.Min, p.Y.Max = 0, tallest*(1+0.07*float64(len(sources))) // room for the legend, one line per source
 	fig.Caption = "Which sources each domain holds: the documents routed to each domain during the run, stacked by their \"source\" field (from summary.json). A domain made of one color found one source; colors spread over several domains show a source the router split."
 	fig.Alt = "Stacked bar chart of documents per domain by source"
 	fig.Table = Table{Caption: "Documents per domain and source", Head: []string{"domain"}}
