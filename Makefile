@@ -52,7 +52,7 @@ fuzz: ## each fuzz test for 30 s
 	@for p in $(FUZZ_PKGS); do for f in $$($(GO) test -list '^Fuzz' $$p | grep ^Fuzz); do \
 		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 30s $$p || exit 1; done; done
 
-demo: build ## the main job on the embedded broker: pipeline run, then pipeline report
+demo: build ## the main job on the embedded broker, then its report, in demo-out/ (replaced each run; OUT=DIR keeps and resumes)
 	bash scripts/demo.sh $(ARGS)
 
 kafka: ## start a real Apache Kafka (4.x) on 127.0.0.1:19092, from Maven Central

@@ -19,8 +19,9 @@ import (
 )
 
 // reportFigureIDs are the figures `pipeline report` draws for a complete
-// run output (its routing stage judges novelty: plot-novelty).
-var reportFigureIDs = []string{"plot-sizes", "plot-novelty", "plot-domains", "plot-loss", "plot-bpb-experts", "plot-bpb-routing"}
+// run output (its routing stage judges novelty: plot-novelty; its summary
+// has the sources and the phase times: plot-sources, plot-phases).
+var reportFigureIDs = []string{"plot-sizes", "plot-novelty", "plot-domains", "plot-sources", "plot-loss", "plot-bpb-experts", "plot-bpb-routing", "plot-phases"}
 
 // chromium returns the headless browser's path; the integration target
 // installs it.

@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/domainflow/domainflow/pipeline"
 	"github.com/domainflow/domainflow/schemas"
@@ -113,6 +116,13 @@ type Job struct {
 	// Logger gets the job's and its stages' log lines. Default:
 	// slog.Default().
 	Logger *slog.Logger
+	// Progress, when set, is told how far each phase has come (see
+	// Progress): a few times a second while a phase runs, and once at its
+	// end. It is called from one goroutine at a time and should return
+	// quickly. Default: nil, no reports.
+	Progress func(Progress)
+
+	prog *progressReporter // Progress, while Run runs
 }
 
 // DefaultJob is `pipeline run` with no flags: the demo corpus
@@ -172,14 +182,69 @@ func (j *Job) Validate() error {
 
 // JobDomain is one domain of the job's summary.
 type JobDomain struct {
-	ID       int      `json:"id"`
-	Size     int64    `json:"size"` // documents routed to it
-	TopTerms []string `json:"top_terms"`
-	Tokens   int64    `json:"tokens"`
-	Loss     float64  `json:"loss"`
+	ID int `json:"id"`
+	// Size is the number of documents routed to the domain during the run
+	// (each input document once), and SizeAtFit the number of documents the
+	// router's k-means gave it when it was fitted (0 for a domain the
+	// router did not have at fit, such as one grown later). The two differ:
+	// the stream is routed with balanced streaming routing, not the fit's
+	// exact assignment.
+	Size      int64    `json:"size"`
+	SizeAtFit int64    `json:"size_at_fit"`
+	TopTerms  []string `json:"top_terms"`
+	// Tokens is the number of bytes the domain's expert trained on (the
+	// experts are byte-level: one token is one byte; the name is kept for
+	// compatibility).
+	Tokens int64 `json:"tokens"`
+	// Loss is the expert's training loss in nats per byte, the mean of
+	// its last (up to) 50 steps (train.RecentLoss); lower is better. It
+	// is not the held-out bits per byte of JobEval: 1 nat is 1.4427 bits,
+	// and training text is not held-out text.
+	Loss float64 `json:"loss"`
+	// Sources counts the documents routed to the domain by their "source"
+	// field ("" for documents without one): which sources the domain holds.
+	// Absent when the domain topics could not be read.
+	Sources map[string]int64 `json:"sources,omitempty"`
 }
 
-// JobEval is the evaluation part of the job's summary.
+// JobSettings are the settings a Job ran with (Summary.Settings), named as
+// the flags of `pipeline run`.
+type JobSettings struct {
+	Inputs []string `json:"inputs"`
+	Then   []string `json:"then,omitempty"`
+	// Brokers is empty for the embedded broker.
+	Brokers []string `json:"brokers,omitempty"`
+	K       int      `json:"k"`
+	Expert  string   `json:"expert"`
+	// TokensPerDomain and SeedTokens are training bytes.
+	TokensPerDomain int64   `json:"tokens_per_domain"`
+	SeedTokens      int64   `json:"seed_tokens"`
+	Baseline        bool    `json:"baseline"`
+	SkipSeen        bool    `json:"skip_seen"`
+	Featurizer      string  `json:"featurizer"`
+	Balanced        bool    `json:"balanced"`
+	Partitions      int     `json:"partitions"`
+	Heldout         float64 `json:"heldout"`
+	EvalDocs        int     `json:"eval_docs"`
+	EvalDocBytes    int     `json:"eval_doc_bytes"`
+	Threads         int     `json:"threads"`
+	Seed            uint64  `json:"seed"`
+}
+
+// settings returns j's JobSettings.
+func (j *Job) settings() JobSettings {
+	s := JobSettings{Inputs: j.Inputs, Then: j.Then, K: j.K, Expert: j.Expert, TokensPerDomain: j.TokensPerDomain,
+		SeedTokens: j.SeedTokens, Baseline: j.Baseline, SkipSeen: j.SkipSeen, Featurizer: string(j.Featurizer),
+		Balanced: j.Balanced, Partitions: j.Partitions, Heldout: j.Heldout, EvalDocs: j.EvalDocs,
+		EvalDocBytes: j.EvalDocBytes, Threads: j.Threads, Seed: j.Seed}
+	if j.Client != nil {
+		s.Brokers = j.Client.Brokers
+	}
+	return s
+}
+
+// JobEval is the evaluation part of the job's summary: bits per byte on
+// the held-out documents (lower is better).
 type JobEval struct {
 	DenseBPB   *float64           `json:"dense_bpb"`
 	SeedBPB    *float64           `json:"seed_bpb,omitempty"`
@@ -203,19 +268,29 @@ type Summary struct {
 	// rest of it is one record of docs_in, dead-lettered (reason
 	// truncated-input or unreadable-file).
 	IncompleteFiles []ingest.IncompleteFile `json:"incomplete_files,omitempty"`
+	// DeadletterReasons counts the distinct dead letters of DocsDeadletter
+	// by their reason (schemas.Reason: "invalid-json", "empty-text", ...).
+	DeadletterReasons map[string]int64 `json:"deadletter_reasons,omitempty"`
 	// RawMessages is the number of messages on docs.raw: the documents
 	// ingested, each once even when the run was killed and resumed.
 	RawMessages int64       `json:"raw_messages"`
 	Domains     []JobDomain `json:"domains"`
-	SeedTokens  int64       `json:"seed_tokens"`
-	DenseTokens int64       `json:"dense_tokens"`
-	Eval        JobEval     `json:"eval"`
-	Seconds     float64     `json:"seconds"`
+	// SeedTokens is the bytes the dense seed trained on, and DenseTokens
+	// the bytes the dense baseline trained on after it (it continues from
+	// the seed, on the mixed stream where the seed stopped): bytes, not
+	// tokens (the names are kept for compatibility).
+	SeedTokens  int64   `json:"seed_tokens"`
+	DenseTokens int64   `json:"dense_tokens"`
+	Eval        JobEval `json:"eval"`
+	Seconds     float64 `json:"seconds"`
 	// Phases holds the wall seconds of each phase of this invocation
-	// (a resumed run only times what it redid).
-	Phases       map[string]float64 `json:"phases"`
-	PeakRSSBytes int64              `json:"peak_rss_bytes"`
-	Out          string             `json:"out"`
+	// (a resumed run only times what it redid): split, ingest, fit, route,
+	// count, train_seed, train_experts, train_dense, eval.
+	Phases map[string]float64 `json:"phases"`
+	// Settings are the settings of the job.
+	Settings     JobSettings `json:"settings"`
+	PeakRSSBytes int64       `json:"peak_rss_bytes"`
+	Out          string      `json:"out"`
 	// Then is the second phase (Job.Then); absent without one.
 	Then *ThenSummary `json:"then,omitempty"`
 }
@@ -233,12 +308,9 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 		log = slog.Default()
 	}
 	start := time.Now()
-	phases := map[string]float64{}
-	phaseStart := time.Now()
-	phase := func(name string) {
-		phases[name] = time.Since(phaseStart).Seconds()
-		phaseStart = time.Now()
-	}
+	j.prog = newProgressReporter(j.Progress)
+	defer func() { j.prog = nil }()
+	clock := newPhaseClock(j.prog)
 	if err := os.MkdirAll(j.Out, 0o755); err != nil {
 		return nil, err
 	}
@@ -249,7 +321,8 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 		return nil, fmt.Errorf("split the input: %w", err)
 	}
 	log.Info("input split", "train", len(split.Train), "heldout", split.Heldout, "rejected", len(split.Rejected))
-	phase("split")
+	nIn := int64(len(split.Train) + len(split.Rejected))
+	clock.end("split", "split", nIn+int64(split.Heldout), 0, "documents")
 
 	// The broker.
 	var cc pipeline.ClientConfig
@@ -274,7 +347,7 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 	if err := j.ingest(ctx, cc, split, nil, 0, log); err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
-	phase("ingest")
+	clock.end("ingest", "ingest", nIn, nIn, "documents")
 
 	// 3. Featurizer and router.
 	router := filepath.Join(j.Out, "router")
@@ -288,38 +361,47 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 		return nil, fmt.Errorf("router: %w", err)
 	}
 	rm := r.Model
-	phase("fit")
+	clock.end("fit", "fit", int64(len(split.Train)), 0, "documents")
 
 	// 4. Route everything.
 	var dups atomic.Int64
 	if err := j.route(ctx, cc, r.State, router, nil, &dups, log); err != nil {
 		return nil, fmt.Errorf("route: %w", err)
 	}
-	phase("route")
-	counts, dead, err := jobCounts(ctx, cc)
+	clock.end("route", "route", int64(len(split.Train)), int64(len(split.Train)), "documents")
+	counts, dead, reasons, err := jobCounts(ctx, cc)
 	if err != nil {
 		return nil, fmt.Errorf("count: %w", err)
 	}
-	phase("count")
+	sources, err := domainSources(ctx, cc, rm.IDs, split.Train)
+	if err != nil {
+		log.Warn("the domains' sources not counted", "err", err)
+	}
+	clock.end("count", "count", 0, 0, "")
 
 	// 5 and 6. Train (seed, experts, dense baseline) and evaluate.
 	var tr jobTraining
 	if j.Train {
-		if tr, err = j.trainEval(ctx, cc, rm, split, router, phase, log); err != nil {
+		if tr, err = j.trainEval(ctx, cc, rm, split, router, clock, log); err != nil {
 			return nil, err
 		}
 	}
 
 	// Summary.
-	sum := &Summary{DocsIn: int64(len(split.Train) + len(split.Rejected)), DocsDeadletter: dead, DocsHeldout: int64(split.Heldout),
-		SeedTokens: tr.seed.Tokens, DenseTokens: tr.dense.Tokens, Out: j.Out, Phases: phases,
-		Eval: jobEval(&tr.eval), IncompleteFiles: split.Incomplete, DocsDuplicates: dups.Load()}
+	sum := &Summary{DocsIn: nIn, DocsDeadletter: dead, DocsHeldout: int64(split.Heldout),
+		SeedTokens: tr.seed.Tokens, DenseTokens: tr.dense.Tokens, Out: j.Out, Phases: clock.times,
+		Eval: jobEval(&tr.eval), IncompleteFiles: split.Incomplete, DocsDuplicates: dups.Load(),
+		DeadletterReasons: reasons, Settings: j.settings()}
+	fitSizes := map[int]int64{}
+	for _, dm := range rm.Domains() {
+		fitSizes[dm.ID] = int64(dm.Size)
+	}
 	byExpert := map[string]train.ExpertReport{}
 	for _, r := range tr.experts {
 		byExpert[r.Expert] = r
 	}
 	for i, id := range rm.IDs {
-		d := JobDomain{ID: id, Size: counts[id], TopTerms: []string{}}
+		d := JobDomain{ID: id, Size: counts[id], SizeAtFit: fitSizes[id], TopTerms: []string{}, Sources: sources[id]}
 		if rm.TopTerms != nil && rm.TopTerms[i] != nil {
 			d.TopTerms = rm.TopTerms[i]
 		}
@@ -330,6 +412,7 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 		sum.Domains = append(sum.Domains, d)
 	}
 	if len(j.Then) > 0 {
+		j.prog.setPrefix("then: ")
 		if sum.Then, err = j.then(ctx, cc, split, rm, log); err != nil {
 			return nil, err
 		}
@@ -406,6 +489,7 @@ func (j *Job) ingest(ctx context.Context, cc pipeline.ClientConfig, s *Split, ba
 			if err := flush(); err != nil {
 				return err
 			}
+			j.prog.report(Progress{Phase: "ingest", Done: int64(i + 1), Total: int64(len(s.Train)), Unit: "documents"})
 		}
 	}
 	if err := flush(); err != nil {
@@ -583,6 +667,11 @@ func (j *Job) route(ctx context.Context, cc pipeline.ClientConfig, state *embed.
 				}
 			}
 		}
+		if j.prog != nil {
+			if n, total, err := routedSoFar(ctx, cc); err == nil {
+				j.prog.report(Progress{Phase: "route", Done: n, Total: total, Unit: "documents"})
+			}
+		}
 		if time.Since(last) > 10*time.Second {
 			log.Info("routing…")
 			last = time.Now()
@@ -590,28 +679,48 @@ func (j *Job) route(ctx context.Context, cc pipeline.ClientConfig, state *embed.
 	}
 }
 
+// routedSoFar returns how many documents of docs.raw the routing stage has
+// committed (the features topic holds one row per document, in order), and
+// how many docs.raw holds.
+func routedSoFar(ctx context.Context, cc pipeline.ClientConfig) (done, total int64, err error) {
+	end, err := pipeline.EndOffsets(ctx, cc, pipeline.TopicRaw)
+	if err != nil {
+		return 0, 0, err
+	}
+	com, err := pipeline.CommittedOffsets(ctx, cc, jobClusterGroup, pipeline.TopicFeatures, len(end))
+	if err != nil {
+		return 0, 0, err
+	}
+	for p := range end {
+		total += end[p]
+		done += max(com[p], 0)
+	}
+	return min(done, total), total, nil
+}
+
 // jobCounts returns the documents routed per domain id — the routing
 // stage's counts, saved on router.models when it stopped: it drops
 // duplicates and rebuilds its counts exactly after a restart, so they count
 // distinct input records — and the distinct dead letters of the job's
-// ingest and stages.
-func jobCounts(ctx context.Context, cc pipeline.ClientConfig) (map[int]int64, int64, error) {
+// ingest and stages, in all and by reason.
+func jobCounts(ctx context.Context, cc pipeline.ClientConfig) (map[int]int64, int64, map[string]int64, error) {
 	rt, err := cluster.NewRouterTopic(cc, nil)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
 	defer rt.Close()
 	counts, ok, err := rt.Counts(ctx, jobClusterGroup)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
 	if !ok {
-		return nil, 0, errors.New("the routing stage saved no counts on " + pipeline.TopicRouterModels)
+		return nil, 0, nil, errors.New("the routing stage saved no counts on " + pipeline.TopicRouterModels)
 	}
 	msgs, err := pipeline.ReadTopic(ctx, cc, pipeline.TopicDeadLetter, 0)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
+	reasons := map[string]int64{}
 	type pos struct {
 		origin schemas.Origin
 		stage  string
@@ -632,9 +741,10 @@ func jobCounts(ctx context.Context, cc pipeline.ClientConfig) (map[int]int64, in
 		if !seen[k] {
 			seen[k] = true
 			dead++
+			reasons[string(cmp.Or(dl.Reason, "unknown"))]++
 		}
 	}
-	return counts, dead, nil
+	return counts, dead, reasons, nil
 }
 
 // jobTraining is what the training and evaluation phases report.
@@ -659,14 +769,25 @@ func (j *Job) trainConfig(cc pipeline.ClientConfig, tokens int64, log *slog.Logg
 
 // trainEval trains the dense seed, the domain experts branched from it and
 // the dense baseline, then evaluates them on the held-out documents.
-func (j *Job) trainEval(ctx context.Context, cc pipeline.ClientConfig, rm *cluster.RouterModel, split *Split, router string, phase func(string), log *slog.Logger) (jobTraining, error) {
+func (j *Job) trainEval(ctx context.Context, cc pipeline.ClientConfig, rm *cluster.RouterModel, split *Split, router string, clock *phaseClock, log *slog.Logger) (jobTraining, error) {
 	var r jobTraining
 	base, err := j.trainConfig(cc, 0, log)
 	if err != nil {
 		return r, err
 	}
+	// Progress: the consumers' training bytes, read from their metrics.
+	watch := func(phase string, cfg *train.ConsumerConfig, budgets map[string]int64) func() {
+		if j.prog == nil {
+			return func() {}
+		}
+		reg := prometheus.NewRegistry()
+		cfg.Registerer = reg
+		return j.prog.watchTraining(ctx, phase, reg, budgets)
+	}
 	one := func(name, topic string, tokens int64, cfg train.ConsumerConfig) (train.ExpertReport, error) {
 		cfg.Tokens = tokens
+		stop := watch("train "+name, &cfg, map[string]int64{name: tokens})
+		defer stop()
 		return train.RunExpert(ctx, cfg, name, topic)
 	}
 	cfg := base
@@ -679,22 +800,30 @@ func (j *Job) trainEval(ctx context.Context, cc pipeline.ClientConfig, rm *clust
 			return r, fmt.Errorf("seed: %w", err)
 		}
 		cfg.Init = init
-		phase("train_seed")
+		clock.end("train_seed", "train seed", r.seed.Tokens, j.SeedTokens, "bytes")
 	}
 	ecfg := cfg
 	ecfg.Tokens = j.TokensPerDomain
 	ecfg.SkipSeen = j.SkipSeen && cfg.Init != nil
-	if r.experts, err = train.RunDomains(ctx, ecfg, rm.IDs); err != nil {
+	stop := watch("train experts", &ecfg, expertBudgets(rm.IDs, j.TokensPerDomain))
+	r.experts, err = train.RunDomains(ctx, ecfg, rm.IDs)
+	stop()
+	if err != nil {
 		return r, fmt.Errorf("experts: %w", err)
 	}
-	phase("train_experts")
+	var trained int64
+	for _, e := range r.experts {
+		trained += e.Tokens
+	}
+	clock.end("train_experts", "train experts", trained, int64(len(rm.IDs))*j.TokensPerDomain, "bytes")
 	if j.Baseline {
 		dcfg := cfg
 		dcfg.Continue = cfg.Init != nil
-		if r.dense, err = one("dense", pipeline.TopicRaw, int64(rm.K())*j.TokensPerDomain, dcfg); err != nil {
+		budget := int64(rm.K()) * j.TokensPerDomain
+		if r.dense, err = one("dense", pipeline.TopicRaw, budget, dcfg); err != nil {
 			return r, fmt.Errorf("dense baseline: %w", err)
 		}
-		phase("train_dense")
+		clock.end("train_dense", "train dense", r.dense.Tokens, budget, "bytes")
 	}
 
 	// 6. Evaluate.
@@ -704,7 +833,7 @@ func (j *Job) trainEval(ctx context.Context, cc pipeline.ClientConfig, rm *clust
 			return r, err
 		}
 		r.eval = *rep
-		phase("eval")
+		clock.end("eval", "eval", int64(rep.Docs), int64(rep.Docs), "documents")
 	}
 	return r, nil
 }

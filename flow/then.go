@@ -394,7 +394,10 @@ func (j *Job) evaluate(ctx context.Context, router string, texts []string, log *
 		texts = texts[:min(len(texts), j.EvalDocs)]
 	}
 	choices := []Choice{{Name: "top1", K: 1}, {Name: "top2", K: 2}, {Name: "all"}}
-	rep, err := m.Evaluate(ctx, texts, EvalConfig{Choices: choices, MaxDocBytes: j.EvalDocBytes, Alone: true})
+	progress := func(done int) {
+		j.prog.report(Progress{Phase: "eval", Done: int64(done), Total: int64(len(texts)), Unit: "documents"})
+	}
+	rep, err := m.Evaluate(ctx, texts, EvalConfig{Choices: choices, MaxDocBytes: j.EvalDocBytes, Alone: true, Progress: progress})
 	if err != nil {
 		return nil, fmt.Errorf("eval: %w", err)
 	}

@@ -23,7 +23,8 @@ func Example() {
 		"eval": {"dense_bpb": 4.5, "expert_bpb": [{"expert": "0", "bpb": 4.25}, {"expert": "1", "bpb": 4.75}],
 			"mixture_bpb": {"top1": 4.125, "all": 4.375}}}`
 	history := `{"router_version": 1, "counts": {"0": 2, "1": 3}, "saved": "2026-11-27T01:00:00Z"}
-{"router_version": 1, "counts": {"0": 5, "1": 4}, "saved": "2026-11-27T01:00:01Z"}
+{"router_version": 1, "counts": {"0": 4, "1": 4}, "saved": "2026-11-27T01:00:01Z"}
+{"router_version": 1, "counts": {"0": 5, "1": 4}, "saved": "2026-11-27T01:00:02Z"}
 `
 	for name, text := range map[string]string{"summary.json": summary, "routing-history.jsonl": history} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {

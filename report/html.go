@@ -94,6 +94,25 @@ code { font-size: 0.95em; }
 {{- end}}
 </header>
 <main>
+{{- range .Tables}}
+<section id="{{.ID}}" class="table-section">
+<h2>{{.Title}}</h2>
+{{- if .Note}}
+<p>{{.Note}}</p>
+{{- end}}
+{{- if .Table.Rows}}
+<table>
+<caption>{{.Table.Caption}}</caption>
+<thead><tr>{{range .Table.Head}}<th scope="col">{{.}}</th>{{end}}</tr></thead>
+<tbody>
+{{- range .Table.Rows}}
+<tr>{{range .}}<td{{if .Num}} class="num"{{end}}>{{.Text}}</td>{{end}}</tr>
+{{- end}}
+</tbody>
+</table>
+{{- end}}
+</section>
+{{- end}}
 {{- range .Figures}}
 <section>
 <h2>{{.Title}}</h2>

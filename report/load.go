@@ -60,16 +60,24 @@ func versionOf(rm *cluster.RouterModel) routerVersion {
 // summary is the part of summary.json (the --json output of `pipeline run`)
 // that a report shows.
 type summary struct {
-	DocsIn         int64           `json:"docs_in"`
-	DocsRouted     int64           `json:"docs_routed"`
-	DocsDeadletter int64           `json:"docs_deadletter"`
-	DocsHeldout    int64           `json:"docs_heldout"`
-	Domains        []summaryDomain `json:"domains"`
-	SeedTokens     int64           `json:"seed_tokens"`
-	DenseTokens    int64           `json:"dense_tokens"`
-	Eval           summaryEval     `json:"eval"`
-	Seconds        float64         `json:"seconds"`
-	Then           *summaryThen    `json:"then"` // the second phase of `pipeline run --then`
+	DocsIn         int64 `json:"docs_in"`
+	DocsRouted     int64 `json:"docs_routed"`
+	DocsDeadletter int64 `json:"docs_deadletter"`
+	DocsHeldout    int64 `json:"docs_heldout"`
+	// DeadletterReasons: reason → dead letters; nil in a summary written
+	// before it was kept.
+	DeadletterReasons map[string]int64 `json:"deadletter_reasons"`
+	Domains           []summaryDomain  `json:"domains"`
+	SeedTokens        int64            `json:"seed_tokens"`  // bytes
+	DenseTokens       int64            `json:"dense_tokens"` // bytes, after the seed
+	Eval              summaryEval      `json:"eval"`
+	Seconds           float64          `json:"seconds"`
+	// Phases: phase → wall seconds of the invocation that wrote it.
+	Phases map[string]float64 `json:"phases"`
+	// Settings: the job's settings, flag name (snake_case) → value; nil
+	// in a summary written before they were kept.
+	Settings map[string]json.RawMessage `json:"settings"`
+	Then     *summaryThen               `json:"then"` // the second phase of `pipeline run --then`
 }
 
 // summaryThen is the second phase of a continuous run (flow.ThenSummary).
@@ -84,15 +92,19 @@ type summaryThen struct {
 	FirstNewDocs    int64       `json:"first_new_docs"`
 	EvalA           summaryEval `json:"eval_a"`
 	EvalB           summaryEval `json:"eval_b"`
+	// Phases: phase → wall seconds of the second phase's phases.
+	Phases map[string]float64 `json:"phases"`
 }
 
 // summaryDomain is one domain of the run summary.
 type summaryDomain struct {
-	ID       int      `json:"id"`
-	Size     int64    `json:"size"` // documents routed to it
-	TopTerms []string `json:"top_terms"`
-	Tokens   int64    `json:"tokens"`
-	Loss     float64  `json:"loss"`
+	ID        int              `json:"id"`
+	Size      int64            `json:"size"`        // documents routed to it in the run
+	SizeAtFit int64            `json:"size_at_fit"` // documents k-means gave it at fit
+	TopTerms  []string         `json:"top_terms"`
+	Tokens    int64            `json:"tokens"` // training bytes of its expert
+	Loss      float64          `json:"loss"`   // training loss, nats/byte, mean of the last 50 steps
+	Sources   map[string]int64 `json:"sources"`
 }
 
 // summaryEval is the evaluation part of the run summary: held-out bits per
@@ -116,6 +128,10 @@ type expert struct {
 	Step   int
 	Tokens int64
 	Losses []train.LossPoint
+	// Params is the checkpoint's train.ParamsSHA256, Init that of the
+	// checkpoint it branched from ("" from scratch) and InitFrom how that
+	// one was chosen (CheckpointMeta.InitFrom).
+	Params, Init, InitFrom string
 }
 
 // Load reads the inputs of a report from dir, the --out of `pipeline run`
@@ -219,7 +235,8 @@ func Load(dir string) (*Data, error) {
 			case c == nil:
 				miss(what, "no checkpoint")
 			default:
-				d.experts = append(d.experts, expert{Name: n, Step: c.Meta.Step, Tokens: c.Meta.Tokens, Losses: c.Meta.Losses})
+				d.experts = append(d.experts, expert{Name: n, Step: c.Meta.Step, Tokens: c.Meta.Tokens, Losses: c.Meta.Losses,
+					Params: train.ParamsSHA256(c.Model), Init: c.Meta.Init, InitFrom: c.Meta.InitFrom})
 			}
 		}
 		if len(names) == 0 {

@@ -7,8 +7,10 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,7 +26,7 @@ import (
 
 // allFigures are the figures of a report on a complete run output, in page
 // order.
-var allFigures = []string{"plot-sizes", "plot-domains", "plot-loss", "plot-bpb-experts", "plot-bpb-routing"}
+var allFigures = []string{"plot-sizes", "plot-domains", "plot-sources", "plot-loss", "plot-bpb-experts", "plot-bpb-routing", "plot-phases"}
 
 // ---------------------------------------------------------------------------
 // Synthetic run outputs
@@ -43,20 +45,30 @@ func writeFile(t *testing.T, path string, b []byte) {
 // curve as experts/<name>/ under dir.
 func writeExpert(t *testing.T, dir, name string, losses []train.LossPoint) {
 	t.Helper()
+	writeExpertFrom(t, dir, name, losses, 1, "")
+}
+
+// writeExpertFrom is writeExpert with the model initialized from seed and
+// recorded as branched from the checkpoint whose parameters hash to init
+// ("" none); it returns the checkpoint's train.ParamsSHA256.
+func writeExpertFrom(t *testing.T, dir, name string, losses []train.LossPoint, seed uint64, init string) string {
+	t.Helper()
 	be, err := accel.Open("ref", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := train.Config{Name: "test", Vocab: 256, Dim: 8, Layers: 1, Heads: 2, Ctx: 8, Batch: 1}
-	tr, err := train.NewTrainer(train.TrainerConfig{Expert: name, Model: cfg, Opt: train.DefaultOptConfig(), Seed: 1, Backend: be, Threads: 1})
+	tr, err := train.NewTrainer(train.TrainerConfig{Expert: name, Model: cfg, Opt: train.DefaultOptConfig(), Seed: seed, Backend: be, Threads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
+	tr.Meta.Init = init
 	tr.Meta.Losses = losses
 	tr.Meta.Tokens = losses[len(losses)-1].Tokens
 	if _, err := train.SaveCheckpoint(filepath.Join(dir, expertsDir, name), tr.Checkpoint(), 1); err != nil {
 		t.Fatal(err)
 	}
+	return train.ParamsSHA256(tr.Model)
 }
 
 // lossPoints returns n points of a falling loss curve: step i at 64·i
@@ -75,11 +87,20 @@ func f64(x float64) *float64 { return &x }
 func synthSummary() summary {
 	return summary{
 		DocsIn: 100, DocsRouted: 97, DocsDeadletter: 3, DocsHeldout: 11,
+		DeadletterReasons: map[string]int64{"invalid-json": 2, "empty-text": 1},
 		Domains: []summaryDomain{
-			{ID: 0, Size: 40, TopTerms: []string{"alpha", "beta"}, Tokens: 640, Loss: 2.5},
-			{ID: 1, Size: 30, TopTerms: []string{"gamma", "<b>&amp</b>"}, Tokens: 640, Loss: 2.25},
-			{ID: 2, Size: 27, TopTerms: []string{"delta"}, Tokens: 640, Loss: 2.75},
+			{ID: 0, Size: 40, SizeAtFit: 35, TopTerms: []string{"alpha", "beta"}, Tokens: 640, Loss: 2.5,
+				Sources: map[string]int64{"go": 38, "wiki": 2}},
+			{ID: 1, Size: 30, SizeAtFit: 33, TopTerms: []string{"gamma", "<b>&amp</b>"}, Tokens: 640, Loss: 2.25,
+				Sources: map[string]int64{"wiki": 25, "mail": 5}},
+			{ID: 2, Size: 27, SizeAtFit: 29, TopTerms: []string{"delta"}, Tokens: 640, Loss: 2.75,
+				Sources: map[string]int64{"mail": 20, "": 7}},
 		},
+		Phases: map[string]float64{"split": 0.01, "ingest": 0.1, "fit": 0.05, "route": 0.3, "count": 0.02,
+			"train_seed": 0.2, "train_experts": 0.5, "train_dense": 0.25, "eval": 0.07},
+		Settings: map[string]json.RawMessage{"inputs": json.RawMessage(`["corpus.jsonl.gz"]`), "k": json.RawMessage(`3`),
+			"expert": json.RawMessage(`"tiny"`), "tokens_per_domain": json.RawMessage(`640`), "seed_tokens": json.RawMessage(`320`),
+			"new_knob": json.RawMessage(`true`)},
 		SeedTokens: 320, DenseTokens: 1920,
 		Eval: summaryEval{
 			DenseBPB: f64(4.125), SeedBPB: f64(6.5),
@@ -143,11 +164,13 @@ func writeHistory(t *testing.T, dir string, counts [][3]int64, damaged bool) {
 func synthRun(t *testing.T, dir string) {
 	t.Helper()
 	writeRouter(t, dir)
-	writeExpert(t, dir, "0", lossPoints(10, 5, 2.5))
-	writeExpert(t, dir, "1", lossPoints(10, 5, 2.25))
-	writeExpert(t, dir, "2", lossPoints(10, 5, 2.75))
-	writeExpert(t, dir, "seed", lossPoints(5, 5.5, 4))
-	writeExpert(t, dir, "dense", lossPoints(30, 5.5, 2))
+	// The seed (5 steps, 320 bytes); the experts and the dense baseline
+	// branch from it.
+	seed := writeExpertFrom(t, dir, "seed", lossPoints(5, 5.5, 4), 7, "")
+	writeExpertFrom(t, dir, "0", lossPoints(10, 5, 2.5), 1, seed)
+	writeExpertFrom(t, dir, "1", lossPoints(10, 5, 2.25), 2, seed)
+	writeExpertFrom(t, dir, "2", lossPoints(10, 5, 2.75), 3, seed)
+	writeExpertFrom(t, dir, "dense", lossPoints(30, 5.5, 2), 4, seed)
 	writeSummary(t, dir, synthSummary())
 	writeHistory(t, dir, [][3]int64{{10, 8, 9}, {25, 20, 18}, {40, 30, 27}}, true)
 }
@@ -348,10 +371,12 @@ func TestPage(t *testing.T) {
 		legend     []string
 	}{
 		{"plot-sizes", historyFile, 3, 3, []string{"domain 0", "domain 2"}},
-		{"plot-domains", "router summary.json", 2, 3, []string{"at fit", "routed"}},
-		{"plot-loss", expertsDir, 5, 5, []string{"domain 0", "domain 2", "seed", "dense"}},
+		{"plot-domains", "router summary.json", 2, 3, []string{"at fit (k-means)", "routed in the run"}},
+		{"plot-sources", summaryFile, 4, 4, []string{"mail", "wiki", "go", "(no source)"}},
+		{"plot-loss", expertsDir, 5, 5, []string{"domain 0", "domain 2", "seed", "dense", "training loss (nats/byte)"}},
 		{"plot-bpb-experts", summaryFile, 2, 5, []string{"domain experts", "dense models", "domain 1"}},
 		{"plot-bpb-routing", summaryFile, 2, 4, []string{"dense baseline", "top2"}},
+		{"plot-phases", summaryFile, 1, 9, []string{"train experts", "seconds"}},
 	} {
 		f := figs[c.id]
 		if f.Source != c.source || f.Series != c.series || len(f.Table.Rows) != c.rows {
@@ -379,9 +404,18 @@ func TestPage(t *testing.T) {
 		{"plot-domains", "0", []string{"35", "40", "640", "2.5000", "alpha beta gamma", "d1 d2"}},
 		{"plot-domains", "1", []string{"33", "30", "640", "2.2500", "omega", "d3"}},
 		{"plot-domains", "2", []string{"29", "27", "640", "2.7500", "river delta", "d7"}},
-		// Loss: steps, bytes, first, final and lowest loss.
-		{"plot-loss", "1", []string{"0", "640", "5.0000", "2.2500", "2.2500"}},
-		{"plot-loss", "dense", []string{"0", "1920", "5.5000", "2.0000", "2.0000"}},
+		// Sources: per source (largest first: mail 25, wiki 27, go 38, none
+		// 7 → go, wiki, mail, none), total, largest.
+		{"plot-sources", "0", []string{"38", "2", "0", "0", "40", "go (95%)"}},
+		{"plot-sources", "2", []string{"0", "0", "20", "7", "27", "mail (74%)"}},
+		{"plot-sources", "all", []string{"38", "27", "25", "7", "97"}},
+		// Loss: branched from, first byte, steps, bytes, first, final (the
+		// mean of the last 50 steps, as the summary's) and lowest loss.
+		{"plot-loss", "1", []string{"seed", "320", "0", "640", "5.0000", "3.6250", "2.2500"}},
+		{"plot-loss", "dense", []string{"seed", "320", "0", "1920", "5.5000", "3.7500", "2.0000"}},
+		{"plot-loss", "seed", []string{"–", "0", "0", "320", "5.5000", "4.7500", "4.0000"}},
+		// Phases in job order, seconds and share of 1.5 s.
+		{"plot-phases", "train experts", []string{"0.50", "33%"}},
 		// Bits per byte and perplexity.
 		{"plot-bpb-experts", "1", []string{"4.5000", "22.6274"}},
 		{"plot-bpb-experts", "seed", []string{"6.5000"}},
@@ -429,6 +463,134 @@ func TestPage(t *testing.T) {
 	if !strings.Contains(page, "<td>alpha beta gamma</td>") {
 		t.Error("the router's top terms of domain 0 are not in the page")
 	}
+
+	// The sections without a plot: settings (known keys first, with their
+	// flags; unknown ones after) and dead letters by reason (most first).
+	var sections []string
+	for _, ts := range p.Tables {
+		sections = append(sections, ts.ID)
+	}
+	if want := []string{"settings", "deadletters"}; !slices.Equal(sections, want) {
+		t.Fatalf("table sections %q, want %q", sections, want)
+	}
+	var settings [][]string
+	for _, r := range p.Tables[0].Table.Rows {
+		settings = append(settings, []string{r[1].Text, r[2].Text})
+	}
+	wantSettings := [][]string{{"inputs", "corpus.jsonl.gz"}, {"k", "3"}, {"expert", "tiny"}, {"tokens_per_domain", "640"},
+		{"seed_tokens", "320"}, {"new_knob", "true"}}
+	if !slices.EqualFunc(settings, wantSettings, slices.Equal) {
+		t.Errorf("settings %q, want %q", settings, wantSettings)
+	}
+	if got := p.Tables[0].Table.Rows[1][0].Text; got != "domains (--k)" {
+		t.Errorf("setting k labelled %q", got)
+	}
+	var reasons [][]string
+	for _, r := range p.Tables[1].Table.Rows {
+		reasons = append(reasons, []string{r[0].Text, r[1].Text})
+	}
+	if want := [][]string{{"invalid-json", "2"}, {"empty-text", "1"}}; !slices.EqualFunc(reasons, want, slices.Equal) {
+		t.Errorf("dead letters by reason %q, want %q", reasons, want)
+	}
+	for _, want := range []string{`<section id="settings"`, `<section id="deadletters"`, "<td>invalid-json</td>"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+
+	// The labels a reader needs: which size is which, bytes not tokens,
+	// the units of loss against bits per byte, lower is better, the dense
+	// baseline continuing the seed, branched curves starting at the seed's
+	// end, and why the mixture loses (here top2 4.03 < dense 4.125: no
+	// such line).
+	for id, wants := range map[string][]string{
+		"plot-domains":     {`"at fit"`, `"routed"`, "nats per byte", "mean of its last 50 steps"},
+		"plot-loss":        {"nats per byte", "lower is better", "held-out bits per byte", "continue from the seed", "begin at the seed's last byte"},
+		"plot-bpb-experts": {"continues from the seed", "Lower is better"},
+		"plot-bpb-routing": {"continued from the seed", "Lower is better"},
+	} {
+		for _, w := range wants {
+			if !strings.Contains(figs[id].Caption, w) {
+				t.Errorf("%s: caption %q lacks %q", id, figs[id].Caption, w)
+			}
+		}
+	}
+	if strings.Contains(figs["plot-bpb-routing"].Caption, "dense baseline wins") {
+		t.Errorf("plot-bpb-routing: says the dense baseline wins, but top2 beats it: %q", figs["plot-bpb-routing"].Caption)
+	}
+	if strings.Contains(figs["plot-loss"].Caption, "carries the seed's curve") {
+		t.Error("plot-loss: the old caption")
+	}
+	for _, c := range p.Counts {
+		if strings.Contains(strings.ToLower(c.Label), "token") {
+			t.Errorf("count %s labelled %q: bytes, not tokens", c.Key, c.Label)
+		}
+	}
+	// "tokens" as a word, not in a flag or key (--tokens-per-domain).
+	if m := regexp.MustCompile(`(?i)[^-_a-z]tokens?[^-_a-z]`).FindString(page); m != "" {
+		t.Errorf("the page calls bytes tokens: %q", m)
+	}
+}
+
+// TestPageMixtureLoses: when the dense baseline beats every mixture, the
+// routing figure says why in one sentence.
+func TestPageMixtureLoses(t *testing.T) {
+	dir := t.TempDir()
+	s := synthSummary()
+	s.Eval.DenseBPB = f64(3.5)
+	writeSummary(t, dir, s)
+	_, p := loadPage(t, dir)
+	figs, _ := figures(p)
+	if c := figs["plot-bpb-routing"].Caption; !strings.Contains(c, "Here the dense baseline wins: at small compute") {
+		t.Errorf("plot-bpb-routing caption %q does not explain the dense model winning", c)
+	}
+}
+
+// TestBranches: each expert's curve starts where the expert it branched
+// from ended, through chains, and an expert that has not trained yet (the
+// seed's parameters) is not taken for the seed.
+func TestBranches(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		experts []expert
+		from    map[string]string
+		offset  map[string]int64
+	}{{
+		name:    "from scratch",
+		experts: []expert{{Name: "0", Params: "a", Tokens: 10}, {Name: "1", Params: "b", Tokens: 10}},
+		from:    map[string]string{},
+		offset:  map[string]int64{"0": 0, "1": 0},
+	}, {
+		name: "branched from the seed, the dense baseline continuing it",
+		experts: []expert{{Name: "0", Params: "a", Init: "s", Tokens: 10}, {Name: "dense", Params: "d", Init: "s", Tokens: 40},
+			{Name: "seed", Params: "s", Tokens: 5}},
+		from:   map[string]string{"0": "seed", "dense": "seed"},
+		offset: map[string]int64{"0": 5, "dense": 5, "seed": 0},
+	}, {
+		name: "an untrained expert shares the seed's parameters",
+		experts: []expert{{Name: "0", Params: "s", Init: "s", Tokens: 0}, {Name: "1", Params: "b", Init: "s", Tokens: 10},
+			{Name: "seed", Params: "s", Tokens: 5}},
+		from:   map[string]string{"0": "seed", "1": "seed"},
+		offset: map[string]int64{"0": 5, "1": 5, "seed": 0},
+	}, {
+		name: "a chain: a new expert branched from an old one, itself from the seed",
+		experts: []expert{{Name: "0", Params: "a", Init: "s", Tokens: 10}, {Name: "5", Params: "n", Init: "a", Tokens: 3},
+			{Name: "seed", Params: "s", Tokens: 5}},
+		from:   map[string]string{"0": "seed", "5": "0"},
+		offset: map[string]int64{"0": 5, "5": 15, "seed": 0},
+	}, {
+		name:    "branched from a checkpoint not here (an average)",
+		experts: []expert{{Name: "5", Params: "n", Init: "avg", InitFrom: "average of 0, 1", Tokens: 3}},
+		from:    map[string]string{},
+		offset:  map[string]int64{"5": 0},
+	}} {
+		t.Run(c.name, func(t *testing.T) {
+			from, offset := branches(c.experts)
+			if !maps.Equal(from, c.from) || !maps.Equal(offset, c.offset) {
+				t.Errorf("branches = %v, %v; want %v, %v", from, offset, c.from, c.offset)
+			}
+		})
+	}
 }
 
 func TestPageMissingInputs(t *testing.T) {
@@ -457,7 +619,7 @@ func TestPageMissingInputs(t *testing.T) {
 	}, {
 		name:    "a summary alone: sizes fall back to bars of the routed sizes",
 		setup:   func(t *testing.T, dir string) { writeSummary(t, dir, synthSummary()) },
-		figures: []string{"plot-sizes", "plot-domains", "plot-bpb-experts", "plot-bpb-routing"},
+		figures: []string{"plot-sizes", "plot-domains", "plot-sources", "plot-bpb-experts", "plot-bpb-routing", "plot-phases"},
 		missing: []string{"router/", historyFile, "experts/"},
 		check: func(t *testing.T, p *Page, figs map[string]Figure) {
 			sz := figs["plot-sizes"]
@@ -469,7 +631,8 @@ func TestPageMissingInputs(t *testing.T) {
 			if dm.Source != summaryFile || dm.Series != 1 {
 				t.Errorf("plot-domains: source %q, %d series", dm.Source, dm.Series)
 			}
-			wantRow(t, dm, "1", "–", "30", "640", "2.2500", "gamma <b>&amp</b>", "")
+			// The size at fit from the summary, without a router.
+			wantRow(t, dm, "1", "33", "30", "640", "2.2500", "gamma <b>&amp</b>", "")
 		},
 	}, {
 		name:    "a router alone, as pipeline cluster fit leaves",
@@ -511,7 +674,7 @@ func TestPageMissingInputs(t *testing.T) {
 			}
 			writeExpert(t, dir, "3", lossPoints(4, 4, 3))
 		},
-		figures: []string{"plot-sizes", "plot-domains", "plot-loss", "plot-bpb-experts", "plot-bpb-routing"},
+		figures: []string{"plot-sizes", "plot-domains", "plot-sources", "plot-loss", "plot-bpb-experts", "plot-bpb-routing", "plot-phases"},
 		missing: []string{"router/", historyFile, "experts/7/"},
 		check: func(t *testing.T, p *Page, figs map[string]Figure) {
 			for i, prefix := range []string{"no router loaded: ", "empty (", "no checkpoint"} {
@@ -534,7 +697,13 @@ func TestPageMissingInputs(t *testing.T) {
 			if why := p.Missing[2].Why; why != "no expert in it: no loss curves" {
 				t.Errorf("experts/: %q", why)
 			}
-			wantRow(t, figs["plot-sizes"], "0.0", "1", "1", "2", "3")
+			// One record: too short to draw over time, its counts as bars.
+			sz := figs["plot-sizes"]
+			wantRow(t, sz, "0", "1")
+			wantRow(t, sz, "2", "3")
+			if sz.Source != historyFile || !strings.Contains(sz.Caption, "too short to draw over time (1 record") {
+				t.Errorf("plot-sizes: source %q, caption %q", sz.Source, sz.Caption)
+			}
 		},
 	}} {
 		t.Run(c.name, func(t *testing.T) {
@@ -741,6 +910,7 @@ func TestPageNovelty(t *testing.T) {
 	for i, st := range []cluster.RoutingState{
 		{RouterVersion: 1, Counts: map[string]int64{"0": 5}},
 		{RouterVersion: 1, Counts: map[string]int64{"0": 10}, Judged: 10, Novel: 1, NovelFraction: map[string]float64{"1000": 0.1, "10000": 0.1}},
+		{RouterVersion: 1, Counts: map[string]int64{"0": 15}, Judged: 15, Novel: 4, NovelFraction: map[string]float64{"1000": 0.3, "10000": 0.3}},
 		{RouterVersion: 1, Counts: map[string]int64{"0": 20}, Judged: 20, Novel: 8, NovelFraction: map[string]float64{"1000": 0.4, "10000": 0.4}},
 	} {
 		st.Saved = t0.Add(time.Duration(i) * time.Second)
@@ -765,17 +935,29 @@ func TestPageNovelty(t *testing.T) {
 	if fig == nil {
 		t.Fatal("no novelty figure")
 	}
-	if fig.Series != 2 || len(fig.Table.Rows) != 2 {
-		t.Fatalf("novelty figure: %d series, %d table rows; want 2 and 2 (the lines without counters are left out)", fig.Series, len(fig.Table.Rows))
+	if fig.Series != 2 || len(fig.Table.Rows) != 3 || strings.Contains(fig.Caption, "too short") {
+		t.Fatalf("novelty figure: %d series, %d table rows; want 2 and 3 (the lines without counters are left out)", fig.Series, len(fig.Table.Rows))
 	}
 	if got := fig.Table.Head; strings.Join(got, "|") != "seconds|judged|novel|novel fraction, last 1000|novel fraction, last 10000" {
 		t.Errorf("table head %q", got)
 	}
-	if last := fig.Table.Rows[1]; last[1].Text != "20" || last[2].Text != "8" || last[3].Text != "0.4000" {
+	if last := fig.Table.Rows[2]; last[1].Text != "20" || last[2].Text != "8" || last[3].Text != "0.4000" {
 		t.Errorf("last row %+v", last)
 	}
 	if !strings.Contains(render(t, p), `id="plot-novelty"`) {
 		t.Error("the page does not show the novelty figure")
+	}
+
+	// One record with counters (a short run): bars of its fractions.
+	b, _ := json.Marshal(cluster.RoutingState{RouterVersion: 1, Counts: map[string]int64{"0": 20}, Judged: 20, Novel: 8,
+		NovelFraction: map[string]float64{"1000": 0.4, "10000": 0.4}, Saved: t0})
+	writeFile(t, filepath.Join(dir, historyFile), append(b, '\n'))
+	_, p = loadPage(t, dir)
+	figs, _ := figures(p)
+	if f := figs["plot-novelty"]; f.Series != 1 || !strings.Contains(f.Caption, "too short to draw over time") {
+		t.Errorf("short novelty figure: %d series, caption %q; want bars and why", f.Series, f.Caption)
+	} else {
+		checkSVG(t, f)
 	}
 
 	// Without novelty counters: no figure.

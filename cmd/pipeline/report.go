@@ -33,8 +33,8 @@ func (a *app) reportCmd() *cobra.Command {
 --out and write one self-contained HTML file (no external resources, no
 JavaScript needed) with:
 
-  - the run counts: documents in, routed, dead-lettered, held out
-    (summary.json);
+  - the run counts: documents in, routed, dead-lettered, held out; the
+    run's settings and its dead letters by reason (summary.json);
   - domain sizes over time, one line per domain (routing-history.jsonl; a bar
     chart of the final routed sizes, or of the sizes at fit, without it);
   - the novel fraction of the routed documents over time, when the routing
@@ -43,11 +43,16 @@ JavaScript needed) with:
     domain from its first record, the documents parked for growth, a mark
     where each domain grown or split begins ("grown v2"), and a table of
     every domain's origin (routing-history.jsonl, every version in router/);
-  - the domains: sizes at fit and routed, and their top terms (router/);
-  - the training loss of every expert over training bytes
+  - the domains: sizes at fit (k-means) and routed in the run, and their
+    top terms (router/);
+  - the sources each domain holds, as stacked bars (summary.json);
+  - the training loss (nats per byte) of every expert over training bytes,
+    a branched expert starting where the seed ended
     (experts/<name>/step-*.arrow);
   - bits per byte of the held-out set for each expert alone, the dense
-    baseline and the seed, and for each routing choice (top-1, top-2, all).
+    baseline (continued from the seed) and the seed, and for each routing
+    choice (top-1, top-2, all); lower is better;
+  - the wall time of each phase of the run (summary.json).
 
 Each plot is an SVG inlined in the page, with a table of the same numbers
 below it. Inputs that are missing are named in the page; only a dir that holds

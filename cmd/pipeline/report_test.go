@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"html"
 	"os"
 	"path/filepath"
@@ -29,7 +30,8 @@ var reportFigureIDs = []string{"plot-sizes", "plot-domains", "plot-loss", "plot-
 
 // runFigureIDs are the figures of a report on the output of `pipeline run`:
 // its routing stage judges novelty, so the history holds the novel fraction.
-var runFigureIDs = append(slices.Clone(reportFigureIDs), "plot-novelty")
+// Its summary also has the documents' sources and the phases' times.
+var runFigureIDs = append(slices.Clone(reportFigureIDs), "plot-novelty", "plot-sources", "plot-phases")
 
 // parsedFigure is one <figure> of a report page.
 type parsedFigure struct {
@@ -376,5 +378,98 @@ func TestReportRun(t *testing.T) {
 	wantRow(t, figs["plot-bpb-experts"], "dense", fmt4(*sum.Eval.DenseBPB))
 	for _, c := range []string{"top1", "top2", "all"} {
 		wantRow(t, figs["plot-bpb-routing"], c, fmt4(sum.Eval.MixtureBPB[c]))
+	}
+
+	// Progress on stderr (not a terminal: plain lines, no bar), one line
+	// per phase in order, one per expert.
+	if strings.ContainsAny(r.stderr, "\r\x1b") {
+		t.Errorf("progress on a non-terminal has carriage returns or escapes: %q", r.stderr)
+	}
+	last := -1
+	for _, ph := range []string{"split", "ingest", "fit", "route", "count", "train seed", "train experts", "train dense", "eval"} {
+		line := "run: " + ph + ": "
+		i := strings.Index(r.stderr, line)
+		if i < 0 || strings.Count(r.stderr, line) != 1 || i < last {
+			t.Errorf("stderr: phase line %q missing, repeated or out of order:\n%s", line, r.stderr)
+		}
+		last = i
+	}
+	for _, d := range sum.Domains {
+		if !strings.Contains(r.stderr, fmt.Sprintf("run:   expert %d: ", d.ID)) {
+			t.Errorf("stderr: no line for expert %d:\n%s", d.ID, r.stderr)
+		}
+	}
+	if !regexp.MustCompile(`run: train experts: [0-9.]+ kB in [0-9.]+s \([0-9.]+ kB/s\)`).MatchString(r.stderr) {
+		t.Errorf("stderr: no rate on the training line:\n%s", r.stderr)
+	}
+
+	// Sizes at fit, sources, branch points, phases, settings and dead
+	// letters from the real run.
+	src := figs["plot-sources"]
+	var all int64
+	for _, d := range sum.Domains {
+		var n int64
+		for _, c := range d.Sources {
+			n += c
+		}
+		all += n
+		row := rowsByFirst(dm)[strconv.Itoa(d.ID)]
+		if n != d.Size || d.SizeAtFit <= 0 || row == nil || row[1] != strconv.FormatInt(d.SizeAtFit, 10) {
+			t.Errorf("domain %d: sources %v (sum %d), size %d, at fit %d, row %q", d.ID, d.Sources, n, d.Size, d.SizeAtFit, row)
+		}
+		if srow := rowsByFirst(src)[strconv.Itoa(d.ID)]; srow == nil || srow[len(srow)-2] != strconv.FormatInt(d.Size, 10) {
+			t.Errorf("plot-sources: domain %d row %q, want total %d", d.ID, srow, d.Size)
+		}
+		wantRow(t, figs["plot-loss"], strconv.Itoa(d.ID), "seed", strconv.FormatInt(sum.SeedTokens, 10))
+	}
+	if all != sum.DocsRouted || src.series < 2 {
+		t.Errorf("sources: %d documents in %d series, want %d routed from several sources", all, src.series, sum.DocsRouted)
+	}
+	wantRow(t, figs["plot-loss"], "dense", "seed", strconv.FormatInt(sum.SeedTokens, 10))
+	wantRow(t, figs["plot-loss"], "seed", "–", "0")
+	if ph := figs["plot-phases"]; rowsByFirst(ph)["train experts"] == nil || len(ph.rows) != len(sum.Phases) {
+		t.Errorf("plot-phases rows %q, want the %d phases %v", ph.rows, len(sum.Phases), sum.Phases)
+	}
+	for _, want := range []string{`<section id="settings"`, "<td>k</td><td>3</td>", "<td>tokens_per_domain</td><td>20000</td>",
+		`<section id="deadletters"`, "No dead letters"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}
+
+// TestPrintRunSummary: the text summary names its sizes, calls bytes
+// bytes, labels the units of loss against bits per byte, says the dense
+// baseline continues the seed and, when the dense model wins, why.
+func TestPrintRunSummary(t *testing.T) {
+	s := synthSummary()
+	s.Domains[0].SizeAtFit, s.Domains[0].Sources = 35, map[string]int64{"go": 38, "wiki": 2}
+	s.DeadletterReasons = map[string]int64{"invalid-json": 3}
+	for _, c := range []struct {
+		name   string
+		dense  float64
+		wants  []string
+		absent []string
+	}{
+		{"the mixture wins", 4.125, []string{"ROUTED", "AT FIT", "TRAIN BYTES", "TRAIN LOSS (nats/B)", "HELD-OUT BITS/BYTE",
+			"Lower is better", "dense baseline (continues the seed: +1.9 kB)", "dense seed (320 B)", "go 38, wiki 2",
+			"0       40      35", "invalid-json        3", "The router mixture beats the dense baseline"}, []string{"TOKENS", "tokens"}},
+		{"the dense model wins", 3.5, []string{"The dense baseline wins at this small compute: each expert trained on only 640 B"}, []string{"beats"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s.Eval.DenseBPB = f64(c.dense)
+			var out bytes.Buffer
+			(&app{stdout: &out}).printRunSummary(s)
+			for _, w := range c.wants {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("summary lacks %q:\n%s", w, out.String())
+				}
+			}
+			for _, w := range c.absent {
+				if strings.Contains(out.String(), w) {
+					t.Errorf("summary has %q:\n%s", w, out.String())
+				}
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -47,6 +48,7 @@ type runFlags struct {
 	novelty      cluster.NoveltyRule
 	thenGrow     bool
 	thenExtra    int64
+	progress     string
 }
 
 // The summary of `pipeline run` (flow.Summary).
@@ -79,6 +81,14 @@ func (a *app) runCmd() *cobra.Command {
     (the same total compute), as c-BTM does;
  5. evaluate on the held-out documents: bits per byte of every expert, the
     dense model and router mixtures (top-1, top-2, all).
+
+Each phase prints a line on stderr when it ends, with its rate (a bar while
+it runs on a terminal; --progress). The summary (stdout, and --out/summary.json)
+gives each domain's documents routed in the run and at fit, the bytes its
+expert trained on (the experts are byte-level: token budgets are bytes),
+its training loss (nats per byte, mean of the last 50 steps) and its
+held-out bits per byte (lower is better for both), the documents per
+source, the dead letters by reason, the settings and the time of each phase.
 
 With --then B: a continuous scenario. After the steps above on --input (A),
 B arrives as a new corpus (10% of it held out too) and is ingested after A;
@@ -134,6 +144,7 @@ budget larger than a domain's data stops at the end of that data.`,
 	fs.BoolVar(&f.thenGrow, "then-grow", true, "with --then: grow new domains; false routes B into the old domains (the frozen system) and trains the old experts --then-extra-tokens more")
 	fs.Int64Var(&f.thenExtra, "then-extra-tokens", 0, "with --then-grow=false: training bytes, in all, the old experts get for B (split evenly)")
 	fs.StringVar(&f.initNew, "init-new", string(flow.DefaultInit), "with --then: how the new domains' experts start: seed, nearest or average (see pipeline train --init-new)")
+	fs.StringVar(&f.progress, "progress", progressAuto, "progress of each phase on stderr: auto (a bar on a terminal, else lines), bars, lines (one per phase, with its rate) or none")
 	return cmd
 }
 
@@ -154,6 +165,11 @@ func (a *app) runJob(cmd *cobra.Command, f *runFlags) error {
 	if err := job.Validate(); err != nil {
 		return usagef("run: %v", strings.TrimPrefix(err.Error(), flow.ErrJobConfig.Error()+": "))
 	}
+	progress, err := a.newRunProgress(f.progress)
+	if err != nil {
+		return err
+	}
+	job.Progress = progress
 	if cmd.Flags().Changed("brokers") {
 		cc, err := f.kafka.Connect(cmd.Context(), a.log)
 		if err != nil {
@@ -188,7 +204,14 @@ func (a *app) printRunSummary(s runSummary) {
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintln(w, "DOMAIN\tSIZE\tTOKENS\tLOSS\tBITS/BYTE\tTOP TERMS")
+	if len(s.DeadletterReasons) > 0 {
+		fmt.Fprintln(w, "DEAD-LETTER REASON\tDOCUMENTS")
+		for _, r := range slices.Sorted(maps.Keys(s.DeadletterReasons)) {
+			fmt.Fprintf(w, "%s\t%d\n", r, s.DeadletterReasons[r])
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w, "DOMAIN\tROUTED\tAT FIT\tTRAIN BYTES\tTRAIN LOSS (nats/B)\tHELD-OUT BITS/BYTE\tSOURCES\tTOP TERMS")
 	bpb := map[string]float64{}
 	for _, e := range s.Eval.ExpertBPB {
 		bpb[e.Expert] = e.BPB
@@ -198,25 +221,78 @@ func (a *app) printRunSummary(s runSummary) {
 		if v, ok := bpb[strconv.Itoa(d.ID)]; ok {
 			b = fmt.Sprintf("%.3f", v)
 		}
-		fmt.Fprintf(w, "%d\t%d\t%s\t%.3f\t%s\t%s\n", d.ID, d.Size, humanCount(d.Tokens), d.Loss, b, strings.Join(d.TopTerms[:min(6, len(d.TopTerms))], " "))
+		fmt.Fprintf(w, "%d\t%d\t%d\t%s\t%.3f\t%s\t%s\t%s\n", d.ID, d.Size, d.SizeAtFit, humanBytes(d.Tokens), d.Loss, b,
+			sourcesLine(d.Sources, 3), strings.Join(d.TopTerms[:min(6, len(d.TopTerms))], " "))
 	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "MODEL\tBITS/BYTE")
+	w.Flush()
+	fmt.Fprintln(a.stdout, "  routed: documents routed to the domain in this run; at fit: documents k-means gave it when the router was fitted.")
+	fmt.Fprintln(a.stdout, "  train loss: nats per byte, mean of the expert's last 50 steps; held-out bits/byte: on documents no model trained on.")
+	fmt.Fprintln(a.stdout, "  Lower is better for both (1 nat = 1.443 bits).")
+	fmt.Fprintln(a.stdout)
+	fmt.Fprintln(w, "MODEL\tHELD-OUT BITS/BYTE")
 	if s.Eval.SeedBPB != nil {
-		fmt.Fprintf(w, "dense seed (%s tokens)\t%.4f\n", humanCount(s.SeedTokens), *s.Eval.SeedBPB)
+		fmt.Fprintf(w, "dense seed (%s)\t%.4f\n", humanBytes(s.SeedTokens), *s.Eval.SeedBPB)
 	}
 	if s.Eval.DenseBPB != nil {
-		fmt.Fprintf(w, "dense (%s tokens)\t%.4f\n", humanCount(s.DenseTokens), *s.Eval.DenseBPB)
+		from := "from scratch"
+		if s.SeedTokens > 0 {
+			from = "continues the seed"
+		}
+		fmt.Fprintf(w, "dense baseline (%s: +%s)\t%.4f\n", from, humanBytes(s.DenseTokens), *s.Eval.DenseBPB)
 	}
 	for _, k := range []string{"top1", "top2", "all"} {
 		if v, ok := s.Eval.MixtureBPB[k]; ok {
 			fmt.Fprintf(w, "experts, router mixture %s\t%.4f\n", k, v)
 		}
 	}
+	w.Flush()
+	if line := mixtureVerdict(s); line != "" {
+		fmt.Fprintln(a.stdout, "  "+line)
+	}
 	if t := s.Then; t != nil {
 		a.printThenSummary(w, t)
 	}
 	w.Flush()
+}
+
+// mixtureVerdict is one line when the dense baseline beats the best router
+// mixture: why, at small compute, and where the mixture wins.
+func mixtureVerdict(s runSummary) string {
+	if s.Eval.DenseBPB == nil || len(s.Eval.MixtureBPB) == 0 {
+		return ""
+	}
+	best := math.Inf(1)
+	for _, v := range s.Eval.MixtureBPB {
+		best = min(best, v)
+	}
+	if best <= *s.Eval.DenseBPB {
+		return "The router mixture beats the dense baseline at the same total compute."
+	}
+	per := int64(0)
+	if len(s.Domains) > 0 {
+		per = s.DenseTokens / int64(len(s.Domains))
+	}
+	return fmt.Sprintf("The dense baseline wins at this small compute: each expert trained on only %s of its domain, while the dense model saw all %s; "+
+		"the mixture wins with more bytes per expert (bash bench/cbtm.sh, BENCHMARKS §8).", humanBytes(per), humanBytes(s.DenseTokens))
+}
+
+// sourcesLine is "spam-assassin 70, brown 5 (+2 more)": the n largest
+// sources of a domain.
+func sourcesLine(src map[string]int64, n int) string {
+	if len(src) == 0 {
+		return "-"
+	}
+	keys := slices.Collect(maps.Keys(src))
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(src[b], src[a]), cmp.Compare(a, b)) })
+	var parts []string
+	for _, k := range keys[:min(n, len(keys))] {
+		parts = append(parts, fmt.Sprintf("%s %d", cmp.Or(k, "(none)"), src[k]))
+	}
+	out := strings.Join(parts, ", ")
+	if len(keys) > n {
+		out += fmt.Sprintf(" (+%d more)", len(keys)-n)
+	}
+	return out
 }
 
 // printThenSummary prints the second phase of a continuous run.
@@ -235,9 +311,9 @@ func (a *app) printThenSummary(w *tabwriter.Writer, t *flow.ThenSummary) {
 		fmt.Fprintf(w, "%s\t%d\t%d\t%d\n", cmp.Or(src, "(none)"), p.New, p.Old, p.Pending)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "NEW DOMAIN\tSIZE\tTOKENS\tLOSS\tTOP TERMS")
+	fmt.Fprintln(w, "NEW DOMAIN\tROUTED\tTRAIN BYTES\tTRAIN LOSS (nats/B)\tTOP TERMS")
 	for _, d := range t.NewDomains {
-		fmt.Fprintf(w, "%d\t%d\t%s\t%.3f\t%s\n", d.ID, d.Size, humanCount(d.Tokens), d.Loss, strings.Join(d.TopTerms[:min(6, len(d.TopTerms))], " "))
+		fmt.Fprintf(w, "%d\t%d\t%s\t%.3f\t%s\n", d.ID, d.Size, humanBytes(d.Tokens), d.Loss, strings.Join(d.TopTerms[:min(6, len(d.TopTerms))], " "))
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "MODEL (init %s)\tBITS/BYTE ON A\tBITS/BYTE ON B\n", t.Init)

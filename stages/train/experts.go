@@ -97,16 +97,26 @@ func ReportOf(name, dir string, c *Checkpoint) ExpertReport {
 	r := ExpertReport{Expert: name, Step: c.Meta.Step, Tokens: c.Meta.Tokens, Docs: c.Meta.Docs, Skipped: c.Meta.Skipped,
 		Checkpoint: CheckpointPath(dir, c.Meta.Step), ParamsSHA256: ParamsSHA256(c.Model),
 		Size: c.Model.Cfg.Name, Init: c.Meta.Init, InitFrom: c.Meta.InitFrom, RouterVersion: c.Meta.RouterVersion}
-	if len(c.Meta.Losses) > 0 {
-		// The mean over the last (up to) 50 steps: one step's loss is noisy.
-		ls := c.Meta.Losses[max(0, len(c.Meta.Losses)-50):]
-		s := 0.0
-		for _, l := range ls {
-			s += float64(l.Loss)
-		}
-		r.Loss = s / float64(len(ls))
-	}
+	r.Loss = RecentLoss(c.Meta.Losses)
 	return r
+}
+
+// RecentLossSteps is the window of RecentLoss.
+const RecentLossSteps = 50
+
+// RecentLoss is the loss an ExpertReport gives: the mean training loss
+// (nats per byte) of the last (up to) RecentLossSteps steps of ls, since
+// one step's loss is noisy; 0 for no steps.
+func RecentLoss(ls []LossPoint) float64 {
+	if len(ls) == 0 {
+		return 0
+	}
+	ls = ls[max(0, len(ls)-RecentLossSteps):]
+	s := 0.0
+	for _, l := range ls {
+		s += float64(l.Loss)
+	}
+	return s / float64(len(ls))
 }
 
 // LoadSeed loads a seed checkpoint for ConsumerConfig.Init: path is a

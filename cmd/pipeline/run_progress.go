@@ -1,0 +1,158 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/domainflow/domainflow/flow"
+)
+
+// The --progress modes of `pipeline run`.
+const (
+	progressAuto  = "auto"  // bars on a terminal, lines otherwise
+	progressBars  = "bars"  // a bar per phase (needs a terminal to look right)
+	progressLines = "lines" // one plain line per phase, and one per 10 s of a long phase
+	progressNone  = "none"
+)
+
+// progressEvery is how often the lines mode reports a phase still running.
+const progressEvery = 10 * time.Second
+
+// runProgress renders flow.Job's progress reports on stderr: one line per
+// phase (and per expert) as it ends, with its rate; on a terminal also a
+// bar for the phase that runs. Lines mode writes plain lines only, which
+// read well in a CI log.
+type runProgress struct {
+	w     io.Writer
+	bars  bool
+	bar   *progressbar.ProgressBar
+	phase string    // of bar, or of the lines mode's last report
+	last  time.Time // the lines mode's last line of the running phase
+}
+
+// newRunProgress returns the Progress function for mode, nil for none.
+func (a *app) newRunProgress(mode string) (func(flow.Progress), error) {
+	r := &runProgress{w: a.stderr}
+	switch mode {
+	case progressAuto:
+		r.bars = isTerminal(a.stderr)
+	case progressBars:
+		r.bars = true
+	case progressLines:
+	case progressNone:
+		return nil, nil
+	default:
+		return nil, usagef("run: --progress %q: want auto, bars, lines or none", mode)
+	}
+	return r.report, nil
+}
+
+// report handles one progress report.
+func (r *runProgress) report(p flow.Progress) {
+	switch {
+	case p.End && p.Item != "":
+		r.clearBar()
+		fmt.Fprintf(r.w, "run:   %s: %s\n", itemWord(p.Phase, p.Item), progressLine(p))
+	case p.End:
+		r.finishBar()
+		fmt.Fprintf(r.w, "run: %s: %s\n", p.Phase, progressLine(p))
+		r.phase = ""
+	case p.Item != "":
+		// Items are reported at their end only.
+	case r.bars:
+		r.updateBar(p)
+	default:
+		if p.Phase != r.phase {
+			r.phase, r.last = p.Phase, time.Now()
+		}
+		if time.Since(r.last) >= progressEvery {
+			r.last = time.Now()
+			fmt.Fprintf(r.w, "run: %s: %s so far\n", p.Phase, progressLine(p))
+		}
+	}
+}
+
+// itemWord names an item of a phase: "expert 3" in a training phase.
+func itemWord(phase, item string) string {
+	if strings.HasSuffix(phase, "train experts") {
+		return "expert " + item
+	}
+	return item
+}
+
+// progressLine is "75.0 kB of 150.0 kB (50%) in 4.7s (16.0 kB/s)", or for
+// documents "300 documents in 0.3s (1000 documents/s)", or "0.1s".
+func progressLine(p flow.Progress) string {
+	el := fmt.Sprintf("%.1fs", p.Elapsed.Seconds())
+	if p.Unit == "" {
+		return el
+	}
+	amount := func(n int64) string {
+		if p.Unit == "bytes" {
+			return humanBytes(n)
+		}
+		return fmt.Sprintf("%d %s", n, p.Unit)
+	}
+	s := amount(p.Done)
+	if p.Total > 0 && p.Done < p.Total {
+		s += fmt.Sprintf(" of %s (%.0f%%)", amount(p.Total), 100*float64(p.Done)/float64(p.Total))
+	}
+	s += " in " + el
+	if p.Done > 0 && p.Elapsed > 0 {
+		if p.Unit == "bytes" {
+			s += fmt.Sprintf(" (%s/s)", humanBytes(int64(rate(p.Done, p.Elapsed))))
+		} else {
+			s += fmt.Sprintf(" (%.0f %s/s)", rate(p.Done, p.Elapsed), p.Unit)
+		}
+	}
+	return s
+}
+
+// updateBar shows p on the phase's bar, starting one for a new phase.
+func (r *runProgress) updateBar(p flow.Progress) {
+	if r.bar == nil || r.phase != p.Phase {
+		r.finishBar()
+		n := p.Total
+		if n <= 0 {
+			n = -1 // a spinner
+		}
+		opts := []progressbar.Option{
+			progressbar.OptionSetWriter(r.w),
+			progressbar.OptionSetDescription("run: " + p.Phase),
+			progressbar.OptionSetWidth(30),
+			progressbar.OptionThrottle(100 * time.Millisecond),
+			progressbar.OptionShowCount(),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionClearOnFinish(),
+		}
+		if p.Unit == "bytes" {
+			opts = append(opts, progressbar.OptionShowBytes(true))
+		} else {
+			opts = append(opts, progressbar.OptionShowIts(), progressbar.OptionSetItsString("docs"))
+		}
+		r.bar, r.phase = progressbar.NewOptions64(n, opts...), p.Phase
+	}
+	if p.Total > 0 && p.Total != r.bar.GetMax64() {
+		r.bar.ChangeMax64(p.Total)
+	}
+	_ = r.bar.Set64(p.Done)
+}
+
+// clearBar removes the bar from the screen; the next update draws it again.
+func (r *runProgress) clearBar() {
+	if r.bar != nil {
+		_ = r.bar.Clear()
+	}
+}
+
+// finishBar ends and clears the bar.
+func (r *runProgress) finishBar() {
+	if r.bar != nil {
+		_ = r.bar.Finish()
+		r.bar = nil
+	}
+}
