@@ -41,7 +41,14 @@ type KafkaSource struct {
 	gen     atomic.Pointer[kafka.Generation] // the current generation
 	genN    atomic.Int64                     // generations joined
 	lastGen sync.Map                         // Partition → genN of its last fetched message
-	lag     atomic.Int64
+
+	// posMu guards pos: the next offset to consume of each partition of
+	// the current generation, as the group sees it (the committed offset,
+	// or the start offset kafka-go chose: FirstOffset or LastOffset until
+	// the partition's first message is fetched), kept for Lags.
+	posMu sync.Mutex
+	pos   map[Partition]int64
+	posN  int64 // the genN pos belongs to
 
 	stop   context.CancelFunc
 	done   chan struct{}
@@ -149,6 +156,7 @@ func (s *KafkaSource) run(ctx context.Context) {
 		backoff = RetryBackoffMin
 		n := s.genN.Add(1)
 		s.gen.Store(gen)
+		s.setPositions(n, gen.Assignments)
 		var parts []string
 		for topic, assigned := range gen.Assignments {
 			for _, pa := range assigned {
@@ -218,10 +226,9 @@ func (s *KafkaSource) Fetch(ctx context.Context) (kafka.Message, error) {
 			if f.gen != s.genN.Load() {
 				continue
 			}
-			s.lastGen.Store(Partition{Topic: f.m.Topic, Partition: f.m.Partition}, f.gen)
-			if f.m.HighWaterMark > 0 {
-				s.lag.Store(max(f.m.HighWaterMark-f.m.Offset-1, 0))
-			}
+			p := Partition{Topic: f.m.Topic, Partition: f.m.Partition}
+			s.lastGen.Store(p, f.gen)
+			s.fetchedAt(f.gen, p, f.m.Offset)
 			return f.m, nil
 		}
 	}
@@ -253,6 +260,7 @@ func (s *KafkaSource) Commit(ctx context.Context, msgs ...kafka.Message) error {
 		if err != nil {
 			return fmt.Errorf("kafka source: commit: %w", err)
 		}
+		s.committed(n, offsets)
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("kafka source: commit: %w", ctx.Err())
@@ -261,9 +269,6 @@ func (s *KafkaSource) Commit(ctx context.Context, msgs ...kafka.Message) error {
 
 // Generation counts the consumer-group generations joined so far.
 func (s *KafkaSource) Generation() int64 { return s.genN.Load() }
-
-// Lag is the number of messages behind the end of the partition last read.
-func (s *KafkaSource) Lag() int64 { return s.lag.Load() }
 
 // Close leaves the group and stops the partition readers.
 func (s *KafkaSource) Close() error {

@@ -97,6 +97,9 @@ type RunnerConfig struct {
 	States StateStore
 	// Metrics, when non-nil, receive the runner's counters.
 	Metrics *Metrics
+	// LagInterval is how often a runner with Metrics asks a Source that is
+	// a LagReporter for its lag (domainflow_consumer_lag). Default: 5s.
+	LagInterval time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Mem allocates Arrow buffers. Default: memory.DefaultAllocator.
@@ -123,6 +126,7 @@ func (c *RunnerConfig) setDefaults() {
 	c.BackoffMax = orDur(c.BackoffMax, 5*time.Second)
 	c.DrainTimeout = orDur(c.DrainTimeout, 30*time.Second)
 	c.CommitAttempts = orInt(c.CommitAttempts, 5)
+	c.LagInterval = orDur(c.LagInterval, 5*time.Second)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -247,6 +251,16 @@ func (r *Runner) Run(ctx context.Context) error {
 		werr <- err
 	}()
 
+	if lr, ok := r.cfg.Source.(LagReporter); ok && r.cfg.Metrics != nil {
+		lagCtx, stopLag := context.WithCancel(ctx)
+		wg.Add(1)
+		go func() { // owner: Run; ends when Run returns
+			defer wg.Done()
+			r.reportLag(lagCtx, lr)
+		}()
+		defer stopLag()
+	}
+
 	r.log.Info("stage running", "output", r.cfg.OutputTopic)
 	var err error
 	for {
@@ -326,9 +340,6 @@ func (r *Runner) fetchUntil(ctx, fctx context.Context, msgs chan<- kafka.Message
 				return true
 			}
 			*backoff = min(2**backoff, r.cfg.BackoffMax)
-		}
-		if l, ok := r.cfg.Source.(lagger); ok && r.cfg.Metrics != nil {
-			r.cfg.Metrics.Lag.WithLabelValues(r.cfg.Name).Set(float64(l.Lag()))
 		}
 	}
 }
