@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -162,6 +163,59 @@ type Counts struct {
 	Dropped     int64 // rows the stage dropped as duplicates of rows already handled
 	Unaccounted int64 // rows a one-to-one stage neither output, dead-lettered nor dropped
 	Batches     int64 // micro-batches committed
+	// Busy is the time during which at least one micro-batch was in hand,
+	// from the start of its processing to its commit (batches overlap: the
+	// next one is processed while one is written). Time spent waiting for
+	// input is not in it, so In/Busy is the rate at which the stage works,
+	// In over the whole run the rate at which input came.
+	Busy time.Duration
+}
+
+// RowsPerSecond returns n per second over d (0 for no time).
+func RowsPerSecond(n int64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
+
+// busyClock measures the union of the intervals during which at least one
+// batch is in hand.
+type busyClock struct {
+	mu     sync.Mutex
+	active int       // batches in hand
+	since  time.Time // when active went from 0 to 1
+	total  time.Duration
+}
+
+// begin marks a batch taken in hand at now.
+func (b *busyClock) begin(now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.active == 0 {
+		b.since = now
+	}
+	b.active++
+}
+
+// end marks a batch done at now.
+func (b *busyClock) end(now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.active--
+	if b.active == 0 {
+		b.total += now.Sub(b.since)
+	}
+}
+
+// busy returns the busy time up to now.
+func (b *busyClock) busy(now time.Time) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.active > 0 {
+		return b.total + now.Sub(b.since)
+	}
+	return b.total
 }
 
 // Runner runs one Stage between a Source and a Sink. See the package doc for
@@ -172,6 +226,7 @@ type Runner struct {
 	accept map[schemas.Kind]bool
 
 	in, out, dead, dropped, unaccounted, batches atomic.Int64
+	clock                                        busyClock
 
 	// With a PartitionStage: the offset after the last message processed of
 	// each partition (owned by the preparing goroutine), the source's group
@@ -202,7 +257,7 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 // Counts returns the totals so far; safe to call while Run runs.
 func (r *Runner) Counts() Counts {
 	return Counts{In: r.in.Load(), Out: r.out.Load(), Dead: r.dead.Load(), Dropped: r.dropped.Load(),
-		Unaccounted: r.unaccounted.Load(), Batches: r.batches.Load()}
+		Unaccounted: r.unaccounted.Load(), Batches: r.batches.Load(), Busy: r.clock.busy(time.Now())}
 }
 
 // Run processes micro-batches until ctx ends or a finite Source is
@@ -246,6 +301,7 @@ func (r *Runner) Run(ctx context.Context) error {
 					stopFetch()
 				}
 			}
+			r.clock.end(time.Now())
 			r.finished.Add(1)
 		}
 		werr <- err
@@ -262,12 +318,15 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 
 	r.log.Info("stage running", "output", r.cfg.OutputTopic)
+	start := time.Now()
 	var err error
 	for {
 		batch, more := r.collect(ctx, msgs)
 		if len(batch) > 0 {
 			var pb *preparedBatch
+			r.clock.begin(time.Now())
 			if pb, err = r.prepare(work, batch); err != nil {
+				r.clock.end(time.Now())
 				stopFetch()
 				break
 			}
@@ -285,8 +344,10 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c := r.Counts()
-	r.log.Info("stage stopped", "in", c.In, "out", c.Out, "dead", c.Dead, "duplicates", c.Dropped, "batches", c.Batches)
+	c, elapsed := r.Counts(), time.Since(start)
+	r.log.Info("stage stopped", "in", c.In, "out", c.Out, "dead", c.Dead, "duplicates", c.Dropped, "batches", c.Batches,
+		"seconds", roundSeconds(elapsed), "busy_seconds", roundSeconds(c.Busy),
+		"rows_per_s_busy", math.Round(RowsPerSecond(c.In, c.Busy)), "rows_per_s_overall", math.Round(RowsPerSecond(c.In, elapsed)))
 	if c.Unaccounted != 0 {
 		return fmt.Errorf("stage %s: %d input rows were neither output, dead-lettered nor dropped as duplicates", r.cfg.Name, c.Unaccounted)
 	}
@@ -878,3 +939,6 @@ func (r *Runner) commit(ctx context.Context, lasts []kafka.Message) {
 		backoff = min(2*backoff, r.cfg.BackoffMax)
 	}
 }
+
+// roundSeconds is d in seconds, to the millisecond.
+func roundSeconds(d time.Duration) float64 { return math.Round(d.Seconds()*1000) / 1000 }
