@@ -43,7 +43,7 @@ func TestBusyClock(t *testing.T) {
 	}
 }
 
-func TestRowsPerSecond(t *testing.T) {
+func TestPerSecond(t *testing.T) {
 	tests := []struct {
 		n    int64
 		d    time.Duration
@@ -55,8 +55,8 @@ func TestRowsPerSecond(t *testing.T) {
 		{3, 1500 * time.Millisecond, 2},
 	}
 	for _, tt := range tests {
-		if got := RowsPerSecond(tt.n, tt.d); got != tt.want {
-			t.Errorf("RowsPerSecond(%d, %v) = %v, want %v", tt.n, tt.d, got, tt.want)
+		if got := PerSecond(tt.n, tt.d); got != tt.want {
+			t.Errorf("PerSecond(%d, %v) = %v, want %v", tt.n, tt.d, got, tt.want)
 		}
 	}
 }

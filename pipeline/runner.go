@@ -171,8 +171,9 @@ type Counts struct {
 	Busy time.Duration
 }
 
-// RowsPerSecond returns n per second over d (0 for no time).
-func RowsPerSecond(n int64, d time.Duration) float64 {
+// PerSecond returns n per second over d (0 for no time): the rate of the
+// stop summaries and progress lines.
+func PerSecond(n int64, d time.Duration) float64 {
 	if d <= 0 {
 		return 0
 	}
@@ -347,7 +348,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	c, elapsed := r.Counts(), time.Since(start)
 	r.log.Info("stage stopped", "in", c.In, "out", c.Out, "dead", c.Dead, "duplicates", c.Dropped, "batches", c.Batches,
 		"seconds", roundSeconds(elapsed), "busy_seconds", roundSeconds(c.Busy),
-		"rows_per_s_busy", math.Round(RowsPerSecond(c.In, c.Busy)), "rows_per_s_overall", math.Round(RowsPerSecond(c.In, elapsed)))
+		"rows_per_s_busy", math.Round(PerSecond(c.In, c.Busy)), "rows_per_s_overall", math.Round(PerSecond(c.In, elapsed)))
 	if c.Unaccounted != 0 {
 		return fmt.Errorf("stage %s: %d input rows were neither output, dead-lettered nor dropped as duplicates", r.cfg.Name, c.Unaccounted)
 	}

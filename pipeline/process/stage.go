@@ -93,7 +93,7 @@ func (r Report) MarshalJSON() ([]byte, error) {
 func (r Report) Summary(name string) string {
 	return fmt.Sprintf("%s: %d in, %d out, %d dead letters, %d duplicates dropped, %d batches in %.1fs, busy %.1fs (%.0f rows/s while busy, %.0f rows/s over the run)",
 		name, r.In, r.Out, r.Dead, r.Duplicates, r.Batches, r.Elapsed.Seconds(), r.Busy.Seconds(),
-		pipeline.RowsPerSecond(r.In, r.Busy), pipeline.RowsPerSecond(r.In, r.Elapsed))
+		pipeline.PerSecond(r.In, r.Busy), pipeline.PerSecond(r.In, r.Elapsed))
 }
 
 func roundSeconds(d time.Duration) float64 { return math.Round(d.Seconds()*1000) / 1000 }
