@@ -104,4 +104,8 @@ func TestReportRates(t *testing.T) {
 	if want := `{"in":1000,"out":990,"dead":10,"duplicates":0,"batches":5,"seconds":100,"busy_seconds":2}`; string(b) != want {
 		t.Errorf("JSON = %s, want %s", b, want)
 	}
+	var back process.Report
+	if err := json.Unmarshal(b, &back); err != nil || back != rep {
+		t.Errorf("JSON read back = %+v (%v), want %+v", back, err, rep)
+	}
 }

@@ -96,6 +96,23 @@ func (r Report) Summary(name string) string {
 		pipeline.PerSecond(r.In, r.Busy), pipeline.PerSecond(r.In, r.Elapsed))
 }
 
+// UnmarshalJSON reads what MarshalJSON writes.
+func (r *Report) UnmarshalJSON(b []byte) error {
+	type counts Report // without this method
+	var v struct {
+		counts
+		Seconds     float64 `json:"seconds"`
+		BusySeconds float64 `json:"busy_seconds"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*r = Report(v.counts)
+	r.Elapsed = time.Duration(v.Seconds * float64(time.Second))
+	r.Busy = time.Duration(v.BusySeconds * float64(time.Second))
+	return nil
+}
+
 func roundSeconds(d time.Duration) float64 { return math.Round(d.Seconds()*1000) / 1000 }
 
 // StageConfig is one stage process: a Stage between two topics.
