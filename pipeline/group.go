@@ -48,7 +48,8 @@ type KafkaSource struct {
 	// the partition's first message is fetched), kept for Lags.
 	posMu sync.Mutex
 	pos   map[Partition]int64
-	posN  int64 // the genN pos belongs to
+	posN  int64         // the genN pos belongs to
+	offCl *kafka.Client // asks the end offsets for Lags
 
 	stop   context.CancelFunc
 	done   chan struct{}
@@ -121,7 +122,8 @@ func NewKafkaSource(cfg SourceConfig) (*KafkaSource, error) {
 		return nil, fmt.Errorf("kafka source: %w", err)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	s := &KafkaSource{cg: cg, mk: mk, cfg: cfg, log: log, msgs: make(chan fetched, 4096), stop: stop, done: make(chan struct{})}
+	s := &KafkaSource{cg: cg, mk: mk, cfg: cfg, log: log, msgs: make(chan fetched, 4096), stop: stop, done: make(chan struct{}),
+		offCl: cfg.Client.Client()}
 	go s.run(ctx) // owner: the source; ends at Close
 	if !cfg.NoStallWatch {
 		go s.watchStalls(ctx) // owner: the source; ends at Close
@@ -279,6 +281,7 @@ func (s *KafkaSource) Close() error {
 		err = s.cg.Close()
 		s.cgMu.Unlock()
 		<-s.done
+		CloseClient(s.offCl)
 	})
 	return err
 }

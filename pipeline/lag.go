@@ -150,11 +150,9 @@ func hasFirst(pos map[Partition]int64) bool {
 // each partition: LastOffset for kafka.LastOffset, FirstOffset for
 // kafka.FirstOffset.
 func (s *KafkaSource) listOffsets(ctx context.Context, req map[string][]kafka.OffsetRequest) (map[Partition]int64, error) {
-	cl := s.cfg.Client.Client()
-	defer CloseClient(cl)
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	res, err := cl.ListOffsets(cctx, &kafka.ListOffsetsRequest{Topics: req})
+	res, err := s.offCl.ListOffsets(cctx, &kafka.ListOffsetsRequest{Topics: req})
 	if err != nil {
 		return nil, fmt.Errorf("kafka source: offsets: %w", err)
 	}
