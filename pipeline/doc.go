@@ -53,7 +53,10 @@
 //
 // The package also runs the embedded Kafka-protocol broker (kfake) used by
 // `pipeline broker`, `pipeline run` and the tests, creates and lists topics,
-// and exports Prometheus metrics. The in-memory MemSource and MemSink, and the
+// and exports Prometheus metrics (Metrics; a Runner whose Source is a
+// LagReporter publishes the consumer lag of each partition it is assigned).
+// GroupCommitter lets a consumer that keeps its own positions (a trainer)
+// show them to Kafka's tools as a consumer group's offsets. The in-memory MemSource and MemSink, and the
 // pipetest package, are the test kit for stage-level tests with and without
 // Kafka.
 //

@@ -70,11 +70,12 @@ func ExampleRunner() {
 			}
 		}
 	}
-	fmt.Printf("%+v\n", r.Counts())
+	c := r.Counts()
+	fmt.Printf("in %d, out %d, dead %d, dropped %d, unaccounted %d, batches %d\n", c.In, c.Out, c.Dead, c.Dropped, c.Unaccounted, c.Batches)
 	// Output:
 	// out: a (origin offset 0)
 	// out: c (origin offset 2)
 	// dead: deadletter-reason=too-short
 	// dead: deadletter-error=4 bytes
-	// {In:3 Out:2 Dead:1 Dropped:0 Unaccounted:0 Batches:1}
+	// in 3, out 2, dead 1, dropped 0, unaccounted 0, batches 1
 }

@@ -41,7 +41,15 @@ type KafkaSource struct {
 	gen     atomic.Pointer[kafka.Generation] // the current generation
 	genN    atomic.Int64                     // generations joined
 	lastGen sync.Map                         // Partition → genN of its last fetched message
-	lag     atomic.Int64
+
+	// posMu guards pos: the next offset to consume of each partition of
+	// the current generation, as the group sees it (the committed offset,
+	// or the start offset kafka-go chose: FirstOffset or LastOffset until
+	// the partition's first message is fetched), kept for Lags.
+	posMu sync.Mutex
+	pos   map[Partition]int64
+	posN  int64         // the genN pos belongs to
+	offCl *kafka.Client // asks the end offsets for Lags
 
 	stop   context.CancelFunc
 	done   chan struct{}
@@ -114,7 +122,8 @@ func NewKafkaSource(cfg SourceConfig) (*KafkaSource, error) {
 		return nil, fmt.Errorf("kafka source: %w", err)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	s := &KafkaSource{cg: cg, mk: mk, cfg: cfg, log: log, msgs: make(chan fetched, 4096), stop: stop, done: make(chan struct{})}
+	s := &KafkaSource{cg: cg, mk: mk, cfg: cfg, log: log, msgs: make(chan fetched, 4096), stop: stop, done: make(chan struct{}),
+		offCl: cfg.Client.Client()}
 	go s.run(ctx) // owner: the source; ends at Close
 	if !cfg.NoStallWatch {
 		go s.watchStalls(ctx) // owner: the source; ends at Close
@@ -149,6 +158,7 @@ func (s *KafkaSource) run(ctx context.Context) {
 		backoff = RetryBackoffMin
 		n := s.genN.Add(1)
 		s.gen.Store(gen)
+		s.setPositions(n, gen.Assignments)
 		var parts []string
 		for topic, assigned := range gen.Assignments {
 			for _, pa := range assigned {
@@ -218,10 +228,9 @@ func (s *KafkaSource) Fetch(ctx context.Context) (kafka.Message, error) {
 			if f.gen != s.genN.Load() {
 				continue
 			}
-			s.lastGen.Store(Partition{Topic: f.m.Topic, Partition: f.m.Partition}, f.gen)
-			if f.m.HighWaterMark > 0 {
-				s.lag.Store(max(f.m.HighWaterMark-f.m.Offset-1, 0))
-			}
+			p := Partition{Topic: f.m.Topic, Partition: f.m.Partition}
+			s.lastGen.Store(p, f.gen)
+			s.fetchedAt(f.gen, p, f.m.Offset)
 			return f.m, nil
 		}
 	}
@@ -253,6 +262,7 @@ func (s *KafkaSource) Commit(ctx context.Context, msgs ...kafka.Message) error {
 		if err != nil {
 			return fmt.Errorf("kafka source: commit: %w", err)
 		}
+		s.committed(n, offsets)
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("kafka source: commit: %w", ctx.Err())
@@ -261,9 +271,6 @@ func (s *KafkaSource) Commit(ctx context.Context, msgs ...kafka.Message) error {
 
 // Generation counts the consumer-group generations joined so far.
 func (s *KafkaSource) Generation() int64 { return s.genN.Load() }
-
-// Lag is the number of messages behind the end of the partition last read.
-func (s *KafkaSource) Lag() int64 { return s.lag.Load() }
 
 // Close leaves the group and stops the partition readers.
 func (s *KafkaSource) Close() error {
@@ -274,6 +281,7 @@ func (s *KafkaSource) Close() error {
 		err = s.cg.Close()
 		s.cgMu.Unlock()
 		<-s.done
+		CloseClient(s.offCl)
 	})
 	return err
 }

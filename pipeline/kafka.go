@@ -189,9 +189,6 @@ type Sink interface {
 	Close() error
 }
 
-// lagger is the optional capability of a Source to report its lag.
-type lagger interface{ Lag() int64 }
-
 // SourceConfig configures a consumer-group source on Kafka.
 type SourceConfig struct {
 	Client  ClientConfig

@@ -16,7 +16,7 @@ type Metrics struct {
 	DeadLetters   *prometheus.CounterVec   // stage, reason
 	Bytes         *prometheus.CounterVec   // stage, direction=in|out
 	BatchSeconds  *prometheus.HistogramVec // stage
-	Lag           *prometheus.GaugeVec     // stage
+	Lag           *prometheus.GaugeVec     // stage, topic, partition
 	WriteRetries  *prometheus.CounterVec   // stage
 	CommitFailure *prometheus.CounterVec   // stage
 	Duplicates    *prometheus.CounterVec   // stage
@@ -50,8 +50,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"stage"}),
 		Lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "domainflow", Name: "consumer_lag",
-			Help: "Messages between the last fetched offset and the end of its partition.",
-		}, []string{"stage"}),
+			Help: "Messages of an input partition this process consumes that its consumer group has not committed yet: " +
+				"the partition's end offset (high watermark) minus the group's next offset to consume. " +
+				"Only the partitions assigned to this process; a partition that moves to another process leaves.",
+		}, []string{"stage", "topic", "partition"}),
 		WriteRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "domainflow", Name: "write_retries_total",
 			Help: "Batches whose write was retried because the broker did not acknowledge it.",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -97,6 +98,9 @@ type RunnerConfig struct {
 	States StateStore
 	// Metrics, when non-nil, receive the runner's counters.
 	Metrics *Metrics
+	// LagInterval is how often a runner with Metrics asks a Source that is
+	// a LagReporter for its lag (domainflow_consumer_lag). Default: 5s.
+	LagInterval time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Mem allocates Arrow buffers. Default: memory.DefaultAllocator.
@@ -123,6 +127,7 @@ func (c *RunnerConfig) setDefaults() {
 	c.BackoffMax = orDur(c.BackoffMax, 5*time.Second)
 	c.DrainTimeout = orDur(c.DrainTimeout, 30*time.Second)
 	c.CommitAttempts = orInt(c.CommitAttempts, 5)
+	c.LagInterval = orDur(c.LagInterval, 5*time.Second)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -158,6 +163,60 @@ type Counts struct {
 	Dropped     int64 // rows the stage dropped as duplicates of rows already handled
 	Unaccounted int64 // rows a one-to-one stage neither output, dead-lettered nor dropped
 	Batches     int64 // micro-batches committed
+	// Busy is the time during which at least one micro-batch was in hand,
+	// from the start of its processing to its commit (batches overlap: the
+	// next one is processed while one is written). Time spent waiting for
+	// input is not in it, so In/Busy is the rate at which the stage works,
+	// In over the whole run the rate at which input came.
+	Busy time.Duration
+}
+
+// PerSecond returns n per second over d (0 for no time): the rate of the
+// stop summaries and progress lines.
+func PerSecond(n int64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
+
+// busyClock measures the union of the intervals during which at least one
+// batch is in hand.
+type busyClock struct {
+	mu     sync.Mutex
+	active int       // batches in hand
+	since  time.Time // when active went from 0 to 1
+	total  time.Duration
+}
+
+// begin marks a batch taken in hand at now.
+func (b *busyClock) begin(now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.active == 0 {
+		b.since = now
+	}
+	b.active++
+}
+
+// end marks a batch done at now.
+func (b *busyClock) end(now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.active--
+	if b.active == 0 {
+		b.total += now.Sub(b.since)
+	}
+}
+
+// busy returns the busy time up to now.
+func (b *busyClock) busy(now time.Time) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.active > 0 {
+		return b.total + now.Sub(b.since)
+	}
+	return b.total
 }
 
 // Runner runs one Stage between a Source and a Sink. See the package doc for
@@ -168,6 +227,7 @@ type Runner struct {
 	accept map[schemas.Kind]bool
 
 	in, out, dead, dropped, unaccounted, batches atomic.Int64
+	clock                                        busyClock
 
 	// With a PartitionStage: the offset after the last message processed of
 	// each partition (owned by the preparing goroutine), the source's group
@@ -198,7 +258,7 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 // Counts returns the totals so far; safe to call while Run runs.
 func (r *Runner) Counts() Counts {
 	return Counts{In: r.in.Load(), Out: r.out.Load(), Dead: r.dead.Load(), Dropped: r.dropped.Load(),
-		Unaccounted: r.unaccounted.Load(), Batches: r.batches.Load()}
+		Unaccounted: r.unaccounted.Load(), Batches: r.batches.Load(), Busy: r.clock.busy(time.Now())}
 }
 
 // Run processes micro-batches until ctx ends or a finite Source is
@@ -242,18 +302,32 @@ func (r *Runner) Run(ctx context.Context) error {
 					stopFetch()
 				}
 			}
+			r.clock.end(time.Now())
 			r.finished.Add(1)
 		}
 		werr <- err
 	}()
 
+	if lr, ok := r.cfg.Source.(LagReporter); ok && r.cfg.Metrics != nil {
+		lagCtx, stopLag := context.WithCancel(ctx)
+		wg.Add(1)
+		go func() { // owner: Run; ends when Run returns
+			defer wg.Done()
+			r.reportLag(lagCtx, lr)
+		}()
+		defer stopLag()
+	}
+
 	r.log.Info("stage running", "output", r.cfg.OutputTopic)
+	start := time.Now()
 	var err error
 	for {
 		batch, more := r.collect(ctx, msgs)
 		if len(batch) > 0 {
 			var pb *preparedBatch
+			r.clock.begin(time.Now())
 			if pb, err = r.prepare(work, batch); err != nil {
+				r.clock.end(time.Now())
 				stopFetch()
 				break
 			}
@@ -271,8 +345,10 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c := r.Counts()
-	r.log.Info("stage stopped", "in", c.In, "out", c.Out, "dead", c.Dead, "duplicates", c.Dropped, "batches", c.Batches)
+	c, elapsed := r.Counts(), time.Since(start)
+	r.log.Info("stage stopped", "in", c.In, "out", c.Out, "dead", c.Dead, "duplicates", c.Dropped, "batches", c.Batches,
+		"seconds", roundSeconds(elapsed), "busy_seconds", roundSeconds(c.Busy),
+		"rows_per_s_busy", math.Round(PerSecond(c.In, c.Busy)), "rows_per_s_overall", math.Round(PerSecond(c.In, elapsed)))
 	if c.Unaccounted != 0 {
 		return fmt.Errorf("stage %s: %d input rows were neither output, dead-lettered nor dropped as duplicates", r.cfg.Name, c.Unaccounted)
 	}
@@ -326,9 +402,6 @@ func (r *Runner) fetchUntil(ctx, fctx context.Context, msgs chan<- kafka.Message
 				return true
 			}
 			*backoff = min(2**backoff, r.cfg.BackoffMax)
-		}
-		if l, ok := r.cfg.Source.(lagger); ok && r.cfg.Metrics != nil {
-			r.cfg.Metrics.Lag.WithLabelValues(r.cfg.Name).Set(float64(l.Lag()))
 		}
 	}
 }
@@ -867,3 +940,6 @@ func (r *Runner) commit(ctx context.Context, lasts []kafka.Message) {
 		backoff = min(2*backoff, r.cfg.BackoffMax)
 	}
 }
+
+// roundSeconds is d in seconds, to the millisecond.
+func roundSeconds(d time.Duration) float64 { return math.Round(d.Seconds()*1000) / 1000 }

@@ -378,3 +378,33 @@ func TestNewRunnerValidates(t *testing.T) {
 		t.Errorf("valid config rejected: %v", err)
 	}
 }
+
+// TestRunnerBusyLeavesOutIdleTime: Counts.Busy covers the batches, not the
+// time the runner waited for input, so the busy rate is the stage's speed.
+func TestRunnerBusyLeavesOutIdleTime(t *testing.T) {
+	src := pipeline.NewMemSource()
+	for i := range 50 {
+		src.Add(pipetest.JSONDoc("in", fmt.Sprintf("d%d", i), "text"))
+	}
+	// Each batch of one message takes at least 2ms in the stage.
+	slow := pipeline.StageFunc(func(ctx context.Context, in arrow.Record) (pipeline.Result, error) {
+		time.Sleep(2 * time.Millisecond)
+		return pipeline.Identity.Process(ctx, in)
+	})
+	r := newRunner(t, pipeline.RunnerConfig{Source: src, Sink: pipeline.NewMemSink(), Stage: slow, BatchMaxRecords: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- r.Run(ctx) }()
+	pipetest.Eventually(t, 10*time.Second, "50 rows processed", func() bool { return r.Counts().Batches == 50 })
+	time.Sleep(500 * time.Millisecond) // idle: no input
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	c := r.Counts()
+	if c.Busy < 50*2*time.Millisecond || c.Busy > elapsed-400*time.Millisecond {
+		t.Fatalf("busy %v of %v: want at least 100ms (50 batches of 2ms) and without the 500ms idle", c.Busy, elapsed)
+	}
+}

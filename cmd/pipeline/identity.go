@@ -25,8 +25,10 @@ docs.deadletter with the reason in headers. Offsets are committed only after
 the outputs are acknowledged. The output and dead-letter topics are created
 with as many partitions as the input topic, which must exist.
 
-On stop it drains the batch in hand and prints the counts: a line on stderr, or
-with --json {"in":N,"out":N,"dead":N,"batches":N} on stdout.`,
+On stop it drains the batch in hand and prints the counts and the rates (rows
+per second while busy, i.e. with a batch in hand, and over the whole run): a
+line on stderr, or with --json {"in":N,"out":N,"dead":N,"duplicates":N,
+"batches":N,"seconds":S,"busy_seconds":S} on stdout.`,
 		Example: `  pipeline identity --brokers 127.0.0.1:9092 --in docs.raw --out docs.identity
   pipeline identity --batch-records 5000 --linger 50ms --json --metrics-addr :9100`,
 		Args: noArgs,

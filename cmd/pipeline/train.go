@@ -47,6 +47,7 @@ type trainFlags struct {
 	totalSteps  int
 	maxText     int
 	deadLetters string
+	monitor     string
 	json        bool
 }
 
@@ -86,7 +87,15 @@ takes the expert whose centroid is nearest its own, --init-new average the
 average of the 2 nearest weighted by the router's softmax(−d²/T); the other
 experts are only read. Such an expert takes neither --continue nor
 --skip-seen (they are about the seed's input), and its checkpoint records how
-it was initialized (init_from in --json).`,
+it was initialized (init_from in --json).
+
+A trainer reads its partitions without a consumer group, from its
+checkpoint's positions. For monitoring, each expert also commits the positions
+of every checkpoint it saves to consumer group --monitor-group.<name> (e.g.
+train.3, train.dense), so Kafka's tools show its progress and lag
+(kafka-consumer-groups --describe --group train.3). Nothing reads these
+offsets back: a restart resumes from the checkpoint whatever the group holds.
+--monitor-group '' commits nothing.`,
 		Example: `  pipeline train --brokers 127.0.0.1:9092 --domain all --out run/ --expert small
   pipeline train --brokers 127.0.0.1:9092 --topic docs.raw --name dense --out run/ --tokens 2000000 --exit-on-idle 10s
   pipeline train --brokers 127.0.0.1:9092 --domain 3 --out run/ --init run/experts/dense --exit-on-idle 5s --json`,
@@ -119,6 +128,7 @@ it was initialized (init_from in --json).`,
 	fs.IntVar(&f.totalSteps, "total-steps", 0, "steps of the cosine decay (0: from --tokens when set, else constant after the warm-up)")
 	fs.IntVar(&f.maxText, "max-text-bytes", 0, "per-document text cap for JSON input (0: the schemas default)")
 	fs.StringVar(&f.deadLetters, "deadletter-topic", pipeline.TopicDeadLetter, "where undecodable input messages go")
+	fs.StringVar(&f.monitor, "monitor-group", "train", "`prefix` of the consumer groups the experts commit their checkpointed positions to, for monitoring only: expert N commits to PREFIX.N ('': none)")
 	fs.BoolVar(&f.json, "json", false, "print one JSON object with every expert's final state")
 	return cmd
 }
@@ -164,7 +174,7 @@ func (a *app) runTrain(cmd *cobra.Command, f *trainFlags) error {
 	cfg := train.ConsumerConfig{Out: f.out, Model: model, Opt: opt, Seed: f.seed, Continue: f.cont, SkipSeen: f.skipSeen,
 		Tokens: f.tokens, CheckpointSteps: f.ckptSteps, CheckpointEvery: f.ckptEvery, Keep: f.keep, ExitOnIdle: f.exitOnIdle,
 		Limits: schemas.Limits{MaxTextBytes: f.maxText}, DeadLetterTopic: f.deadLetters, Backend: f.backend, Threads: f.threads,
-		Logger: log}
+		MonitorGroup: f.monitor, Logger: log}
 	if a.reg != nil {
 		cfg.Registerer = a.reg
 	}

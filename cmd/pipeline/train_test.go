@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -92,6 +94,7 @@ func TestTrainEvalArchive(t *testing.T) {
 	if len(dense.Experts) != 1 || dense.Experts[0].Step < 29 || dense.Experts[0].Loss <= 0 {
 		t.Fatalf("dense seed: %+v", dense)
 	}
+	checkMonitorGroup(t, cc, out, "dense", pipeline.TopicRaw)
 	r = mustCLI(t, append([]string{"train", "--domain", "all", "--init", filepath.Join(out, "experts", "dense"), "--tokens", "20000"}, common...)...)
 	var experts struct{ Experts []expertReport }
 	decodeOne(t, r.stdout, &experts)
@@ -103,6 +106,7 @@ func TestTrainEvalArchive(t *testing.T) {
 			t.Fatalf("expert %+v: not branched from the seed, or not trained", e)
 		}
 	}
+	checkMonitorGroup(t, cc, out, "0", pipeline.DomainTopic(0))
 	dl, err := pipeline.ReadTopic(context.Background(), cc, pipeline.TopicDeadLetter, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -211,5 +215,30 @@ func TestTrainUsage(t *testing.T) {
 		if r := cli(t, args...); r.code != 2 {
 			t.Errorf("pipeline %v: exit %d, stderr %q", args, r.code, r.stderr)
 		}
+	}
+}
+
+// checkMonitorGroup checks that consumer group train.<expert> holds the
+// input positions of the expert's newest checkpoint (--monitor-group's
+// default).
+func checkMonitorGroup(t *testing.T, cc pipeline.ClientConfig, out, expert, topic string) {
+	t.Helper()
+	ck, _, err := train.LoadLatestCheckpoint(train.ExpertDir(out, expert))
+	if err != nil || ck == nil {
+		t.Fatalf("checkpoint of expert %s: %v", expert, err)
+	}
+	n, err := pipeline.PartitionCount(context.Background(), cc, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]int64, n)
+	for p := range want {
+		want[p] = -1
+		if off, ok := ck.Meta.Offsets[topic+"/"+strconv.Itoa(p)]; ok {
+			want[p] = off
+		}
+	}
+	if got := pipetest.Committed(t, cc, "train."+expert, topic, n); !slices.Equal(got, want) {
+		t.Fatalf("group train.%s committed %v on %s, the checkpoint holds %v", expert, got, topic, want)
 	}
 }

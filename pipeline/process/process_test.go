@@ -3,10 +3,12 @@ package process_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/domainflow/domainflow/pipeline"
 	"github.com/domainflow/domainflow/pipeline/process"
@@ -84,4 +86,26 @@ func writeConfig(t *testing.T, body string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestReportRates: the stop summary names both rates, over the busy time
+// and over the run, and --json carries both times.
+func TestReportRates(t *testing.T) {
+	rep := process.Report{In: 1000, Out: 990, Dead: 10, Batches: 5, Elapsed: 100 * time.Second, Busy: 2 * time.Second}
+	got := rep.Summary("embed")
+	want := "embed: 1000 in, 990 out, 10 dead letters, 0 duplicates dropped, 5 batches in 100.0s, busy 2.0s (500 rows/s while busy, 10 rows/s over the run)"
+	if got != want {
+		t.Errorf("Summary =\n%s\nwant\n%s", got, want)
+	}
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"in":1000,"out":990,"dead":10,"duplicates":0,"batches":5,"seconds":100,"busy_seconds":2}`; string(b) != want {
+		t.Errorf("JSON = %s, want %s", b, want)
+	}
+	var back process.Report
+	if err := json.Unmarshal(b, &back); err != nil || back != rep {
+		t.Errorf("JSON read back = %+v (%v), want %+v", back, err, rep)
+	}
 }

@@ -2,8 +2,10 @@ package process
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -38,7 +40,7 @@ func (f *StageFlags) Register(fs *pflag.FlagSet, inFlag, in, outFlag, out, group
 	fs.IntVar(&f.BatchRecords, "batch-records", 2000, "most messages in one micro-batch")
 	fs.IntVar(&f.BatchBytes, "batch-bytes", 8<<20, "most payload `bytes` in one micro-batch")
 	fs.DurationVar(&f.Linger, "linger", 20*time.Millisecond, "how long a micro-batch waits to fill after its first message")
-	fs.BoolVar(&f.JSON, "json", false, `print {"in","out","dead","duplicates","batches"} as JSON on stdout when stopped`)
+	fs.BoolVar(&f.JSON, "json", false, `print {"in","out","dead","duplicates","batches","seconds","busy_seconds"} as JSON on stdout when stopped`)
 }
 
 // Validate checks the flags of stage name; its errors are UsageErrors.
@@ -66,20 +68,52 @@ type Report struct {
 	Dead int64 `json:"dead"`
 	// Duplicates are input rows dropped as re-sent copies of rows already
 	// handled: in = out + dead + duplicates.
-	Duplicates int64         `json:"duplicates"`
-	Batches    int64         `json:"batches"`
-	Elapsed    time.Duration `json:"-"`
+	Duplicates int64 `json:"duplicates"`
+	Batches    int64 `json:"batches"`
+	// Elapsed is how long the stage ran (JSON "seconds"), Busy the part of
+	// it during which it had a batch in hand (JSON "busy_seconds"; see
+	// pipeline.Counts.Busy): the rest it waited for input.
+	Elapsed time.Duration `json:"-"`
+	Busy    time.Duration `json:"-"`
 }
 
-// Summary is the one-line stop summary of stage name.
-func (r Report) Summary(name string) string {
-	rate := 0.0
-	if s := r.Elapsed.Seconds(); s > 0 {
-		rate = float64(r.In) / s
-	}
-	return fmt.Sprintf("%s: %d in, %d out, %d dead letters, %d duplicates dropped, %d batches in %.1fs (%.0f rows/s)",
-		name, r.In, r.Out, r.Dead, r.Duplicates, r.Batches, r.Elapsed.Seconds(), rate)
+// MarshalJSON writes the counts with "seconds" and "busy_seconds".
+func (r Report) MarshalJSON() ([]byte, error) {
+	type counts Report // without this method
+	return json.Marshal(struct {
+		counts
+		Seconds     float64 `json:"seconds"`
+		BusySeconds float64 `json:"busy_seconds"`
+	}{counts(r), roundSeconds(r.Elapsed), roundSeconds(r.Busy)})
 }
+
+// Summary is the one-line stop summary of stage name. It gives two rates:
+// rows per second while busy (the stage's speed) and over the whole run
+// (which counts the time spent waiting for input).
+func (r Report) Summary(name string) string {
+	return fmt.Sprintf("%s: %d in, %d out, %d dead letters, %d duplicates dropped, %d batches in %.1fs, busy %.1fs (%.0f rows/s while busy, %.0f rows/s over the run)",
+		name, r.In, r.Out, r.Dead, r.Duplicates, r.Batches, r.Elapsed.Seconds(), r.Busy.Seconds(),
+		pipeline.PerSecond(r.In, r.Busy), pipeline.PerSecond(r.In, r.Elapsed))
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (r *Report) UnmarshalJSON(b []byte) error {
+	type counts Report // without this method
+	var v struct {
+		counts
+		Seconds     float64 `json:"seconds"`
+		BusySeconds float64 `json:"busy_seconds"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*r = Report(v.counts)
+	r.Elapsed = time.Duration(v.Seconds * float64(time.Second))
+	r.Busy = time.Duration(v.BusySeconds * float64(time.Second))
+	return nil
+}
+
+func roundSeconds(d time.Duration) float64 { return math.Round(d.Seconds()*1000) / 1000 }
 
 // StageConfig is one stage process: a Stage between two topics.
 type StageConfig struct {
@@ -121,5 +155,5 @@ func RunStage(ctx context.Context, cfg StageConfig) (Report, error) {
 // ReportOf is the Report of a stage run.
 func ReportOf(run pipeline.StageRun) Report {
 	c := run.Counts
-	return Report{In: c.In, Out: c.Out, Dead: c.Dead, Duplicates: c.Dropped, Batches: c.Batches, Elapsed: run.Elapsed}
+	return Report{In: c.In, Out: c.Out, Dead: c.Dead, Duplicates: c.Dropped, Batches: c.Batches, Elapsed: run.Elapsed, Busy: c.Busy}
 }

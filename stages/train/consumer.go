@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sort"
 	"strconv"
 	"sync"
@@ -85,6 +86,17 @@ type ConsumerConfig struct {
 	// Threads is the thread count per expert. Default 0: all CPUs.
 	// Bit-identical resumes need the same backend and thread count.
 	Threads int
+
+	// MonitorGroup, when set, names the consumer groups the experts commit
+	// their input positions to, for monitoring only: expert name commits to
+	// group MonitorGroup + "." + name (MonitorGroupOf) the positions of
+	// every checkpoint it saves (and of the checkpoint it resumes from), so
+	// Kafka's tools show each expert's progress and lag
+	// (kafka-consumer-groups --describe --group train.3). The commits join
+	// no group and nothing reads them back: a resume starts from the
+	// checkpoint whatever the group holds. A commit that fails is retried
+	// in the background and never stops training. Default: "" (none).
+	MonitorGroup string
 
 	// DomainScanEvery is how often Run asks its DomainSource for new
 	// domains. Default 2s.
@@ -432,6 +444,23 @@ func (c *consumer) runExpert(ctx context.Context, name, topic string) (ExpertRep
 		}
 	}
 	cursor := tr.Meta.Cursor % n
+	// The monitoring group gets the positions of every checkpoint.
+	monitor := func() {}
+	if cfg.MonitorGroup != "" {
+		gc, err := pipeline.NewGroupCommitter(cfg.Client, MonitorGroupOf(cfg.MonitorGroup, name), log)
+		if err != nil {
+			return ExpertReport{}, err
+		}
+		defer gc.Close()
+		monitor = func() {
+			if next := checkpointPositions(tr.Meta.Offsets, topic, n); len(next) > 0 {
+				gc.Offer(topic, next)
+			}
+		}
+		if ck != nil {
+			monitor() // the group shows where the resume starts, whatever it held
+		}
+	}
 	lastSave, dirty := time.Now(), ck == nil
 	save := func() error {
 		if !dirty {
@@ -443,6 +472,7 @@ func (c *consumer) runExpert(ctx context.Context, name, topic string) (ExpertRep
 		}
 		lastSave, dirty = time.Now(), false
 		log.Debug("checkpoint", "path", path, "step", tr.Opt.Step)
+		monitor()
 		return nil
 	}
 	// trainPending runs the steps the packer holds the bytes for, and
@@ -480,7 +510,11 @@ func (c *consumer) runExpert(ctx context.Context, name, topic string) (ExpertRep
 	if _, err := trainPending(); err != nil {
 		return ExpertReport{}, err
 	}
+	// The progress line's rate is over the time spent on input and
+	// training since the last line (busy), not the time spent waiting for
+	// input.
 	lastInput, lastLog, tokensAtLog := time.Now(), time.Now(), tr.Meta.Tokens
+	var busy time.Duration
 	budget := func() bool { return cfg.Tokens > 0 && tr.Meta.Tokens >= cfg.Tokens }
 	for !budget() && ctx.Err() == nil {
 		m, p, ok, err := in.NextRetrying(ctx, cursor, log)
@@ -505,6 +539,7 @@ func (c *consumer) runExpert(ctx context.Context, name, topic string) (ExpertRep
 		}
 		lastInput = time.Now()
 		cursor = (p + 1) % n
+		busyFrom := lastInput
 		if err := c.apply(ctx, tr, m, log); err != nil {
 			if ctx.Err() != nil {
 				break // the message is read again on restart
@@ -518,10 +553,12 @@ func (c *consumer) runExpert(ctx context.Context, name, topic string) (ExpertRep
 		} else if !ok {
 			break
 		}
+		busy += time.Since(busyFrom)
 		if time.Since(lastLog) >= 10*time.Second {
 			log.Info("training", "step", tr.Opt.Step, "tokens", tr.Meta.Tokens, "loss", tr.LastLoss(),
-				"tokens_per_s", int(float64(tr.Meta.Tokens-tokensAtLog)/time.Since(lastLog).Seconds()))
-			lastLog, tokensAtLog = time.Now(), tr.Meta.Tokens
+				"tokens_per_s", int(pipeline.PerSecond(tr.Meta.Tokens-tokensAtLog, busy)),
+				"busy_s", math.Round(busy.Seconds()*10)/10, "of_s", math.Round(time.Since(lastLog).Seconds()*10)/10)
+			lastLog, tokensAtLog, busy = time.Now(), tr.Meta.Tokens, 0
 		}
 	}
 	if budget() {
@@ -535,6 +572,22 @@ func (c *consumer) runExpert(ctx context.Context, name, topic string) (ExpertRep
 
 // partKey names a partition in checkpoints: "topic/partition".
 func partKey(topic string, p int) string { return topic + "/" + strconv.Itoa(p) }
+
+// MonitorGroupOf is the consumer group expert name commits its checkpointed
+// positions to with ConsumerConfig.MonitorGroup prefix: "prefix.name".
+func MonitorGroupOf(prefix, name string) string { return prefix + "." + name }
+
+// checkpointPositions returns the next input offset of each of topic's n
+// partitions that offsets (a checkpoint's) holds.
+func checkpointPositions(offsets map[string]int64, topic string, n int) map[int]int64 {
+	next := map[int]int64{}
+	for p := range n {
+		if off, ok := offsets[partKey(topic, p)]; ok && off >= 0 {
+			next[p] = off
+		}
+	}
+	return next
+}
 
 // apply feeds the documents of one input message to the trainer; a message
 // that does not decode is dead-lettered. The dead letter is retried through

@@ -465,3 +465,70 @@ func TestRunExpertInitFor(t *testing.T) {
 		t.Error("an InitFor error did not stop the expert")
 	}
 }
+
+// TestRunExpertMonitorGroup: with MonitorGroup an expert commits its
+// checkpointed positions to group "<prefix>.<name>", where Kafka's tools
+// see them, and a resume starts from its checkpoint whatever the group
+// holds.
+func TestRunExpertMonitorGroup(t *testing.T) {
+	t.Parallel()
+	cc := pipetest.Broker(t).Client()
+	const topic, group = "docs.in", "train.e"
+	pipetest.CreateTopics(t, cc, 3, topic)
+	pipetest.Produce(t, cc, mixedInput(t, topic)...)
+	positions := func(dir string) []int64 {
+		t.Helper()
+		ck, _, err := train.LoadLatestCheckpoint(dir)
+		if err != nil || ck == nil {
+			t.Fatalf("latest checkpoint of %s: %v", dir, err)
+		}
+		out := make([]int64, 3)
+		for p := range out {
+			out[p] = ck.Meta.Offsets[topic+"/"+strconv.Itoa(p)]
+		}
+		return out
+	}
+
+	whole := t.TempDir()
+	cfg := consumerConfig(cc, whole)
+	cfg.MonitorGroup = "train"
+	final := runExpert(t, cfg, "e", topic)
+	if got, want := pipetest.Committed(t, cc, group, topic, 3), positions(train.ExpertDir(whole, "e")); !slices.Equal(got, want) {
+		t.Fatalf("group %s committed %v, the checkpoint holds %v", group, got, want)
+	}
+	end, err := pipeline.EndOffsets(context.Background(), cc, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pipetest.Committed(t, cc, group, topic, 3); !slices.Equal(got, end) {
+		t.Fatalf("group %s committed %v after consuming everything, want the end offsets %v", group, got, end)
+	}
+
+	// A resume from a middle checkpoint, with the group moved to the end:
+	// it reads from the checkpoint's positions and ends as the
+	// uninterrupted run.
+	steps, err := train.ListCheckpoints(train.ExpertDir(whole, "e"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(steps)
+	out := t.TempDir()
+	copyCheckpoint(t, train.ExpertDir(whole, "e"), train.ExpertDir(out, "e"), steps[len(steps)/2])
+	gc, err := pipeline.NewGroupCommitter(cc, group, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gc.Commit(context.Background(), topic, map[int]int64{0: end[0], 1: end[1], 2: end[2]}); err != nil {
+		t.Fatal(err)
+	}
+	gc.Close()
+	cfg.Out = out
+	got := runExpert(t, cfg, "e", topic)
+	if got.ParamsSHA256 != final.ParamsSHA256 || got.Docs != final.Docs || got.Step != final.Step {
+		t.Fatalf("resumed with the group at the end: step %d, %d docs, params %.12s; uninterrupted: step %d, %d docs, params %.12s",
+			got.Step, got.Docs, got.ParamsSHA256, final.Step, final.Docs, final.ParamsSHA256)
+	}
+	if got, want := pipetest.Committed(t, cc, group, topic, 3), positions(train.ExpertDir(out, "e")); !slices.Equal(got, want) {
+		t.Fatalf("group %s committed %v after the resume, the checkpoint holds %v", group, got, want)
+	}
+}

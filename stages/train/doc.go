@@ -37,8 +37,11 @@
 // point and run again ends bit-identical to an uninterrupted one; messages
 // that do not decode and routed rows whose origin cannot exist are
 // dead-lettered, broker outages are ridden out, and the end of the context
-// is a stop (checkpoint and report), not an error. `pipeline train` is
-// flags over ConsumerConfig and one of these calls.
+// is a stop (checkpoint and report), not an error. With
+// ConsumerConfig.MonitorGroup each expert also commits its checkpointed
+// positions to a consumer group of its own (pipeline.GroupCommitter), only
+// so that Kafka's tools show its progress; resumes never read them.
+// `pipeline train` is flags over ConsumerConfig and one of these calls.
 //
 // Layering: cmd → flow, report → stages/* → pipeline → schemas, accel; stages
 // never import each other: the domains of --domain all come in through
