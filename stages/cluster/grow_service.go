@@ -168,6 +168,13 @@ func (s *service) shrinkLoop(ctx context.Context, stage *Stage, w *routerWatch) 
 			continue
 		}
 		cur := stage.Model()
+		if newer, err := s.newerRouter(ctx, cur.Version); err != nil || newer {
+			// A router newer than the stage's is saved or published (e.g.
+			// this loop's last removal, whose publishing failed after the
+			// save): the stage loads it first, so the same domain is not
+			// removed twice.
+			continue
+		}
 		m, err := cur.RemoveDomain(id)
 		if err == nil {
 			m, err = s.publishNext(ctx, m, w, true)
@@ -181,6 +188,23 @@ func (s *service) shrinkLoop(ctx context.Context, stage *Stage, w *routerWatch) 
 		s.log.Info("domain removed: its share stayed below the shrink threshold; its documents go to their next nearest domain, its expert is retired",
 			"domain", id, "share", share, "below", s.cfg.Shrink.Below, "window", s.cfg.Shrink.window(), "router_version", m.Version)
 	}
+}
+
+// newerRouter reports whether a router version above v is saved in
+// RouterDir, or (without one) published on router.models.
+func (s *service) newerRouter(ctx context.Context, v int64) (bool, error) {
+	if dir := s.cfg.RouterDir; dir != "" {
+		latest, err := LatestRouterVersion(dir)
+		return latest > v, err
+	}
+	latest, err := s.topic.LatestRouter(ctx)
+	switch {
+	case errors.Is(err, errNoSuchRouter):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return latest.Version > v, nil
 }
 
 // refetch reads the parked records from offset from up to to.

@@ -127,3 +127,53 @@ func TestRunStageShrink(t *testing.T) {
 		t.Errorf("latest router version %d: removed more than one domain", v)
 	}
 }
+
+// TestShrinkLoopWaitsForNewerRouter: while a router newer than the stage's
+// is saved (a removal whose publishing failed after the save, not yet
+// loaded), the shrink loop does not remove the same domain again from the
+// stage's older router (it once wrote a third version so).
+func TestShrinkLoopWaitsForNewerRouter(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	rm := shrinkRouter(t)
+	rm.Version = 0
+	if _, err := SaveRouter(dir, rm); err != nil {
+		t.Fatal(err)
+	}
+	st, err := NewStage(rm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &ShrinkConfig{Below: 0.05, Window: 200}
+	if err := st.SetShrink(cfg); err != nil {
+		t.Fatal(err)
+	}
+	fit, _ := plantedCenters()
+	rec := featuresRecord(t, "d", 0, plantedBlobs(fit, 150, 0.3, 7))
+	res, err := st.ProcessAt(ctx, pipeline.Position{Partition: pipeline.Partition{Topic: "in"}}, rec)
+	rec.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	releaseOut(res)
+	id, _, ok := st.ShrinkCandidate()
+	if !ok {
+		t.Fatal("no shrink candidate")
+	}
+	removed, err := rm.RemoveDomain(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := SaveRouter(dir, removed); err != nil { // saved, never loaded
+		t.Fatal(err)
+	}
+	s := &service{cfg: RunConfig{RouterDir: dir, InputTopic: "in", Shrink: cfg, ShrinkEvery: time.Millisecond},
+		log: slog.New(slog.DiscardHandler)}
+	lctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	s.shrinkLoop(lctx, st, &routerWatch{s: s, stage: st})
+	if v, err := LatestRouterVersion(dir); err != nil || v != removed.Version {
+		t.Errorf("latest router version %d (%v), want %d: the domain was removed again", v, err, removed.Version)
+	}
+}
