@@ -239,7 +239,7 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 		phases[name] = time.Since(phaseStart).Seconds()
 		phaseStart = time.Now()
 	}
-	if err := os.MkdirAll(j.Out, 0o755); err != nil {
+	if err := os.MkdirAll(j.Out, 0o777); err != nil {
 		return nil, err
 	}
 

@@ -3,6 +3,8 @@ package schemas
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -99,8 +101,11 @@ func WriteTwinAtomic(arrowPath string, writeParquet, writeArrow func(*os.File) e
 
 // writeTemp writes a temp file beside path with write and fsyncs it; it
 // returns the temp file's name, or "" and an error (the temp file removed).
+// The file is created with mode 0666 less the process's umask, as os.Create
+// makes files (os.CreateTemp's 0600 would keep every artifact from readers
+// running as another user).
 func writeTemp(path string, write func(*os.File) error) (string, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	tmp, err := createTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
 	if err != nil {
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
@@ -120,6 +125,19 @@ func writeTemp(path string, write func(*os.File) error) (string, error) {
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	return tmp.Name(), nil
+}
+
+// createTemp creates a new file dir/prefix<random> with mode 0666 (before
+// the umask), as os.CreateTemp does with mode 0600.
+func createTemp(dir, prefix string) (*os.File, error) {
+	for try := 0; ; try++ {
+		name := filepath.Join(dir, prefix+strconv.FormatUint(uint64(rand.Uint32()), 10))
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		if errors.Is(err, fs.ErrExist) && try < 10000 {
+			continue
+		}
+		return f, err
+	}
 }
 
 // commitTemps renames each {temp, path} pair in order and syncs dir.

@@ -50,7 +50,7 @@ func (a *archiver) domain(ctx context.Context, id int) (Report, error) {
 	log := a.log.With("domain", id)
 	topic := pipeline.DomainTopic(id)
 	dir := filepath.Join(a.cfg.Dir, strconv.Itoa(id))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return rep, err
 	}
 	next, err := NextOffsets(dir)

@@ -604,7 +604,7 @@ func SaveRouter(dir string, m *RouterModel) (int64, error) {
 	if err := m.validate(); err != nil {
 		return 0, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return 0, fmt.Errorf("cluster: router dir: %w", err)
 	}
 	latest, err := LatestRouterVersion(dir)

@@ -173,7 +173,7 @@ func SaveCheckpoint(dir string, c *Checkpoint, keep int) (string, error) {
 	if c.Model == nil || c.Opt == nil {
 		return "", errors.New("train: save checkpoint: no model or optimizer")
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return "", fmt.Errorf("train: save checkpoint: %w", err)
 	}
 	c.Meta.Format = CheckpointFormat
