@@ -12,7 +12,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/compress/zstd"
 	"github.com/parquet-go/parquet-go/deprecated"
 )
 
@@ -27,7 +26,7 @@ type DocumentRow struct {
 // WriteParquetDocuments writes docs to w as one Parquet file of DocumentRow,
 // zstd-compressed. OpenInput reads it back, Meta included.
 func WriteParquetDocuments(w io.Writer, docs []Document) error {
-	pw := parquet.NewGenericWriter[DocumentRow](w, parquet.Compression(&zstd.Codec{}))
+	pw := parquet.NewGenericWriter[DocumentRow](w, ParquetWriterOptions()...)
 	const batch = 1024
 	rows := make([]DocumentRow, 0, min(batch, len(docs)))
 	for i := 0; i < len(docs); i += batch {

@@ -10,7 +10,6 @@ import (
 	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
-	"github.com/parquet-go/parquet-go/compress/zstd"
 	"github.com/parquet-go/parquet-go/encoding"
 )
 
@@ -89,7 +88,7 @@ func writeParquetExtra(w io.Writer, recs []arrow.Record) error {
 		root = append(root, namedNode{node, f.Name})
 		emit = append(emit, e)
 	}
-	pw := parquet.NewWriter(w, parquet.NewSchema("DocumentRow", root), parquet.Compression(&zstd.Codec{}))
+	pw := parquet.NewWriter(w, ParquetWriterOptions(parquet.NewSchema("DocumentRow", root))...)
 	const batch = 1024
 	rows := make([]parquet.Row, 0, batch)
 	flush := func() error {

@@ -650,8 +650,9 @@ func writeRouterArrow(f *os.File, t routerTable, meta []byte) error {
 }
 
 func writeRouterParquet(f *os.File, t routerTable, meta []byte) error {
-	w := parquet.NewGenericWriter[routerRow](f, parquet.KeyValueMetadata(routerMetaKey, string(meta)),
-		parquet.KeyValueMetadata(routerDigestKey, schemas.MetadataDigest(meta)))
+	w := parquet.NewGenericWriter[routerRow](f, schemas.ParquetWriterOptions(
+		parquet.KeyValueMetadata(routerMetaKey, string(meta)),
+		parquet.KeyValueMetadata(routerDigestKey, schemas.MetadataDigest(meta)))...)
 	rows := make([]routerRow, len(t.ids))
 	for j := range rows {
 		rows[j] = routerRow{Domain: t.ids[j], Size: t.sizes[j], TopTerms: t.terms[j], Centroid: t.centroids[j]}

@@ -402,8 +402,9 @@ func (t StateTable) validate() error {
 }
 
 func writeStateParquet(f *os.File, t StateTable, meta []byte) error {
-	w := parquet.NewGenericWriter[stateRow](f, parquet.KeyValueMetadata(stateMetaKey, string(meta)),
-		parquet.KeyValueMetadata(stateDigestKey, schemas.MetadataDigest(meta)))
+	w := parquet.NewGenericWriter[stateRow](f, schemas.ParquetWriterOptions(
+		parquet.KeyValueMetadata(stateMetaKey, string(meta)),
+		parquet.KeyValueMetadata(stateDigestKey, schemas.MetadataDigest(meta)))...)
 	rows := make([]stateRow, 0, 4096)
 	flush := func() error {
 		_, err := w.Write(rows)
