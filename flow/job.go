@@ -52,6 +52,10 @@ type Job struct {
 	// lines from Stdin.
 	Inputs []string
 	Stdin  io.Reader
+	// TextField and IDField name the input fields that hold the text and
+	// the id (Parquet columns, JSON members; see schemas.Limits). Default
+	// "text" and "id".
+	TextField, IDField string
 	// Out is the output dir: broker data, router, experts, held-out set,
 	// summary.json.
 	Out string
@@ -146,6 +150,8 @@ func (j *Job) Validate() error {
 		return bad("no output dir")
 	case len(j.Inputs) == 0:
 		return bad("no input")
+	case j.TextField != "" && j.TextField == j.IDField:
+		return bad("--text-field and --id-field both name %q", j.TextField)
 	}
 	if _, err := train.ConfigByName(j.Expert); err != nil {
 		return bad("--expert: %v", err)
@@ -244,7 +250,8 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 	}
 
 	// 1. Split.
-	split, err := SplitInputs(SplitConfig{Inputs: j.Inputs, Stdin: j.Stdin, Dir: j.Out, Heldout: j.Heldout, Logger: log})
+	split, err := SplitInputs(SplitConfig{Inputs: j.Inputs, Stdin: j.Stdin, Dir: j.Out, Heldout: j.Heldout,
+		TextField: j.TextField, IDField: j.IDField, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("split the input: %w", err)
 	}
