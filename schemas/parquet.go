@@ -311,6 +311,7 @@ type parquetInput struct {
 	lim       Limits
 	textCol   string // the column holding the text
 	idCol     string // the column holding the id
+	shard     bool   // an archive shard: its pipeline columns are not Meta
 	row       int
 	hasExt    bool // any column besides id and text
 	buf       []byte
@@ -324,6 +325,7 @@ func newParquetInput(name string, r io.ReaderAt, size int64, closer io.Closer, l
 		return nil, fmt.Errorf("schemas: open %s: %w", name, err)
 	}
 	in := &parquetInput{name: name, closer: closer, rows: rows, lim: lim, textCol: lim.textField(), idCol: lim.idField()}
+	_, in.shard = rows.file.Lookup(MetaShard)
 	var haveText, haveID bool
 	for _, fl := range rows.fields {
 		switch fl.Name() {
@@ -429,7 +431,7 @@ func (in *parquetInput) document(row map[string]any) (Document, error) {
 	n := 0
 	for i, fl := range in.rows.fields {
 		name := fl.Name()
-		if name == in.idCol || name == in.textCol {
+		if name == in.idCol || name == in.textCol || in.shard && name != ColMeta && IsReservedColumn(name) {
 			continue
 		}
 		v := row[name]

@@ -277,7 +277,7 @@ func (pt *partition) flush() error {
 		return nil
 	}
 	path := filepath.Join(pt.dir, ShardName(pt.p, s.first, s.last))
-	if err := schemas.WriteFileAtomic(path, func(f *os.File) error { return schemas.WriteParquetRecords(f, s.recs) }); err != nil {
+	if err := schemas.WriteFileAtomic(path, func(f *os.File) error { return schemas.WriteParquetShard(f, s.recs) }); err != nil {
 		return fmt.Errorf("write shard %s: %w", path, err)
 	}
 	pt.shards++
