@@ -189,12 +189,15 @@ func (r *Runner) deadRows(out []kafka.Message, partition int, rec arrow.Record, 
 			msg = d.Err.Error()
 		}
 		var (
-			value  []byte
-			origin schemas.Origin
+			value   []byte
+			origin  schemas.Origin
+			key     []byte
+			headers []kafka.Header
 		)
 		if derr == nil && d.Row >= 0 && d.Row < docs.Len() {
 			origin = docs.Origin(d.Row)
 			value, _ = schemas.EncodeJSON(docs.Doc(d.Row))
+			key, headers = carriedKafka(rec, d.Row)
 		}
 		st.addDead(reason)
 		out = append(out, DeadLetterSpec{
@@ -209,6 +212,8 @@ func (r *Runner) deadRows(out []kafka.Message, partition int, rec arrow.Record, 
 			OriginPartition: strconv.Itoa(int(origin.Partition)),
 			OriginOffset:    strconv.FormatInt(origin.Offset, 10),
 			OriginRow:       strconv.Itoa(int(origin.Row)),
+			Key:             key,
+			Headers:         headers,
 		}.Message())
 	}
 	return out
