@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -150,8 +151,8 @@ func (j *Job) Validate() error {
 		return bad("no output dir")
 	case len(j.Inputs) == 0:
 		return bad("no input")
-	case j.TextField != "" && j.TextField == j.IDField:
-		return bad("--text-field and --id-field both name %q", j.TextField)
+	case cmp.Or(j.TextField, schemas.ColText) == cmp.Or(j.IDField, schemas.ColID):
+		return bad("--text-field and --id-field both name %q", cmp.Or(j.TextField, schemas.ColText))
 	}
 	if _, err := train.ConfigByName(j.Expert); err != nil {
 		return bad("--expert: %v", err)
