@@ -55,6 +55,10 @@ type Job struct {
 	// lines from Stdin.
 	Inputs []string
 	Stdin  io.Reader
+	// TextField and IDField name the input fields that hold the text and
+	// the id (Parquet columns, JSON members; see schemas.Limits). Default
+	// "text" and "id".
+	TextField, IDField string
 	// Out is the output dir: broker data, router, experts, held-out set,
 	// summary.json.
 	Out string
@@ -156,6 +160,8 @@ func (j *Job) Validate() error {
 		return bad("no output dir")
 	case len(j.Inputs) == 0:
 		return bad("no input")
+	case cmp.Or(j.TextField, schemas.ColText) == cmp.Or(j.IDField, schemas.ColID):
+		return bad("--text-field and --id-field both name %q", cmp.Or(j.TextField, schemas.ColText))
 	}
 	if _, err := train.ConfigByName(j.Expert); err != nil {
 		return bad("--expert: %v", err)
@@ -311,12 +317,13 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 	j.prog = newProgressReporter(j.Progress)
 	defer func() { j.prog = nil }()
 	clock := newPhaseClock(j.prog)
-	if err := os.MkdirAll(j.Out, 0o755); err != nil {
+	if err := os.MkdirAll(j.Out, 0o777); err != nil {
 		return nil, err
 	}
 
 	// 1. Split.
-	split, err := SplitInputs(SplitConfig{Inputs: j.Inputs, Stdin: j.Stdin, Dir: j.Out, Heldout: j.Heldout, Logger: log})
+	split, err := SplitInputs(SplitConfig{Inputs: j.Inputs, Stdin: j.Stdin, Dir: j.Out, Heldout: j.Heldout,
+		TextField: j.TextField, IDField: j.IDField, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("split the input: %w", err)
 	}

@@ -25,6 +25,9 @@ func TestJobValidate(t *testing.T) {
 		{"no input", func(j *flow.Job) { j.Inputs = nil }, false},
 		{"unknown expert", func(j *flow.Job) { j.Expert = "huge" }, false},
 		{"unknown featurizer", func(j *flow.Job) { j.Featurizer = "magic" }, false},
+		{"other text and id fields", func(j *flow.Job) { j.TextField, j.IDField = "body", "key" }, true},
+		{"text field named id", func(j *flow.Job) { j.TextField = "id" }, false},
+		{"same text and id field", func(j *flow.Job) { j.TextField, j.IDField = "x", "x" }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -27,7 +27,10 @@ type SplitConfig struct {
 	Dir string
 	// Heldout is the fraction of each source held out.
 	Heldout float64
-	Logger  *slog.Logger // default slog.Default()
+	// TextField and IDField name the input fields of the text and id (see
+	// schemas.Limits). Default "text" and "id".
+	TextField, IDField string
+	Logger             *slog.Logger // default slog.Default()
 }
 
 // Split is the input split into training and held-out documents.
@@ -73,15 +76,16 @@ func SplitInputs(cfg SplitConfig) (*Split, error) {
 				"reason", schemas.ReasonOf(rec.Err), "records", ie.Records, "err", ie.Err)
 		}
 	}
+	lim := schemas.Limits{TextField: cfg.TextField, IDField: cfg.IDField}
 	for _, in := range cfg.Inputs {
 		var (
 			r   schemas.InputReader
 			err error
 		)
 		if in == "-" {
-			r, err = schemas.NewLineReader("stdin", cfg.Stdin, schemas.Limits{})
+			r, err = schemas.NewLineReader("stdin", cfg.Stdin, lim)
 		} else {
-			r, err = schemas.OpenInput(in, schemas.Limits{})
+			r, err = schemas.OpenInput(in, lim)
 		}
 		if err != nil { // gone since it was checked
 			reject(schemas.IncompleteRecord(in, in, 0, err, nil))

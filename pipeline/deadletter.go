@@ -30,6 +30,26 @@ const (
 // maxHeaderBytes caps the error text and the origin topic of a dead letter.
 const maxHeaderBytes = 1 << 10
 
+// maxCarriedHeaderBytes caps the producer headers a dead letter carries
+// (names and values); the headers past it are left out.
+const maxCarriedHeaderBytes = 16 << 10
+
+// ProducerHeaders returns the headers of m that its producer set: all but
+// the content headers and the dead-letter and origin headers of the
+// pipeline, which a dead letter sets anew.
+func ProducerHeaders(m kafka.Message) []kafka.Header {
+	var out []kafka.Header
+	for _, h := range m.Headers {
+		switch h.Key {
+		case schemas.HeaderContentType, schemas.HeaderSchemaVersion, HeaderReason, HeaderError, HeaderStage,
+			HeaderOriginTopic, HeaderOriginPartition, HeaderOriginOffset, HeaderOriginRow, HeaderTruncated:
+			continue
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
 // DeadLetterSpec describes a dead letter; Message builds it. Every dead
 // letter of the pipeline is built here, so that each one fits in a message:
 // the value is cut to schemas.MaxDeadLetterValueBytes (HeaderTruncated then
@@ -48,6 +68,9 @@ type DeadLetterSpec struct {
 	Stage       string // the stage (or command) that rejected it
 	// The origin of the payload; an empty field leaves its header out.
 	OriginTopic, OriginPartition, OriginOffset, OriginRow string
+	// Headers are the producer's headers of the rejected message, carried
+	// after ours (see ProducerHeaders), up to maxCarriedHeaderBytes in all.
+	Headers []kafka.Header
 	// WriterData is passed on to the message (see kafka.Message).
 	WriterData any
 }
@@ -75,6 +98,13 @@ func (s DeadLetterSpec) Message() kafka.Message {
 	if len(value) > schemas.MaxDeadLetterValueBytes {
 		add(HeaderTruncated, strconv.Itoa(len(value)))
 		value = value[:prefixLen(value, schemas.MaxDeadLetterValueBytes)]
+	}
+	carried := 0
+	for _, x := range s.Headers {
+		if carried += len(x.Key) + len(x.Value); carried > maxCarriedHeaderBytes {
+			break
+		}
+		h = append(h, x)
 	}
 	key := s.Key
 	if len(key) > schemas.MaxDeadLetterKeyBytes {
@@ -127,8 +157,8 @@ func (r *Runner) deadMessage(out []kafka.Message, m kafka.Message, err error, st
 // DeadLetter returns the dead letter of a whole input message m rejected by
 // stage with err: m's key and value (see DeadLetterSpec for the caps) on
 // topic (same partition number), with the reason (schemas.ReasonOf(err)), the
-// error, the stage and m's origin in headers, and m's content type when it
-// had one.
+// error, the stage and m's origin in headers, m's content type when it had
+// one, and m's producer headers (ProducerHeaders).
 func DeadLetter(topic, stage string, m kafka.Message, err error) kafka.Message {
 	return DeadLetterSpec{
 		Topic:           topic,
@@ -142,6 +172,7 @@ func DeadLetter(topic, stage string, m kafka.Message, err error) kafka.Message {
 		OriginTopic:     m.Topic,
 		OriginPartition: strconv.Itoa(m.Partition),
 		OriginOffset:    strconv.FormatInt(m.Offset, 10),
+		Headers:         ProducerHeaders(m),
 	}.Message()
 }
 
@@ -158,12 +189,15 @@ func (r *Runner) deadRows(out []kafka.Message, partition int, rec arrow.Record, 
 			msg = d.Err.Error()
 		}
 		var (
-			value  []byte
-			origin schemas.Origin
+			value   []byte
+			origin  schemas.Origin
+			key     []byte
+			headers []kafka.Header
 		)
 		if derr == nil && d.Row >= 0 && d.Row < docs.Len() {
 			origin = docs.Origin(d.Row)
 			value, _ = schemas.EncodeJSON(docs.Doc(d.Row))
+			key, headers = carriedKafka(rec, d.Row)
 		}
 		st.addDead(reason)
 		out = append(out, DeadLetterSpec{
@@ -178,6 +212,8 @@ func (r *Runner) deadRows(out []kafka.Message, partition int, rec arrow.Record, 
 			OriginPartition: strconv.Itoa(int(origin.Partition)),
 			OriginOffset:    strconv.FormatInt(origin.Offset, 10),
 			OriginRow:       strconv.Itoa(int(origin.Row)),
+			Key:             key,
+			Headers:         headers,
 		}.Message())
 	}
 	return out

@@ -607,11 +607,17 @@ func (r *Runner) processPartition(ctx context.Context, g *partitionBatch, out []
 	}()
 	b := schemas.NewDocumentBuilder(r.cfg.Mem)
 	defer b.Release()
+	var carry kafkaCarry // the keys and producer headers of b's documents
 	flush := func() {
 		if b.Len() > 0 {
-			recs = append(recs, b.NewRecord())
+			rec, err := carry.apply(b.NewRecord(), r.cfg.Mem)
+			if err != nil { // the carried columns are of supported types: a bug
+				r.log.Error("carry Kafka keys and headers", "err", err)
+			}
+			recs = append(recs, rec)
 			positions = append(positions, pending)
 		}
+		carry.reset()
 	}
 	for _, m := range g.msgs {
 		st.bytesIn += int64(len(m.Value))
@@ -637,6 +643,7 @@ func (r *Runner) processPartition(ctx context.Context, g *partitionBatch, out []
 			}
 			pending.Last = m.Offset
 			b.Append(doc, schemas.Origin{Topic: m.Topic, Partition: int32(m.Partition), Offset: m.Offset})
+			carry.add(m, doc.ID)
 			if b.Len() >= r.cfg.OutMaxRows*4 {
 				flush()
 			}

@@ -3,6 +3,8 @@ package schemas
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -99,8 +101,11 @@ func WriteTwinAtomic(arrowPath string, writeParquet, writeArrow func(*os.File) e
 
 // writeTemp writes a temp file beside path with write and fsyncs it; it
 // returns the temp file's name, or "" and an error (the temp file removed).
+// The file is created with mode 0666 less the process's umask, as os.Create
+// makes files (os.CreateTemp's 0600 would keep every artifact from readers
+// running as another user).
 func writeTemp(path string, write func(*os.File) error) (string, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	tmp, err := createTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
 	if err != nil {
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
@@ -120,6 +125,19 @@ func writeTemp(path string, write func(*os.File) error) (string, error) {
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	return tmp.Name(), nil
+}
+
+// createTemp creates a new file dir/prefix<random> with mode 0666 (before
+// the umask), as os.CreateTemp does with mode 0600.
+func createTemp(dir, prefix string) (*os.File, error) {
+	for try := 0; ; try++ {
+		name := filepath.Join(dir, prefix+strconv.FormatUint(uint64(rand.Uint32()), 10))
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		if errors.Is(err, fs.ErrExist) && try < 10000 {
+			continue
+		}
+		return f, err
+	}
 }
 
 // commitTemps renames each {temp, path} pair in order and syncs dir.
@@ -188,4 +206,23 @@ func ReadParquetArtifact[T any](path, key, what string) (meta string, rows []T, 
 		return "", nil, err
 	}
 	return meta, rows, nil
+}
+
+// ParquetRowGroupRows is the most rows in one row group of the Parquet files
+// the pipeline writes (features, router models, featurizer states,
+// checkpoints, archive shards and document files): a reader can skip, split
+// and parallelize by group, and a writer holds one group in memory. 8,192
+// feature rows of a few hundred terms each make groups of about 10 MB.
+const ParquetRowGroupRows = 8192
+
+// ParquetWriterOptions returns the options of every Parquet file the
+// pipeline writes: zstd compression (features shrink about 3.4×), row groups
+// of at most ParquetRowGroupRows rows, and then extra (key-value metadata,
+// statistics settings). Files written before, uncompressed and in one row
+// group, read as before: the codec is per column chunk.
+func ParquetWriterOptions(extra ...parquet.WriterOption) []parquet.WriterOption {
+	return append([]parquet.WriterOption{
+		parquet.Compression(&parquet.Zstd),
+		parquet.MaxRowsPerRowGroup(ParquetRowGroupRows),
+	}, extra...)
 }

@@ -2,9 +2,13 @@ package schemas
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
 )
 
 func TestLatestArtifactVersion(t *testing.T) {
@@ -85,5 +89,56 @@ func TestWriteTwinAtomic(t *testing.T) {
 	}
 	if err := WriteTwinAtomic(filepath.Join(dir, "missing", "router-000001.arrow"), put("x"), put("y")); err == nil {
 		t.Error("write into a missing directory succeeded")
+	}
+}
+
+// TestReadParquetArtifactLayouts: the artifact reader reads files written
+// the old way (uncompressed, one row group) and the new way (zstd, row
+// groups of ParquetRowGroupRows), and the new way has several groups on a
+// file large enough.
+func TestReadParquetArtifactLayouts(t *testing.T) {
+	type row struct {
+		Name string    `parquet:"name"`
+		Vec  []float32 `parquet:"vec,list"`
+	}
+	rows := make([]row, 3*ParquetRowGroupRows+5)
+	for i := range rows {
+		rows[i] = row{Name: fmt.Sprintf("r%d", i), Vec: []float32{float32(i), 1}}
+	}
+	meta := parquet.KeyValueMetadata("domainflow.test", `{"format":1}`)
+	for _, tt := range []struct {
+		name   string
+		opts   []parquet.WriterOption
+		codec  format.CompressionCodec
+		groups int
+	}{
+		{"old", []parquet.WriterOption{meta}, format.Uncompressed, 1},
+		{"new", ParquetWriterOptions(meta), format.Zstd, 4},
+	} {
+		path := filepath.Join(t.TempDir(), tt.name+".parquet")
+		if err := WriteFileAtomic(path, func(f *os.File) error {
+			w := parquet.NewGenericWriter[row](f, tt.opts...)
+			if _, err := w.Write(rows); err != nil {
+				return err
+			}
+			return w.Close()
+		}); err != nil {
+			t.Fatal(err)
+		}
+		f, _ := os.Open(path)
+		st, _ := f.Stat()
+		pf, err := parquet.OpenFile(f, st.Size())
+		if err != nil {
+			t.Fatal(err)
+		}
+		md := pf.Metadata()
+		f.Close()
+		if len(md.RowGroups) != tt.groups || md.RowGroups[0].Columns[0].MetaData.Codec != tt.codec {
+			t.Errorf("%s: %d row groups of %s, want %d of %s", tt.name, len(md.RowGroups), md.RowGroups[0].Columns[0].MetaData.Codec, tt.groups, tt.codec)
+		}
+		m, got, err := ReadParquetArtifact[row](path, "domainflow.test", "test artifact")
+		if err != nil || m != `{"format":1}` || len(got) != len(rows) || got[len(got)-1].Name != rows[len(rows)-1].Name || got[9000].Vec[0] != 9000 {
+			t.Errorf("%s: read %d rows, meta %q, %v", tt.name, len(got), m, err)
+		}
 	}
 }

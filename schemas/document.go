@@ -17,8 +17,8 @@ const DefaultMaxTextBytes = 1 << 20
 // routed row, cannot carry megabytes.
 const DefaultMaxIDBytes = 1 << 10
 
-// Limits bounds the documents a decoder accepts. The zero value means the
-// defaults.
+// Limits bounds the documents a decoder accepts and, for input files, names
+// the fields that hold them. The zero value means the defaults.
 type Limits struct {
 	// MaxTextBytes is the largest len(Document.Text) accepted; larger texts
 	// are ReasonOversize. Default DefaultMaxTextBytes.
@@ -26,6 +26,47 @@ type Limits struct {
 	// MaxIDBytes is the largest len(Document.ID) accepted; longer ids are
 	// ReasonInvalidID. Default DefaultMaxIDBytes.
 	MaxIDBytes int
+	// TextField and IDField name the column (Parquet) or member (JSON
+	// lines) of an input file that holds a document's text and id, for
+	// files whose fields have other names ("body", "doc_id"). Every other
+	// field goes to Meta as usual; an input field that is named "text" or
+	// "id" but not chosen goes to Meta as "input_text" or "input_id" (Meta
+	// holds no id or text member). They apply to input files (OpenInput,
+	// NewLineReader), not to messages (DecodeJSON). Default "text" and "id".
+	TextField, IDField string
+}
+
+func (l Limits) textField() string {
+	if l.TextField == "" {
+		return ColText
+	}
+	return l.TextField
+}
+
+func (l Limits) idField() string {
+	if l.IDField == "" {
+		return ColID
+	}
+	return l.IDField
+}
+
+// renamedFields reports whether l names a text or id field other than the
+// defaults.
+func (l Limits) renamedFields() bool {
+	return l.textField() != ColText || l.idField() != ColID
+}
+
+// inputMetaName is the Meta member name of the input field name, which is
+// not the chosen text or id field: "input_text" and "input_id" for fields
+// named text and id, name for any other.
+func inputMetaName(name string) string {
+	switch name {
+	case ColText:
+		return "input_text"
+	case ColID:
+		return "input_id"
+	}
+	return name
 }
 
 func (l Limits) maxTextBytes() int {

@@ -107,12 +107,16 @@ const RawPrefixBytes = 64 << 10
 //     path relative to the folder; id = that path without the extension (the
 //     file name for files at the top), text = the content; names starting
 //     with '.' are skipped;
-//   - a .parquet file: columns id (string or number) and text (string); every
-//     other column goes into Meta as a JSON object member;
+//   - a .parquet file: columns id (string or number) and text (string, or
+//     binary read as UTF-8), or those lim.IDField and lim.TextField name;
+//     every other column goes into Meta as a JSON object member; the codecs
+//     are those of parquet-go (zstd, snappy, gzip, brotli, LZ4_RAW), not the
+//     legacy LZ4 (Hadoop) codec;
 //   - a .txt file: one document, id = the file name without extension;
 //   - any other file (.jsonl, .jsonl.gz, .json.gz, .ndjson, ...): JSON lines,
 //     gzip-compressed or not (detected from the content), one object per line
-//     decoded with DecodeJSON; blank lines are skipped. A line longer than
+//     decoded with DecodeJSON (its members lim.TextField and lim.IDField
+//     first renamed text and id); blank lines are skipped. A line longer than
 //     max(MaxLineBytes, 8 × lim.MaxTextBytes) is a record with ReasonOversize.
 //
 // A UTF-8 byte order mark at the start of a JSON-lines input (compressed
@@ -352,7 +356,15 @@ func (in *lineInput) Next() (InputRecord, error) {
 		if len(bytes.TrimLeft(line, " \t\r\n")) == 0 {
 			continue
 		}
-		d, err := decodeLine(line, in.lim)
+		var d Document
+		if in.lim.renamedFields() {
+			var renamed []byte
+			if renamed, err = renameMembers(line, in.lim); err == nil {
+				d, err = decodeLine(renamed, in.lim)
+			}
+		} else {
+			d, err = decodeLine(line, in.lim)
+		}
 		rec := InputRecord{Doc: d, Source: src}
 		if err != nil {
 			rec.Err = fmt.Errorf("%s: %w", src, err)

@@ -12,7 +12,7 @@ import (
 // Files written by pyarrow (testdata/schemas/interop/make_interop.py).
 
 func TestInteropParquet(t *testing.T) {
-	for _, name := range []string{"pyarrow-zstd.parquet", "pyarrow-snappy.parquet"} {
+	for _, name := range []string{"pyarrow-zstd.parquet", "pyarrow-snappy.parquet", "pyarrow-lz4.parquet"} {
 		p := filepath.Join("..", "testdata", "schemas", "interop", name)
 		in, err := OpenInput(p, Limits{})
 		if err != nil {
@@ -30,8 +30,12 @@ func TestInteropParquet(t *testing.T) {
 			recs = append(recs, rec)
 		}
 		in.Close()
-		if len(recs) != 300 {
-			t.Fatalf("%s: %d rows, want 300", name, len(recs))
+		want := 300
+		if name == "pyarrow-lz4.parquet" { // LZ4_RAW, the first 10 rows
+			want = 10
+		}
+		if len(recs) != want {
+			t.Fatalf("%s: %d rows, want %d", name, len(recs), want)
 		}
 		for _, tt := range []struct {
 			row        int
@@ -42,22 +46,14 @@ func TestInteropParquet(t *testing.T) {
 			{129, "doc-129", "word29 word29 ", `{"source":"brown","score":64.5,"tags":["129","x"],"num":129}`},
 			{299, "doc-299", "word49 ", `{"source":"go","score":149.5,"tags":["299","x"],"num":299}`},
 		} {
+			if tt.row >= len(recs) {
+				continue
+			}
 			r := recs[tt.row]
 			if r.Err != nil || r.Doc.ID != tt.id || !strings.HasPrefix(r.Doc.Text, tt.prefix) || string(r.Doc.Meta) != tt.meta {
 				t.Errorf("%s row %d = %+v, %v; want id %s, text %q…, meta %s", name, tt.row, show(r.Doc), r.Err, tt.id, tt.prefix, tt.meta)
 			}
 		}
-	}
-	// LZ4 is refused up front (see checkParquetPages): the file is one
-	// unreadable-file record.
-	in, err := OpenInput(filepath.Join("..", "testdata", "schemas", "interop", "pyarrow-lz4.parquet"), Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, _ := in.Next()
-	in.Close()
-	if ReasonOf(rec.Err) != ReasonUnreadableFile || !strings.Contains(rec.Err.Error(), "LZ4") {
-		t.Errorf("OpenInput(lz4): first record error %v, want unreadable-file, LZ4 refused", rec.Err)
 	}
 }
 

@@ -12,7 +12,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/compress/zstd"
 	"github.com/parquet-go/parquet-go/deprecated"
 )
 
@@ -27,7 +26,7 @@ type DocumentRow struct {
 // WriteParquetDocuments writes docs to w as one Parquet file of DocumentRow,
 // zstd-compressed. OpenInput reads it back, Meta included.
 func WriteParquetDocuments(w io.Writer, docs []Document) error {
-	pw := parquet.NewGenericWriter[DocumentRow](w, parquet.Compression(&zstd.Codec{}))
+	pw := parquet.NewGenericWriter[DocumentRow](w, ParquetWriterOptions()...)
 	const batch = 1024
 	rows := make([]DocumentRow, 0, min(batch, len(docs)))
 	for i := 0; i < len(docs); i += batch {
@@ -292,21 +291,27 @@ func appendAnyJSON(dst []byte, v any) []byte {
 	return append(dst, b...)
 }
 
-// parquetInput reads documents from a Parquet file: columns id and text, and
-// every other column into Meta. A string column named meta that holds JSON
+// parquetInput reads documents from a Parquet file: columns id and text (or
+// those Limits.IDField and TextField name), and every other column into
+// Meta. The text column is a string, or a byte array without annotation
+// (binary), read as UTF-8 text. A string column named meta that holds JSON
 // objects (as WriteParquetDocuments writes) has its members spliced into Meta
 // at its place instead of being nested.
 //
 // A file whose schema does not hold documents (no text column, a text
-// column that is not a string, an id column that is a list or a group) is
-// still read: each of its rows is a bad record (ReasonWrongSchema) with the
-// row as JSON in Raw. A file that cannot be read to its end gives a bad
-// record for the rows left (see IncompleteRecord).
+// column that is not a byte array, an id column that is a list or a group,
+// no column of an id field named in Limits) is still read: each of its rows
+// is a bad record (ReasonWrongSchema, the error listing the file's columns)
+// with the row as JSON in Raw. A file that cannot be read to its end gives a
+// bad record for the rows left (see IncompleteRecord).
 type parquetInput struct {
 	name      string
 	closer    io.Closer
 	rows      *parquetRows
 	lim       Limits
+	textCol   string // the column holding the text
+	idCol     string // the column holding the id
+	shard     bool   // an archive shard: its pipeline columns are not Meta
 	row       int
 	hasExt    bool // any column besides id and text
 	buf       []byte
@@ -319,27 +324,47 @@ func newParquetInput(name string, r io.ReaderAt, size int64, closer io.Closer, l
 	if err != nil {
 		return nil, fmt.Errorf("schemas: open %s: %w", name, err)
 	}
-	in := &parquetInput{name: name, closer: closer, rows: rows, lim: lim}
-	var haveText bool
-	for i, fl := range rows.fields {
+	in := &parquetInput{name: name, closer: closer, rows: rows, lim: lim, textCol: lim.textField(), idCol: lim.idField()}
+	_, in.shard = rows.file.Lookup(MetaShard)
+	var haveText, haveID bool
+	for _, fl := range rows.fields {
 		switch fl.Name() {
-		case ColText:
-			if !fl.Leaf() || fl.Repeated() || fl.Type().Kind() != parquet.ByteArray || rows.binary[i] {
-				in.schemaErr = errorf(ReasonWrongSchema, "schemas: %s: column text is %s, want a string", name, fl.Type())
+		case in.textCol:
+			if !fl.Leaf() || fl.Repeated() || fl.Type().Kind() != parquet.ByteArray {
+				in.schemaErr = errorf(ReasonWrongSchema, "schemas: %s: column %s (the text) is %s, want a string", name, in.textCol, fl.Type())
 			}
 			haveText = true
-		case ColID:
+		case in.idCol:
 			if !fl.Leaf() || fl.Repeated() {
-				in.schemaErr = errorf(ReasonWrongSchema, "schemas: %s: column id is not a string or a number", name)
+				in.schemaErr = errorf(ReasonWrongSchema, "schemas: %s: column %s (the id) is not a string or a number", name, in.idCol)
 			}
+			haveID = true
 		default:
 			in.hasExt = true
 		}
 	}
-	if !haveText {
-		in.schemaErr = errorf(ReasonWrongSchema, "schemas: %s: no text column", name)
+	switch {
+	case !haveText:
+		in.schemaErr = errorf(ReasonWrongSchema, "schemas: %s: no %s column for the text (columns: %s)%s", name, in.textCol, in.columnNames(), fieldHint("--text-field"))
+	case !haveID && in.idCol != ColID:
+		in.schemaErr = errorf(ReasonWrongSchema, "schemas: %s: no %s column for the id (columns: %s)%s", name, in.idCol, in.columnNames(), fieldHint("--id-field"))
 	}
 	return in, nil
+}
+
+// columnNames lists the file's top-level columns, for errors.
+func (in *parquetInput) columnNames() string {
+	names := make([]string, len(in.rows.fields))
+	for i, fl := range in.rows.fields {
+		names[i] = fl.Name()
+	}
+	return strings.Join(names, ", ")
+}
+
+// fieldHint is the end of an error about a missing input field: how to name
+// another one.
+func fieldHint(flag string) string {
+	return "; " + flag + " names the field to read"
 }
 
 func (in *parquetInput) Next() (InputRecord, error) {
@@ -380,7 +405,7 @@ func (in *parquetInput) Next() (InputRecord, error) {
 
 func (in *parquetInput) document(row map[string]any) (Document, error) {
 	var d Document
-	switch id := row[ColID].(type) {
+	switch id := row[in.idCol].(type) {
 	case nil:
 	case string:
 		d.ID = id
@@ -391,7 +416,7 @@ func (in *parquetInput) document(row map[string]any) (Document, error) {
 	default:
 		d.ID = string(appendAnyJSON(nil, id))
 	}
-	switch text := row[ColText].(type) {
+	switch text := row[in.textCol].(type) {
 	case nil:
 	case string:
 		d.Text = text
@@ -406,7 +431,7 @@ func (in *parquetInput) document(row map[string]any) (Document, error) {
 	n := 0
 	for i, fl := range in.rows.fields {
 		name := fl.Name()
-		if name == ColID || name == ColText {
+		if name == in.idCol || name == in.textCol || in.shard && name != ColMeta && IsReservedColumn(name) {
 			continue
 		}
 		v := row[name]
@@ -429,7 +454,7 @@ func (in *parquetInput) document(row map[string]any) (Document, error) {
 			b = append(b, ',')
 		}
 		n++
-		b = appendJSONStringLossy(b, name)
+		b = appendJSONStringLossy(b, inputMetaName(name))
 		b = append(b, ':')
 		if s, ok := v.(string); ok && in.rows.binary[i] {
 			b = appendBase64(b, []byte(s))

@@ -10,7 +10,6 @@ import (
 	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
-	"github.com/parquet-go/parquet-go/compress/zstd"
 	"github.com/parquet-go/parquet-go/encoding"
 )
 
@@ -66,21 +65,75 @@ func WriteParquetRecords(w io.Writer, recs []arrow.Record) error {
 		}
 		return WriteParquetDocuments(w, docs)
 	}
-	return writeParquetExtra(w, recs)
+	return writeParquetColumns(w, recs, nil)
 }
 
-// writeParquetExtra writes recs, which all have the same extra columns.
-func writeParquetExtra(w io.Writer, recs []arrow.Record) error {
+// MetaShard is the Parquet key-value metadata key of an archive shard
+// (WriteParquetShard); its value is the kind of the records it holds.
+const MetaShard = MetaPrefix + "shard"
+
+// WriteParquetShard writes recs as WriteParquetRecords does, with the
+// columns that say where each document has been after meta: origin_topic,
+// origin_partition, origin_offset and origin_row, and when every record is
+// Routed also domain, distance and router_version; then the extra columns.
+// The file's key-value metadata MetaShard holds the records' kind. OpenInput
+// reads a shard back as documents without those columns in Meta: a replayed
+// document gets new origins.
+func WriteParquetShard(w io.Writer, recs []arrow.Record) error {
+	carried := []string{ColOriginTopic, ColOriginPartition, ColOriginOffset, ColOriginRow}
+	kind := KindDocument
+	if len(recs) > 0 {
+		kind, _, _ = KindOf(recs[0].Schema())
+	}
+	for _, rec := range recs {
+		if k, _, _ := KindOf(rec.Schema()); k != kind {
+			kind = KindDocument // mixed kinds: the columns all of them have
+		}
+	}
+	if kind == KindRouted {
+		carried = append(carried, ColDomain, ColDistance, ColRouterVersion)
+	}
+	for i, rec := range recs {
+		if i > 0 && ExtraKey(rec) != ExtraKey(recs[0]) {
+			return fmt.Errorf("schemas: write parquet shard: record %d has other extra columns than record 0", i)
+		}
+	}
+	return writeParquetColumns(w, recs, carried, parquet.KeyValueMetadata(MetaShard, string(kind)))
+}
+
+// writeParquetColumns writes recs, which all have the same extra columns:
+// id, text, meta, the columns named in carried (of each record's kind),
+// then the extra columns.
+func writeParquetColumns(w io.Writer, recs []arrow.Record, carried []string, opts ...parquet.WriterOption) error {
+	if len(recs) == 0 {
+		return WriteParquetDocuments(w, nil)
+	}
 	s0 := recs[0].Schema()
-	k, _, _ := KindOf(s0)
-	extra := ExtraIndices(s0, k)
 	root := orderedGroup{
 		{parquet.String(), ColID},
 		{parquet.String(), ColText},
 		{parquet.Optional(parquet.String()), ColMeta},
 	}
+	// indices returns the columns of rec written after meta, in order.
+	indices := func(rec arrow.Record) ([]int, error) {
+		s := rec.Schema()
+		var idx []int
+		for _, name := range carried {
+			is := s.FieldIndices(name)
+			if len(is) != 1 {
+				return nil, fmt.Errorf("no column %q", name)
+			}
+			idx = append(idx, is[0])
+		}
+		kr, _, _ := KindOf(s)
+		return append(idx, ExtraIndices(s, kr)...), nil
+	}
+	idx0, err := indices(recs[0])
+	if err != nil {
+		return fmt.Errorf("schemas: write parquet records: %w", err)
+	}
 	var emit []emitFunc
-	for j, i := range extra {
+	for j, i := range idx0 {
 		f := s0.Field(i)
 		node, e, err := parquetColumn(f.Type, f.Nullable, 3+j, 0, 0) // after id, text, meta
 		if err != nil {
@@ -89,7 +142,7 @@ func writeParquetExtra(w io.Writer, recs []arrow.Record) error {
 		root = append(root, namedNode{node, f.Name})
 		emit = append(emit, e)
 	}
-	pw := parquet.NewWriter(w, parquet.NewSchema("DocumentRow", root), parquet.Compression(&zstd.Codec{}))
+	pw := parquet.NewWriter(w, ParquetWriterOptions(append([]parquet.WriterOption{parquet.NewSchema("DocumentRow", root)}, opts...)...)...)
 	const batch = 1024
 	rows := make([]parquet.Row, 0, batch)
 	flush := func() error {
@@ -105,9 +158,13 @@ func writeParquetExtra(w io.Writer, recs []arrow.Record) error {
 			pw.Close()
 			return fmt.Errorf("schemas: write parquet records: %w", err)
 		}
-		s := rec.Schema()
-		cols := make([]arrow.Array, len(extra))
-		for j, i := range ExtraIndices(s, k) {
+		idx, err := indices(rec)
+		if err != nil {
+			pw.Close()
+			return fmt.Errorf("schemas: write parquet records: %w", err)
+		}
+		cols := make([]arrow.Array, len(idx))
+		for j, i := range idx {
 			cols[j] = rec.Column(i)
 		}
 		for i := range docs.Len() {

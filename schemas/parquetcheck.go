@@ -9,6 +9,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/encoding/thrift"
 	"github.com/parquet-go/parquet-go/format"
+	"github.com/pierrec/lz4/v4"
 )
 
 // This file checks a Parquet file before parquet-go reads it. parquet-go
@@ -19,7 +20,7 @@ import (
 // recover). The check bounds every such size by the bytes actually present:
 // the trailer, a walk of the footer's thrift encoding, and a walk of every
 // page header of every column chunk. It reads only the footer and the page
-// headers.
+// headers, and the pages of LZ4_RAW column chunks (see checkParquetPages).
 
 const (
 	maxThriftDepth  = 64
@@ -74,16 +75,21 @@ func openParquetFile(r io.ReaderAt, size int64) (*parquet.File, error) {
 }
 
 // checkParquetPages walks the page headers of every column chunk, as
-// parquet-go will read them, and bounds the sizes they claim. It also
-// refuses LZ4 pages: parquet-go v0.32's LZ4 decoder doubles its buffer
-// forever on a corrupt page (it takes any error for a short buffer).
+// parquet-go will read them, and bounds the sizes they claim.
+//
+// LZ4_RAW pages (what pyarrow writes for compression="lz4") are decompressed
+// here once, into a buffer of exactly the size their header claims: parquet-go
+// v0.32's LZ4 decoder takes any error for a short buffer and doubles its
+// buffer forever on a corrupt page, so only pages that decode are let
+// through (a page that decodes into n bytes decodes into any larger buffer).
+// The legacy LZ4 codec (Hadoop framing), which parquet-go cannot read, is
+// refused with what to do instead.
 func checkParquetPages(f *parquet.File, r io.ReaderAt, size int64) error {
 	for g, rg := range f.Metadata().RowGroups {
 		for c, cc := range rg.Columns {
 			md := cc.MetaData
-			switch md.Codec {
-			case format.Lz4, format.Lz4Raw:
-				return fmt.Errorf("column %v is %s-compressed, which is not supported (rewrite the file with zstd or snappy)", md.PathInSchema, md.Codec)
+			if md.Codec == format.Lz4 {
+				return fmt.Errorf("column %v uses the legacy LZ4 codec (Hadoop framing), which is not supported: rewrite the file with zstd, snappy or lz4_raw (pyarrow's compression=\"lz4\" writes lz4_raw)", md.PathInSchema)
 			}
 			base := md.DataPageOffset
 			if md.DictionaryPageOffset != 0 {
@@ -93,7 +99,7 @@ func checkParquetPages(f *parquet.File, r io.ReaderAt, size int64) error {
 			if base < 0 || n < 0 || base > size || n > size-base {
 				return fmt.Errorf("row group %d column %d: chunk [%d, +%d) outside the file", g, c, base, n)
 			}
-			if err := checkChunkPages(r, base, base+n); err != nil {
+			if err := checkChunkPages(r, base, base+n, md.Codec == format.Lz4Raw); err != nil {
 				return fmt.Errorf("row group %d column %d: %w", g, c, err)
 			}
 		}
@@ -101,8 +107,10 @@ func checkParquetPages(f *parquet.File, r io.ReaderAt, size int64) error {
 	return nil
 }
 
-func checkChunkPages(r io.ReaderAt, pos, end int64) error {
-	var buf []byte
+// checkChunkPages checks the page headers of the column chunk [pos, end),
+// and with lz4 that every page decompresses to its claimed size.
+func checkChunkPages(r io.ReaderAt, pos, end int64, lz4 bool) error {
+	var buf, page, plain []byte
 	for pos < end {
 		// Read enough of the chunk to hold the page header.
 		var hdrLen int
@@ -146,9 +154,51 @@ func checkChunkPages(r io.ReaderAt, pos, end int64) error {
 		if values < 0 || values > maxPageValues {
 			return fmt.Errorf("page at %d: %d values", pos, values)
 		}
+		if lz4 {
+			if cap(page) < int(comp) {
+				page = make([]byte, comp)
+			}
+			page = page[:comp]
+			if _, err := r.ReadAt(page, pos+int64(hdrLen)); err != nil && err != io.EOF {
+				return err
+			}
+			var err error
+			if plain, err = checkLZ4Page(&h, page, plain); err != nil {
+				return fmt.Errorf("page at %d: %w", pos, err)
+			}
+		}
 		pos += int64(hdrLen) + comp
 	}
 	return nil
+}
+
+// checkLZ4Page checks that the LZ4_RAW page of header h, body page,
+// decompresses to the size h claims, using buf as scratch space; it returns
+// buf, perhaps grown. The levels of a v2 data page are not compressed.
+func checkLZ4Page(h *format.PageHeader, page, buf []byte) ([]byte, error) {
+	src, want := page, int(h.UncompressedPageSize)
+	if v2 := h.DataPageHeaderV2; v2.Valid {
+		levels := int(v2.V.DefinitionLevelsByteLength) + int(v2.V.RepetitionLevelsByteLength)
+		if v2.V.DefinitionLevelsByteLength < 0 || v2.V.RepetitionLevelsByteLength < 0 || levels > len(page) || levels > want {
+			return buf, fmt.Errorf("levels of %d bytes in a page of %d", levels, len(page))
+		}
+		if v2.V.IsCompressed.Valid && !v2.V.IsCompressed.V {
+			return buf, nil
+		}
+		src, want = page[levels:], want-levels
+	}
+	if len(src) == 0 {
+		// parquet-go's decoder would loop on an empty input.
+		return buf, errors.New("LZ4_RAW page without data")
+	}
+	if cap(buf) < want {
+		buf = make([]byte, want)
+	}
+	n, err := lz4.UncompressBlock(src, buf[:want])
+	if err != nil || n != want {
+		return buf, fmt.Errorf("LZ4_RAW page does not decompress to its %d bytes (%d, %v)", want, n, err)
+	}
+	return buf, nil
 }
 
 // Thrift compact protocol type codes.

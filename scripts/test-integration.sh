@@ -53,3 +53,12 @@ done
 
 echo "== the report page in headless Chromium"
 go test -tags integration -count=1 -timeout 10m -run '^TestReportInChromium$' ./e2e/
+
+echo "== Parquet artifacts in pyarrow and duckdb (a venv from PyPI)"
+venv=${DOMAINFLOW_PY_VENV:-"${TMPDIR:-/tmp}/domainflow-parquet-venv"}
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv" || { echo "test-integration: python3 -m venv failed (apt-get install python3-venv)" >&2; exit 1; }
+fi
+"$venv/bin/pip" install -q pyarrow duckdb
+DOMAINFLOW_PYTHON="$venv/bin/python" go test -tags integration -count=1 -timeout 10m \
+  -run '^TestParquetArtifactsInOutsideTools$' ./e2e/

@@ -168,7 +168,7 @@ domain from the router too ('pipeline domains remove').`,
 				return fmt.Errorf("experts remove: no expert %q in %s", name, out)
 			}
 			dst := filepath.Join(out, "experts", ".removed", name+"-"+strconv.FormatInt(time.Now().Unix(), 10))
-			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			if err := os.MkdirAll(filepath.Dir(dst), 0o777); err != nil {
 				return fmt.Errorf("experts remove: %w", err)
 			}
 			if err := os.Rename(src, dst); err != nil {

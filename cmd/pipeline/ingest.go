@@ -22,6 +22,7 @@ type produceFlags struct {
 	maxTextBytes int
 	maxIDBytes   int
 	json         bool
+	fields       fieldFlags
 }
 
 func (f *produceFlags) register(fs *pflag.FlagSet) {
@@ -31,6 +32,17 @@ func (f *produceFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.maxTextBytes, "max-text-bytes", schemas.DefaultMaxTextBytes, "longest document text in `bytes`; longer ones are dead-lettered as oversize")
 	fs.IntVar(&f.maxIDBytes, "max-id-bytes", schemas.DefaultMaxIDBytes, "longest document id in `bytes`; documents with longer ids are dead-lettered as invalid-id")
 	fs.BoolVar(&f.json, "json", false, `print {"docs","bytes","deadletter","seconds"} as JSON on stdout`)
+	f.fields.register(fs)
+}
+
+// fieldFlags name the input fields of the text and id (schemas.Limits).
+type fieldFlags struct {
+	text, id string
+}
+
+func (f *fieldFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.text, "text-field", "text", "input `field` (Parquet column or JSON member) that holds the text")
+	fs.StringVar(&f.id, "id-field", "id", "input `field` (Parquet column or JSON member) that holds the id")
 }
 
 // job returns the produce job these flags describe.
@@ -44,6 +56,7 @@ func (f *produceFlags) job(name string, inputs []string) produceJob {
 		maxIDBytes:   f.maxIDBytes,
 		json:         f.json,
 		inputs:       inputs,
+		fields:       f.fields,
 	}
 }
 
@@ -56,8 +69,13 @@ func (a *app) ingestCmd() *cobra.Command {
 message per document.
 
 INPUT is a .jsonl or .jsonl.gz file (one {"id","text",...} object per line), a
-.parquet file (columns id and text; other columns are kept as metadata), a
+.parquet file (columns id and text; other columns are kept as metadata; any
+codec but the legacy Hadoop LZ4, a binary text column read as UTF-8), a
 folder of .txt files (one document per file), or - for JSON lines on stdin.
+--text-field and --id-field read the text and id from fields with other names
+(a file without them is dead-lettered as wrong-schema, the error listing its
+columns); a field named text or id that is not chosen is kept as input_text or
+input_id.
 
 Each good document becomes the message {"id","text",<other fields>} keyed by
 its id, with headers content-type: application/json and schema-version: 1.
@@ -117,6 +135,7 @@ type produceJob struct {
 	inputs       []string
 	docsPerSec   float64 // replay: rate limit; 0 = none
 	parquetOnly  bool    // replay
+	fields       fieldFlags
 }
 
 // produceReport is the report of ingest and replay (their --json output).
@@ -164,7 +183,7 @@ func (a *app) runProduce(ctx context.Context, job produceJob) error {
 		Name:        job.name,
 		Topic:       job.topic,
 		Partitions:  job.partitions,
-		Limits:      schemas.Limits{MaxTextBytes: job.maxTextBytes, MaxIDBytes: job.maxIDBytes},
+		Limits:      schemas.Limits{MaxTextBytes: job.maxTextBytes, MaxIDBytes: job.maxIDBytes, TextField: job.fields.text, IDField: job.fields.id},
 		Rate:        job.docsPerSec,
 		ParquetOnly: job.parquetOnly,
 		Progress:    progress,
@@ -223,6 +242,10 @@ func (job produceJob) validate() error {
 		return usagef("%s: --max-id-bytes %d: want at least 1", job.name, job.maxIDBytes)
 	case job.docsPerSec < 0:
 		return usagef("%s: --rate %v: want 0 (no limit) or more", job.name, job.docsPerSec)
+	case job.fields.text == "" || job.fields.id == "":
+		return usagef("%s: --text-field and --id-field must not be empty", job.name)
+	case job.fields.text == job.fields.id:
+		return usagef("%s: --text-field and --id-field both name %q", job.name, job.fields.text)
 	}
 	stdin := 0
 	for _, in := range job.inputs {

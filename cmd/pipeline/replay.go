@@ -21,8 +21,8 @@ func (a *app) replayCmd() *cobra.Command {
 docs.raw), at most --rate documents per second (0: as fast as possible), so that
 a recorded stream can be played back at its original pace or faster.
 
-Each FILE.parquet has the columns id and text; other columns are kept as
-metadata. Rows become messages exactly as with ingest: JSON documents keyed by
+Each FILE.parquet has the columns id and text (or those --id-field and
+--text-field name); other columns are kept as metadata. Rows become messages exactly as with ingest: JSON documents keyed by
 id (murmur2 partitioning), headers content-type: application/json and
 schema-version: 1; a row without an id gets <file base name>-<row number>.
 Bad rows (invalid UTF-8, empty text, text over --max-text-bytes, an id over

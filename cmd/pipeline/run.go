@@ -24,6 +24,7 @@ const defaultRunInput = "testdata/mixed-small.jsonl.gz"
 // runFlags are the flags of `pipeline run`.
 type runFlags struct {
 	input        []string
+	fields       fieldFlags
 	kafka        kafkaFlags
 	k            int
 	out          string
@@ -120,6 +121,7 @@ budget larger than a domain's data stops at the end of that data.`,
 	}
 	fs := cmd.Flags()
 	fs.StringSliceVar(&f.input, "input", nil, "input `files` (default "+defaultRunInput+")")
+	f.fields.register(fs)
 	f.kafka.Register(fs)
 	fs.IntVar(&f.k, "k", 4, "number of domains")
 	fs.StringVar(&f.out, "out", "run", "output `dir` (broker data, router, experts, held-out set, summary)")
@@ -156,7 +158,7 @@ func (a *app) runJob(cmd *cobra.Command, f *runFlags) error {
 		}
 		f.input = []string{defaultRunInput}
 	}
-	job := flow.Job{Inputs: f.input, Stdin: a.stdin, Out: f.out, K: f.k, Expert: f.expert, TokensPerDomain: f.tokens,
+	job := flow.Job{Inputs: f.input, Stdin: a.stdin, TextField: f.fields.text, IDField: f.fields.id, Out: f.out, K: f.k, Expert: f.expert, TokensPerDomain: f.tokens,
 		SeedTokens: f.seedTokens, Baseline: f.baseline, SkipSeen: f.skipSeen, Train: f.train, Featurizer: embed.Kind(f.featurizer),
 		Balanced: f.balanced, Partitions: f.partitions, Heldout: f.heldout, EvalDocs: f.evalDocs, EvalDocBytes: f.evalDocBytes,
 		Threads: f.threads, Seed: f.seed, Logger: a.log.With("cmd", "run"),

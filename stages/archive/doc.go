@@ -8,10 +8,14 @@
 //
 // holding exactly the messages of input partition PPP from offset F to
 // offset L, both included, in offset order: their documents as the columns
-// id, text and meta (the rows every --in of the CLI reads), then any extra
-// columns a user stage added to them, with their names and types
-// (schemas.WriteParquetRecords; without extra columns the file is the one
-// schemas.WriteParquetDocuments writes). A shard closes after
+// id, text and meta (the rows every --in of the CLI reads), where they came
+// from and how they were routed (origin_topic, origin_partition,
+// origin_offset, origin_row, and for routed rows domain, distance and
+// router_version), then any extra columns a user stage added to them, with
+// their names and types (schemas.WriteParquetShard; zstd, row groups of at
+// most schemas.ParquetRowGroupRows rows). Read back as input (replay), a
+// shard gives its documents, extra columns in meta, without the origin and
+// routing columns. A shard closes after
 // Config.ShardMessages messages, before a message whose extra columns differ
 // from its own, and when the sink stops (Config.ExitOnIdle or the end of
 // ctx). A message that does not decode to documents is dead-lettered on

@@ -50,7 +50,7 @@ func (a *archiver) domain(ctx context.Context, id int) (Report, error) {
 	log := a.log.With("domain", id)
 	topic := pipeline.DomainTopic(id)
 	dir := filepath.Join(a.cfg.Dir, strconv.Itoa(id))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return rep, err
 	}
 	next, err := NextOffsets(dir)
@@ -277,7 +277,7 @@ func (pt *partition) flush() error {
 		return nil
 	}
 	path := filepath.Join(pt.dir, ShardName(pt.p, s.first, s.last))
-	if err := schemas.WriteFileAtomic(path, func(f *os.File) error { return schemas.WriteParquetRecords(f, s.recs) }); err != nil {
+	if err := schemas.WriteFileAtomic(path, func(f *os.File) error { return schemas.WriteParquetShard(f, s.recs) }); err != nil {
 		return fmt.Errorf("write shard %s: %w", path, err)
 	}
 	pt.shards++

@@ -34,29 +34,29 @@ import (
 // default.
 type FitConfig struct {
 	// K is the number of clusters, 1 ≤ K ≤ N. Required.
-	K int
+	K int `json:"k"`
 	// Unbalanced selects plain k-means (argmin assignment). Default false:
 	// exact balance, every cluster gets ⌊N/K⌋ or ⌈N/K⌉ points (the larger
 	// sizes go to the first N%K clusters, see BalancedCaps).
-	Unbalanced bool
+	Unbalanced bool `json:"unbalanced"`
 	// MaxIter caps the Lloyd iterations per restart. Default 100.
-	MaxIter int
+	MaxIter int `json:"max_iter"`
 	// Tol stops a restart when the centroids move, in total squared
 	// distance Σ_j ‖c_j − c_j'‖², by at most Tol times the mean variance of
 	// the features (scikit-learn's criterion). A restart also stops when no
 	// assignment changes, which is the only stop when Tol is 0. On sparse
 	// tf-idf the mean variance is tiny, so the default runs Lloyd to
 	// convergence in practice. Default 1e-4; negative means 0.
-	Tol float64
+	Tol float64 `json:"tol"`
 	// Restarts is the number of independent k-means++ initializations; the
 	// one with the lowest objective is kept (the earliest on ties).
 	// Default 3.
-	Restarts int
+	Restarts int `json:"restarts"`
 	// Seed seeds all randomness. The same Seed and input give a bit-identical
 	// Model and assignment whatever Workers is. Default 0.
-	Seed uint64
+	Seed uint64 `json:"seed"`
 	// Workers is the number of goroutines. Default runtime.GOMAXPROCS(0).
-	Workers int
+	Workers int `json:"workers"`
 	// Backend runs the dot products of the assignment steps (SparseDense
 	// for sparse rows, DenseDenseT for dense ones), as accel.Backend runs
 	// training. Fit calls it from one goroutine, so a Backend may serve

@@ -51,18 +51,18 @@ type RouteConfig struct {
 	// Unbalanced routes every document to its nearest centroid (plain
 	// argmin, ties to the lower id), as c-BTM does; the fields below are then
 	// ignored. Default false.
-	Unbalanced bool
+	Unbalanced bool `json:"unbalanced"`
 
 	// Tolerance is the allowed relative deviation of any domain's routed
 	// count from the mean over the whole stream: after n documents every count
 	// lies within n/k ± max(Tolerance·n/k, Slack). Must lie in [0, 1); zero
 	// means the default, 0.05.
-	Tolerance float64
+	Tolerance float64 `json:"tolerance"`
 
 	// Slack is the absolute allowance, in documents, that replaces
 	// Tolerance·n/k while that is smaller (tiny totals, where ±5% is less than
 	// one document). Must be ≥ 0; zero means the default, 2.
-	Slack int
+	Slack int `json:"slack"`
 
 	// PriceStep is η, in units of squared distance per document: domain j's
 	// price is η·(count_j − total/k). Larger steps keep counts closer to equal
@@ -71,18 +71,18 @@ type RouteConfig struct {
 	// Must be ≥ 0; zero means the default, 0.01 (for unit-norm rows, whose
 	// squared distances lie in [0, 4]: a price gap of 1 then takes 100
 	// documents of imbalance).
-	PriceStep float64
+	PriceStep float64 `json:"price_step"`
 
 	// Window, when positive, also caps each domain's count among the last
 	// Window documents at ⌊Window/k + max(WindowTolerance·Window/k, 1)⌋. The
 	// cap yields to the whole-stream bounds when they conflict (rare). Default
 	// 0: no window cap; prices alone then keep windows near balanced (see the
 	// measured bound in route_test.go).
-	Window int
+	Window int `json:"window"`
 
 	// WindowTolerance is the relative allowance of the window cap. Must lie
 	// in [0, 1) and matters only with Window > 0; zero means the default, 0.25.
-	WindowTolerance float64
+	WindowTolerance float64 `json:"window_tolerance"`
 }
 
 func (c RouteConfig) tolerance() float64 {

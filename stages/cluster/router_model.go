@@ -102,7 +102,10 @@ type DomainOrigin struct {
 // optional and keep the format: "distances" (RouterModel.Distances, absent
 // in routers saved before novelty scoring, which load with novelty off) and
 // "origins" (RouterModel.Origins, absent in routers saved before them).
-const RouterFormat = 1
+// Format 2 writes "fit" and "route" with snake_case keys, where format 1
+// had Go field names; both are read (a build that reads only format 1
+// refuses format 2 rather than lose settings it would not recognise).
+const RouterFormat = 2
 
 // routerMetaKey is the schema metadata key holding the settings JSON.
 const routerMetaKey = "domainflow.router_model"
@@ -113,6 +116,28 @@ const routerMetaKey = "domainflow.router_model"
 // Routers written before it have none and are checked by the table's
 // checksum only.
 const routerDigestKey = "domainflow.router_model.sha256"
+
+// UnmarshalJSON reads the snake_case keys FitConfig is written with, and
+// the Go field names routers of format 1 have.
+func (c *FitConfig) UnmarshalJSON(b []byte) error {
+	b, err := schemas.SnakeCaseKeys(b)
+	if err != nil {
+		return err
+	}
+	type plain FitConfig
+	return json.Unmarshal(b, (*plain)(c))
+}
+
+// UnmarshalJSON reads the snake_case keys RouteConfig is written with, and
+// the Go field names routers of format 1 have.
+func (c *RouteConfig) UnmarshalJSON(b []byte) error {
+	b, err := schemas.SnakeCaseKeys(b)
+	if err != nil {
+		return err
+	}
+	type plain RouteConfig
+	return json.Unmarshal(b, (*plain)(c))
+}
 
 // routerSettings is the router-level JSON stored in the table metadata.
 type routerSettings struct {
@@ -397,8 +422,8 @@ func buildRouter(meta []byte, digest string, t routerTable) (*RouterModel, error
 	if err := json.Unmarshal(meta, &s); err != nil {
 		return nil, fmt.Errorf("settings: %w", err)
 	}
-	if s.Format != RouterFormat {
-		return nil, fmt.Errorf("router model format %d, this build reads %d", s.Format, RouterFormat)
+	if s.Format < 1 || s.Format > RouterFormat {
+		return nil, fmt.Errorf("router model format %d, this build reads 1 to %d", s.Format, RouterFormat)
 	}
 	if got := t.checksum(); got != s.Checksum {
 		return nil, errors.New("checksum mismatch (damaged data)")
@@ -604,7 +629,7 @@ func SaveRouter(dir string, m *RouterModel) (int64, error) {
 	if err := m.validate(); err != nil {
 		return 0, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return 0, fmt.Errorf("cluster: router dir: %w", err)
 	}
 	latest, err := LatestRouterVersion(dir)
@@ -650,8 +675,9 @@ func writeRouterArrow(f *os.File, t routerTable, meta []byte) error {
 }
 
 func writeRouterParquet(f *os.File, t routerTable, meta []byte) error {
-	w := parquet.NewGenericWriter[routerRow](f, parquet.KeyValueMetadata(routerMetaKey, string(meta)),
-		parquet.KeyValueMetadata(routerDigestKey, schemas.MetadataDigest(meta)))
+	w := parquet.NewGenericWriter[routerRow](f, schemas.ParquetWriterOptions(
+		parquet.KeyValueMetadata(routerMetaKey, string(meta)),
+		parquet.KeyValueMetadata(routerDigestKey, schemas.MetadataDigest(meta)))...)
 	rows := make([]routerRow, len(t.ids))
 	for j := range rows {
 		rows[j] = routerRow{Domain: t.ids[j], Size: t.sizes[j], TopTerms: t.terms[j], Centroid: t.centroids[j]}

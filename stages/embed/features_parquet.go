@@ -5,6 +5,8 @@ import (
 	"io"
 
 	"github.com/parquet-go/parquet-go"
+
+	"github.com/domainflow/domainflow/schemas"
 )
 
 // FeatureRow is one row of an offline features file (`pipeline embed --out
@@ -29,7 +31,7 @@ type FeaturesWriter struct {
 func NewFeaturesWriter(w io.Writer, settingsJSON string) *FeaturesWriter {
 	// A large write buffer: fewer, larger writes of the (often tens of MB)
 	// file; the bytes written are the same.
-	opts := []parquet.WriterOption{parquet.WriteBufferSize(1 << 20)}
+	opts := schemas.ParquetWriterOptions(parquet.WriteBufferSize(1 << 20))
 	if settingsJSON != "" {
 		opts = append(opts, parquet.KeyValueMetadata(stateMetaKey, settingsJSON))
 	}

@@ -235,7 +235,7 @@ func LatestStateVersion(dir string) (int64, error) {
 // SaveState writes s into dir as the next version (or as s.Settings.Version
 // when that is set and unused) and returns the version written.
 func SaveState(dir string, s *State) (int64, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return 0, fmt.Errorf("embed: state dir: %w", err)
 	}
 	latest, err := LatestStateVersion(dir)
@@ -270,7 +270,7 @@ func SaveStateVersion(dir string, s *State) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return fmt.Errorf("embed: state dir: %w", err)
 	}
 	return writeState(dir, s, t)
@@ -402,8 +402,9 @@ func (t StateTable) validate() error {
 }
 
 func writeStateParquet(f *os.File, t StateTable, meta []byte) error {
-	w := parquet.NewGenericWriter[stateRow](f, parquet.KeyValueMetadata(stateMetaKey, string(meta)),
-		parquet.KeyValueMetadata(stateDigestKey, schemas.MetadataDigest(meta)))
+	w := parquet.NewGenericWriter[stateRow](f, schemas.ParquetWriterOptions(
+		parquet.KeyValueMetadata(stateMetaKey, string(meta)),
+		parquet.KeyValueMetadata(stateDigestKey, schemas.MetadataDigest(meta)))...)
 	rows := make([]stateRow, 0, 4096)
 	flush := func() error {
 		_, err := w.Write(rows)

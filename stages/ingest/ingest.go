@@ -74,6 +74,8 @@ func (c *Config) limits() schemas.Limits {
 	return schemas.Limits{
 		MaxTextBytes: cmpInt(c.Limits.MaxTextBytes, schemas.DefaultMaxTextBytes),
 		MaxIDBytes:   cmpInt(c.Limits.MaxIDBytes, schemas.DefaultMaxIDBytes),
+		TextField:    c.Limits.TextField,
+		IDField:      c.Limits.IDField,
 	}
 }
 

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -26,7 +28,15 @@ import (
 )
 
 // CheckpointFormat is the version of the checkpoint layout in its metadata.
-const CheckpointFormat = 1
+// Format 2 writes "config" and "opt" with snake_case keys and records
+// "byte_order"; format 1 (Go field names as keys, no byte order: little
+// endian) is still read.
+const CheckpointFormat = 2
+
+// ByteOrder is the byte order of the tensors in a checkpoint's data column,
+// as CheckpointMeta.ByteOrder records it: float32 values are IEEE 754 bits
+// stored little endian. A checkpoint that records another order is refused.
+const ByteOrder = "little"
 
 // checkpointMetaKey is the schema (Arrow) and key-value (Parquet) metadata
 // key holding the checkpoint's JSON metadata.
@@ -57,17 +67,21 @@ type LossPoint struct {
 
 // CheckpointMeta is everything about a checkpoint but its tensors.
 type CheckpointMeta struct {
-	Format  int       `json:"format"`
-	Expert  string    `json:"expert"`  // the domain id, or a name such as "dense"
-	Step    int       `json:"step"`    // optimizer steps applied
-	Tokens  int64     `json:"tokens"`  // bytes trained on (B·T per step)
-	Docs    int64     `json:"docs"`    // documents added to the packer
-	Skipped int64     `json:"skipped"` // rows skipped as already applied
-	Config  Config    `json:"config"`
-	Opt     OptConfig `json:"opt"`
-	Seed    uint64    `json:"seed"`    // the initialization seed (no randomness is used after it)
-	Backend string    `json:"backend"` // the accel backend and threads it trained with
-	Threads int       `json:"threads"`
+	Format int `json:"format"`
+	// ByteOrder is the byte order of the tensors' bytes: always ByteOrder
+	// ("little") when written by this package; empty in format 1, which was
+	// little endian too.
+	ByteOrder string    `json:"byte_order,omitempty"`
+	Expert    string    `json:"expert"`  // the domain id, or a name such as "dense"
+	Step      int       `json:"step"`    // optimizer steps applied
+	Tokens    int64     `json:"tokens"`  // bytes trained on (B·T per step)
+	Docs      int64     `json:"docs"`    // documents added to the packer
+	Skipped   int64     `json:"skipped"` // rows skipped as already applied
+	Config    Config    `json:"config"`
+	Opt       OptConfig `json:"opt"`
+	Seed      uint64    `json:"seed"`    // the initialization seed (no randomness is used after it)
+	Backend   string    `json:"backend"` // the accel backend and threads it trained with
+	Threads   int       `json:"threads"`
 	// Origins holds, per origin partition ("topic/partition"), the last
 	// document applied; rows at or below it are skipped on replay.
 	Origins map[string]Position `json:"origins"`
@@ -135,12 +149,22 @@ func (c *Checkpoint) rows() []ckptRow {
 	return rows
 }
 
-// checksum hashes rows and meta (with Checksum and Saved cleared).
+// checksum hashes rows and meta (with Checksum and Saved cleared). The
+// metadata is hashed as the format wrote it: format 1 had Go field names as
+// the keys of "config" and "opt".
 func checksum(rows []ckptRow, meta CheckpointMeta) (string, error) {
 	meta.Checksum, meta.Saved = "", time.Time{}
 	mb, err := json.Marshal(meta)
 	if err != nil {
 		return "", err
+	}
+	if meta.Format == 1 {
+		if mb, err = goCasedMember(mb, "config", meta.Config); err != nil {
+			return "", err
+		}
+		if mb, err = goCasedMember(mb, "opt", meta.Opt); err != nil {
+			return "", err
+		}
 	}
 	h := sha256.New()
 	var n [8]byte
@@ -159,6 +183,25 @@ func checksum(rows []ckptRow, meta CheckpointMeta) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// goCasedMember rewrites the member key:v of the JSON object mb with the Go
+// field names of v's struct as keys, as format 1 wrote them (json.Marshal
+// writes fields in declaration order, so only the names change). A quote
+// inside a JSON string is escaped, so `"name":` matches keys only.
+func goCasedMember(mb []byte, key string, v any) ([]byte, error) {
+	snake, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	goCased := snake
+	t := reflect.TypeOf(v)
+	for i := range t.NumField() {
+		name := t.Field(i).Name
+		goCased = bytes.Replace(goCased, []byte(`"`+schemas.SnakeCase(name)+`":`), []byte(`"`+name+`":`), 1)
+	}
+	prefix := []byte(`"` + key + `":`)
+	return bytes.Replace(mb, append(prefix, snake...), append(prefix, goCased...), 1), nil
+}
+
 // CheckpointPath is the Arrow file of the checkpoint at step in dir.
 func CheckpointPath(dir string, step int) string {
 	return schemas.ArtifactPath(dir, checkpointPrefix, int64(step))
@@ -173,10 +216,11 @@ func SaveCheckpoint(dir string, c *Checkpoint, keep int) (string, error) {
 	if c.Model == nil || c.Opt == nil {
 		return "", errors.New("train: save checkpoint: no model or optimizer")
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return "", fmt.Errorf("train: save checkpoint: %w", err)
 	}
 	c.Meta.Format = CheckpointFormat
+	c.Meta.ByteOrder = ByteOrder
 	c.Meta.Config = c.Model.Cfg
 	c.Meta.Opt = c.Opt.Cfg
 	c.Meta.Step = c.Opt.Step
@@ -243,8 +287,13 @@ func writeCkptArrow(f *os.File, rows []ckptRow, meta []byte) error {
 	return w.Close()
 }
 
+// writeCkptParquet writes the Parquet twin. The data column holds whole
+// tensors: min/max statistics of it would be two tensor prefixes per page and
+// per chunk, of no use to any query and most of the footer, so it has none.
 func writeCkptParquet(f *os.File, rows []ckptRow, meta []byte) error {
-	w := parquet.NewGenericWriter[ckptRow](f, parquet.KeyValueMetadata(checkpointMetaKey, string(meta)))
+	w := parquet.NewGenericWriter[ckptRow](f, schemas.ParquetWriterOptions(
+		parquet.KeyValueMetadata(checkpointMetaKey, string(meta)),
+		parquet.SkipPageBounds("data"), parquet.SkipPageStatistics("data"))...)
 	if _, err := w.Write(rows); err != nil {
 		return err
 	}
@@ -333,8 +382,11 @@ func buildCheckpoint(metaJSON []byte, rows []ckptRow) (*Checkpoint, error) {
 	if err := json.Unmarshal(metaJSON, &meta); err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
-	if meta.Format != CheckpointFormat {
-		return nil, fmt.Errorf("checkpoint format %d, this build reads %d", meta.Format, CheckpointFormat)
+	if meta.Format < 1 || meta.Format > CheckpointFormat {
+		return nil, fmt.Errorf("checkpoint format %d, this build reads 1 to %d", meta.Format, CheckpointFormat)
+	}
+	if meta.ByteOrder != "" && meta.ByteOrder != ByteOrder {
+		return nil, fmt.Errorf("tensors are stored %q endian; this build reads %q endian checkpoints only", meta.ByteOrder, ByteOrder)
 	}
 	sum, err := checksum(rows, meta)
 	if err != nil {

@@ -14,6 +14,7 @@
 package train
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -21,6 +22,7 @@ import (
 	"strings"
 
 	"github.com/domainflow/domainflow/accel"
+	"github.com/domainflow/domainflow/schemas"
 )
 
 // ----------------------------------------------------------------------------
@@ -29,13 +31,24 @@ import (
 // Config is the shape of an expert model. The named sizes of DESIGN.md are
 // returned by ConfigByName; any other shape that passes Validate works too.
 type Config struct {
-	Name   string // a label: "tiny", "small", "base" or anything for a custom shape
-	Vocab  int    // V: token ids are in [0, Vocab); 256 for bytes
-	Dim    int    // C: channels of the residual stream
-	Layers int    // L: transformer blocks
-	Heads  int    // NH: attention heads; Dim must be a multiple of Heads
-	Ctx    int    // maximum sequence length (rows of the position embedding)
-	Batch  int    // B: sequences per training step
+	Name   string `json:"name"`   // a label: "tiny", "small", "base" or anything for a custom shape
+	Vocab  int    `json:"vocab"`  // V: token ids are in [0, Vocab); 256 for bytes
+	Dim    int    `json:"dim"`    // C: channels of the residual stream
+	Layers int    `json:"layers"` // L: transformer blocks
+	Heads  int    `json:"heads"`  // NH: attention heads; Dim must be a multiple of Heads
+	Ctx    int    `json:"ctx"`    // maximum sequence length (rows of the position embedding)
+	Batch  int    `json:"batch"`  // B: sequences per training step
+}
+
+// UnmarshalJSON reads the snake_case keys Config is written with, and the
+// Go field names checkpoints of format 1 have.
+func (c *Config) UnmarshalJSON(b []byte) error {
+	b, err := schemas.SnakeCaseKeys(b)
+	if err != nil {
+		return err
+	}
+	type plain Config
+	return json.Unmarshal(b, (*plain)(c))
 }
 
 // The named sizes. Their parameter counts (NumParams) are 120,576, 842,496

@@ -1,25 +1,38 @@
 package train
 
 import (
+	"encoding/json"
 	"math"
 
 	"github.com/domainflow/domainflow/accel"
+	"github.com/domainflow/domainflow/schemas"
 )
 
 // OptConfig sets AdamW, its learning-rate schedule and gradient clipping.
 type OptConfig struct {
-	LR          float32 // peak learning rate, reached at the end of the warm-up; default 1e-3
-	MinLR       float32 // learning rate at and after TotalSteps; default 1e-4
-	WarmupSteps int     // steps of linear warm-up from LR/WarmupSteps to LR; default 100
+	LR          float32 `json:"lr"`           // peak learning rate, reached at the end of the warm-up; default 1e-3
+	MinLR       float32 `json:"min_lr"`       // learning rate at and after TotalSteps; default 1e-4
+	WarmupSteps int     `json:"warmup_steps"` // steps of linear warm-up from LR/WarmupSteps to LR; default 100
 	// TotalSteps is where the cosine decay from LR reaches MinLR; after it
 	// the rate stays MinLR. 0 or less: no decay, LR after the warm-up (an
 	// expert trained on an endless stream). Default 10,000.
-	TotalSteps  int
-	Beta1       float32 // default 0.9
-	Beta2       float32 // default 0.95
-	Eps         float32 // default 1e-8
-	WeightDecay float32 // decoupled, on Tensor.Decay tensors only; default 0.1
-	ClipNorm    float32 // global gradient-norm clip; 0 or less: none; default 1
+	TotalSteps  int     `json:"total_steps"`
+	Beta1       float32 `json:"beta1"`        // default 0.9
+	Beta2       float32 `json:"beta2"`        // default 0.95
+	Eps         float32 `json:"eps"`          // default 1e-8
+	WeightDecay float32 `json:"weight_decay"` // decoupled, on Tensor.Decay tensors only; default 0.1
+	ClipNorm    float32 `json:"clip_norm"`    // global gradient-norm clip; 0 or less: none; default 1
+}
+
+// UnmarshalJSON reads the snake_case keys OptConfig is written with, and
+// the Go field names checkpoints of format 1 have.
+func (c *OptConfig) UnmarshalJSON(b []byte) error {
+	b, err := schemas.SnakeCaseKeys(b)
+	if err != nil {
+		return err
+	}
+	type plain OptConfig
+	return json.Unmarshal(b, (*plain)(c))
 }
 
 // DefaultOptConfig returns the defaults documented on OptConfig (those of

@@ -1,0 +1,208 @@
+//go:build integration
+
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
+	"github.com/apache/arrow/go/v15/arrow/memory"
+
+	"github.com/domainflow/domainflow/schemas"
+	"github.com/domainflow/domainflow/stages/cluster"
+	"github.com/domainflow/domainflow/stages/embed"
+	"github.com/domainflow/domainflow/stages/train"
+)
+
+// pythonWithParquet returns the Python interpreter of the venv that
+// scripts/test-integration.sh makes with pyarrow and duckdb
+// ($DOMAINFLOW_PYTHON).
+func pythonWithParquet(t *testing.T) string {
+	t.Helper()
+	py := os.Getenv("DOMAINFLOW_PYTHON")
+	if py == "" {
+		t.Fatal("DOMAINFLOW_PYTHON is not set: run scripts/test-integration.sh, which makes a venv with pyarrow and duckdb")
+	}
+	return py
+}
+
+// parquetToolsScript reads each file named on the command line with pyarrow
+// and duckdb and prints what they see as one JSON object.
+const parquetToolsScript = `
+import json, sys
+import duckdb
+import pyarrow.parquet as pq
+
+out = {}
+for name, path in zip(sys.argv[1::2], sys.argv[2::2]):
+    f = pq.ParquetFile(path)
+    md = f.metadata
+    codecs, stats = set(), {}
+    for g in range(md.num_row_groups):
+        for c in range(md.num_columns):
+            col = md.row_group(g).column(c)
+            codecs.add(col.compression)
+            st = col.statistics
+            stats[col.path_in_schema] = bool(st is not None and st.has_min_max)
+    table = f.read()
+    meta = {k.decode(): v.decode() for k, v in (f.schema_arrow.metadata or {}).items()}
+    out[name] = {
+        "rows": md.num_rows,
+        "groups": md.num_row_groups,
+        "codecs": sorted(codecs),
+        "columns": table.column_names,
+        "min_max": stats,
+        "meta": meta,
+        "duckdb_rows": duckdb.sql("select count(*) from read_parquet('%s')" % path).fetchall()[0][0],
+    }
+    if name == "shard":
+        out[name]["duckdb_router_versions"] = [r[0] for r in duckdb.sql(
+            "select distinct router_version from read_parquet('%s')" % path).fetchall()]
+print(json.dumps(out))
+`
+
+// TestParquetArtifactsInOutsideTools: pyarrow and duckdb read the features
+// file, router, featurizer-free artifacts (router, checkpoint) and archive
+// shards the pipeline writes; every one is zstd-compressed, a large features
+// file has several row groups, the checkpoint's data column has no min/max
+// statistics and its metadata records the byte order, and a shard keeps its
+// origin and router-version columns.
+func TestParquetArtifactsInOutsideTools(t *testing.T) {
+	py := pythonWithParquet(t)
+	dir := t.TempDir()
+
+	// Features: more rows than two row groups hold.
+	n := 2*schemas.ParquetRowGroupRows + 10
+	m := embed.NewCSR(100)
+	ids := make([]string, n)
+	for i := range n {
+		ids[i] = "doc-" + strconv.Itoa(i)
+		m.AppendRow([]int32{int32(i % 100), int32(50 + i%50)}, []float32{0.6, 0.8})
+	}
+	featuresPath := filepath.Join(dir, "features.parquet")
+	f, err := os.Create(featuresPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw := embed.NewFeaturesWriter(f, `{"kind":"tfidf"}`)
+	if err := fw.WriteRows(ids, m, 0, n, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	// A router.
+	routerDir := filepath.Join(dir, "router")
+	rm := &cluster.RouterModel{FeaturizerVersion: 1, Featurizer: "tfidf", IDs: []int{0, 1}, NextID: 2,
+		Model:    &cluster.Model{K: 2, Dim: 3, Centroids: []float32{1, 0, 0, 0, 1, 0}, Sizes: []int{5, 5}},
+		TopTerms: [][]string{{"a"}, {"b"}}, Fit: cluster.FitConfig{K: 2, MaxIter: 50}}
+	v, err := cluster.SaveRouter(routerDir, rm)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A checkpoint.
+	cfg, _ := train.ConfigByName("tiny")
+	model := train.NewModel(cfg, 7)
+	ck := &train.Checkpoint{Meta: train.CheckpointMeta{Expert: "0"}, Model: model,
+		Opt: train.NewOptimizer(train.DefaultOptConfig(), len(model.Params)), Packer: train.NewPacker(cfg.Ctx, cfg.Batch, train.DocSeparator).State()}
+	ckPath, err := train.SaveCheckpoint(filepath.Join(dir, "ckpt"), ck, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// An archive shard of routed documents.
+	rb := array.NewRecordBuilder(memory.DefaultAllocator, schemas.RoutedSchema())
+	for k := range 20 {
+		schemas.AppendDocument(rb, schemas.Document{ID: fmt.Sprint(k), Text: "text " + fmt.Sprint(k)}, schemas.Origin{Topic: "docs.raw", Offset: int64(k)})
+		rb.Field(7).(*array.Int32Builder).Append(1)
+		rb.Field(8).(*array.Float32Builder).Append(0.25)
+		rb.Field(9).(*array.Int64Builder).Append(3)
+	}
+	rec := rb.NewRecord()
+	rb.Release()
+	shardPath := filepath.Join(dir, "part-000-000000000000-000000000019.parquet")
+	sf, err := os.Create(shardPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := schemas.WriteParquetShard(sf, []arrow.Record{rec}); err != nil {
+		t.Fatal(err)
+	}
+	rec.Release()
+	sf.Close()
+
+	script := filepath.Join(dir, "read.py")
+	if err := os.WriteFile(script, []byte(parquetToolsScript), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(py, script,
+		"features", featuresPath,
+		"router", schemas.ParquetTwin(cluster.RouterPath(routerDir, v)),
+		"checkpoint", schemas.ParquetTwin(ckPath),
+		"shard", shardPath)
+	outb, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("%s: %v\n%s", py, err, stderr)
+	}
+	var got map[string]struct {
+		Rows, Groups         int64
+		Codecs, Columns      []string
+		MinMax               map[string]bool `json:"min_max"`
+		Meta                 map[string]string
+		DuckDBRows           int64   `json:"duckdb_rows"`
+		DuckDBRouterVersions []int64 `json:"duckdb_router_versions"`
+	}
+	if err := json.Unmarshal(outb, &got); err != nil {
+		t.Fatalf("%v: %s", err, outb)
+	}
+	t.Logf("%s", outb)
+	for name, rows := range map[string]int64{"features": int64(n), "router": 2, "shard": 20} {
+		if g := got[name]; g.Rows != rows || g.DuckDBRows != rows {
+			t.Errorf("%s: pyarrow %d rows, duckdb %d; want %d", name, g.Rows, g.DuckDBRows, rows)
+		}
+	}
+	for name, g := range got {
+		if len(g.Codecs) != 1 || g.Codecs[0] != "ZSTD" {
+			t.Errorf("%s: codecs %v, want ZSTD", name, g.Codecs)
+		}
+	}
+	if g := got["features"]; g.Groups != 3 {
+		t.Errorf("features: %d row groups, want 3", g.Groups)
+	}
+	ckg := got["checkpoint"]
+	if ckg.MinMax["data"] || !ckg.MinMax["name"] {
+		t.Errorf("checkpoint min/max statistics by column %v: want none on data, some on name", ckg.MinMax)
+	}
+	var meta struct {
+		ByteOrder string         `json:"byte_order"`
+		Config    map[string]any `json:"config"`
+		Opt       map[string]any `json:"opt"`
+	}
+	if err := json.Unmarshal([]byte(ckg.Meta["domainflow.checkpoint"]), &meta); err != nil || meta.ByteOrder != "little" || meta.Opt["warmup_steps"] == nil {
+		t.Errorf("checkpoint metadata as pyarrow reads it: %v, byte order %q, opt %v", err, meta.ByteOrder, meta.Opt)
+	}
+	sh := got["shard"]
+	for _, c := range []string{"origin_topic", "origin_offset", "router_version", "domain"} {
+		if !slices.Contains(sh.Columns, c) {
+			t.Errorf("shard columns %v: no %s", sh.Columns, c)
+		}
+	}
+	if len(sh.DuckDBRouterVersions) != 1 || sh.DuckDBRouterVersions[0] != 3 {
+		t.Errorf("shard router versions in duckdb %v, want [3]", sh.DuckDBRouterVersions)
+	}
+}
