@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/domainflow/domainflow/flow"
+	"github.com/domainflow/domainflow/pipeline/process"
 	"github.com/domainflow/domainflow/stages/cluster"
 	"github.com/domainflow/domainflow/stages/embed"
 	"github.com/domainflow/domainflow/stages/train"
@@ -111,6 +112,11 @@ budget larger than a domain's data stops at the end of that data.`,
 	fs := cmd.Flags()
 	fs.StringSliceVar(&f.input, "input", nil, "input `files` (default "+defaultRunInput+")")
 	f.kafka.Register(fs)
+	// run brings its own broker: only an explicit --brokers replaces it.
+	// $DOMAINFLOW_BROKERS, exported for the stage commands, would otherwise
+	// pour the demo into a shared docs.raw.
+	bf := fs.Lookup("brokers")
+	bf.DefValue, bf.Usage = "[]", "run against these Kafka `brokers` (host:port, comma-separated) instead of the embedded broker; $"+envBrokers+" is not used here"
 	fs.IntVar(&f.k, "k", 4, "number of domains")
 	fs.StringVar(&f.out, "out", "run", "output `dir` (broker data, router, experts, held-out set, summary)")
 	fs.StringVar(&f.expert, "expert", "tiny", "expert size: "+strings.Join(train.ConfigNames(), ", "))
@@ -154,7 +160,7 @@ func (a *app) runJob(cmd *cobra.Command, f *runFlags) error {
 	if err := job.Validate(); err != nil {
 		return usagef("run: %v", strings.TrimPrefix(err.Error(), flow.ErrJobConfig.Error()+": "))
 	}
-	if cmd.Flags().Changed("brokers") {
+	if f.kafka.Source() == process.FromFlag {
 		cc, err := f.kafka.Connect(cmd.Context(), a.log)
 		if err != nil {
 			return fmt.Errorf("run: %w", err)
