@@ -63,7 +63,7 @@ func (a *app) addClusterStage(cmd *cobra.Command) {
 
 On Kafka (no subcommand): run the stage docs.features → docs.domain.<id>
 with consumer group --group until SIGINT/SIGTERM, on the brokers of --brokers
-(default $`+envBrokers+`, else `+defaultBrokers+`), as every stage command does;
+(default $` + envBrokers + `, else ` + defaultBrokers + `), as every stage command does;
 it exits 1 when they cannot be reached. The router
 comes from, in this order: the latest version in --router; the latest router
 on router.models (a restart, or another process of the group); or a fit on a

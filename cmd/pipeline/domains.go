@@ -123,7 +123,7 @@ router version is saved into --router.`
 		Short: short,
 		Long: long + `
 
-With --brokers (or $`+envBrokers+` set), the new version is also published on
+With --brokers (or $` + envBrokers + ` set), the new version is also published on
 router.models, where running stages pick it up.`,
 		Example: example,
 		Args:    noArgs,
