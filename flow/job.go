@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -110,6 +111,11 @@ type Job struct {
 	// growth is measured against.
 	ThenFrozen      bool
 	ThenExtraTokens int64
+	// AllowUntrained lets Run succeed when a model (the seed, an expert,
+	// the dense baseline) trained on 0 bytes: its data is smaller than one
+	// training step. By default Run then returns ErrUntrained, once the
+	// summary is written.
+	AllowUntrained bool
 	// Logger gets the job's and its stages' log lines. Default:
 	// slog.Default().
 	Logger *slog.Logger
@@ -133,6 +139,11 @@ const DefaultJobInput = "testdata/mixed-small.jsonl.gz"
 
 // ErrJobConfig marks a Job that cannot run as configured.
 var ErrJobConfig = errors.New("job configuration")
+
+// ErrUntrained marks a Job whose models trained on nothing (see
+// Job.AllowUntrained): a summary with such experts would report them as
+// trained.
+var ErrUntrained = errors.New("trained on 0 bytes")
 
 // Validate checks the settings; its errors wrap ErrJobConfig.
 func (j *Job) Validate() error {
@@ -279,6 +290,9 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 	// 3. Featurizer and router.
 	router := filepath.Join(j.Out, "router")
 	if v, _ := cluster.LatestRouterVersion(router); v == 0 {
+		if n := len(split.Train); n < embed.DefaultFitMin {
+			log.Warn("few documents: the featurizer and the domains are fitted on them all the same, and will be poor", "docs", n, "advised", embed.DefaultFitMin)
+		}
 		if err := j.fit(ctx, split, router, log); err != nil {
 			return nil, fmt.Errorf("fit: %w", err)
 		}
@@ -347,7 +361,43 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 	if sum.DocsRouted+sum.DocsDeadletter != sum.DocsIn {
 		log.Error("documents unaccounted for", "in", sum.DocsIn, "routed", sum.DocsRouted, "deadletter", sum.DocsDeadletter)
 	}
+	if j.Train {
+		if err := j.checkTrained(tr, split, log); err != nil {
+			return sum, err
+		}
+	}
 	return sum, nil
+}
+
+// checkTrained returns ErrUntrained, saying what to do, when a model of tr
+// trained on 0 bytes, unless j.AllowUntrained (then it warns); it warns
+// when nothing was held out to evaluate on.
+func (j *Job) checkTrained(tr jobTraining, split *Split, log *slog.Logger) error {
+	if split.Heldout == 0 {
+		log.Warn("no document was held out: nothing is evaluated (give more documents per source, or a larger --heldout)", "heldout", j.Heldout)
+	}
+	var none []string
+	if j.SeedTokens > 0 && tr.seed.Tokens == 0 {
+		none = append(none, "the seed")
+	}
+	for _, e := range tr.experts {
+		if e.Tokens == 0 {
+			none = append(none, "expert "+e.Expert)
+		}
+	}
+	if j.Baseline && tr.dense.Tokens == 0 {
+		none = append(none, "the dense baseline")
+	}
+	if len(none) == 0 {
+		return nil
+	}
+	m, _ := train.ConfigByName(j.Expert)
+	why := fmt.Sprintf("%s: %d training documents, and a training step of the %s expert takes %d sequences of %d bytes", strings.Join(none, ", "), len(split.Train), j.Expert, m.Batch, m.Ctx)
+	if j.AllowUntrained {
+		log.Warn("models trained on 0 bytes (allowed)", "models", strings.Join(none, ", "), "docs", len(split.Train))
+		return nil
+	}
+	return fmt.Errorf("%s %w; give more documents (a few hundred at least), fewer domains (--k) or a smaller expert, or --allow-untrained to accept untrained models", ErrUntrained, why)
 }
 
 // ingest produces the training documents to docs.raw (document i to

@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -48,6 +49,7 @@ type runFlags struct {
 	novelty      cluster.NoveltyRule
 	thenGrow     bool
 	thenExtra    int64
+	untrained    bool
 }
 
 // The summary of `pipeline run` (flow.Summary).
@@ -139,6 +141,7 @@ budget larger than a domain's data stops at the end of that data.`,
 	noveltyFlags(fs, &f.novelty)
 	fs.BoolVar(&f.thenGrow, "then-grow", true, "with --then: grow new domains; false routes B into the old domains (the frozen system) and trains the old experts --then-extra-tokens more")
 	fs.Int64Var(&f.thenExtra, "then-extra-tokens", 0, "with --then-grow=false: training bytes, in all, the old experts get for B (split evenly)")
+	fs.BoolVar(&f.untrained, "allow-untrained", false, "succeed even when a model trained on 0 bytes (its data is smaller than one training step); by default that fails the run")
 	fs.StringVar(&f.initNew, "init-new", string(flow.DefaultInit), "with --then: how the new domains' experts start: seed, nearest or average (see pipeline train --init-new)")
 	return cmd
 }
@@ -156,7 +159,7 @@ func (a *app) runJob(cmd *cobra.Command, f *runFlags) error {
 		Balanced: f.balanced, Partitions: f.partitions, Heldout: f.heldout, EvalDocs: f.evalDocs, EvalDocBytes: f.evalDocBytes,
 		Threads: f.threads, Seed: f.seed, Logger: a.log.With("cmd", "run"),
 		Then: f.then, Grow: f.growCfg, NewExpertInit: flow.InitStrategy(f.initNew), Novelty: f.novelty,
-		ThenFrozen: !f.thenGrow, ThenExtraTokens: f.thenExtra}
+		ThenFrozen: !f.thenGrow, ThenExtraTokens: f.thenExtra, AllowUntrained: f.untrained}
 	if err := job.Validate(); err != nil {
 		return usagef("run: %v", strings.TrimPrefix(err.Error(), flow.ErrJobConfig.Error()+": "))
 	}
@@ -168,6 +171,9 @@ func (a *app) runJob(cmd *cobra.Command, f *runFlags) error {
 		job.Client = &cc
 	}
 	sum, err := job.Run(cmd.Context())
+	if errors.Is(err, flow.ErrUntrained) && !f.json {
+		a.printRunSummary(*sum) // what was trained, then why it fails
+	}
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
