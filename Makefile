@@ -34,8 +34,8 @@ test-noasm: ## the kernels and their users with the pure-Go fallbacks (no assemb
 test-integration: build ## tests against kcat, a real Apache Kafka (see scripts/kafka) and headless Chromium
 	bash scripts/test-integration.sh
 
-reliability: ## the adversarial suite (RELIABILITY.md): every attack once against the stages as processes, the rebalance storm with splits, growth under kills (a few minutes)
-	$(GO) test -count=1 -tags reliability -run '^(TestReliability|TestRoutingStormPlacesOnce|TestGrowthKills)$$' -v -timeout 20m ./e2e/
+reliability: ## the adversarial suite (RELIABILITY.md): every attack once against the stages as processes, the rebalance storm with splits, growth under kills, the README walkthrough in every start order (a few minutes)
+	$(GO) test -count=1 -tags reliability -run '^(TestReliability|TestRoutingStormPlacesOnce|TestGrowthKills|TestWalkthrough)$$' -v -timeout 20m ./e2e/
 
 # The soak: the same suite, then a seeded random mix of its attacks until
 # SOAK has passed. SEED replays a run's order of attacks (default: a new seed,
