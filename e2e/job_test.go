@@ -59,7 +59,7 @@ func testJob(t *testing.T, addr string) {
 	}
 	ingest := func(i int) { run("ingest", "ingest", "--brokers", addr, "--log-level", "warn", files[i]) }
 	ingest(0)
-	embed := start(t, "embed", "embed", "--brokers", addr, "--state", state, "--watch", "200ms", "--linger", "20ms", "--log-level", "warn")
+	embed := start(t, "embed", "embed", "--brokers", addr, "--state", state, "--fit-min", "50", "--watch", "200ms", "--linger", "20ms", "--log-level", "warn")
 	clus := start(t, "cluster", "cluster", "--brokers", addr, "--router", router, "--k", "3", "--fit-sample", "100", "--fit-wait", "1s",
 		"--watch", "200ms", "--linger", "20ms", "--log-level", "info")
 	trainer := start(t, "train", "train", "--brokers", addr, "--domain", "all", "--out", out, "--expert", "tiny", "--threads", "1",

@@ -3,6 +3,8 @@ package flow
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -117,6 +120,11 @@ type Job struct {
 	// growth is measured against.
 	ThenFrozen      bool
 	ThenExtraTokens int64
+	// AllowUntrained lets Run succeed when a model (the seed, an expert,
+	// the dense baseline) trained on 0 bytes: its data is smaller than one
+	// training step. By default Run then returns ErrUntrained, once the
+	// summary is written.
+	AllowUntrained bool
 	// Logger gets the job's and its stages' log lines. Default:
 	// slog.Default().
 	Logger *slog.Logger
@@ -147,6 +155,11 @@ const DefaultJobInput = "testdata/mixed-small.jsonl.gz"
 
 // ErrJobConfig marks a Job that cannot run as configured.
 var ErrJobConfig = errors.New("job configuration")
+
+// ErrUntrained marks a Job whose models trained on nothing (see
+// Job.AllowUntrained): a summary with such experts would report them as
+// trained.
+var ErrUntrained = errors.New("trained on 0 bytes")
 
 // Validate checks the settings; its errors wrap ErrJobConfig.
 func (j *Job) Validate() error {
@@ -359,6 +372,9 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 	// 3. Featurizer and router.
 	router := filepath.Join(j.Out, "router")
 	if v, _ := cluster.LatestRouterVersion(router); v == 0 {
+		if n := len(split.Train); n < embed.DefaultFitMin {
+			log.Warn("few documents: the featurizer and the domains are fitted on them all the same, and will be poor", "docs", n, "advised", embed.DefaultFitMin)
+		}
 		if err := j.fit(ctx, split, router, log); err != nil {
 			return nil, fmt.Errorf("fit: %w", err)
 		}
@@ -437,7 +453,43 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 	if sum.DocsRouted+sum.DocsDeadletter != sum.DocsIn {
 		log.Error("documents unaccounted for", "in", sum.DocsIn, "routed", sum.DocsRouted, "deadletter", sum.DocsDeadletter)
 	}
+	if j.Train {
+		if err := j.checkTrained(tr, split, log); err != nil {
+			return sum, err
+		}
+	}
 	return sum, nil
+}
+
+// checkTrained returns ErrUntrained, saying what to do, when a model of tr
+// trained on 0 bytes, unless j.AllowUntrained (then it warns); it warns
+// when nothing was held out to evaluate on.
+func (j *Job) checkTrained(tr jobTraining, split *Split, log *slog.Logger) error {
+	if split.Heldout == 0 {
+		log.Warn("no document was held out: nothing is evaluated (give more documents per source, or a larger --heldout)", "heldout", j.Heldout)
+	}
+	var none []string
+	if j.SeedTokens > 0 && tr.seed.Tokens == 0 {
+		none = append(none, "the seed")
+	}
+	for _, e := range tr.experts {
+		if e.Tokens == 0 {
+			none = append(none, "expert "+e.Expert)
+		}
+	}
+	if j.Baseline && tr.dense.Tokens == 0 {
+		none = append(none, "the dense baseline")
+	}
+	if len(none) == 0 {
+		return nil
+	}
+	m, _ := train.ConfigByName(j.Expert)
+	why := fmt.Sprintf("%d training documents, and a training step of the %s expert takes %d sequences of %d bytes", len(split.Train), j.Expert, m.Batch, m.Ctx)
+	if j.AllowUntrained {
+		log.Warn("models trained on 0 bytes (allowed)", "models", strings.Join(none, ", "), "docs", len(split.Train))
+		return nil
+	}
+	return fmt.Errorf("%s %w: %s; give more documents (a few hundred at least), fewer domains (--k) or a smaller expert, or --allow-untrained to accept untrained models", strings.Join(none, ", "), ErrUntrained, why)
 }
 
 // ingest produces the training documents to docs.raw (document i to
@@ -570,8 +622,9 @@ func (j *Job) route(ctx context.Context, cc pipeline.ClientConfig, state *embed.
 		return err
 	}
 	defer rt.Close()
+	stageLog := log
 	startStages := func() {
-		elog := log.With("cmd", "embed")
+		elog := stageLog.With("cmd", "embed")
 		wg.Go(func() {
 			err := embed.RunStage(sctx, embed.StageConfig{Client: cc, StateDir: router, State: state, Logger: elog,
 				Run: func(ctx context.Context, st pipeline.Stage) error {
@@ -585,7 +638,7 @@ func (j *Job) route(ctx context.Context, cc pipeline.ClientConfig, state *embed.
 				errs <- fmt.Errorf("embed stage: %w", err)
 			}
 		})
-		clog := log.With("cmd", "cluster")
+		clog := stageLog.With("cmd", "cluster")
 		wg.Go(func() {
 			run, err := cluster.RunStage(sctx, cluster.RunConfig{Client: cc, InputTopic: pipeline.TopicFeatures, Group: jobClusterGroup,
 				RouterDir: router, Rebuild: true, HistoryPath: filepath.Join(j.Out, HistoryFile),
@@ -630,6 +683,15 @@ func (j *Job) route(ctx context.Context, cc pipeline.ClientConfig, state *embed.
 		return -1
 	}
 	before := stateOffset()
+	// A resumed run whose routing finished still runs the stages (above),
+	// but they have nothing to report: their start and stop lines (in=0)
+	// are kept below Info.
+	if e, err := done(jobEmbedGroup, pipeline.TopicRaw); err == nil && e {
+		if c, err := done(jobClusterGroup, pipeline.TopicFeatures); err == nil && c {
+			log.Info("every document was routed before: the stages only refresh the routed counts")
+			stageLog = slog.New(minLevel{slog.LevelWarn, log.Handler()})
+		}
+	}
 	startStages()
 	last := time.Now()
 	for {
@@ -833,14 +895,88 @@ func (j *Job) trainEval(ctx context.Context, cc pipeline.ClientConfig, rm *clust
 		clock.end("train_dense", "train dense", r.dense.Tokens, budget, "bytes")
 	}
 
-	// 6. Evaluate.
+	// 6. Evaluate, unless a resumed run's models and held-out set are
+	// those of the evaluation saved last time.
 	if split.Heldout > 0 {
+		key := j.evalKey(r, router, split.HeldoutTexts)
+		if rep, ok := loadEval(j.Out, key); ok {
+			r.eval = *rep
+			log.Info("evaluation reused: no model changed since it ran", "file", filepath.Join(j.Out, evalCacheFile))
+			clock.end("eval", "eval", int64(rep.Docs), int64(rep.Docs), "documents")
+			return r, nil
+		}
 		rep, err := j.evaluate(ctx, router, split.HeldoutTexts, log)
 		if err != nil {
 			return r, err
 		}
 		r.eval = *rep
+		if err := saveEval(j.Out, key, rep); err != nil {
+			log.Warn("evaluation not saved for a resumed run", "err", err)
+		}
 		clock.end("eval", "eval", int64(rep.Docs), int64(rep.Docs), "documents")
 	}
 	return r, nil
 }
+
+// evalCacheFile holds the job's last evaluation with the key of what it
+// evaluated (evalKey), so that a resumed run with nothing left to train
+// does not evaluate again.
+const evalCacheFile = "eval-cache.json"
+
+// evalKey identifies what an evaluation of the job depends on: every
+// model's parameters, the router version, the held-out texts and the
+// evaluation settings.
+func (j *Job) evalKey(r jobTraining, router string, texts []string) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "seed %s\ndense %s\n", r.seed.ParamsSHA256, r.dense.ParamsSHA256)
+	for _, e := range r.experts {
+		fmt.Fprintf(h, "expert %s %s\n", e.Expert, e.ParamsSHA256)
+	}
+	v, _ := cluster.LatestRouterVersion(router)
+	fmt.Fprintf(h, "router %d docs %d bytes %d texts %d\n", v, j.EvalDocs, j.EvalDocBytes, len(texts))
+	for _, t := range texts {
+		fmt.Fprintf(h, "%d:%s", len(t), t)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+type evalCache struct {
+	Key  string      `json:"key"`
+	Eval *EvalReport `json:"eval"`
+}
+
+// loadEval returns the saved evaluation of key, if there is one.
+func loadEval(out, key string) (*EvalReport, bool) {
+	b, err := os.ReadFile(filepath.Join(out, evalCacheFile))
+	if err != nil {
+		return nil, false
+	}
+	var c evalCache
+	if json.Unmarshal(b, &c) != nil || c.Key != key || c.Eval == nil {
+		return nil, false
+	}
+	return c.Eval, true
+}
+
+// saveEval saves rep as the evaluation of key.
+func saveEval(out, key string, rep *EvalReport) error {
+	b, err := json.Marshal(evalCache{Key: key, Eval: rep})
+	if err != nil {
+		return err
+	}
+	return schemas.WriteFileAtomic(filepath.Join(out, evalCacheFile), func(f *os.File) error { _, err := f.Write(b); return err })
+}
+
+// minLevel is a slog.Handler that drops the records below level.
+type minLevel struct {
+	level slog.Level
+	slog.Handler
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.level && h.Handler.Enabled(ctx, l)
+}
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{h.level, h.Handler.WithAttrs(as)}
+}
+func (h minLevel) WithGroup(g string) slog.Handler { return minLevel{h.level, h.Handler.WithGroup(g)} }

@@ -1,10 +1,18 @@
 package flow_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/domainflow/domainflow/flow"
+	"github.com/domainflow/domainflow/pipeline/pipetest"
 )
 
 func TestJobValidate(t *testing.T) {
@@ -41,5 +49,49 @@ func TestJobValidate(t *testing.T) {
 				t.Errorf("Validate() = %v, want an ErrJobConfig", err)
 			}
 		})
+	}
+}
+
+// TestJobSmall: a job whose data is smaller than one training step fails
+// with ErrUntrained (its models would be reported as trained on nothing)
+// unless AllowUntrained; a resumed run with nothing left to do reuses the
+// saved evaluation, identical, instead of evaluating again.
+func TestJobSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs jobs; run without -short")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	in := filepath.Join(dir, "small.jsonl")
+	var lines []string
+	for i := range 24 {
+		lines = append(lines, fmt.Sprintf(`{"id":"d%d","source":"s","text":"document %d about topic %d and words"}`, i, i, i%3))
+	}
+	if err := os.WriteFile(in, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logs pipetest.LogBuffer
+	job := func(out string, allow bool) (*flow.Summary, error) {
+		j := flow.DefaultJob()
+		j.Inputs, j.Out, j.K, j.Threads, j.AllowUntrained = []string{in}, filepath.Join(dir, out), 2, 1, allow
+		j.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		return j.Run(context.Background())
+	}
+	if _, err := job("strict", false); !errors.Is(err, flow.ErrUntrained) || !strings.Contains(err.Error(), "--allow-untrained") {
+		t.Fatalf("a job on 24 short documents: %v, want ErrUntrained saying what to do", err)
+	}
+	first, err := job("allowed", true)
+	if err != nil {
+		t.Fatalf("with AllowUntrained: %v", err)
+	}
+	if strings.Contains(logs.String(), "evaluation reused") {
+		t.Fatal("a first run reused an evaluation")
+	}
+	again, err := job("allowed", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(first.Eval, again.Eval) || !strings.Contains(logs.String(), "evaluation reused") {
+		t.Fatalf("resumed evaluation %+v, want the first one's %+v, reused", again.Eval, first.Eval)
 	}
 }

@@ -50,7 +50,9 @@ is archived twice or skipped.
 
 --domain all takes the domain ids from the routers on router.models; a
 docs.domain.* topic whose id is no router's (docs.domain.007, docs.domain.-1)
-is ignored with a warning.`,
+is ignored with a warning. Until there is a router with a domain topic it
+waits (with --exit-on-idle, that long, then fails), so the sink may start
+before the routing stage has fitted its router.`,
 		Example: `  pipeline archive --brokers 127.0.0.1:9092 --domain all --out run/
   pipeline archive --brokers 127.0.0.1:9092 --domain 0,3 --out run/ --exit-on-idle 10s --json`,
 		Args: noArgs,
@@ -80,7 +82,7 @@ func (a *app) runArchive(ctx context.Context, f *archiveFlags) error {
 	}
 	var domains archive.DomainSource
 	if f.domains == "all" {
-		rd := &archiveRouterDomains{cc: cc, log: log, rd: cluster.NewDomains(cc, log)}
+		rd := &archiveRouterDomains{cc: cc, log: log, rd: cluster.NewDomains(cc, log), giveUp: f.exitOnIdle}
 		defer rd.rd.Close()
 		domains = rd
 	} else {
@@ -102,6 +104,9 @@ func (a *app) runArchive(ctx context.Context, f *archiveFlags) error {
 		Logger:        log,
 	}, domains)
 	if err != nil {
+		if ctx.Err() != nil && reps == nil { // stopped while waiting for a router
+			return nil
+		}
 		return err
 	}
 	if f.json {
@@ -118,28 +123,49 @@ func (a *app) runArchive(ctx context.Context, f *archiveFlags) error {
 // archiveRouterDomains is the archive.DomainSource of --domain all: the
 // domains of the routers on router.models that have a topic.
 type archiveRouterDomains struct {
-	cc  pipeline.ClientConfig
-	log *slog.Logger
-	rd  *cluster.Domains
+	cc     pipeline.ClientConfig
+	log    *slog.Logger
+	rd     *cluster.Domains
+	giveUp time.Duration // --exit-on-idle: how long to wait for a router (0: as long as it takes)
 }
 
 // Domains reads the routers published since the last call and returns the
-// router domains that have a topic; it fails when there is no router or no
-// such topic.
+// router domains that have a topic. Until there is a router with such a
+// topic it waits, as the trainers do, so that archive may start before the
+// routing stage has fitted one; it returns ctx's error when ctx ends first,
+// and fails once it waited s.giveUp, when set.
 func (s *archiveRouterDomains) Domains(ctx context.Context) ([]int, error) {
-	var ids []int
-	err := pipeline.Retry(ctx, s.log, "read the router's domains", func(ctx context.Context) (err error) {
-		ids, err = s.rd.Current(ctx)
-		return err
-	})
-	if err != nil {
-		return nil, err
+	logged, start := false, time.Now()
+	for {
+		var ids []int
+		err := pipeline.Retry(ctx, s.log, "read the router's domains", func(ctx context.Context) (err error) {
+			ids, err = s.rd.Current(ctx)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case s.rd.Any() && len(ids) > 0:
+			return ids, nil
+		case s.giveUp > 0 && time.Since(start) >= s.giveUp && !s.rd.Any():
+			return nil, fmt.Errorf("--domain all archives the domains of the router, and %s holds no router; give --domain ids", pipeline.TopicRouterModels)
+		case s.giveUp > 0 && time.Since(start) >= s.giveUp:
+			return nil, fmt.Errorf("no topic of a router domain (%s<id>) on %v", pipeline.DomainTopicPrefix, s.cc.Brokers)
+		}
+		if !logged {
+			s.log.Info("no domain topics of a router yet; waiting for a router on "+pipeline.TopicRouterModels+" and its "+pipeline.DomainTopicPrefix+"<id> topics",
+				"router", s.rd.Any())
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(archiveWaitPoll):
+		}
 	}
-	if !s.rd.Any() {
-		return nil, fmt.Errorf("--domain all archives the domains of the router, and %s holds no router; give --domain ids", pipeline.TopicRouterModels)
-	}
-	if len(ids) == 0 {
-		return nil, fmt.Errorf("no topic of a router domain (%s<id>) on %v", pipeline.DomainTopicPrefix, s.cc.Brokers)
-	}
-	return ids, nil
 }
+
+// archiveWaitPoll is how often `archive --domain all` looks for a router
+// while it has none.
+const archiveWaitPoll = time.Second

@@ -8,6 +8,7 @@ import (
 
 	"github.com/domainflow/domainflow/flow"
 	"github.com/domainflow/domainflow/pipeline"
+	"github.com/domainflow/domainflow/pipeline/process"
 	"github.com/domainflow/domainflow/stages/cluster"
 )
 
@@ -33,8 +34,8 @@ type clusterStageFlags struct {
 }
 
 // addClusterStage makes `pipeline cluster` (no subcommand) run the Kafka
-// stage docs.features → docs.domain.<id> when --brokers is given; without it
-// the command prints its help, as before.
+// stage docs.features → docs.domain.<id>, on the brokers of --brokers,
+// $DOMAINFLOW_BROKERS or the default, as every stage command does.
 func (a *app) addClusterStage(cmd *cobra.Command) {
 	var f clusterStageFlags
 	fs := cmd.Flags()
@@ -60,8 +61,10 @@ func (a *app) addClusterStage(cmd *cobra.Command) {
 	fs.IntVar(&f.shrink.Window, "shrink-window", cluster.DefaultShrinkWindow, "stage, --shrink-below: routed documents the share is measured over (a domain is judged once it has existed that long)")
 	cmd.Long += `
 
-On Kafka (--brokers given, no subcommand): run the stage docs.features →
-docs.domain.<id> with consumer group --group until SIGINT/SIGTERM. The router
+On Kafka (no subcommand): run the stage docs.features → docs.domain.<id>
+with consumer group --group until SIGINT/SIGTERM, on the brokers of --brokers
+(default $` + envBrokers + `, else ` + defaultBrokers + `), as every stage command does;
+it exits 1 when they cannot be reached. The router
 comes from, in this order: the latest version in --router; the latest router
 on router.models (a restart, or another process of the group); or a fit on a
 reservoir sample of docs.features (--k, --fit-sample, --balanced), which is
@@ -122,10 +125,13 @@ domain, and its expert is retired (mixtures use the latest router's domains).`
   pipeline cluster --brokers 127.0.0.1:9092 --k 5 --router router/   # fit on the stream if router/ is empty
   pipeline cluster --brokers 127.0.0.1:9092 --router router/ --grow --grow-min 300   # new domains for new corpora`
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		if !cmd.Flags().Changed("brokers") {
-			return cmd.Help()
+		err := a.runClusterStage(cmd, &f)
+		if err != nil && f.stage.kafka.Source() != process.FromFlag {
+			// `pipeline cluster` alone used to print its help: say what it
+			// is now, for whoever typed it to see the subcommands.
+			err = fmt.Errorf("%w; without a subcommand, 'pipeline cluster' runs the Kafka routing stage; 'pipeline cluster --help' lists fit, assign and eval", err)
 		}
-		return a.runClusterStage(cmd, &f)
+		return err
 	}
 }
 

@@ -184,12 +184,15 @@ func publishRouter(ctx context.Context, cc pipeline.ClientConfig, rm *cluster.Ro
 	return rt.PublishRouter(ctx, rm)
 }
 
-// TestClusterStageUsage: without --brokers `cluster` prints its help; with
-// it, bad fit flags are usage errors.
+// TestClusterStageUsage: without a subcommand `cluster` is the stage, on
+// the brokers of $DOMAINFLOW_BROKERS when --brokers is not given: it fails
+// (exit 1, with a hint at the subcommands) when nothing answers there,
+// instead of printing its help and exiting 0; bad fit flags are usage
+// errors.
 func TestClusterStageUsage(t *testing.T) {
-	t.Parallel()
-	if r := mustCLI(t, "cluster"); !strings.Contains(r.stdout, "Available Commands") {
-		t.Errorf("pipeline cluster: stdout %q", r.stdout)
+	t.Setenv(envBrokers, pipetest.ClosedAddr(t))
+	if r := cli(t, "cluster"); r.code != 1 || strings.Contains(r.stdout, "Available Commands") || !strings.Contains(r.stderr, "'pipeline cluster --help' lists fit, assign and eval") {
+		t.Errorf("pipeline cluster (nothing listening): exit %d, stdout %q, stderr %q; want 1 and the hint", r.code, r.stdout, r.stderr)
 	}
 	for _, args := range [][]string{
 		{"--k", "0"},

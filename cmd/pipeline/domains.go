@@ -123,8 +123,8 @@ router version is saved into --router.`
 		Short: short,
 		Long: long + `
 
-With --brokers, the new version is also published on router.models, where
-running stages pick it up.`,
+With --brokers (or $` + envBrokers + ` set), the new version is also published on
+router.models, where running stages pick it up.`,
 		Example: example,
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -135,7 +135,7 @@ running stages pick it up.`,
 				return usagef("domains split: --in is required (the documents to split the domain's share of)")
 			}
 			ecfg := flow.DomainEditConfig{RouterDir: router, Domain: domain, Inputs: in, Stdin: a.stdin, Seed: seed, Logger: a.log}
-			if cmd.Flags().Changed("brokers") {
+			if kf.Given() { // --brokers or $DOMAINFLOW_BROKERS
 				ecfg.Connect = func(ctx context.Context) (pipeline.ClientConfig, error) { return kf.Connect(ctx, a.log) }
 			}
 			edit := flow.RemoveDomain

@@ -162,6 +162,9 @@ type embedFlags struct {
 	out   string
 	watch time.Duration
 
+	fitMin     int           // stage: fewest documents to fit on
+	fitTimeout time.Duration // stage: then fit on what there is
+
 	cpuProfile, traceOut string // offline: profile the run
 }
 
@@ -191,7 +194,14 @@ version. Records that cannot be read are reported on stderr and counted as
 On Kafka (no --in): run the stage docs.raw → docs.features with consumer
 group --group until SIGINT/SIGTERM. The featurizer comes from --state; if the
 directory holds none, the stage first fits one on the first --fit-sample
-(10000) documents of the input topic and saves it there. A newer version saved
+(10000) documents of the input topic and saves it there. It waits for them:
+until the topic holds --fit-min (300) documents (it may be empty, or not exist
+yet: start the stages and ingest in any order), then until their count stays
+the same for 2 s or the sample is full, logging what it has and what it needs
+("waiting for documents to fit the featurizer on" have=N need=M). A fit on a
+handful of documents would give a poor vocabulary and poor domains: with
+--fit-timeout D it fits on what has arrived once D has passed, with a warning.
+A featurizer saved into --state meanwhile ends the wait. A newer version saved
 into --state (e.g. by an offline 'pipeline embed --refit') is picked up while
 the stage runs, within --watch.
 
@@ -201,7 +211,8 @@ table, for inspection: 'pipeline inspect FILE').`,
 		Example: `  pipeline embed --in corpus.jsonl.gz --out features.parquet --featurizer tfidf --state state/ --json
   pipeline embed --in corpus.jsonl.gz --out lsa.parquet --featurizer lsa --dims 100 --seed 1
   pipeline embed --brokers 127.0.0.1:9092 --state state/
-  pipeline embed --brokers 127.0.0.1:9092 --state state/ --featurizer hashing --fit-sample 5000`,
+  pipeline embed --brokers 127.0.0.1:9092 --state state/ --featurizer hashing --fit-sample 5000
+  pipeline embed --state state/ --fit-min 1000 --fit-timeout 10m   # brokers from $DOMAINFLOW_BROKERS`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(f.in) > 0 {
@@ -221,6 +232,8 @@ table, for inspection: 'pipeline inspect FILE').`,
 	fs.StringSliceVar(&f.in, "in", nil, "offline: input `files` (comma-separated or repeated); without --in the command runs as a Kafka stage")
 	fs.StringVar(&f.out, "out", "", "offline: output Parquet `file`")
 	fs.DurationVar(&f.watch, "watch", 5*time.Second, "stage: how often to look for a newer state in --state")
+	fs.IntVar(&f.fitMin, "fit-min", embed.DefaultFitMin, "stage, fit on the input topic: wait until it holds `N` documents (at most --fit-sample)")
+	fs.DurationVar(&f.fitTimeout, "fit-timeout", 0, "stage, fit on the input topic: after this long, fit on the documents there are (at least one), with a warning (0: wait for --fit-min)")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "offline: write a Go CPU profile of the run to `file` (for go tool pprof)")
 	fs.StringVar(&f.traceOut, "trace", "", "offline: write a Go execution trace of the run to `file` (for go tool trace)")
 	return cmd
@@ -274,6 +287,9 @@ func (a *app) runEmbedStage(cmd *cobra.Command, f *embedFlags) error {
 	if f.feat.state == "" {
 		return usagef("embed: the Kafka stage needs --state DIR (where its featurizer is, or is saved after fitting)")
 	}
+	if f.fitMin < 1 || f.fitTimeout < 0 {
+		return usagef("embed: --fit-min must be at least 1 and --fit-timeout not negative")
+	}
 	ctx := cmd.Context()
 	log := a.log.With("cmd", "embed")
 	cc, err := f.stage.kafka.Connect(ctx, a.log)
@@ -289,6 +305,8 @@ func (a *app) runEmbedStage(cmd *cobra.Command, f *embedFlags) error {
 		StateDir:   f.feat.state,
 		State:      s,
 		FitSample:  f.feat.fitSample,
+		FitMin:     f.fitMin,
+		FitTimeout: f.fitTimeout,
 		InputTopic: f.stage.In,
 		Limits:     f.feat.limits(),
 		Watch:      f.watch,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -12,6 +13,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/domainflow/domainflow/flow"
+	"github.com/domainflow/domainflow/pipeline/process"
 	"github.com/domainflow/domainflow/stages/cluster"
 	"github.com/domainflow/domainflow/stages/embed"
 	"github.com/domainflow/domainflow/stages/train"
@@ -50,6 +52,7 @@ type runFlags struct {
 	thenGrow     bool
 	thenExtra    int64
 	progress     string
+	untrained    bool
 }
 
 // The summary of `pipeline run` (flow.Summary).
@@ -123,6 +126,11 @@ budget larger than a domain's data stops at the end of that data.`,
 	fs.StringSliceVar(&f.input, "input", nil, "input `files` (default "+defaultRunInput+")")
 	f.fields.register(fs)
 	f.kafka.Register(fs)
+	// run brings its own broker: only an explicit --brokers replaces it.
+	// $DOMAINFLOW_BROKERS, exported for the stage commands, would otherwise
+	// pour the demo into a shared docs.raw.
+	bf := fs.Lookup("brokers")
+	bf.DefValue, bf.Usage = "[]", "run against these Kafka `brokers` (host:port, comma-separated) instead of the embedded broker; $"+envBrokers+" is not used here"
 	fs.IntVar(&f.k, "k", 4, "number of domains")
 	fs.StringVar(&f.out, "out", "run", "output `dir` (broker data, router, experts, held-out set, summary)")
 	fs.StringVar(&f.expert, "expert", "tiny", "expert size: "+strings.Join(train.ConfigNames(), ", "))
@@ -145,6 +153,7 @@ budget larger than a domain's data stops at the end of that data.`,
 	noveltyFlags(fs, &f.novelty)
 	fs.BoolVar(&f.thenGrow, "then-grow", true, "with --then: grow new domains; false routes B into the old domains (the frozen system) and trains the old experts --then-extra-tokens more")
 	fs.Int64Var(&f.thenExtra, "then-extra-tokens", 0, "with --then-grow=false: training bytes, in all, the old experts get for B (split evenly)")
+	fs.BoolVar(&f.untrained, "allow-untrained", false, "succeed even when a model trained on 0 bytes (its data is smaller than one training step); by default that fails the run")
 	fs.StringVar(&f.initNew, "init-new", string(flow.DefaultInit), "with --then: how the new domains' experts start: seed, nearest or average (see pipeline train --init-new)")
 	fs.StringVar(&f.progress, "progress", progressAuto, "progress of each phase on stderr: auto (a bar on a terminal, else lines), bars, lines (one per phase, with its rate) or none")
 	return cmd
@@ -163,7 +172,7 @@ func (a *app) runJob(cmd *cobra.Command, f *runFlags) error {
 		Balanced: f.balanced, Partitions: f.partitions, Heldout: f.heldout, EvalDocs: f.evalDocs, EvalDocBytes: f.evalDocBytes,
 		Threads: f.threads, Seed: f.seed, Logger: a.log.With("cmd", "run"),
 		Then: f.then, Grow: f.growCfg, NewExpertInit: flow.InitStrategy(f.initNew), Novelty: f.novelty,
-		ThenFrozen: !f.thenGrow, ThenExtraTokens: f.thenExtra}
+		ThenFrozen: !f.thenGrow, ThenExtraTokens: f.thenExtra, AllowUntrained: f.untrained}
 	if err := job.Validate(); err != nil {
 		return usagef("run: %v", strings.TrimPrefix(err.Error(), flow.ErrJobConfig.Error()+": "))
 	}
@@ -172,7 +181,7 @@ func (a *app) runJob(cmd *cobra.Command, f *runFlags) error {
 		return err
 	}
 	job.Progress = progress
-	if cmd.Flags().Changed("brokers") {
+	if f.kafka.Source() == process.FromFlag {
 		cc, err := f.kafka.Connect(cmd.Context(), a.log)
 		if err != nil {
 			return fmt.Errorf("run: %w", err)
@@ -180,6 +189,9 @@ func (a *app) runJob(cmd *cobra.Command, f *runFlags) error {
 		job.Client = &cc
 	}
 	sum, err := job.Run(cmd.Context())
+	if errors.Is(err, flow.ErrUntrained) && !f.json {
+		a.printRunSummary(*sum) // what was trained, then why it fails
+	}
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}

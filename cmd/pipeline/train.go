@@ -122,8 +122,8 @@ offsets back: a restart resumes from the checkpoint whatever the group holds.
 	fs.StringVar(&f.backend, "backend", "cpu", "accel backend: "+strings.Join(accel.Names(), ", "))
 	fs.IntVar(&f.threads, "threads", 0, "threads per expert (0: all CPUs)")
 	fs.Uint64Var(&f.seed, "seed", 1, "initialization seed of experts without --init")
-	fs.Float64Var(&f.lr, "lr", float64(train.DefaultOptConfig().LR), "peak learning rate")
-	fs.Float64Var(&f.minLR, "min-lr", float64(train.DefaultOptConfig().MinLR), "final learning rate of the cosine decay")
+	fs.Float64Var(&f.lr, "lr", shortFloat(train.DefaultOptConfig().LR), "peak learning rate")
+	fs.Float64Var(&f.minLR, "min-lr", shortFloat(train.DefaultOptConfig().MinLR), "final learning rate of the cosine decay")
 	fs.IntVar(&f.warmup, "warmup", 100, "warm-up steps")
 	fs.IntVar(&f.totalSteps, "total-steps", 0, "steps of the cosine decay (0: from --tokens when set, else constant after the warm-up)")
 	fs.IntVar(&f.maxText, "max-text-bytes", 0, "per-document text cap for JSON input (0: the schemas default)")
@@ -228,4 +228,13 @@ func humanCount(n int64) string {
 		return fmt.Sprintf("%.1fk", float64(n)/1e3)
 	}
 	return strconv.FormatInt(n, 10)
+}
+
+// shortFloat returns the float64 that prints as the shortest decimal of x
+// (0.001, not float64(float32(0.001)) = 0.0010000000474974513), for the
+// default of a float64 flag whose value ends up a float32: converted back,
+// it is x again.
+func shortFloat(x float32) float64 {
+	v, _ := strconv.ParseFloat(strconv.FormatFloat(float64(x), 'g', -1, 32), 64)
+	return v
 }

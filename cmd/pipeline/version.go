@@ -27,7 +27,8 @@ func (a *app) versionCmd() *cobra.Command {
 		Use:   "version",
 		Short: "Print the version and build information",
 		Long: `Print the module version of this build, the Go version and platform, the VCS
-revision it was built from (when known) and the versions of the Kafka client and
+revision it was built from and its time (when known: 'make build' records
+them, as does 'go build' in a git checkout unless -buildvcs=false) and the versions of the Kafka client and
 of the embedded broker: one line on stdout, or with --json one object
 {"module","version","go","platform","revision","time","modified","kafka_client","embedded_broker"}.`,
 		Example: `  pipeline version
@@ -38,15 +39,7 @@ of the embedded broker: one line on stdout, or with --json one object
 			if asJSON {
 				return writeJSON(a.stdout, v)
 			}
-			line := fmt.Sprintf("pipeline %s (%s, %s, %s", v.Version, v.Module, v.Go, v.Platform)
-			if v.Revision != "" {
-				line += ", revision " + v.Revision
-				if v.Modified {
-					line += "+dirty"
-				}
-			}
-			line += ")"
-			_, err := fmt.Fprintln(a.stdout, line)
+			_, err := fmt.Fprintln(a.stdout, v.line())
 			return err
 		},
 	}
@@ -54,8 +47,32 @@ of the embedded broker: one line on stdout, or with --json one object
 	return cmd
 }
 
-// buildVersion reads the build information embedded by the Go toolchain.
+// What `make build` stamps with -ldflags -X (see the Makefile): the
+// toolchain's own VCS stamp is missing when a build runs with
+// -buildvcs=false or outside a checkout the go command can read, and
+// always from `go run` and `go test`. A stamped value wins.
+var (
+	ldVersion  string // git describe --tags --always --dirty
+	ldRevision string // the commit's full hash
+	ldTime     string // the commit's time, RFC 3339
+	ldModified string // "true" when the working tree had changes
+)
+
+// buildVersion reads the build information embedded by the Go toolchain
+// and the linker flags.
 func buildVersion() versionInfo {
+	v := toolchainVersion()
+	if ldVersion != "" {
+		v.Version = ldVersion
+	}
+	if ldRevision != "" {
+		v.Revision, v.Time, v.Modified = ldRevision, ldTime, ldModified == "true"
+	}
+	return v
+}
+
+// toolchainVersion reads the build information embedded by the Go toolchain.
+func toolchainVersion() versionInfo {
 	v := versionInfo{
 		Module:   "github.com/domainflow/domainflow",
 		Version:  "(devel)",
@@ -91,4 +108,22 @@ func buildVersion() versionInfo {
 		}
 	}
 	return v
+}
+
+// line is the one line `pipeline version` prints.
+func (v versionInfo) line() string {
+	line := fmt.Sprintf("pipeline %s (%s, %s, %s", v.Version, v.Module, v.Go, v.Platform)
+	switch {
+	case v.Revision != "":
+		line += ", revision " + v.Revision
+		if v.Modified {
+			line += "+dirty"
+		}
+		if v.Time != "" {
+			line += " of " + v.Time
+		}
+	case v.Version == "(devel)":
+		line += ", revision unknown: build with 'make build' to record it"
+	}
+	return line + ")"
 }

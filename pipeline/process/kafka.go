@@ -2,6 +2,7 @@ package process
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -31,15 +32,33 @@ type KafkaFlags struct {
 	Brokers []string
 	TLS     pipeline.TLSOptions
 	SASL    pipeline.SASLOptions
+
+	fs  *pflag.FlagSet // where Register put --brokers
+	env string         // $DOMAINFLOW_BROKERS when Register ran
 }
+
+// Where the brokers of a KafkaFlags come from (KafkaFlags.Source).
+const (
+	FromFlag    = "--brokers"      // the command line or a --config file
+	FromEnv     = "$" + EnvBrokers // the environment
+	FromDefault = "default"        // neither: DefaultBrokers
+)
 
 // Register adds --brokers, --tls, --tls-ca, --tls-cert, --tls-key,
 // --tls-server-name, --tls-insecure-skip-verify, --sasl-mechanism,
 // --sasl-user and --sasl-password to fs.
+//
+// Every command that talks to Kafka registers its connection flags here, so
+// that all of them share one default for --brokers: $DOMAINFLOW_BROKERS when
+// it is set, else DefaultBrokers. A command decides whether to use Kafka at
+// all with Given, never by asking whether --brokers changed, which would
+// ignore the environment.
 func (k *KafkaFlags) Register(fs *pflag.FlagSet) {
+	k.fs = fs
 	def := DefaultBrokers
-	if env := strings.TrimSpace(os.Getenv(EnvBrokers)); env != "" {
-		def = env
+	k.env = strings.TrimSpace(os.Getenv(EnvBrokers))
+	if k.env != "" {
+		def = k.env
 	}
 	fs.StringSliceVar(&k.Brokers, "brokers", SplitList(def), "comma-separated Kafka bootstrap brokers, `host:port`; $"+EnvBrokers+" sets the default")
 	fs.BoolVar(&k.TLS.Enable, "tls", false, "connect with TLS")
@@ -52,6 +71,24 @@ func (k *KafkaFlags) Register(fs *pflag.FlagSet) {
 	fs.StringVar(&k.SASL.User, "sasl-user", "", "SASL user `name`")
 	fs.StringVar(&k.SASL.Password, "sasl-password", "", "SASL `password` (default from $"+EnvSASLPassword+", which keeps it out of ps)")
 }
+
+// Source says where the brokers come from: FromFlag (--brokers on the
+// command line, or from a --config file), FromEnv ($DOMAINFLOW_BROKERS) or
+// FromDefault (DefaultBrokers).
+func (k *KafkaFlags) Source() string {
+	switch {
+	case k.fs != nil && k.fs.Changed("brokers"):
+		return FromFlag
+	case k.env != "":
+		return FromEnv
+	}
+	return FromDefault
+}
+
+// Given reports whether the user named the brokers, with --brokers or with
+// $DOMAINFLOW_BROKERS: what a command for which Kafka is optional (it
+// publishes when it knows where to) asks before it connects.
+func (k *KafkaFlags) Given() bool { return k.Source() != FromDefault }
 
 // Args returns the flags that give another process the same connection.
 // The SASL password travels in $DOMAINFLOW_SASL_PASSWORD, which Args sets
@@ -122,6 +159,14 @@ func (k *KafkaFlags) Connect(ctx context.Context, log *slog.Logger) (pipeline.Cl
 	}
 	start := time.Now()
 	if err := pipeline.CheckBrokers(ctx, cc, ReachTimeout); err != nil {
+		// Say where the address came from: a user who gave none may not
+		// know that it was taken from the environment or a default.
+		switch k.Source() {
+		case FromEnv:
+			return cc, fmt.Errorf("%w (the address is $%s)", err, EnvBrokers)
+		case FromDefault:
+			return cc, fmt.Errorf("%w (the address is the default: give --brokers or set $%s)", err, EnvBrokers)
+		}
 		return cc, err
 	}
 	log.Debug("brokers reachable", "brokers", cc.Brokers, "tls", cc.TLS != nil, "sasl", k.SASL.Mechanism, "took", time.Since(start))

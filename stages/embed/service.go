@@ -10,6 +10,20 @@ import (
 	"github.com/domainflow/domainflow/schemas"
 )
 
+// The defaults of the stage's wait for a fit sample (StageConfig.FitMin,
+// FitQuiet).
+const (
+	// DefaultFitMin is the fewest documents the stage fits a featurizer on
+	// when it has none: a tf-idf vocabulary fitted on a handful of documents
+	// (3 gave 578 terms) makes poor vectors and worse domains for
+	// everything that follows.
+	DefaultFitMin = 300
+	// DefaultFitQuiet is how long the input must stay unchanged, once
+	// FitMin documents are there, before the fit: documents still arriving
+	// fill the sample.
+	DefaultFitQuiet = 2 * time.Second
+)
+
 // StageConfig configures the embedding stage's life on Kafka (RunStage).
 // The zero value of every field but Client and StateDir works.
 type StageConfig struct {
@@ -30,6 +44,19 @@ type StageConfig struct {
 	// FitSample is how many documents from the head of InputTopic the fit
 	// sees. Default: 10000.
 	FitSample int
+	// FitMin is the fewest documents the fit waits for: until InputTopic
+	// holds that many (it may be empty or not exist yet), the stage waits,
+	// logging what it has and what it needs. Default: DefaultFitMin; never
+	// more than FitSample.
+	FitMin int
+	// FitTimeout bounds that wait: once it has passed and at least one
+	// document is there, the stage fits on what it has, with a warning.
+	// Default: 0, wait as long as it takes.
+	FitTimeout time.Duration
+	// FitQuiet is how long the document count must stay the same, once
+	// FitMin is reached but the sample is not full, before the fit.
+	// Default: DefaultFitQuiet.
+	FitQuiet time.Duration
 	// InputTopic is the stage's input, sampled for the fit. Default:
 	// pipeline.TopicRaw.
 	InputTopic string
@@ -74,7 +101,9 @@ func orString(s, def string) string {
 
 // RunStage runs the embedding stage on Kafka until ctx ends: it takes
 // cfg.State, or fits a featurizer on a sample of the input topic and saves
-// it in cfg.StateDir; shares the state on router.models (publishing it
+// it in cfg.StateDir, first waiting for cfg.FitMin documents there
+// (waitSample; a state saved into StateDir meanwhile ends the wait, and so
+// does ctx, with a nil error); shares the state on router.models (publishing it
 // unless a valid one of its version or newer is there, and mirroring newer
 // ones into StateDir: FeaturizerTopic.Share); reloads each newer state that
 // appears in StateDir (WatchStates, Stage.Swap); and runs the stage with
@@ -91,16 +120,19 @@ func RunStage(ctx context.Context, cfg StageConfig) error {
 		if n <= 0 {
 			n = 10000
 		}
-		log.Info("no featurizer yet: sampling the input to fit one", "topic", in, "sample", n)
-		texts, err := SampleTexts(ctx, cfg.Client, in, n, cfg.Limits, log)
-		if err != nil {
+		texts, found, err := waitSample(ctx, &cfg, in, n, log)
+		switch {
+		case ctx.Err() != nil:
+			log.Info("stopped while waiting for documents to fit the featurizer on", "topic", in)
+			return nil
+		case err != nil:
 			return fmt.Errorf("embed: sample %s: %w", in, err)
-		}
-		if len(texts) == 0 {
-			return fmt.Errorf("embed: %s holds no documents to fit the featurizer on; ingest some first or give --state with a fitted featurizer", in)
-		}
-		if s, err = fitAndSave(ctx, &cfg, texts, log); err != nil {
-			return fmt.Errorf("embed: fit: %w", err)
+		case found != nil:
+			s = found
+		default:
+			if s, err = fitAndSave(ctx, &cfg, texts, log); err != nil {
+				return fmt.Errorf("embed: fit: %w", err)
+			}
 		}
 	}
 	stage := NewStage(s)
@@ -128,6 +160,75 @@ func RunStage(ctx context.Context, cfg StageConfig) error {
 		run = func(ctx context.Context, st pipeline.Stage) error { return runOnKafka(ctx, &cfg, in, st, log) }
 	}
 	return run(ctx, stage)
+}
+
+// waitSample returns the texts to fit a featurizer on: the first n
+// documents of topic in, once there are n of them, or at least cfg.FitMin
+// and their count has not changed for cfg.FitQuiet, or, after
+// cfg.FitTimeout, at least one (with a warning when fewer than FitMin). It
+// polls the topic until then, logging what it has and needs. A state that
+// appears in cfg.StateDir meanwhile (an offline fit, another process of
+// the group) is returned as found instead. It returns ctx's error when ctx
+// ends first.
+func waitSample(ctx context.Context, cfg *StageConfig, in string, n int, log *slog.Logger) (texts []string, found *State, err error) {
+	need := cfg.FitMin
+	if need <= 0 {
+		need = DefaultFitMin
+	}
+	need = min(need, n)
+	quiet := cfg.FitQuiet
+	if quiet <= 0 {
+		quiet = DefaultFitQuiet
+	}
+	poll := min(time.Second, max(quiet/4, 10*time.Millisecond))
+	start := time.Now()
+	last, lastChange := -1, start
+	var lastLog time.Time
+	log.Info("no featurizer yet: sampling the input to fit one", "topic", in, "sample", n, "min", need)
+	for {
+		if v, err := LatestStateVersion(cfg.StateDir); err == nil && v > 0 {
+			if s, err := LoadState(cfg.StateDir, v); err == nil {
+				log.Info("a featurizer appeared in the state dir while waiting: using it", "dir", cfg.StateDir, "version", v)
+				return nil, s, nil
+			}
+		}
+		texts, err := SampleTexts(ctx, cfg.Client, in, n, cfg.Limits, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		now, have := time.Now(), len(texts)
+		if have != last {
+			last, lastChange = have, now
+		}
+		waited := now.Sub(start)
+		switch {
+		case have >= n:
+			return texts, nil, nil
+		case have >= need && now.Sub(lastChange) >= quiet:
+			return texts, nil, nil
+		case cfg.FitTimeout > 0 && waited >= cfg.FitTimeout && have > 0:
+			if have < need {
+				log.Warn("fitting the featurizer on fewer documents than the minimum: its vocabulary, the vectors and the domains will be poor; refit once more documents are in",
+					"topic", in, "have", have, "min", need, "waited", waited.Round(time.Second))
+			}
+			return texts, nil, nil
+		}
+		// Say what it waits for: at once, then when the count moved (at
+		// most every 2 s) and every 30 s.
+		if since := now.Sub(lastLog); lastLog.IsZero() || since >= 30*time.Second || (lastChange.After(lastLog) && since >= 2*time.Second) {
+			lastLog = now
+			if have < need {
+				log.Info("waiting for documents to fit the featurizer on", "topic", in, "have", have, "need", need, "waited", waited.Round(time.Second))
+			} else {
+				log.Info("waiting for the input to settle before fitting the featurizer", "topic", in, "have", have, "sample", n, "quiet", quiet)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(poll):
+		}
+	}
 }
 
 // fitAndSave fits a featurizer of cfg.Kind on texts and saves it in

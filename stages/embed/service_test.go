@@ -171,7 +171,7 @@ func TestRunStageDefaultRunner(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- embed.RunStage(ctx, embed.StageConfig{Client: cc, StateDir: t.TempDir(), Kind: embed.KindHashing,
+		done <- embed.RunStage(ctx, embed.StageConfig{Client: cc, StateDir: t.TempDir(), Kind: embed.KindHashing, FitMin: 20,
 			Options: embed.FitOptions{Hashing: embed.HashingConfig{Features: 1 << 10}}, Logger: quiet})
 	}()
 	pipetest.Eventually(t, 40*time.Second, "20 rows on docs.features", func() bool {
@@ -316,4 +316,117 @@ func TestStagePhasesRideOutBrokerOutage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRunStageWaitsForFitSample: with no featurizer the stage waits for its
+// fit sample instead of failing on an empty (even missing) input topic, and
+// says what it waits for; it fits once FitMin documents are there and their
+// count settled; with FitTimeout it fits on fewer, with a warning; and a
+// stop while it waits is a clean return.
+func TestRunStageWaitsForFitSample(t *testing.T) {
+	t.Parallel()
+	_, texts := fixtureTexts(t, 60)
+	produce := func(t *testing.T, cc pipeline.ClientConfig, from, to int) {
+		if from == 0 {
+			pipetest.CreateTopics(t, cc, 2, pipeline.TopicRaw)
+		}
+		var msgs []pipeline.Message
+		for i := from; i < to; i++ {
+			msgs = append(msgs, pipetest.JSONDoc(pipeline.TopicRaw, fmt.Sprint(i), texts[i]))
+		}
+		pipetest.Produce(t, cc, msgs...)
+	}
+	type stage struct {
+		stages chan *embed.Stage
+		done   chan error
+		logs   *pipetest.LogBuffer
+		cancel context.CancelFunc
+	}
+	start := func(t *testing.T, cfg embed.StageConfig) *stage {
+		st := &stage{stages: make(chan *embed.Stage, 1), done: make(chan error, 1), logs: &pipetest.LogBuffer{}}
+		cfg.StateDir, cfg.Kind, cfg.FitQuiet = t.TempDir(), embed.KindTfidf, 200*time.Millisecond
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		st.cancel = cancel
+		finished := make(chan struct{})
+		t.Cleanup(func() { cancel(); <-finished }) // before the state dir goes
+		cfg.Logger = slog.New(slog.NewTextHandler(st.logs, nil))
+		cfg.Run = func(ctx context.Context, s pipeline.Stage) error {
+			st.stages <- s.(*embed.Stage)
+			<-ctx.Done()
+			return nil
+		}
+		go func() { st.done <- embed.RunStage(ctx, cfg); close(finished) }()
+		return st
+	}
+	waitLog := func(t *testing.T, st *stage, subs ...string) {
+		t.Helper()
+		pipetest.Eventually(t, 20*time.Second, fmt.Sprintf("a log line with %q", subs), func() bool {
+			select {
+			case err := <-st.done:
+				t.Fatalf("RunStage returned while it should wait: %v\n%s", err, st.logs.String())
+			default:
+			}
+			for _, l := range strings.Split(st.logs.String(), "\n") {
+				if containsAll(l, subs...) {
+					return true
+				}
+			}
+			return false
+		})
+	}
+
+	t.Run("waits for the minimum", func(t *testing.T) {
+		t.Parallel()
+		cc := pipetest.Broker(t).Client()
+		st := start(t, embed.StageConfig{Client: cc, FitSample: 1000, FitMin: 30})
+		waitLog(t, st, "waiting for documents to fit the featurizer on", "have=0", "need=30")
+		produce(t, cc, 0, 10)
+		waitLog(t, st, "waiting for documents to fit the featurizer on", "have=10", "need=30")
+		produce(t, cc, 10, 40)
+		s := <-st.stages
+		if got := s.State().Settings.FitDocs; got != 40 {
+			t.Fatalf("fitted on %d documents, want the 40 there once the count settled\n%s", got, st.logs.String())
+		}
+		st.cancel()
+		if err := <-st.done; err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("fit timeout", func(t *testing.T) {
+		t.Parallel()
+		cc := pipetest.Broker(t).Client()
+		produce(t, cc, 0, 3)
+		st := start(t, embed.StageConfig{Client: cc, FitMin: 50, FitTimeout: 300 * time.Millisecond})
+		s := <-st.stages
+		if got := s.State().Settings.FitDocs; got != 3 || !strings.Contains(st.logs.String(), "fewer documents than the minimum") {
+			t.Fatalf("fitted on %d documents, want 3 with a warning\n%s", got, st.logs.String())
+		}
+	})
+	t.Run("stop while waiting", func(t *testing.T) {
+		t.Parallel()
+		cc := pipetest.Broker(t).Client()
+		st := start(t, embed.StageConfig{Client: cc})
+		waitLog(t, st, "waiting for documents", "need=300")
+		st.cancel()
+		select {
+		case err := <-st.done:
+			if err != nil {
+				t.Fatalf("RunStage stopped while waiting: %v, want nil", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("RunStage did not return within 5s of its ctx ending")
+		}
+		if len(st.stages) != 0 {
+			t.Fatal("the stage ran without a featurizer")
+		}
+	})
+}
+
+func containsAll(s string, subs ...string) bool {
+	for _, x := range subs {
+		if !strings.Contains(s, x) {
+			return false
+		}
+	}
+	return true
 }
