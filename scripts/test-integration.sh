@@ -23,7 +23,7 @@ for v in $VERSIONS; do
   export DOMAINFLOW_KAFKA_BROKERS="127.0.0.1:$PORT" DOMAINFLOW_KAFKA_DIR="$dir" \
          DOMAINFLOW_KAFKA_VERSION="$v" DOMAINFLOW_KAFKA_NAME="kafka-$v"
   go test -tags integration -count=1 -timeout 20m \
-    -run '^(TestIdentity100kCrashRestart|TestBadInputKafka|TestRunnerOversizeKafka)$/^kafka' ./pipeline/
+    -run '^(TestIdentity100kCrashRestart|TestBadInputKafka|TestRunnerOversizeKafka|TestKafkaSourceLags|TestGroupCommitter)$/^kafka' ./pipeline/
   go test -tags integration -count=1 -timeout 20m \
     -run '^(TestRealKafkaMultiProcess|TestKcatInterop|TestRealKafkaJob|TestRealKafkaOversize|TestKafkaToolsEmbeddedBroker)$' ./e2e/
   bash scripts/kafka/kafka.sh stop --port "$PORT" --dir "$dir" >/dev/null
