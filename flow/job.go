@@ -832,8 +832,10 @@ func (j *Job) trainConfig(cc pipeline.ClientConfig, tokens int64, log *slog.Logg
 	}
 	opt := train.DefaultOptConfig()
 	opt.TotalSteps = 0 // from the token budget
+	// The experts' positions also go to consumer groups train.<expert>, for
+	// Kafka's tools (as pipeline train's default --monitor-group).
 	return train.ConsumerConfig{Client: cc, Out: j.Out, Model: model, Opt: opt, Seed: j.Seed, ExitOnIdle: time.Second,
-		Threads: j.Threads, Tokens: tokens, Logger: log.With("cmd", "train")}, nil
+		Threads: j.Threads, Tokens: tokens, MonitorGroup: "train", Logger: log.With("cmd", "train")}, nil
 }
 
 // trainEval trains the dense seed, the domain experts branched from it and
