@@ -34,7 +34,7 @@ test-noasm: ## the kernels and their users with the pure-Go fallbacks (no assemb
 test-integration: build ## tests against kcat, a real Apache Kafka (see scripts/kafka) and headless Chromium
 	bash scripts/test-integration.sh
 
-reliability: ## the adversarial suite (RELIABILITY.md): every attack once against the stages as processes, the rebalance storm with splits, growth under kills, the README walkthrough in every start order (a few minutes)
+reliability: ## the adversarial suite (RELIABILITY.md): every attack once against the stages as processes, the rebalance storm with splits, growth under kills, the README walkthrough in three start orders (a few minutes)
 	$(GO) test -count=1 -tags reliability -run '^(TestReliability|TestRoutingStormPlacesOnce|TestGrowthKills|TestWalkthrough)$$' -v -timeout 20m ./e2e/
 
 # The soak: the same suite, then a seeded random mix of its attacks until

@@ -16,7 +16,7 @@ import (
 	"github.com/domainflow/domainflow/schemas"
 )
 
-// Topic names shared by the stages (DESIGN.md, "Flow").
+// Topic names shared by the stages (ARCHITECTURE.md, "Flow").
 const (
 	TopicRaw          = "docs.raw"
 	TopicFeatures     = "docs.features"

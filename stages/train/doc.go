@@ -4,7 +4,7 @@
 // gradient clipping, and the packer that turns a document stream into
 // batches.
 //
-// Model is the network of DESIGN.md "Experts" (vocab 256, learned
+// Model is the network of ARCHITECTURE.md "Experts" (vocab 256, learned
 // positions, pre-LayerNorm blocks, causal multi-head attention, GELU MLP ×4,
 // tied embeddings) in the named sizes tiny, small and base (ConfigByName),
 // the same architecture and parameter counts as the PyTorch anchor

@@ -28,7 +28,7 @@ import (
 // ----------------------------------------------------------------------------
 // Configuration
 
-// Config is the shape of an expert model. The named sizes of DESIGN.md are
+// Config is the shape of an expert model. The named sizes of ARCHITECTURE.md ("Experts") are
 // returned by ConfigByName; any other shape that passes Validate works too.
 type Config struct {
 	Name   string `json:"name"`   // a label: "tiny", "small", "base" or anything for a custom shape
