@@ -70,11 +70,26 @@ type origin struct {
 // routedOrigins returns the distinct input records routed per domain.
 func routedOrigins(t *testing.T, cc pipeline.ClientConfig) (map[int]map[origin]bool, error) {
 	t.Helper()
+	out := map[int]map[origin]bool{}
+	err := forEachRouted(t, cc, func(domain int, docs *schemas.DocumentColumns, i int) {
+		if out[domain] == nil {
+			out[domain] = map[origin]bool{}
+		}
+		o := docs.Origin(i)
+		out[domain][origin{o.Topic, int(o.Partition), o.Offset, int(o.Row)}] = true
+	})
+	return out, err
+}
+
+// forEachRouted calls fn for every document row on the domain topics
+// (docs.domain.<id>) with the domain's id; a message that is not a routed
+// record fails the test.
+func forEachRouted(t *testing.T, cc pipeline.ClientConfig, fn func(domain int, docs *schemas.DocumentColumns, i int)) error {
+	t.Helper()
 	ts, err := pipeline.ListTopics(context.Background(), cc)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	out := map[int]map[origin]bool{}
 	for _, tp := range ts {
 		s, ok := strings.CutPrefix(tp.Name, pipeline.DomainTopicPrefix)
 		if !ok {
@@ -86,9 +101,8 @@ func routedOrigins(t *testing.T, cc pipeline.ClientConfig) (map[int]map[origin]b
 		}
 		msgs, err := pipetest.ReadTopic(context.Background(), cc, tp.Name)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out[id] = map[origin]bool{}
 		for _, m := range msgs {
 			recs, err := schemas.DecodeRecords(m.Value, nil)
 			if err != nil {
@@ -100,14 +114,13 @@ func routedOrigins(t *testing.T, cc pipeline.ClientConfig) (map[int]map[origin]b
 					t.Fatal(err)
 				}
 				for i := range docs.Len() {
-					o := docs.Origin(i)
-					out[id][origin{o.Topic, int(o.Partition), o.Offset, int(o.Row)}] = true
+					fn(id, docs, i)
 				}
 				rec.Release()
 			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // containsAll reports whether s contains every one of subs.

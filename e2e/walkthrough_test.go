@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -250,41 +249,13 @@ func countDocs(t *testing.T, path string) int {
 // repetitions, and their total count.
 func routedIDs(t *testing.T, cc pipeline.ClientConfig) (map[int][]string, int) {
 	t.Helper()
-	ts, err := pipeline.ListTopics(context.Background(), cc)
+	out, n := map[int][]string{}, 0
+	err := forEachRouted(t, cc, func(domain int, docs *schemas.DocumentColumns, i int) {
+		out[domain] = append(out[domain], strings.Clone(docs.ID(i)))
+		n++
+	})
 	if err != nil {
 		return nil, 0
-	}
-	out, n := map[int][]string{}, 0
-	for _, tp := range ts {
-		s, ok := strings.CutPrefix(tp.Name, pipeline.DomainTopicPrefix)
-		if !ok {
-			continue
-		}
-		id, err := strconv.Atoi(s)
-		if err != nil {
-			continue
-		}
-		msgs, err := pipetest.ReadTopic(context.Background(), cc, tp.Name)
-		if err != nil {
-			return nil, 0
-		}
-		for _, m := range msgs {
-			recs, err := schemas.DecodeRecords(m.Value, nil)
-			if err != nil {
-				t.Fatalf("%s@%d is not a routed record: %v", m.Topic, m.Offset, err)
-			}
-			for _, rec := range recs {
-				docs, err := schemas.Documents(rec)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for i := range docs.Len() {
-					out[id] = append(out[id], docs.ID(i))
-					n++
-				}
-				rec.Release()
-			}
-		}
 	}
 	return out, n
 }

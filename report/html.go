@@ -101,15 +101,7 @@ code { font-size: 0.95em; }
 <p>{{.Note}}</p>
 {{- end}}
 {{- if .Table.Rows}}
-<table>
-<caption>{{.Table.Caption}}</caption>
-<thead><tr>{{range .Table.Head}}<th scope="col">{{.}}</th>{{end}}</tr></thead>
-<tbody>
-{{- range .Table.Rows}}
-<tr>{{range .}}<td{{if .Num}} class="num"{{end}}>{{.Text}}</td>{{end}}</tr>
-{{- end}}
-</tbody>
-</table>
+{{template "table" .Table}}
 {{- end}}
 </section>
 {{- end}}
@@ -119,15 +111,7 @@ code { font-size: 0.95em; }
 <figure id="{{.ID}}" data-plot="{{.Plot}}" data-source="{{.Source}}" data-series="{{.Series}}">
 <img {{.Image}} alt="{{.Alt}}">
 <figcaption>{{.Caption}}</figcaption>
-<table>
-<caption>{{.Table.Caption}}</caption>
-<thead><tr>{{range .Table.Head}}<th scope="col">{{.}}</th>{{end}}</tr></thead>
-<tbody>
-{{- range .Table.Rows}}
-<tr>{{range .}}<td{{if .Num}} class="num"{{end}}>{{.Text}}</td>{{end}}</tr>
-{{- end}}
-</tbody>
-</table>
+{{template "table" .Table}}
 </figure>
 </section>
 {{- end}}
@@ -157,4 +141,15 @@ code { font-size: 0.95em; }
 </script>
 </body>
 </html>
+{{- define "table"}}
+<table>
+<caption>{{.Caption}}</caption>
+<thead><tr>{{range .Head}}<th scope="col">{{.}}</th>{{end}}</tr></thead>
+<tbody>
+{{- range .Rows}}
+<tr>{{range .}}<td{{if .Num}} class="num"{{end}}>{{.Text}}</td>{{end}}</tr>
+{{- end}}
+</tbody>
+</table>
+{{- end}}
 `))
