@@ -172,6 +172,9 @@ func (c *GroupCommitter) flush(ctx context.Context) error {
 	err := c.commit(ctx, offsets)
 	if err != nil {
 		c.putBack(offsets)
+		if errors.Is(err, context.Canceled) {
+			return err // an attempt Close ended: Close commits them again
+		}
 		if !c.failing {
 			c.log.Warn("monitoring offsets not committed; retrying (progress stays in the checkpoints)", "err", err)
 		}

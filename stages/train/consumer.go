@@ -429,6 +429,9 @@ func (c *consumer) runExpert(ctx context.Context, name, topic string) (ExpertRep
 			return ExpertReport{}, err
 		}
 	}
+	if ck != nil {
+		c.metrics.observe(name, tr) // a resumed expert's gauges start at its checkpoint
+	}
 	n, err := pipeline.WaitPartitions(ctx, cfg.Client, topic, log)
 	if err != nil {
 		return ExpertReport{}, fmt.Errorf("topic %s: %w", topic, err)
