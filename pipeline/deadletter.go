@@ -198,8 +198,8 @@ func (r *Runner) deadRows(out []kafka.Message, partition int, rec arrow.Record, 
 			value       []byte
 			contentType = schemas.ContentTypeJSON
 			origin      schemas.Origin
-			key     []byte
-			headers []kafka.Header
+			key         []byte
+			headers     []kafka.Header
 		)
 		if derr == nil && d.Row >= 0 && d.Row < docs.Len() {
 			origin = docs.Origin(d.Row)
