@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow/go/v15/arrow"
@@ -61,6 +62,7 @@ for name, path in zip(sys.argv[1::2], sys.argv[2::2]):
         "columns": table.column_names,
         "min_max": stats,
         "meta": meta,
+        "types": {fl.name: str(fl.type) for fl in f.schema_arrow},
         "duckdb_rows": duckdb.sql("select count(*) from read_parquet('%s')" % path).fetchall()[0][0],
     }
     if name == "shard":
@@ -121,13 +123,23 @@ func TestParquetArtifactsInOutsideTools(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// An archive shard of routed documents.
-	rb := array.NewRecordBuilder(memory.DefaultAllocator, schemas.RoutedSchema())
+	// An archive shard of routed documents, with the typed extra columns
+	// n (int64) and flag (bool) that ingest --arrow gives a Parquet input's
+	// columns.
+	shardSchema, err := schemas.Extend(schemas.KindRouted, []arrow.Field{
+		{Name: "n", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		{Name: "flag", Type: arrow.FixedWidthTypes.Boolean, Nullable: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb := array.NewRecordBuilder(memory.DefaultAllocator, shardSchema)
 	for k := range 20 {
 		schemas.AppendDocument(rb, schemas.Document{ID: fmt.Sprint(k), Text: "text " + fmt.Sprint(k)}, schemas.Origin{Topic: "docs.raw", Offset: int64(k)})
 		rb.Field(7).(*array.Int32Builder).Append(1)
 		rb.Field(8).(*array.Float32Builder).Append(0.25)
 		rb.Field(9).(*array.Int64Builder).Append(3)
+		rb.Field(10).(*array.Int64Builder).Append(int64(k) * 1_000_000_007)
+		rb.Field(11).(*array.BooleanBuilder).Append(k%2 == 0)
 	}
 	rec := rb.NewRecord()
 	rb.Release()
@@ -164,6 +176,7 @@ func TestParquetArtifactsInOutsideTools(t *testing.T) {
 		Codecs, Columns      []string
 		MinMax               map[string]bool `json:"min_max"`
 		Meta                 map[string]string
+		Types                map[string]string
 		DuckDBRows           int64   `json:"duckdb_rows"`
 		DuckDBRouterVersions []int64 `json:"duckdb_router_versions"`
 	}
@@ -202,7 +215,92 @@ func TestParquetArtifactsInOutsideTools(t *testing.T) {
 			t.Errorf("shard columns %v: no %s", sh.Columns, c)
 		}
 	}
+	if sh.Types["n"] != "int64" || sh.Types["flag"] != "bool" {
+		t.Errorf("shard column types as pyarrow reads them: %v; want n int64, flag bool", sh.Types)
+	}
 	if len(sh.DuckDBRouterVersions) != 1 || sh.DuckDBRouterVersions[0] != 3 {
 		t.Errorf("shard router versions in duckdb %v, want [3]", sh.DuckDBRouterVersions)
+	}
+}
+
+// pyarrowTypedScript writes a Parquet file of documents with columns of
+// many types, as pyarrow writes them (snappy, dictionary-encoded strings,
+// INT annotations on small integers).
+const pyarrowTypedScript = `
+import datetime, sys
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+n = 5
+table = pa.table({
+    "id": pa.array(["d%d" % i for i in range(n)]),
+    "text": pa.array(["text of document %d" % i for i in range(n)], pa.large_string()),
+    "n": pa.array([i * 1000000007 for i in range(n)], pa.int64()),
+    "flag": pa.array([i % 2 == 0 for i in range(n)]),
+    "small": pa.array([-i for i in range(n)], pa.int8()),
+    "u": pa.array([60000 + i for i in range(n)], pa.uint16()),
+    "score": pa.array([i + 0.5 for i in range(n)], pa.float32()),
+    "lang": pa.array(["en", "de", "en", "fr", "en"]).dictionary_encode(),
+    "maybe": pa.array([1, None, 3, None, 5], pa.int64()),
+    "at": pa.array([datetime.datetime(2026, 1, 2)] * n, pa.timestamp("us")),
+    "tags": pa.array([["a"], [], ["b", "c"], None, ["d"]], pa.list_(pa.string())),
+})
+pq.write_table(table, sys.argv[1])
+`
+
+// TestTypedColumnsFromPyarrow: a Parquet file pyarrow writes is read with
+// typed extra columns (what ingest --arrow produces): booleans, integers of
+// every width and sign, floats and (dictionary-encoded) strings typed, a
+// timestamp and a list in meta.
+func TestTypedColumnsFromPyarrow(t *testing.T) {
+	py := pythonWithParquet(t)
+	dir := t.TempDir()
+	script, path := filepath.Join(dir, "write.py"), filepath.Join(dir, "typed.parquet")
+	if err := os.WriteFile(script, []byte(pyarrowTypedScript), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(py, script, path).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", py, err, out)
+	}
+	in, err := schemas.OpenInput(path, schemas.Limits{TypedExtras: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	var got []string
+	for _, f := range in.(schemas.TypedInput).ExtraFields() {
+		got = append(got, f.Name+" "+f.Type.String())
+	}
+	want := []string{"n int64", "flag bool", "small int8", "u uint16", "score float32", "lang utf8", "maybe int64"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("typed extra columns %v, want %v", got, want)
+	}
+	b, err := schemas.NewExtraDocumentBuilder(memory.DefaultAllocator, in.(schemas.TypedInput).ExtraFields())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Release()
+	for i := 0; ; i++ {
+		rec, err := in.Next()
+		if err != nil {
+			break
+		}
+		if rec.Err != nil {
+			t.Fatalf("row %d: %v", i, rec.Err)
+		}
+		if !strings.HasPrefix(string(rec.Doc.Meta), `{"at":`) || !strings.Contains(string(rec.Doc.Meta), `"tags":`) {
+			t.Errorf("row %d: meta %s, want the timestamp and the list only", i, rec.Doc.Meta)
+		}
+		if err := b.AppendExtra(rec.Doc, schemas.Origin{}, rec.Extra); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := b.NewRecord()
+	defer rec.Release()
+	col := func(i int) arrow.Array { return rec.Column(schemas.NumDocumentColumns + i) }
+	if rec.NumRows() != 5 || col(0).(*array.Int64).Value(4) != 4*1000000007 || !col(1).(*array.Boolean).Value(2) ||
+		col(2).(*array.Int8).Value(3) != -3 || col(3).(*array.Uint16).Value(1) != 60001 || col(5).(*array.String).Value(3) != "fr" ||
+		col(6).IsValid(1) || col(6).(*array.Int64).Value(2) != 3 {
+		t.Errorf("typed values read from pyarrow's file: %v", rec)
 	}
 }

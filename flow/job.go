@@ -103,7 +103,8 @@ type Job struct {
 	// domains grow from its novel documents, new experts are trained for
 	// them (the old ones are not retrained), and every expert and the
 	// mixture are evaluated on the held-out documents of both corpora
-	// (Summary.Then).
+	// (Summary.Then). They are read with the same TextField and IDField as
+	// Inputs.
 	Then []string
 	// Grow configures the growth of the second phase (Seed is the job's).
 	Grow cluster.GrowConfig

@@ -95,3 +95,43 @@ func TestJobSmall(t *testing.T) {
 		t.Fatalf("resumed evaluation %+v, want the first one's %+v, reused", again.Eval, first.Eval)
 	}
 }
+
+// TestJobThenFields: the second corpus of a continuous job (Then) is read
+// with the job's TextField and IDField, as the first is: its documents are
+// routed, none dead-lettered for a missing text member.
+func TestJobThenFields(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a job; run without -short")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, prefix string, n int) string {
+		var lines []string
+		for i := range n {
+			lines = append(lines, fmt.Sprintf(`{"key":"%s%d","body":"%s document %d about topic %d and words"}`, prefix, i, prefix, i, i%3))
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	a, b := write("a.jsonl", "a", 40), write("b.jsonl", "b", 20)
+	j := flow.DefaultJob()
+	j.Inputs, j.Then, j.Out, j.K, j.Train, j.Heldout = []string{a}, []string{b}, filepath.Join(dir, "run"), 2, false, 0
+	j.TextField, j.IDField = "body", "key"
+	j.Logger = slog.New(slog.NewTextHandler(&pipetest.LogBuffer{}, nil))
+	sum, err := j.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Then == nil {
+		t.Fatal("no second phase in the summary")
+	}
+	if th := sum.Then; th.DocsIn != 20 || th.DocsDeadletter != 0 || th.DocsRouted+th.DocsPending != 20 {
+		t.Errorf("second corpus: %d in, %d dead letters, %d routed, %d pending; want 20 in, all routed or pending", th.DocsIn, th.DocsDeadletter, th.DocsRouted, th.DocsPending)
+	}
+	if sum.DocsDeadletter != 0 {
+		t.Errorf("%d dead letters in all, want 0", sum.DocsDeadletter)
+	}
+}

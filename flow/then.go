@@ -79,7 +79,8 @@ func (j *Job) then(ctx context.Context, cc pipeline.ClientConfig, a *Split, befo
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	b, err := SplitInputs(SplitConfig{Inputs: j.Then, Dir: dir, Heldout: j.Heldout, Logger: log})
+	b, err := SplitInputs(SplitConfig{Inputs: j.Then, Dir: dir, Heldout: j.Heldout,
+		TextField: j.TextField, IDField: j.IDField, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("split the second input: %w", err)
 	}

@@ -29,6 +29,12 @@ import (
 // key them) and had no producer headers has none of these columns. A row
 // dead-lettered by a later stage gets its key and headers back from them
 // (the dead letter's key and headers).
+//
+// An Arrow Document batch produced to the input topic gets the same
+// columns from its message when it has none of them and its message has a
+// key or producer headers: every row of a message shares its key and
+// headers (the key is null in a row whose id it is). A batch that has any of
+// the three columns keeps its own.
 const (
 	ColKafkaKey          = "kafka_key"
 	ColKafkaHeaderNames  = "kafka_header_names"
@@ -68,17 +74,17 @@ var kafkaFields = []arrow.Field{
 }
 
 // apply returns rec, a Document record of the collected rows, with the
-// carried columns when some row has something to carry; rec itself (not
-// retained again) otherwise. The returned record replaces rec, which it
+// carried columns appended after its own when some row has something to
+// carry; rec itself otherwise. The returned record replaces rec, which it
 // releases.
-func (c *kafkaCarry) apply(rec arrow.Record, mem memory.Allocator) (arrow.Record, error) {
+func (c *kafkaCarry) apply(rec arrow.Record, mem memory.Allocator) arrow.Record {
 	if !c.any || int(rec.NumRows()) != len(c.keys) {
-		return rec, nil
+		return rec
 	}
-	schema, err := schemas.Extend(schemas.KindDocument, kafkaFields)
-	if err != nil {
-		return rec, err
-	}
+	s := rec.Schema()
+	fields := append(append(make([]arrow.Field, 0, s.NumFields()+len(kafkaFields)), s.Fields()...), kafkaFields...)
+	md := s.Metadata()
+	schema := arrow.NewSchema(fields, &md)
 	kb := array.NewBinaryBuilder(mem, arrow.BinaryTypes.Binary)
 	defer kb.Release()
 	nb := array.NewListBuilder(mem, arrow.BinaryTypes.String)
@@ -112,7 +118,38 @@ func (c *kafkaCarry) apply(rec arrow.Record, mem memory.Allocator) (arrow.Record
 	cols = append(cols, k, n, v)
 	out := array.NewRecord(schema, cols, rec.NumRows())
 	rec.Release()
-	return out, nil
+	return out
+}
+
+// carryMessage returns rec, a record of Arrow message m, with the columns
+// of kafkaFields holding m's key and producer headers on every row, when
+// rec is a Document record that has none of those columns and m has a key
+// or producer headers; rec itself otherwise. The returned record replaces
+// rec, which it releases.
+func carryMessage(rec arrow.Record, m kafka.Message, mem memory.Allocator) arrow.Record {
+	if k, _, _ := schemas.KindOf(rec.Schema()); k != schemas.KindDocument {
+		return rec
+	}
+	for _, f := range kafkaFields {
+		if rec.Schema().HasField(f.Name) {
+			return rec
+		}
+	}
+	hs := ProducerHeaders(m)
+	if len(m.Key) == 0 && len(hs) == 0 {
+		return rec
+	}
+	docs, err := schemas.Documents(rec)
+	if err != nil { // not a valid Document record: the stage will say so
+		return rec
+	}
+	var c kafkaCarry
+	for i := range docs.Len() {
+		c.add(kafka.Message{Key: m.Key}, docs.ID(i))
+		c.headers[i] = hs
+		c.any = c.any || len(hs) > 0
+	}
+	return c.apply(rec, mem)
 }
 
 // carriedKafka returns the key and producer headers that row i of rec

@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/domainflow/domainflow/schemas"
@@ -12,7 +13,9 @@ import (
 
 // Dead-letter headers. A dead letter's value is the original message payload
 // (when the whole message was bad) or the row as a JSON document (when one row
-// was rejected); its headers say why and where it came from.
+// was rejected; a one-row Arrow Document batch when the row has extra
+// columns, which it keeps: see deadRows); its headers say why and where it
+// came from.
 const (
 	HeaderReason          = "deadletter-reason"
 	HeaderError           = "deadletter-error"
@@ -176,7 +179,10 @@ func DeadLetter(topic, stage string, m kafka.Message, err error) kafka.Message {
 	}.Message()
 }
 
-// deadRows dead-letters rows of rec, each as a JSON document.
+// deadRows dead-letters rows of rec, each as a JSON document, or, when rec
+// has extra columns besides the carried Kafka key and headers, as a one-row
+// Arrow Document batch that keeps them, typed (see rowRecord). A row's
+// carried key and headers become the dead letter's.
 func (r *Runner) deadRows(out []kafka.Message, partition int, rec arrow.Record, dead []DeadRow, st *batchStats) []kafka.Message {
 	docs, derr := schemas.Documents(rec)
 	for _, d := range dead {
@@ -189,14 +195,23 @@ func (r *Runner) deadRows(out []kafka.Message, partition int, rec arrow.Record, 
 			msg = d.Err.Error()
 		}
 		var (
-			value   []byte
-			origin  schemas.Origin
-			key     []byte
-			headers []kafka.Header
+			value       []byte
+			contentType = schemas.ContentTypeJSON
+			origin      schemas.Origin
+			key         []byte
+			headers     []kafka.Header
 		)
 		if derr == nil && d.Row >= 0 && d.Row < docs.Len() {
 			origin = docs.Origin(d.Row)
-			value, _ = schemas.EncodeJSON(docs.Doc(d.Row))
+			if row := rowRecord(rec, d.Row); row != nil {
+				value, _ = schemas.EncodeRecord(row)
+				row.Release()
+				contentType = schemas.ContentTypeArrow
+			}
+			if value == nil {
+				value, _ = schemas.EncodeJSON(docs.Doc(d.Row))
+				contentType = schemas.ContentTypeJSON
+			}
 			key, headers = carriedKafka(rec, d.Row)
 		}
 		st.addDead(reason)
@@ -204,7 +219,7 @@ func (r *Runner) deadRows(out []kafka.Message, partition int, rec arrow.Record, 
 			Topic:           r.cfg.DeadLetterTopic,
 			Partition:       partition,
 			Value:           value,
-			ContentType:     schemas.ContentTypeJSON,
+			ContentType:     contentType,
 			Reason:          reason,
 			Err:             msg,
 			Stage:           r.cfg.Name,
@@ -226,4 +241,52 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:prefixLen(s, n)] + "…"
+}
+
+// rowRecord returns row i of rec, a Document, Features or Routed record, as
+// a one-row Document record of the document columns and rec's extra
+// columns (but the carried Kafka key and headers, which a dead letter
+// carries as its key and headers), in rec's order; nil when rec has no
+// other extra columns or they cannot be carried (schemas.Extend). Its
+// columns are slices of rec's. The caller releases it.
+func rowRecord(rec arrow.Record, i int) arrow.Record {
+	s := rec.Schema()
+	kind, _, err := schemas.KindOf(s)
+	if err != nil {
+		return nil
+	}
+	var extra []arrow.Field
+	var extraIdx []int
+	for _, j := range schemas.ExtraIndices(s, kind) {
+		switch f := s.Field(j); f.Name {
+		case ColKafkaKey, ColKafkaHeaderNames, ColKafkaHeaderValues:
+		default:
+			extra = append(extra, f)
+			extraIdx = append(extraIdx, j)
+		}
+	}
+	if len(extra) == 0 {
+		return nil
+	}
+	schema, err := schemas.Extend(schemas.KindDocument, extra)
+	if err != nil {
+		return nil
+	}
+	cols := make([]arrow.Array, 0, schema.NumFields())
+	defer func() {
+		for _, c := range cols {
+			c.Release()
+		}
+	}()
+	for _, f := range schemas.DocumentSchema().Fields() {
+		idx := s.FieldIndices(f.Name)
+		if len(idx) != 1 {
+			return nil
+		}
+		cols = append(cols, array.NewSlice(rec.Column(idx[0]), int64(i), int64(i)+1))
+	}
+	for _, j := range extraIdx {
+		cols = append(cols, array.NewSlice(rec.Column(j), int64(i), int64(i)+1))
+	}
+	return array.NewRecord(schema, cols, 1)
 }

@@ -301,6 +301,22 @@ func (SamePartition) Balance(msg kafka.Message, partitions ...int) int {
 	return partitions[p%len(partitions)]
 }
 
+// KeyPartition returns the partition, of n, that the Java client,
+// librdkafka and a Producer by default (murmur2) send a message keyed key
+// to, so that a producer that sets partitions itself (KeepPartition) can
+// place a document where its id as key would have put it. key must not be
+// empty.
+func KeyPartition(key []byte, n int) int {
+	if n <= 1 {
+		return 0
+	}
+	parts := make([]int, n)
+	for i := range parts {
+		parts[i] = i
+	}
+	return kafka.Murmur2Balancer{Consistent: true}.Balance(kafka.Message{Key: key}, parts...)
+}
+
 func orInt(v, def int) int {
 	if v <= 0 {
 		return def

@@ -610,11 +610,7 @@ func (r *Runner) processPartition(ctx context.Context, g *partitionBatch, out []
 	var carry kafkaCarry // the keys and producer headers of b's documents
 	flush := func() {
 		if b.Len() > 0 {
-			rec, err := carry.apply(b.NewRecord(), r.cfg.Mem)
-			if err != nil { // the carried columns are of supported types: a bug
-				r.log.Error("carry Kafka keys and headers", "err", err)
-			}
-			recs = append(recs, rec)
+			recs = append(recs, carry.apply(b.NewRecord(), r.cfg.Mem))
 			positions = append(positions, pending)
 		}
 		carry.reset()
@@ -665,6 +661,9 @@ func (r *Runner) processPartition(ctx context.Context, g *partitionBatch, out []
 				st.in++
 				out = r.deadMessage(out, m, err, st)
 				continue
+			}
+			for i, rec := range decoded {
+				decoded[i] = carryMessage(rec, m, r.cfg.Mem)
 			}
 			recs = append(recs, decoded...)
 			for range decoded {

@@ -34,6 +34,11 @@ type Limits struct {
 	// holds no id or text member). They apply to input files (OpenInput,
 	// NewLineReader), not to messages (DecodeJSON). Default "text" and "id".
 	TextField, IDField string
+	// TypedExtras gives the typed columns of Parquet inputs as typed extra
+	// columns (InputRecord.Extra, described by TypedInput.ExtraFields)
+	// instead of Meta members; see "Typed extra columns of input files".
+	// Default false: every other field goes to Meta.
+	TypedExtras bool
 }
 
 func (l Limits) textField() string {

@@ -30,6 +30,11 @@ type InputRecord struct {
 	// Err is a *DecodeError when this record is bad; reading continues after
 	// it.
 	Err error
+	// Extra holds the values of the typed extra columns of a good record of
+	// a TypedInput, in the order of its ExtraFields: bool, int64 (signed
+	// integer columns), uint64 (unsigned), float32, float64, string (utf8),
+	// []byte (binary), or nil for null. Nil when the input has none.
+	Extra []any
 }
 
 // InputReader reads the records of an input.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/deprecated"
 )
@@ -305,15 +306,20 @@ func appendAnyJSON(dst []byte, v any) []byte {
 // with the row as JSON in Raw. A file that cannot be read to its end gives a
 // bad record for the rows left (see IncompleteRecord).
 type parquetInput struct {
-	name      string
-	closer    io.Closer
-	rows      *parquetRows
-	lim       Limits
-	textCol   string // the column holding the text
-	idCol     string // the column holding the id
-	shard     bool   // an archive shard: its pipeline columns are not Meta
-	row       int
-	hasExt    bool // any column besides id and text
+	name    string
+	closer  io.Closer
+	rows    *parquetRows
+	lim     Limits
+	textCol string // the column holding the text
+	idCol   string // the column holding the id
+	shard   bool   // an archive shard: its pipeline columns are not Meta
+	row     int
+	hasExt  bool // any column besides id and text
+	// extra are the typed extra columns (Limits.TypedExtras), extraCol
+	// their indices in rows.fields and typed whether field i is one.
+	extra     []arrow.Field
+	extraCol  []int
+	typed     []bool
 	buf       []byte
 	schemaErr error // the file's schema does not hold documents
 	done      bool
@@ -341,6 +347,20 @@ func newParquetInput(name string, r io.ReaderAt, size int64, closer io.Closer, l
 			haveID = true
 		default:
 			in.hasExt = true
+		}
+	}
+	if lim.TypedExtras {
+		in.typed = make([]bool, len(rows.fields))
+		for i, fl := range rows.fields {
+			name := fl.Name()
+			if name == in.textCol || name == in.idCol || IsReservedColumn(name) {
+				continue
+			}
+			if dt, ok := parquetExtraType(fl); ok {
+				in.typed[i] = true
+				in.extra = append(in.extra, arrow.Field{Name: name, Type: dt, Nullable: true})
+				in.extraCol = append(in.extraCol, i)
+			}
 		}
 	}
 	switch {
@@ -395,6 +415,9 @@ func (in *parquetInput) Next() (InputRecord, error) {
 	if err == nil {
 		err = ValidateDocument(d, in.lim)
 	}
+	if err == nil && len(in.extra) > 0 {
+		rec.Extra, err = in.extraValues(row)
+	}
 	rec.Doc = d
 	if err != nil {
 		rec.Err = err
@@ -431,7 +454,7 @@ func (in *parquetInput) document(row map[string]any) (Document, error) {
 	n := 0
 	for i, fl := range in.rows.fields {
 		name := fl.Name()
-		if name == in.idCol || name == in.textCol || in.shard && name != ColMeta && IsReservedColumn(name) {
+		if name == in.idCol || name == in.textCol || in.shard && name != ColMeta && IsReservedColumn(name) || in.typed != nil && in.typed[i] {
 			continue
 		}
 		v := row[name]
@@ -468,6 +491,27 @@ func (in *parquetInput) document(row map[string]any) (Document, error) {
 		d.Meta = append(d.Meta, '}')
 	}
 	return d, nil
+}
+
+// ExtraFields returns the typed extra columns of the file (see
+// TypedInput), nil without Limits.TypedExtras.
+func (in *parquetInput) ExtraFields() []arrow.Field { return in.extra }
+
+// extraValues returns the values of row's typed extra columns, in the order
+// of in.extra. A string that is not valid UTF-8 is ReasonInvalidUTF8.
+func (in *parquetInput) extraValues(row map[string]any) ([]any, error) {
+	vals := make([]any, len(in.extra))
+	for j, f := range in.extra {
+		v, ok := extraValue(row[f.Name], f.Type)
+		if !ok {
+			if f.Type.ID() == arrow.STRING {
+				return nil, errorf(ReasonInvalidUTF8, "schemas: column %s is not valid UTF-8", clip(f.Name))
+			}
+			return nil, errorf(ReasonWrongSchema, "schemas: column %s: value of type %T, want %s", clip(f.Name), row[f.Name], f.Type)
+		}
+		vals[j] = v
+	}
+	return vals, nil
 }
 
 // objectMembers returns the compact members of the JSON object s, without

@@ -30,6 +30,9 @@ Bad rows (invalid UTF-8, empty text, text over --max-text-bytes, an id over
 docs.deadletter with deadletter-reason, deadletter-error,
 deadletter-stage=replay, origin-topic (the file) and origin-offset (the row
 number) headers. Missing topics are created with --partitions partitions.
+With --arrow the rows go as Arrow batches that keep the typed columns of the
+files (an archive shard's extra columns, as the archive wrote them); see
+pipeline ingest --help.
 
 A file that cannot be read to its end (not Parquet, a corrupt footer or row
 group) does not stop the others: its rows before the failure are replayed, the

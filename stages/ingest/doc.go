@@ -13,6 +13,15 @@
 // the line or row as origin-offset). Every message is acknowledged by all
 // in-sync replicas; Config.Rate paces the documents.
 //
+// With Config.Arrow the documents go as Arrow Document batches instead,
+// without a key, each batch holding one input's documents of one partition
+// (the partition their ids as keys would pick), so the partition of every
+// document is what it is in JSON. A Parquet input's columns of simple types
+// (booleans, integers, floats, strings, binary) are typed extra columns of
+// its batches (schemas.Limits.TypedExtras), which the stages downstream
+// carry onto the domain topics and into archive shards; its other fields,
+// and every field of a JSON-lines or text input, stay in meta.
+//
 // A file that cannot be read to its end does not stop the others: the rest
 // of it becomes one dead letter and the Report lists it under
 // IncompleteFiles. Run returns an error when messages were not delivered;

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apache/arrow/go/v15/arrow"
+
 	"github.com/domainflow/domainflow/pipeline"
 	"github.com/domainflow/domainflow/schemas"
 )
@@ -41,6 +43,17 @@ type Config struct {
 	// Rate caps the documents per second (a pacer that flushes before it
 	// waits). Default: 0, as fast as possible.
 	Rate float64
+	// Arrow produces the documents as Arrow Document batches instead of one
+	// JSON message each: the typed columns of a Parquet input (see
+	// schemas.Limits.TypedExtras: booleans, integers, floats, strings,
+	// binary) become typed extra columns of its batches, which the stages
+	// carry onto docs.domain.<id> and into archive shards, instead of
+	// members of meta; other inputs' fields stay in meta. Each document goes
+	// to the partition its id as key would (murmur2), so a document's
+	// partition is the same as in JSON; a batch holds one input's documents
+	// of one partition, at most 1000 rows or about 1 MiB, and has no key.
+	// Default: false, JSON messages keyed by id.
+	Arrow bool
 	// ParquetOnly accepts only .parquet inputs (what replay reads), and
 	// makes Progress count records instead of bytes. Default: false.
 	ParquetOnly bool
@@ -76,6 +89,7 @@ func (c *Config) limits() schemas.Limits {
 		MaxIDBytes:   cmpInt(c.Limits.MaxIDBytes, schemas.DefaultMaxIDBytes),
 		TextField:    c.Limits.TextField,
 		IDField:      c.Limits.IDField,
+		TypedExtras:  c.Arrow,
 	}
 }
 
@@ -183,11 +197,20 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	log := cfg.logger().With("cmd", name, "topic", topic)
-	p, err := newProducer(cfg.Client, name, topic, log, cfg.Metrics)
+	parts := 0
+	if cfg.Arrow {
+		if parts, err = pipeline.PartitionCount(ctx, cfg.Client, topic); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	p, err := newProducer(cfg.Client, name, topic, log, cfg.Metrics, cfg.Arrow)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	r := &run{cfg: &cfg, topic: topic, p: p, pace: newPacer(cfg.Rate), lim: cfg.limits(), log: log}
+	if cfg.Arrow {
+		r.batch = newBatcher(p, topic, parts)
+	}
 	if cfg.Metrics != nil {
 		r.recordsIn = func() { cfg.Metrics.RecordsIn.WithLabelValues(name).Inc() }
 	}
@@ -200,7 +223,17 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			r.record(ctx, in, 1, schemas.IncompleteRecord(in, in, 0, err, nil))
 			continue
 		}
+		if r.batch != nil {
+			var fields []arrow.Field
+			if ti, ok := rd.(schemas.TypedInput); ok {
+				fields = ti.ExtraFields()
+			}
+			r.batch.start(fields)
+		}
 		interrupted = r.input(ctx, in, rd)
+		if r.batch != nil {
+			r.batch.flush()
+		}
 		rd.Close()
 		if interrupted {
 			break
@@ -246,6 +279,7 @@ type run struct {
 	cfg       *Config
 	topic     string
 	p         *producer
+	batch     *batcher // Config.Arrow: the batches being built
 	pace      *pacer
 	lim       schemas.Limits
 	recordsIn func() // nil without metrics
@@ -334,12 +368,22 @@ func (r *run) record(ctx context.Context, in string, n int64, rec schemas.InputR
 			return true
 		}
 	}
+	if r.batch != nil {
+		if !r.pace.wait(ctx, r.flush) {
+			return false
+		}
+		if err := r.batch.add(doc, rec.Extra, origin, pos); err != nil {
+			raw, _ := schemas.AppendJSON(nil, doc)
+			r.p.deadLetter(raw, &schemas.DecodeError{Reason: schemas.ReasonWrongSchema, Err: err}, origin, pos)
+		}
+		return true
+	}
 	value, err := schemas.AppendJSON(nil, doc)
 	if err != nil {
 		r.p.deadLetter([]byte(doc.Text), err, origin, pos)
 		return true
 	}
-	if !r.pace.wait(ctx, r.p.flush) {
+	if !r.pace.wait(ctx, r.flush) {
 		return false
 	}
 	r.p.addDoc(pipeline.Message{
@@ -347,8 +391,17 @@ func (r *run) record(ctx context.Context, in string, n int64, rec schemas.InputR
 		Key:     []byte(doc.ID),
 		Value:   value,
 		Headers: docHeaders,
-	}, len(doc.Text), origin, pos)
+	}, docData{textBytes: len(doc.Text), origin: origin, pos: pos})
 	return true
+}
+
+// flush sends the batches being built, if any, and hands the producer's
+// queue to the broker: what the pacer does before it waits.
+func (r *run) flush() {
+	if r.batch != nil {
+		r.batch.sendAll()
+	}
+	r.p.flush()
 }
 
 // docHeaders are the headers of every document message.

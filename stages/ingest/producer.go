@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apache/arrow/go/v15/arrow/memory"
+
 	"github.com/domainflow/domainflow/pipeline"
 	"github.com/domainflow/domainflow/schemas"
 )
@@ -39,6 +41,11 @@ type producer struct {
 	topic string
 	log   *slog.Logger
 	met   *pipeline.Metrics
+	// keep: messages go to the partition they name (Arrow batches, placed
+	// by the batcher); dead letters are then spread over the partitions
+	// in turn (deadSeq).
+	keep    bool
+	deadSeq int
 
 	pending      []pipeline.Message
 	pendingBytes int
@@ -57,24 +64,31 @@ type producer struct {
 
 // docData is the WriterData of a document message: its text bytes (for the
 // report) and where it came from (for a dead letter, should it be too large
-// for the topic).
+// for the topic). An Arrow batch also has its rows and the line or row
+// number of each (rowPos; pos is the first).
 type docData struct {
 	textBytes   int
 	origin, pos string
+	rows        int // 0: one JSON document
+	rowPos      []string
 }
 
-func newProducer(cc pipeline.ClientConfig, stage, topic string, log *slog.Logger, met *pipeline.Metrics) (*producer, error) {
+// docs is the number of documents of the message.
+func (d docData) docs() int64 { return int64(max(d.rows, 1)) }
+
+func newProducer(cc pipeline.ClientConfig, stage, topic string, log *slog.Logger, met *pipeline.Metrics, keep bool) (*producer, error) {
 	p, err := pipeline.NewProducer(pipeline.ProducerConfig{
-		Client:       cc,
-		BatchSize:    10000,
-		BatchTimeout: flushAge,
-		MaxAttempts:  10, // as kafka-go's Writer, which ingest used before
-		Logger:       log,
+		Client:        cc,
+		BatchSize:     10000,
+		BatchTimeout:  flushAge,
+		MaxAttempts:   10, // as kafka-go's Writer, which ingest used before
+		KeepPartition: keep,
+		Logger:        log,
 	})
 	if err != nil {
 		return nil, err
 	}
-	pr := &producer{p: p, stage: stage, topic: topic, log: log, met: met}
+	pr := &producer{p: p, stage: stage, topic: topic, log: log, met: met, keep: keep}
 	pr.cond = sync.NewCond(&pr.mu)
 	return pr, nil
 }
@@ -91,10 +105,9 @@ func (p *producer) add(msg pipeline.Message) {
 	}
 }
 
-// addDoc queues a document message; textBytes is the length of its text,
-// origin the input file and pos the record's line or row number.
-func (p *producer) addDoc(msg pipeline.Message, textBytes int, origin, pos string) {
-	msg.WriterData = docData{textBytes: textBytes, origin: origin, pos: pos}
+// addDoc queues a document message or an Arrow batch of documents, of d.
+func (p *producer) addDoc(msg pipeline.Message, d docData) {
+	msg.WriterData = d
 	p.add(msg)
 }
 
@@ -106,6 +119,7 @@ func (p *producer) deadLetter(raw []byte, cause error, origin, pos string) {
 	p.log.Debug("dead letter", "reason", reason, "err", cause, "input", origin, "position", pos)
 	p.add(pipeline.DeadLetterSpec{
 		Topic:        pipeline.TopicDeadLetter,
+		Partition:    p.deadPartition(),
 		Value:        raw,
 		Reason:       reason,
 		Err:          cause.Error(),
@@ -114,6 +128,16 @@ func (p *producer) deadLetter(raw []byte, cause error, origin, pos string) {
 		OriginOffset: pos,
 		WriterData:   reason,
 	}.Message())
+}
+
+// deadPartition is the partition of the next dead letter: in turn with
+// keep, else 0 (the Producer places it by key).
+func (p *producer) deadPartition() int {
+	if !p.keep {
+		return 0
+	}
+	p.deadSeq++
+	return p.deadSeq
 }
 
 // flush writes again what the broker refused for its size, then hands the
@@ -194,10 +218,9 @@ func (p *producer) settle(msgs []pipeline.Message, errs []error) {
 			}
 			continue
 		}
-		docs++
-		if d, ok := m.WriterData.(docData); ok {
-			bytes += int64(d.textBytes)
-		}
+		d, _ := m.WriterData.(docData)
+		docs += d.docs()
+		bytes += int64(d.textBytes)
 	}
 	if failed > 0 {
 		p.log.Warn("delivery failed", "messages", failed, "err", firstErr)
@@ -286,6 +309,9 @@ func (p *producer) tooLarge(ctx context.Context, m pipeline.Message, err error) 
 		return pipeline.WriteSplitting(ctx, []pipeline.Message{small}, p.writeSync, p.tooLarge)
 	}
 	d, _ := m.WriterData.(docData)
+	if d.rows > 0 {
+		return p.batchTooLarge(ctx, m, d, err)
+	}
 	cause := &schemas.DecodeError{Reason: schemas.ReasonOversize,
 		Err: fmt.Errorf("document %q: a message of %d bytes is too large for topic %s: %w", m.Key, len(m.Key)+len(m.Value), m.Topic, err)}
 	p.log.Warn("document too large for its topic; dead-lettered as oversize", "id", string(m.Key), "bytes", len(m.Value), "topic", m.Topic)
@@ -302,6 +328,80 @@ func (p *producer) tooLarge(ctx context.Context, m pipeline.Message, err error) 
 		WriterData:   schemas.ReasonOversize,
 	}.Message()
 	return pipeline.WriteSplitting(ctx, []pipeline.Message{dead}, p.writeSync, p.tooLarge)
+}
+
+// batchTooLarge deals with Arrow batch m, of d, that the broker refused
+// alone for its size: a batch of several rows is written again as its two
+// halves; a single row becomes a dead letter with reason oversize, its value
+// the batch (see pipeline.DeadLetterSpec), its extra columns kept.
+func (p *producer) batchTooLarge(ctx context.Context, m pipeline.Message, d docData, err error) error {
+	tooBig := fmt.Errorf("a batch of %d bytes is too large for topic %s: %w", len(m.Value), m.Topic, err)
+	if d.rows > 1 {
+		halves, herr := splitBatch(m, d)
+		if herr == nil {
+			p.log.Debug("batch too large for its topic; writing it in halves", "rows", d.rows, "bytes", len(m.Value))
+			return pipeline.WriteSplitting(ctx, halves, p.writeSync, p.tooLarge)
+		}
+		tooBig = fmt.Errorf("%w (and it could not be split: %v)", tooBig, herr)
+	}
+	p.log.Warn("document too large for its topic; dead-lettered as oversize", "bytes", len(m.Value), "topic", m.Topic, "rows", d.rows)
+	cause := &schemas.DecodeError{Reason: schemas.ReasonOversize, Err: tooBig}
+	dead := pipeline.DeadLetterSpec{
+		Topic:        pipeline.TopicDeadLetter,
+		Partition:    m.Partition,
+		Value:        m.Value,
+		ContentType:  schemas.ContentTypeArrow,
+		Reason:       schemas.ReasonOversize,
+		Err:          cause.Error(),
+		Stage:        p.stage,
+		OriginTopic:  d.origin,
+		OriginOffset: d.pos,
+		WriterData:   schemas.ReasonOversize,
+	}.Message()
+	// The rows of the batch are counted as one dead letter when it is
+	// acknowledged; more than one row here only when the split failed.
+	return pipeline.WriteSplitting(ctx, []pipeline.Message{dead}, p.writeSync, p.tooLarge)
+}
+
+// splitBatch returns Arrow batch m, of d (two rows or more), as two
+// messages: the first half of its rows and the rest.
+func splitBatch(m pipeline.Message, d docData) ([]pipeline.Message, error) {
+	recs, err := schemas.DecodeRecords(m.Value, memory.DefaultAllocator)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	if len(recs) != 1 || int(recs[0].NumRows()) != d.rows || len(d.rowPos) != d.rows {
+		return nil, fmt.Errorf("batch of %d records, want one of %d rows", len(recs), d.rows)
+	}
+	rec, h := recs[0], d.rows/2
+	docs, err := schemas.Documents(rec)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]pipeline.Message, 0, 2)
+	for _, r := range [][2]int{{0, h}, {h, d.rows}} {
+		part := rec.NewSlice(int64(r[0]), int64(r[1]))
+		payload, err := schemas.EncodeRecord(part)
+		part.Release()
+		if err != nil {
+			return nil, err
+		}
+		text := 0
+		for i := r[0]; i < r[1]; i++ {
+			text += len(docs.Text(i))
+		}
+		pos := d.rowPos[r[0]:r[1]]
+		msg := m
+		msg.Value = payload
+		msg.WriterData = docData{textBytes: text, origin: d.origin, pos: pos[0], rows: len(pos), rowPos: pos}
+		out = append(out, msg)
+	}
+	return out, nil
 }
 
 // counts are a producer's totals.
