@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sync/atomic"
 
 	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/apache/arrow/go/v15/arrow/bitutil"
 	"github.com/apache/arrow/go/v15/arrow/ipc"
 	"github.com/apache/arrow/go/v15/arrow/memory"
@@ -37,7 +39,14 @@ func AppendRecords(dst []byte, recs ...arrow.Record) ([]byte, error) {
 	buf := bytes.NewBuffer(dst)
 	w := ipc.NewWriter(buf, ipc.WithSchema(recs[0].Schema()))
 	for i, rec := range recs {
-		if err := w.Write(rec); err != nil {
+		rec, err := unsliceNested(rec)
+		if err != nil {
+			w.Close()
+			return dst[:n0], fmt.Errorf("schemas: encode arrow: record %d: %w", i, err)
+		}
+		err = w.Write(rec)
+		rec.Release()
+		if err != nil {
 			w.Close()
 			return dst[:n0], fmt.Errorf("schemas: encode arrow: record %d: %w", i, err)
 		}
@@ -46,6 +55,68 @@ func AppendRecords(dst []byte, recs ...arrow.Record) ([]byte, error) {
 		return dst[:n0], fmt.Errorf("schemas: encode arrow: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// unsliceNested returns rec (retained) or, when a list column is a slice
+// of a larger list (its rows do not span all of its values), a copy of rec
+// whose such columns are copies. The arrow IPC writer (arrow/go v15) panics
+// with "arrow/array: index out of range" on a slice of a list of strings or
+// binaries whose rows hold no values at all (e.g. a null row) while the
+// list's values do not end there: it slices the values to length 0 and then
+// asks that empty slice for its first offset. A one-row gather of a null
+// kafka_header_names makes one (TestAppendRecordsSlicedNullList). A copy has
+// values of its own. Other columns, and lists that span their values (what
+// builders make), are shared. The caller releases the result.
+func unsliceNested(rec arrow.Record) (arrow.Record, error) {
+	var cols []arrow.Array
+	for j, c := range rec.Columns() {
+		if !slicedList(c) {
+			continue
+		}
+		if cols == nil {
+			cols = slices.Clone(rec.Columns())
+			for _, a := range cols {
+				a.Retain()
+			}
+		}
+		cp, err := array.Concatenate([]arrow.Array{c}, memory.DefaultAllocator)
+		if err != nil {
+			for _, a := range cols {
+				a.Release()
+			}
+			return nil, fmt.Errorf("copy sliced column %q: %w", rec.Schema().Field(j).Name, err)
+		}
+		cols[j].Release()
+		cols[j] = cp
+	}
+	if cols == nil {
+		rec.Retain()
+		return rec, nil
+	}
+	out := array.NewRecord(rec.Schema(), cols, rec.NumRows())
+	for _, a := range cols {
+		a.Release()
+	}
+	return out, nil
+}
+
+// slicedList reports whether c is a list-like array whose rows do not span
+// all of its values (a slice).
+func slicedList(c arrow.Array) bool {
+	l, ok := c.(array.ListLike)
+	if !ok {
+		return false
+	}
+	if c.Data().Offset() != 0 {
+		return true
+	}
+	n := int64(l.ListValues().Len())
+	if c.Len() == 0 {
+		return n != 0
+	}
+	start, _ := l.ValueOffsets(0)
+	_, end := l.ValueOffsets(c.Len() - 1)
+	return start != 0 || end != n
 }
 
 // DecodeRecords decodes an Arrow IPC stream payload: exactly one schema, of
