@@ -3,8 +3,11 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -302,5 +305,95 @@ func TestTypedColumnsFromPyarrow(t *testing.T) {
 		col(2).(*array.Int8).Value(3) != -3 || col(3).(*array.Uint16).Value(1) != 60001 || col(5).(*array.String).Value(3) != "fr" ||
 		col(6).IsValid(1) || col(6).(*array.Int64).Value(2) != 3 {
 		t.Errorf("typed values read from pyarrow's file: %v", rec)
+	}
+}
+
+// pyarrowLZ4Script writes the documents of the JSON-lines file argv[1] as
+// LZ4_RAW Parquet (pyarrow's compression="lz4") four ways: dictionary
+// encoding on and off, data page v1 and v2; to argv[2] + "-d<0|1>-v<1|2>.parquet",
+// with pages of about 64 kB (a few rows each) and two row groups.
+const pyarrowLZ4Script = `
+import json, sys
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+rows = [json.loads(line) for line in open(sys.argv[1], encoding="utf-8")]
+table = pa.table({"id": [r["id"] for r in rows], "text": [r["text"] for r in rows]})
+for d in (0, 1):
+    for v in ("1.0", "2.0"):
+        pq.write_table(table, "%s-d%d-v%s.parquet" % (sys.argv[2], d, v[0]), compression="lz4",
+                       use_dictionary=bool(d), data_page_version=v, row_group_size=120,
+                       data_page_size=64 << 10, write_batch_size=4)
+`
+
+// TestLZ4TextsFromPyarrow: LZ4_RAW files pyarrow writes with 200 texts of
+// 2-20 kB and two of 900 kB (together in one page) read back exactly, with
+// dictionary encoding on and off and data pages v1 and v2. parquet-go
+// v0.32.0 read such texts as "" or failed.
+func TestLZ4TextsFromPyarrow(t *testing.T) {
+	py := pythonWithParquet(t)
+	dir := t.TempDir()
+	rnd := rand.New(rand.NewPCG(16, 2))
+	text := func(n int) string {
+		var b strings.Builder
+		for b.Len() < n {
+			for range 2 + rnd.IntN(9) {
+				b.WriteByte(byte('a' + rnd.IntN(26)))
+			}
+			b.WriteString([]string{" ", " ", " ", ". ", ", ", "\n"}[rnd.IntN(6)])
+		}
+		return b.String()
+	}
+	var want []schemas.Document
+	for i := range 202 {
+		n := 2000 + rnd.IntN(18000)
+		if i >= 200 {
+			n = 900_000
+		}
+		want = append(want, schemas.Document{ID: fmt.Sprintf("lz4-%d", i), Text: text(n)})
+	}
+	var jsonl bytes.Buffer
+	enc := json.NewEncoder(&jsonl)
+	for _, d := range want {
+		if err := enc.Encode(map[string]string{"id": d.ID, "text": d.Text}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	docsPath, script := filepath.Join(dir, "docs.jsonl"), filepath.Join(dir, "write.py")
+	if err := os.WriteFile(docsPath, jsonl.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(script, []byte(pyarrowLZ4Script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(py, script, docsPath, filepath.Join(dir, "lz4")).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", py, err, out)
+	}
+	for _, variant := range []string{"d0-v1", "d0-v2", "d1-v1", "d1-v2"} {
+		path := filepath.Join(dir, "lz4-"+variant+".parquet")
+		in, err := schemas.OpenInput(path, schemas.Limits{})
+		if err != nil {
+			t.Fatalf("%s: %v", variant, err)
+		}
+		n := 0
+		for ; ; n++ {
+			rec, err := in.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", variant, err)
+			}
+			if rec.Err != nil {
+				t.Fatalf("%s row %d: %v", variant, n, rec.Err)
+			}
+			if n < len(want) && (rec.Doc.ID != want[n].ID || rec.Doc.Text != want[n].Text) {
+				t.Errorf("%s row %d: id %q, %d bytes of text; want %q, %d bytes (the text differs)", variant, n, rec.Doc.ID, len(rec.Doc.Text), want[n].ID, len(want[n].Text))
+			}
+		}
+		in.Close()
+		if n != len(want) {
+			t.Errorf("%s: %d rows, want %d", variant, n, len(want))
+		}
 	}
 }

@@ -61,4 +61,4 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/pip" install -q pyarrow duckdb
 DOMAINFLOW_PYTHON="$venv/bin/python" go test -tags integration -count=1 -timeout 10m \
-  -run '^TestParquetArtifactsInOutsideTools$' ./e2e/
+  -run '^(TestParquetArtifactsInOutsideTools|TestLZ4TextsFromPyarrow)$' ./e2e/
