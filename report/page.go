@@ -103,6 +103,9 @@ func (d *Data) Page() (*Page, error) {
 			{"dense_tokens", "dense baseline training bytes (after the seed)", strconv.FormatInt(s.DenseTokens, 10)},
 			{"seconds", "run time (s)", strconv.FormatFloat(s.Seconds, 'f', 1, 64)},
 		}
+		if len(s.Resumed) > 0 {
+			p.Counts = append(p.Counts, Count{"invocation_seconds", "resumed: the last invocation's time (s)", strconv.FormatFloat(s.InvocationSeconds, 'f', 1, 64)})
+		}
 		if t := s.Then; t != nil {
 			p.Counts = append(p.Counts,
 				Count{"then_docs_in", "then: documents in", strconv.FormatInt(t.DocsIn, 10)},
@@ -199,10 +202,13 @@ func sizesFigure(d *Data) (*Figure, error) {
 				labels = append(labels, id)
 				vals = append(vals, float64(last.Counts[id]))
 			}
-			secs := last.Saved.Sub(d.history[0].Saved).Seconds()
 			fig.Source = historyFile
-			fig.Caption = fmt.Sprintf("Documents routed to each domain at the last record of %s. Routing was too short to draw over time (%s within %.1fs; the routing stage records once a second), so these are the counts at its end.",
-				historyFile, plural(len(d.history), "record"), secs)
+			// The records may come from several invocations (a resumed
+			// run's routing stage records once more when it starts and
+			// stops), so their time span says nothing of how long routing
+			// took.
+			fig.Caption = fmt.Sprintf("Documents routed to each domain at the last record of %s. The history holds %s: too few to draw over time (the routing stage records about once a second while it routes, and again each time it starts and stops, as in a resumed run), so these are the counts at its end.",
+				historyFile, plural(len(d.history), "record"))
 		case d.summary != nil && len(d.summary.Domains) > 0:
 			for _, dm := range d.summary.Domains {
 				labels = append(labels, strconv.Itoa(dm.ID))

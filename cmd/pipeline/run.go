@@ -209,8 +209,12 @@ func (a *app) printRunSummary(s runSummary) {
 	if s.DocsDuplicates > 0 {
 		dups = fmt.Sprintf(" (%d re-sent duplicates dropped)", s.DocsDuplicates)
 	}
-	fmt.Fprintf(w, "documents: %d in, %d routed, %d dead-lettered, %d held out%s; %.1fs; output in %s\n\n",
-		s.DocsIn, s.DocsRouted, s.DocsDeadletter, s.DocsHeldout, dups, s.Seconds, s.Out)
+	secs := fmt.Sprintf("%.1fs", s.Seconds)
+	if len(s.Resumed) > 0 {
+		secs += fmt.Sprintf(" (this resumed run %.1fs)", s.InvocationSeconds)
+	}
+	fmt.Fprintf(w, "documents: %d in, %d routed, %d dead-lettered, %d held out%s; %s; output in %s\n\n",
+		s.DocsIn, s.DocsRouted, s.DocsDeadletter, s.DocsHeldout, dups, secs, s.Out)
 	if len(s.IncompleteFiles) > 0 {
 		fmt.Fprintln(w, "INCOMPLETE INPUT FILE\tREASON\tRECORDS READ\tERROR")
 		for _, f := range s.IncompleteFiles {
