@@ -314,9 +314,11 @@ type Summary struct {
 	// the invocation that did its work took: a resumed run that finds a
 	// phase done keeps the seconds an earlier invocation recorded for it
 	// (Out/phases.json, saved as each phase ends) and lists it in Resumed.
-	// A phase a resumed run finishes (after a kill in its middle) counts
-	// only the finishing invocation's seconds; split and count, which
-	// every invocation redoes, are the last invocation's.
+	// A phase a resumed run finishes sums the seconds of the invocations
+	// that worked on it as far as they were recorded: one stopped
+	// gracefully (SIGINT) in the phase's middle records its part, one
+	// killed there records nothing. Split and count, which every
+	// invocation redoes, are the last invocation's.
 	Phases map[string]float64 `json:"phases"`
 	// Resumed lists the phases this invocation found done (their Phases
 	// seconds are an earlier invocation's); empty for a run that did every
@@ -471,7 +473,8 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 			sum.RawMessages += e
 		}
 	}
-	sum.Seconds, sum.InvocationSeconds = clock.job(start), time.Since(start).Seconds()
+	sum.InvocationSeconds = time.Since(start).Seconds()
+	sum.Seconds = clock.job(sum.InvocationSeconds)
 	sum.PeakRSSBytes = PeakRSSBytes()
 	if b, err := json.MarshalIndent(sum, "", "  "); err == nil {
 		_ = schemas.WriteFileAtomic(filepath.Join(j.Out, "summary.json"), func(fh *os.File) error { _, err := fh.Write(b); return err })
@@ -642,9 +645,6 @@ func (j *Job) fit(ctx context.Context, s *Split, router string, log *slog.Logger
 // With grow set the routing stage grows (cluster.RunConfig.Grow), and the
 // mover must also have committed every parked row.
 func (j *Job) route(ctx context.Context, cc pipeline.ClientConfig, state *embed.State, router string, grow *cluster.GrowConfig, dups *atomic.Int64, log *slog.Logger) (before int64, err error) {
-	if n, _, err := routedSoFar(ctx, cc); err == nil {
-		before = n
-	}
 	sctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { stop(); wg.Wait() }()
@@ -718,10 +718,24 @@ func (j *Job) route(ctx context.Context, cc pipeline.ClientConfig, state *embed.
 	// A resumed run whose routing finished still runs the stages (above),
 	// but they have nothing to report: their start and stop lines (in=0)
 	// are kept below Info.
+	//
+	// What was routed before: all of docs.raw then, else the counts the
+	// routing stage saved last (a lower bound: it saves them periodically).
+	if counts, ok, err := rt.Counts(ctx, jobClusterGroup); err == nil && ok {
+		for _, n := range counts {
+			before += n
+		}
+	}
 	if e, err := done(jobEmbedGroup, pipeline.TopicRaw); err == nil && e {
 		if c, err := done(jobClusterGroup, pipeline.TopicFeatures); err == nil && c {
 			log.Info("every document was routed before: the stages only refresh the routed counts")
 			stageLog = slog.New(minLevel{slog.LevelWarn, log.Handler()})
+			if end, err := pipeline.EndOffsets(ctx, cc, pipeline.TopicRaw); err == nil {
+				before = 0
+				for _, e := range end {
+					before += e
+				}
+			}
 		}
 	}
 	startStages()

@@ -157,16 +157,22 @@ func newPhaseClock(prog *progressReporter, out string, log *slog.Logger) *phaseC
 // end records the wall time of phase key since the previous end (or the
 // start), reports the end of the phase p (Phase, Done, Total, Unit,
 // Resumed, Before), and starts the clock of the next phase. A phase found
-// done (p.AlreadyDone) keeps the seconds recorded for it before, if any.
+// done (p.AlreadyDone) keeps the seconds recorded for it before, if any;
+// one this invocation finished after an earlier one began it (p.Resumed)
+// adds its seconds to those recorded for it (an invocation stopped in the
+// phase's middle records its part when it stops gracefully, none when it
+// is killed).
 func (c *phaseClock) end(key string, p Progress) {
 	secs := time.Since(c.start).Seconds()
 	c.here[key] = secs
 	c.times[key] = secs
 	p.End = true
-	if p.AlreadyDone() {
-		if s, ok := c.prev[key]; ok {
+	if s, ok := c.prev[key]; ok && p.Resumed {
+		if p.AlreadyDone() {
 			c.times[key] = s
 			c.resumed = append(c.resumed, key)
+		} else {
+			c.times[key] = s + secs
 		}
 	}
 	c.prog.report(p)
@@ -192,11 +198,10 @@ func (c *phaseClock) save() {
 	}
 }
 
-// job returns the job's seconds: this invocation's since start, with the
-// phases it found done counted at their recorded seconds instead of its
-// own (Summary.Seconds).
-func (c *phaseClock) job(start time.Time) float64 {
-	secs := time.Since(start).Seconds()
+// job returns the job's seconds: this invocation's (secs), with the phases
+// it found done counted at their recorded seconds instead of its own
+// (Summary.Seconds).
+func (c *phaseClock) job(secs float64) float64 {
 	for _, k := range c.resumed {
 		secs += c.times[k] - c.here[k]
 	}
