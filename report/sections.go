@@ -258,7 +258,7 @@ func phasesFigure(d *Data) (*Figure, error) {
 	p.Add(b)
 	p.NominalY(labels...)
 	p.Legend.Top = false
-	fig.Caption = fmt.Sprintf("Wall seconds of each phase, as the invocation of `pipeline run` that did its work took (%.1fs in all). Training phases are usually most of it; the training threads are --threads (0: all CPUs).", d.summary.Seconds)
+	fig.Caption = fmt.Sprintf("Wall seconds of each phase, timed by the invocation of pipeline run that did its work (%.1fs in all). Training phases are usually most of it; the training threads are --threads (0: all CPUs).", d.summary.Seconds)
 	if r := d.summary.Resumed; len(r) > 0 {
 		names := make([]string, len(r))
 		for i, k := range r {
