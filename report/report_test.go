@@ -544,6 +544,11 @@ func TestPageMixtureLoses(t *testing.T) {
 	if c := figs["plot-bpb-routing"].Caption; !strings.Contains(c, "Here the dense baseline wins: at small compute") {
 		t.Errorf("plot-bpb-routing caption %q does not explain the dense model winning", c)
 	}
+	// It names a command a user can run from the repository, not a script
+	// that needs a corpus outside it.
+	if c := figs["plot-bpb-routing"].Caption; !strings.Contains(c, "`pipeline run --input CORPUS") || !strings.Contains(c, "BENCHMARKS.md §8") || strings.Contains(c, "cbtm.sh") {
+		t.Errorf("plot-bpb-routing caption %q: want the pipeline run command and BENCHMARKS.md §8, not bench/cbtm.sh", c)
+	}
 }
 
 // TestPageResumed: a summary written by a resumed run keeps the phase

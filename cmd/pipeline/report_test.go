@@ -500,7 +500,8 @@ func TestPrintRunSummary(t *testing.T) {
 		{"the mixture wins", 4.125, []string{"ROUTED", "AT FIT", "TRAIN BYTES", "TRAIN LOSS (nats/B)", "HELD-OUT BITS/BYTE",
 			"Lower is better", "dense baseline (continues the seed: +1.9 kB)", "dense seed (320 B)", "go 38, wiki 2",
 			"0       40      35", "invalid-json        3", "The router mixture beats the dense baseline"}, []string{"TOKENS", "tokens"}},
-		{"the dense model wins", 3.5, []string{"The dense baseline wins at this small compute: each expert trained on only 640 B"}, []string{"beats"}},
+		{"the dense model wins", 3.5, []string{"The dense baseline wins at this small compute: each expert trained on only 640 B",
+			"pipeline run --input CORPUS --featurizer lsa --k 5 --seed-tokens 8000000 --tokens-per-domain 1600000", "BENCHMARKS.md §8"}, []string{"beats", "cbtm.sh"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s.Eval.DenseBPB = f64(c.dense)

@@ -290,8 +290,8 @@ func mixtureVerdict(s runSummary) string {
 	if len(s.Domains) > 0 {
 		per = s.DenseTokens / int64(len(s.Domains))
 	}
-	return fmt.Sprintf("The dense baseline wins at this small compute: each expert trained on only %s of its domain, while the dense model saw all %s; "+
-		"the mixture wins with more bytes per expert (bash bench/cbtm.sh, BENCHMARKS §8).", humanBytes(per), humanBytes(s.DenseTokens))
+	return fmt.Sprintf("The dense baseline wins at this small compute: each expert trained on only %s of its domain, while the dense model saw all %s.\n"+
+		"  The mixture wins with more bytes per expert: %s (BENCHMARKS.md §8).", humanBytes(per), humanBytes(s.DenseTokens), mixtureWinsAt)
 }
 
 // sourcesLine is "spam-assassin 70, brown 5 (+2 more)": the n largest
