@@ -15,7 +15,8 @@
 # Every configuration is one `pipeline run`; the seed, the routing and the
 # broker data of a k are reused for its other T (the run resumes them).
 #
-#   bash bench/cbtm.sh                 # defaults below, about 20-25 minutes here
+#   bash bench/cbtm.sh                 # defaults below: about 15 minutes on an idle machine
+#                                      # (916 s, BENCHMARKS.md §8), 20-25 with other work beside it
 #   KS="5" TS="8000000" bash bench/cbtm.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -302,11 +302,28 @@ type Summary struct {
 	SeedTokens  int64   `json:"seed_tokens"`
 	DenseTokens int64   `json:"dense_tokens"`
 	Eval        JobEval `json:"eval"`
-	Seconds     float64 `json:"seconds"`
-	// Phases holds the wall seconds of each phase of this invocation
-	// (a resumed run only times what it redid): split, ingest, fit, route,
-	// count, train_seed, train_experts, train_dense, eval.
+	// Seconds is the job's wall seconds: InvocationSeconds, with each
+	// phase this invocation found done (Resumed) counted at its Phases
+	// seconds instead of the time this invocation took to find it done.
+	// InvocationSeconds is the wall time of the invocation that wrote the
+	// summary.
+	Seconds           float64 `json:"seconds"`
+	InvocationSeconds float64 `json:"invocation_seconds"`
+	// Phases holds the wall seconds of each phase (split, ingest, fit,
+	// route, count, train_seed, train_experts, train_dense, eval), as
+	// the invocation that did its work took: a resumed run that finds a
+	// phase done keeps the seconds an earlier invocation recorded for it
+	// (Out/phases.json, saved as each phase ends) and lists it in Resumed.
+	// A phase a resumed run finishes sums the seconds of the invocations
+	// that worked on it as far as they were recorded: one stopped
+	// gracefully (SIGINT) in the phase's middle records its part, one
+	// killed there records nothing. Split and count, which every
+	// invocation redoes, are the last invocation's.
 	Phases map[string]float64 `json:"phases"`
+	// Resumed lists the phases this invocation found done (their Phases
+	// seconds are an earlier invocation's); empty for a run that did every
+	// phase itself.
+	Resumed []string `json:"resumed,omitempty"`
 	// Settings are the settings of the job.
 	Settings     JobSettings `json:"settings"`
 	PeakRSSBytes int64       `json:"peak_rss_bytes"`
@@ -330,7 +347,7 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 	start := time.Now()
 	j.prog = newProgressReporter(j.Progress)
 	defer func() { j.prog = nil }()
-	clock := newPhaseClock(j.prog)
+	clock := newPhaseClock(j.prog, j.Out, log)
 	if err := os.MkdirAll(j.Out, 0o777); err != nil {
 		return nil, err
 	}
@@ -343,7 +360,7 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 	}
 	log.Info("input split", "train", len(split.Train), "heldout", split.Heldout, "rejected", len(split.Rejected))
 	nIn := int64(len(split.Train) + len(split.Rejected))
-	clock.end("split", "split", nIn+int64(split.Heldout), 0, "documents")
+	clock.end("split", Progress{Phase: "split", Done: nIn + int64(split.Heldout), Unit: "documents"})
 
 	// The broker.
 	var cc pipeline.ClientConfig
@@ -365,14 +382,17 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 	cc.Logger = log
 
 	// 2. Ingest, resuming where a killed run stopped.
-	if err := j.ingest(ctx, cc, split, nil, 0, log); err != nil {
+	ingested, err := j.ingest(ctx, cc, split, nil, 0, log)
+	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
-	clock.end("ingest", "ingest", nIn, nIn, "documents")
+	clock.end("ingest", Progress{Phase: "ingest", Done: nIn, Total: nIn, Unit: "documents", Resumed: ingested < nIn, Before: nIn - ingested})
 
 	// 3. Featurizer and router.
 	router := filepath.Join(j.Out, "router")
+	fitted := false
 	if v, _ := cluster.LatestRouterVersion(router); v == 0 {
+		fitted = true
 		if n := len(split.Train); n < embed.DefaultFitMin {
 			log.Warn("few documents: the featurizer and the domains are fitted on them all the same, and will be poor", "docs", n, "advised", embed.DefaultFitMin)
 		}
@@ -385,14 +405,21 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 		return nil, fmt.Errorf("router: %w", err)
 	}
 	rm := r.Model
-	clock.end("fit", "fit", int64(len(split.Train)), 0, "documents")
+	nTrain := int64(len(split.Train))
+	fit := Progress{Phase: "fit", Done: nTrain, Unit: "documents"}
+	if !fitted {
+		fit.Resumed, fit.Before = true, nTrain
+	}
+	clock.end("fit", fit)
 
 	// 4. Route everything.
 	var dups atomic.Int64
-	if err := j.route(ctx, cc, r.State, router, nil, &dups, log); err != nil {
+	routedBefore, err := j.route(ctx, cc, r.State, router, nil, &dups, log)
+	if err != nil {
 		return nil, fmt.Errorf("route: %w", err)
 	}
-	clock.end("route", "route", int64(len(split.Train)), int64(len(split.Train)), "documents")
+	routedBefore = min(routedBefore, nTrain)
+	clock.end("route", Progress{Phase: "route", Done: nTrain, Total: nTrain, Unit: "documents", Resumed: routedBefore > 0, Before: routedBefore})
 	counts, dead, reasons, err := jobCounts(ctx, cc)
 	if err != nil {
 		return nil, fmt.Errorf("count: %w", err)
@@ -401,7 +428,7 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 	if err != nil {
 		log.Warn("the domains' sources not counted", "err", err)
 	}
-	clock.end("count", "count", 0, 0, "")
+	clock.end("count", Progress{Phase: "count"})
 
 	// 5 and 6. Train (seed, experts, dense baseline) and evaluate.
 	var tr jobTraining
@@ -413,7 +440,7 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 
 	// Summary.
 	sum := &Summary{DocsIn: nIn, DocsDeadletter: dead, DocsHeldout: int64(split.Heldout),
-		SeedTokens: tr.seed.Tokens, DenseTokens: tr.dense.Tokens, Out: j.Out, Phases: clock.times,
+		SeedTokens: tr.seed.Tokens, DenseTokens: tr.dense.Tokens, Out: j.Out, Phases: clock.times, Resumed: clock.resumed,
 		Eval: jobEval(&tr.eval), IncompleteFiles: split.Incomplete, DocsDuplicates: dups.Load(),
 		DeadletterReasons: reasons, Settings: j.settings()}
 	fitSizes := map[int]int64{}
@@ -446,7 +473,8 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 			sum.RawMessages += e
 		}
 	}
-	sum.Seconds = time.Since(start).Seconds()
+	sum.InvocationSeconds = time.Since(start).Seconds()
+	sum.Seconds = clock.job(sum.InvocationSeconds)
 	sum.PeakRSSBytes = PeakRSSBytes()
 	if b, err := json.MarshalIndent(sum, "", "  "); err == nil {
 		_ = schemas.WriteFileAtomic(filepath.Join(j.Out, "summary.json"), func(fh *os.File) error { _, err := fh.Write(b); return err })
@@ -498,24 +526,25 @@ func (j *Job) checkTrained(tr jobTraining, split *Split, log *slog.Logger) error
 // skipping what a killed run already delivered: per partition, its end
 // offset is base (nil: 0) plus the number of its documents already there,
 // and the job's dead letters are deadBase plus the rejected records already
-// there (base and deadBase: what an earlier phase delivered).
-func (j *Job) ingest(ctx context.Context, cc pipeline.ClientConfig, s *Split, base []int64, deadBase int, log *slog.Logger) error {
-	err := pipeline.EnsureTopics(ctx, cc, pipeline.TopicSpec{Name: pipeline.TopicRaw, Partitions: j.Partitions},
+// there (base and deadBase: what an earlier phase delivered). It returns
+// how many records (documents and dead letters) it delivered itself.
+func (j *Job) ingest(ctx context.Context, cc pipeline.ClientConfig, s *Split, base []int64, deadBase int, log *slog.Logger) (delivered int64, err error) {
+	err = pipeline.EnsureTopics(ctx, cc, pipeline.TopicSpec{Name: pipeline.TopicRaw, Partitions: j.Partitions},
 		pipeline.TopicSpec{Name: pipeline.TopicDeadLetter, Partitions: j.Partitions})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	n, err := pipeline.PartitionCount(ctx, cc, pipeline.TopicRaw)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	end, err := pipeline.EndOffsets(ctx, cc, pipeline.TopicRaw)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	sink, err := pipeline.NewKafkaSink(pipeline.SinkConfig{Client: cc})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer sink.Close()
 	var batch []pipeline.Message
@@ -541,24 +570,24 @@ func (j *Job) ingest(ctx context.Context, cc pipeline.ClientConfig, s *Split, ba
 		}
 		v, err := schemas.AppendJSON(nil, d)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		batch = append(batch, pipeline.Message{Topic: pipeline.TopicRaw, Partition: p, Key: []byte(d.ID), Value: v, Headers: headers})
 		sent++
 		if len(batch) >= 1024 {
 			if err := flush(); err != nil {
-				return err
+				return 0, err
 			}
 			j.prog.report(Progress{Phase: "ingest", Done: int64(i + 1), Total: int64(len(s.Train)), Unit: "documents"})
 		}
 	}
 	if err := flush(); err != nil {
-		return err
+		return 0, err
 	}
 	// Rejected records: those not dead-lettered yet (counted by stage).
 	msgs, err := pipeline.ReadTopic(ctx, cc, pipeline.TopicDeadLetter, 0)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	already := 0
 	for _, m := range msgs {
@@ -566,15 +595,16 @@ func (j *Job) ingest(ctx context.Context, cc pipeline.ClientConfig, s *Split, ba
 			already++
 		}
 	}
-	for i, rec := range s.Rejected[min(max(already-deadBase, 0), len(s.Rejected)):] {
+	rejected := s.Rejected[min(max(already-deadBase, 0), len(s.Rejected)):]
+	for i, rec := range rejected {
 		batch = append(batch, pipeline.DeadLetterSpec{Topic: pipeline.TopicDeadLetter, Partition: i % n, Value: rec.Raw,
 			Reason: schemas.ReasonOf(rec.Err), Err: rec.Err.Error(), Stage: jobStage, OriginTopic: rec.Source}.Message())
 	}
 	if err := flush(); err != nil {
-		return err
+		return 0, err
 	}
 	log.Info("ingested", "sent", sent, "already", len(s.Train)-sent, "dead_letters", len(s.Rejected))
-	return nil
+	return int64(sent + len(rejected)), nil
 }
 
 // fit fits the featurizer and the router on the training documents (as
@@ -610,17 +640,18 @@ func (j *Job) fit(ctx context.Context, s *Split, router string, log *slog.Logger
 // (their groups' committed offsets reach the topics' ends).
 //
 // It adds the duplicates the two stages dropped (rows re-sent after a
-// crash of this run, handled once) to dups.
+// crash of this run, handled once) to dups, and returns how many documents
+// were routed before it began (by an earlier invocation of a resumed run).
 // With grow set the routing stage grows (cluster.RunConfig.Grow), and the
 // mover must also have committed every parked row.
-func (j *Job) route(ctx context.Context, cc pipeline.ClientConfig, state *embed.State, router string, grow *cluster.GrowConfig, dups *atomic.Int64, log *slog.Logger) error {
+func (j *Job) route(ctx context.Context, cc pipeline.ClientConfig, state *embed.State, router string, grow *cluster.GrowConfig, dups *atomic.Int64, log *slog.Logger) (before int64, err error) {
 	sctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { stop(); wg.Wait() }()
 	errs := make(chan error, 2)
 	rt, err := cluster.NewRouterTopic(cc, log)
 	if err != nil {
-		return err
+		return before, err
 	}
 	defer rt.Close()
 	stageLog := log
@@ -683,14 +714,28 @@ func (j *Job) route(ctx context.Context, cc pipeline.ClientConfig, state *embed.
 		}
 		return -1
 	}
-	before := stateOffset()
+	countsBefore := stateOffset()
 	// A resumed run whose routing finished still runs the stages (above),
 	// but they have nothing to report: their start and stop lines (in=0)
 	// are kept below Info.
+	//
+	// What was routed before: all of docs.raw then, else the counts the
+	// routing stage saved last (a lower bound: it saves them periodically).
+	if counts, ok, err := rt.Counts(ctx, jobClusterGroup); err == nil && ok {
+		for _, n := range counts {
+			before += n
+		}
+	}
 	if e, err := done(jobEmbedGroup, pipeline.TopicRaw); err == nil && e {
 		if c, err := done(jobClusterGroup, pipeline.TopicFeatures); err == nil && c {
 			log.Info("every document was routed before: the stages only refresh the routed counts")
 			stageLog = slog.New(minLevel{slog.LevelWarn, log.Handler()})
+			if end, err := pipeline.EndOffsets(ctx, cc, pipeline.TopicRaw); err == nil {
+				before = 0
+				for _, e := range end {
+					before += e
+				}
+			}
 		}
 	}
 	startStages()
@@ -698,24 +743,24 @@ func (j *Job) route(ctx context.Context, cc pipeline.ClientConfig, state *embed.
 	for {
 		select {
 		case err := <-errs:
-			return err
+			return before, err
 		case <-ctx.Done():
-			return ctx.Err()
+			return before, ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
 		e, err := done(jobEmbedGroup, pipeline.TopicRaw)
 		if err != nil {
-			return err
+			return before, err
 		}
 		if e {
 			c, err := done(jobClusterGroup, pipeline.TopicFeatures)
 			if err != nil {
-				return err
+				return before, err
 			}
 			if c && grow != nil {
 				c, err = done(cluster.MoverGroup(jobClusterGroup), pipeline.TopicNovel)
 				if err != nil {
-					return err
+					return before, err
 				}
 			}
 			if c {
@@ -727,13 +772,13 @@ func (j *Job) route(ctx context.Context, cc pipeline.ClientConfig, state *embed.
 				}
 				// Stop once the routing stage has published counts since
 				// it started, then check that it saved its final ones.
-				if atStop := stateOffset(); atStop > before {
+				if atStop := stateOffset(); atStop > countsBefore {
 					stop()
 					wg.Wait()
 					if stateOffset() <= atStop {
-						return errors.New("the routing stage stopped without saving its final counts on " + pipeline.TopicRouterModels)
+						return before, errors.New("the routing stage stopped without saving its final counts on " + pipeline.TopicRouterModels)
 					}
-					return nil
+					return before, nil
 				}
 			}
 		}
@@ -847,14 +892,27 @@ func (j *Job) trainEval(ctx context.Context, cc pipeline.ClientConfig, rm *clust
 	if err != nil {
 		return r, err
 	}
-	// Progress: the consumers' training bytes, read from their metrics.
+	// Progress: the consumers' training bytes, read from their metrics,
+	// and each expert's end.
 	watch := func(phase string, cfg *train.ConsumerConfig, budgets map[string]int64) func() {
 		if j.prog == nil {
 			return func() {}
 		}
 		reg := prometheus.NewRegistry()
 		cfg.Registerer = reg
-		return j.prog.watchTraining(ctx, phase, reg, budgets)
+		var stop func()
+		cfg.Stopped, stop = j.prog.watchTraining(ctx, phase, reg, budgets)
+		return stop
+	}
+	// trained is the end of a training phase: reps' bytes of budget.
+	trained := func(phase string, budget int64, reps ...train.ExpertReport) Progress {
+		p := Progress{Phase: phase, Total: budget, Unit: "bytes"}
+		for _, e := range reps {
+			p.Done += e.Tokens
+			p.Before += e.TokensAtStart
+		}
+		p.Resumed = p.Before > 0
+		return p
 	}
 	one := func(name, topic string, tokens int64, cfg train.ConsumerConfig) (train.ExpertReport, error) {
 		cfg.Tokens = tokens
@@ -872,7 +930,7 @@ func (j *Job) trainEval(ctx context.Context, cc pipeline.ClientConfig, rm *clust
 			return r, fmt.Errorf("seed: %w", err)
 		}
 		cfg.Init = init
-		clock.end("train_seed", "train seed", r.seed.Tokens, j.SeedTokens, "bytes")
+		clock.end("train_seed", trained("train seed", j.SeedTokens, r.seed))
 	}
 	ecfg := cfg
 	ecfg.Tokens = j.TokensPerDomain
@@ -883,11 +941,7 @@ func (j *Job) trainEval(ctx context.Context, cc pipeline.ClientConfig, rm *clust
 	if err != nil {
 		return r, fmt.Errorf("experts: %w", err)
 	}
-	var trained int64
-	for _, e := range r.experts {
-		trained += e.Tokens
-	}
-	clock.end("train_experts", "train experts", trained, int64(len(rm.IDs))*j.TokensPerDomain, "bytes")
+	clock.end("train_experts", trained("train experts", int64(len(rm.IDs))*j.TokensPerDomain, r.experts...))
 	if j.Baseline {
 		dcfg := cfg
 		dcfg.Continue = cfg.Init != nil
@@ -895,7 +949,7 @@ func (j *Job) trainEval(ctx context.Context, cc pipeline.ClientConfig, rm *clust
 		if r.dense, err = one("dense", pipeline.TopicRaw, budget, dcfg); err != nil {
 			return r, fmt.Errorf("dense baseline: %w", err)
 		}
-		clock.end("train_dense", "train dense", r.dense.Tokens, budget, "bytes")
+		clock.end("train_dense", trained("train dense", budget, r.dense))
 	}
 
 	// 6. Evaluate, unless a resumed run's models and held-out set are
@@ -905,7 +959,8 @@ func (j *Job) trainEval(ctx context.Context, cc pipeline.ClientConfig, rm *clust
 		if rep, ok := loadEval(j.Out, key); ok {
 			r.eval = *rep
 			log.Info("evaluation reused: no model changed since it ran", "file", filepath.Join(j.Out, evalCacheFile))
-			clock.end("eval", "eval", int64(rep.Docs), int64(rep.Docs), "documents")
+			n := int64(rep.Docs)
+			clock.end("eval", Progress{Phase: "eval", Done: n, Total: n, Unit: "documents", Resumed: true, Before: n})
 			return r, nil
 		}
 		rep, err := j.evaluate(ctx, router, split.HeldoutTexts, log)
@@ -916,7 +971,7 @@ func (j *Job) trainEval(ctx context.Context, cc pipeline.ClientConfig, rm *clust
 		if err := saveEval(j.Out, key, rep); err != nil {
 			log.Warn("evaluation not saved for a resumed run", "err", err)
 		}
-		clock.end("eval", "eval", int64(rep.Docs), int64(rep.Docs), "documents")
+		clock.end("eval", Progress{Phase: "eval", Done: int64(rep.Docs), Total: int64(rep.Docs), Unit: "documents"})
 	}
 	return r, nil
 }

@@ -94,7 +94,7 @@ func (j *Job) then(ctx context.Context, cc pipeline.ClientConfig, a *Split, befo
 	for i := range a.Train {
 		base[i%n]++
 	}
-	if err := j.ingest(ctx, cc, b, base, len(a.Rejected), log); err != nil {
+	if _, err := j.ingest(ctx, cc, b, base, len(a.Rejected), log); err != nil {
 		return nil, fmt.Errorf("ingest the second input: %w", err)
 	}
 	phase("ingest")
@@ -111,7 +111,7 @@ func (j *Job) then(ctx context.Context, cc pipeline.ClientConfig, a *Split, befo
 		grow = &g
 	}
 	var dups atomic.Int64
-	if err := j.route(ctx, cc, r.State, router, grow, &dups, log); err != nil {
+	if _, err := j.route(ctx, cc, r.State, router, grow, &dups, log); err != nil {
 		return nil, fmt.Errorf("route the second input: %w", err)
 	}
 	phase("route")

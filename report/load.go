@@ -71,9 +71,19 @@ type summary struct {
 	SeedTokens        int64            `json:"seed_tokens"`  // bytes
 	DenseTokens       int64            `json:"dense_tokens"` // bytes, after the seed
 	Eval              summaryEval      `json:"eval"`
-	Seconds           float64          `json:"seconds"`
-	// Phases: phase → wall seconds of the invocation that wrote it.
-	Phases map[string]float64 `json:"phases"`
+	// Seconds: the job's wall seconds, the phases a resumed run found
+	// done counted at their recorded seconds; InvocationSeconds: the
+	// invocation that wrote the summary (0 in a summary written before it
+	// was kept).
+	Seconds           float64 `json:"seconds"`
+	InvocationSeconds float64 `json:"invocation_seconds"`
+	// Phases: phase → wall seconds of the invocation that did the phase's
+	// work; Resumed: the phases the invocation that wrote the summary
+	// found done (their seconds are an earlier invocation's). In a summary
+	// written before Resumed was kept, Phases are those of the invocation
+	// that wrote it.
+	Phases  map[string]float64 `json:"phases"`
+	Resumed []string           `json:"resumed"`
 	// Settings: the job's settings, flag name (snake_case) → value; nil
 	// in a summary written before they were kept.
 	Settings map[string]json.RawMessage `json:"settings"`

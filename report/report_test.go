@@ -544,6 +544,51 @@ func TestPageMixtureLoses(t *testing.T) {
 	if c := figs["plot-bpb-routing"].Caption; !strings.Contains(c, "Here the dense baseline wins: at small compute") {
 		t.Errorf("plot-bpb-routing caption %q does not explain the dense model winning", c)
 	}
+	// It names a command a user can run from the repository, not a script
+	// that needs a corpus outside it.
+	if c := figs["plot-bpb-routing"].Caption; !strings.Contains(c, "`pipeline run --input CORPUS") || !strings.Contains(c, "BENCHMARKS.md §8") || strings.Contains(c, "cbtm.sh") {
+		t.Errorf("plot-bpb-routing caption %q: want the pipeline run command and BENCHMARKS.md §8, not bench/cbtm.sh", c)
+	}
+}
+
+// TestPageResumed: a summary written by a resumed run keeps the phase
+// seconds of the invocations that did the work; the report says so, and
+// shows the resumed invocation's own time beside the job's.
+func TestPageResumed(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		resumed     []string
+		wantCaption string // in the phases caption; "" for none of the resumed wording
+		wantCount   bool   // the header shows invocation_seconds
+	}{
+		{"fresh", nil, "", false},
+		{"resumed", []string{"ingest", "train_experts"}, "found ingest, train experts done", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := synthSummary()
+			s.Resumed, s.InvocationSeconds = c.resumed, 0.25
+			writeSummary(t, dir, s)
+			_, p := loadPage(t, dir)
+			figs, _ := figures(p)
+			ph := figs["plot-phases"]
+			resumedWording := strings.Contains(ph.Caption, "written by a resumed run (0.2s)")
+			if c.wantCaption == "" && resumedWording || c.wantCaption != "" && (!resumedWording || !strings.Contains(ph.Caption, c.wantCaption)) {
+				t.Errorf("plot-phases caption %q, want resumed wording %v (%q)", ph.Caption, c.wantCaption != "", c.wantCaption)
+			}
+			// The phases' seconds are the summary's, whoever timed them.
+			wantRow(t, ph, "train experts", "0.50", "33%")
+			got := false
+			for _, k := range p.Counts {
+				if k.Key == "invocation_seconds" {
+					got = k.Value == "0.2"
+				}
+			}
+			if got != c.wantCount {
+				t.Errorf("header invocation_seconds shown %v, want %v (%v)", got, c.wantCount, p.Counts)
+			}
+		})
+	}
 }
 
 // TestBranches: each expert's curve starts where the expert it branched
@@ -701,7 +746,7 @@ func TestPageMissingInputs(t *testing.T) {
 			sz := figs["plot-sizes"]
 			wantRow(t, sz, "0", "1")
 			wantRow(t, sz, "2", "3")
-			if sz.Source != historyFile || !strings.Contains(sz.Caption, "too short to draw over time (1 record") {
+			if sz.Source != historyFile || !strings.Contains(sz.Caption, "The history holds 1 record: too few to draw over time") {
 				t.Errorf("plot-sizes: source %q, caption %q", sz.Source, sz.Caption)
 			}
 		},

@@ -258,7 +258,15 @@ func phasesFigure(d *Data) (*Figure, error) {
 	p.Add(b)
 	p.NominalY(labels...)
 	p.Legend.Top = false
-	fig.Caption = fmt.Sprintf("Wall seconds of each phase of the run that wrote summary.json (%.1fs in all; a resumed run times only what it redid). Training phases are usually most of it; the training threads are --threads (0: all CPUs).", d.summary.Seconds)
+	fig.Caption = fmt.Sprintf("Wall seconds of each phase, timed by the invocation of pipeline run that did its work (%.1fs in all). Training phases are usually most of it; the training threads are --threads (0: all CPUs).", d.summary.Seconds)
+	if r := d.summary.Resumed; len(r) > 0 {
+		names := make([]string, len(r))
+		for i, k := range r {
+			names[i] = strings.ReplaceAll(k, "_", " ")
+		}
+		fig.Caption += fmt.Sprintf(" summary.json was written by a resumed run (%.1fs) that found %s done: their seconds are those of the earlier invocation that did them.",
+			d.summary.InvocationSeconds, strings.Join(names, ", "))
+	}
 	fig.Alt = "Bar chart of the wall time of each phase"
 	fig.Table = Table{Caption: "Wall time per phase", Head: []string{"phase", "seconds", "share"}}
 	for _, x := range phs {

@@ -16,8 +16,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=${BIN:-bin/pipeline}
+kept=yes
 if [ -z "${OUT:-}" ]; then
   OUT=demo-out
+  kept=
   rm -rf "$OUT"
 fi
 echo "== pipeline run --out $OUT $*"
@@ -28,4 +30,8 @@ echo "== pipeline report --out $OUT"
 echo "== demo done in $(( $(date +%s) - start ))s"
 echo "   summary: $OUT/summary.json"
 echo "   report:  $OUT/report.html (file://$(cd "$OUT" && pwd)/report.html)"
-echo "   rerun with OUT=$OUT to see a completed job resume at once (without OUT the demo starts afresh)"
+if [ -n "$kept" ]; then
+  echo "   OUT=$OUT is kept: the same command again resumes there (a completed job finishes at once)"
+else
+  echo "   rerun with OUT=$OUT to see a completed job resume at once (without OUT the demo starts afresh)"
+fi

@@ -10,6 +10,10 @@ import (
 	"github.com/domainflow/domainflow/report"
 )
 
+// mixtureWinsAt says where the router mixture beats the dense baseline,
+// with a command to run (the run summary's verdict line).
+const mixtureWinsAt = report.MixtureWinsAt
+
 // reportFlags are the flags of `pipeline report`.
 type reportFlags struct {
 	out  string

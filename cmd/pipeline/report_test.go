@@ -436,6 +436,52 @@ func TestReportRun(t *testing.T) {
 			t.Errorf("page lacks %q", want)
 		}
 	}
+	if len(sum.Resumed) != 0 || sum.InvocationSeconds != sum.Seconds {
+		t.Errorf("a fresh run: resumed %q, seconds %v of the job and %v of the invocation", sum.Resumed, sum.Seconds, sum.InvocationSeconds)
+	}
+
+	// The same command again resumes a finished job: its progress lines
+	// say that each phase was done before, and the summary keeps the
+	// phase seconds of the first run for the phases it did not redo.
+	r2 := mustCLI(t, "run", "--input", fixture, "--out", dir, "--k", "3", "--tokens-per-domain", "20000",
+		"--seed-tokens", "10000", "--eval-docs", "5", "--log-level", "warn", "--json")
+	var sum2 runSummary
+	if err := json.Unmarshal([]byte(r2.stdout), &sum2); err != nil {
+		t.Fatal(err)
+	}
+	wantResumed := []string{"ingest", "fit", "route", "train_seed", "train_experts", "train_dense", "eval"}
+	if !slices.Equal(sum2.Resumed, wantResumed) {
+		t.Errorf("resumed %q, want %q", sum2.Resumed, wantResumed)
+	}
+	for _, k := range wantResumed {
+		if sum2.Phases[k] != sum.Phases[k] {
+			t.Errorf("phase %s: %v s after the resume, %v s in the run that did it", k, sum2.Phases[k], sum.Phases[k])
+		}
+	}
+	if sum2.InvocationSeconds >= sum2.Seconds || sum2.Seconds < sum.Phases["train_experts"] {
+		t.Errorf("after the resume: %v s of the job, %v s of the invocation; the first run trained the experts for %v s",
+			sum2.Seconds, sum2.InvocationSeconds, sum.Phases["train_experts"])
+	}
+	for _, line := range []string{"run: ingest: already done (", "run: fit: already done (", "run: route: already done (",
+		"run: train seed: already done (" + humanBytes(sum.SeedTokens) + ")", "run: train experts: already done (", "run: train dense: already done (",
+		"run: eval: already done (5 documents)"} {
+		if !strings.Contains(r2.stderr, line) {
+			t.Errorf("resumed run's stderr lacks %q:\n%s", line, r2.stderr)
+		}
+	}
+	for _, d := range sum.Domains {
+		if !strings.Contains(r2.stderr, fmt.Sprintf("run:   expert %d: already done (", d.ID)) {
+			t.Errorf("resumed run's stderr: expert %d not already done:\n%s", d.ID, r2.stderr)
+		}
+	}
+	if regexp.MustCompile(`run: (ingest|train \w+): [0-9.]+ (documents|kB) in`).MatchString(r2.stderr) {
+		t.Errorf("the resumed run reports work it did not do:\n%s", r2.stderr)
+	}
+	_, page2 := reportOn(t, dir)
+	figs2 := parseReport(t, page2)
+	if row := rowsByFirst(figs2["plot-phases"])["train experts"]; row == nil || row[1] != strconv.FormatFloat(sum.Phases["train_experts"], 'f', 2, 64) {
+		t.Errorf("plot-phases after the resume: train experts row %q, want the first run's %.2f s", row, sum.Phases["train_experts"])
+	}
 }
 
 // TestPrintRunSummary: the text summary names its sizes, calls bytes
@@ -454,7 +500,8 @@ func TestPrintRunSummary(t *testing.T) {
 		{"the mixture wins", 4.125, []string{"ROUTED", "AT FIT", "TRAIN BYTES", "TRAIN LOSS (nats/B)", "HELD-OUT BITS/BYTE",
 			"Lower is better", "dense baseline (continues the seed: +1.9 kB)", "dense seed (320 B)", "go 38, wiki 2",
 			"0       40      35", "invalid-json        3", "The router mixture beats the dense baseline"}, []string{"TOKENS", "tokens"}},
-		{"the dense model wins", 3.5, []string{"The dense baseline wins at this small compute: each expert trained on only 640 B"}, []string{"beats"}},
+		{"the dense model wins", 3.5, []string{"The dense baseline wins at this small compute: each expert trained on only 640 B",
+			"pipeline run --input CORPUS --featurizer lsa --k 5 --seed-tokens 8000000 --tokens-per-domain 1600000", "BENCHMARKS.md §8"}, []string{"beats", "cbtm.sh"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s.Eval.DenseBPB = f64(c.dense)

@@ -209,8 +209,12 @@ func (a *app) printRunSummary(s runSummary) {
 	if s.DocsDuplicates > 0 {
 		dups = fmt.Sprintf(" (%d re-sent duplicates dropped)", s.DocsDuplicates)
 	}
-	fmt.Fprintf(w, "documents: %d in, %d routed, %d dead-lettered, %d held out%s; %.1fs; output in %s\n\n",
-		s.DocsIn, s.DocsRouted, s.DocsDeadletter, s.DocsHeldout, dups, s.Seconds, s.Out)
+	secs := fmt.Sprintf("%.1fs", s.Seconds)
+	if len(s.Resumed) > 0 {
+		secs += fmt.Sprintf(" (this resumed run %.1fs)", s.InvocationSeconds)
+	}
+	fmt.Fprintf(w, "documents: %d in, %d routed, %d dead-lettered, %d held out%s; %s; output in %s\n\n",
+		s.DocsIn, s.DocsRouted, s.DocsDeadletter, s.DocsHeldout, dups, secs, s.Out)
 	if len(s.IncompleteFiles) > 0 {
 		fmt.Fprintln(w, "INCOMPLETE INPUT FILE\tREASON\tRECORDS READ\tERROR")
 		for _, f := range s.IncompleteFiles {
@@ -286,8 +290,8 @@ func mixtureVerdict(s runSummary) string {
 	if len(s.Domains) > 0 {
 		per = s.DenseTokens / int64(len(s.Domains))
 	}
-	return fmt.Sprintf("The dense baseline wins at this small compute: each expert trained on only %s of its domain, while the dense model saw all %s; "+
-		"the mixture wins with more bytes per expert (bash bench/cbtm.sh, BENCHMARKS §8).", humanBytes(per), humanBytes(s.DenseTokens))
+	return fmt.Sprintf("The dense baseline wins at this small compute: each expert trained on only %s of its domain, while the dense model saw all %s.\n"+
+		"  The mixture wins with more bytes per expert: %s (BENCHMARKS.md §8).", humanBytes(per), humanBytes(s.DenseTokens), mixtureWinsAt)
 }
 
 // sourcesLine is "spam-assassin 70, brown 5 (+2 more)": the n largest

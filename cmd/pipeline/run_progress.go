@@ -30,8 +30,9 @@ type runProgress struct {
 	w     io.Writer
 	bars  bool
 	bar   *progressbar.ProgressBar
-	phase string    // of bar, or of the lines mode's last report
-	last  time.Time // the lines mode's last line of the running phase
+	phase string        // of bar, or of the lines mode's last report
+	last  time.Time     // the lines mode's last line of the running phase
+	first flow.Progress // the lines mode's first report of the running phase
 }
 
 // newRunProgress returns the Progress function for mode, nil for none.
@@ -67,11 +68,14 @@ func (r *runProgress) report(p flow.Progress) {
 		r.updateBar(p)
 	default:
 		if p.Phase != r.phase {
-			r.phase, r.last = p.Phase, time.Now()
+			r.phase, r.last, r.first = p.Phase, time.Now(), p
 		}
 		if time.Since(r.last) >= progressEvery {
 			r.last = time.Now()
-			fmt.Fprintf(r.w, "run: %s: %s so far\n", p.Phase, progressLine(p))
+			// The rate is since the phase's first report: in a resumed
+			// phase, that report already holds an earlier invocation's
+			// work.
+			fmt.Fprintf(r.w, "run: %s: %s so far\n", p.Phase, progressRate(p, p.Done-r.first.Done, p.Elapsed-r.first.Elapsed))
 		}
 	}
 }
@@ -85,29 +89,57 @@ func itemWord(phase, item string) string {
 }
 
 // progressLine is "75.0 kB of 150.0 kB (50%) in 4.7s (16.0 kB/s)", or for
-// documents "300 documents in 0.3s (1000 documents/s)", or "0.1s".
+// documents "300 documents in 0.3s (1000 documents/s)", or "0.1s". A
+// resumed run says what this invocation did: "already done (300
+// documents)" for a phase an earlier invocation did, "resumed: +30.0 kB in
+// 2.0s (15.0 kB/s); 150.0 kB in all" for one it finished.
 func progressLine(p flow.Progress) string {
-	el := fmt.Sprintf("%.1fs", p.Elapsed.Seconds())
-	if p.Unit == "" {
-		return el
+	n := p.Done
+	if p.Resumed {
+		n -= p.Before
 	}
+	return progressRate(p, n, p.Elapsed)
+}
+
+// progressRate is progressLine with the rate of n units in el.
+func progressRate(p flow.Progress, n int64, el time.Duration) string {
 	amount := func(n int64) string {
 		if p.Unit == "bytes" {
 			return humanBytes(n)
 		}
 		return fmt.Sprintf("%d %s", n, p.Unit)
 	}
-	s := amount(p.Done)
-	if p.Total > 0 && p.Done < p.Total {
-		s += fmt.Sprintf(" of %s (%.0f%%)", amount(p.Total), 100*float64(p.Done)/float64(p.Total))
-	}
-	s += " in " + el
-	if p.Done > 0 && p.Elapsed > 0 {
-		if p.Unit == "bytes" {
-			s += fmt.Sprintf(" (%s/s)", humanBytes(int64(rate(p.Done, p.Elapsed))))
-		} else {
-			s += fmt.Sprintf(" (%.0f %s/s)", rate(p.Done, p.Elapsed), p.Unit)
+	of := func(n int64) string {
+		s := amount(n)
+		if p.Total > 0 && n < p.Total {
+			s += fmt.Sprintf(" of %s (%.0f%%)", amount(p.Total), 100*float64(n)/float64(p.Total))
 		}
+		return s
+	}
+	if p.AlreadyDone() {
+		if p.Unit == "" {
+			return "already done"
+		}
+		return "already done (" + of(p.Done) + ")"
+	}
+	secs := fmt.Sprintf("%.1fs", p.Elapsed.Seconds())
+	if p.Unit == "" {
+		return secs
+	}
+	s := of(p.Done)
+	if p.Resumed {
+		s = "+" + amount(p.Done-p.Before)
+	}
+	s += " in " + secs
+	if n > 0 && el > 0 {
+		if p.Unit == "bytes" {
+			s += fmt.Sprintf(" (%s/s)", humanBytes(int64(rate(n, el))))
+		} else {
+			s += fmt.Sprintf(" (%.0f %s/s)", rate(n, el), p.Unit)
+		}
+	}
+	if p.Resumed {
+		s = "resumed: " + s + "; " + of(p.Done) + " in all"
 	}
 	return s
 }

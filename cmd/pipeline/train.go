@@ -214,10 +214,40 @@ func (a *app) runTrain(cmd *cobra.Command, f *trainFlags) error {
 		}{reports})
 	}
 	for _, r := range reports {
-		fmt.Fprintf(a.stderr, "train: expert %s: step %d, %s tokens, %s, loss %.3f → %s\n",
-			r.Expert, r.Step, humanCount(r.Tokens), plural(r.Docs, "document"), r.Loss, r.Checkpoint)
+		fmt.Fprint(a.stderr, trainStopLine(r, f.tokens, f.exitOnIdle))
 	}
 	return nil
+}
+
+// trainStopLine is an expert's stop line: the step, the bytes it trained
+// on and the documents it applied, its loss and checkpoint; then, unless it
+// stopped at its budget, why it stopped and what it holds untrained:
+//
+//	train: expert 0: step 138, 141.3 kB trained, 38 documents applied, loss 3.035 → out/experts/0/step-000138.arrow
+//	  stopped: no input for 10s (--exit-on-idle), below the budget (--tokens 500.0 kB); 99.5 kB applied are not trained yet: …
+func trainStopLine(r expertReport, budget int64, idle time.Duration) string {
+	line := fmt.Sprintf("train: expert %s: step %d, %s trained, %s applied, loss %.3f → %s\n",
+		r.Expert, r.Step, humanBytes(r.Tokens), plural(r.Docs, "document"), r.Loss, r.Checkpoint)
+	var why []string
+	switch r.Stop {
+	case train.StopBudget:
+		return line
+	case train.StopIdle:
+		why = append(why, fmt.Sprintf("no input for %s (--exit-on-idle)", idle))
+	case train.StopInterrupted:
+		why = append(why, "interrupted")
+	}
+	if budget > 0 {
+		why = append(why, fmt.Sprintf("below the budget (--tokens %s)", humanBytes(budget)))
+	}
+	if r.Pending > 0 {
+		why = append(why, fmt.Sprintf("%s applied are not trained yet: the packer holds them until each of its lanes has a "+
+			"full window (a long document fills one lane while the others wait), and trains them when more input comes", humanBytes(r.Pending)))
+	}
+	if len(why) == 0 {
+		return line
+	}
+	return line + "  stopped: " + strings.Join(why, "; ") + "\n"
 }
 
 func humanCount(n int64) string {

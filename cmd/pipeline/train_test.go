@@ -128,6 +128,9 @@ func TestTrainEvalArchive(t *testing.T) {
 	if again.Experts[0].ParamsSHA256 != experts.Experts[0].ParamsSHA256 {
 		t.Fatal("a rerun changed expert 0")
 	}
+	if e := again.Experts[0]; e.Stop != train.StopBudget || e.TokensAtStart != e.Tokens {
+		t.Errorf("rerun of expert 0: stop %q, %d bytes at start of %d; want the budget, all of them", e.Stop, e.TokensAtStart, e.Tokens)
+	}
 
 	r = mustCLI(t, "experts", "list", "--out", out, "--json")
 	var list struct{ Experts []expertReport }
@@ -240,5 +243,35 @@ func checkMonitorGroup(t *testing.T, cc pipeline.ClientConfig, out, expert, topi
 	}
 	if got := pipetest.Committed(t, cc, "train."+expert, topic, n); !slices.Equal(got, want) {
 		t.Fatalf("group train.%s committed %v on %s, the checkpoint holds %v", expert, got, topic, want)
+	}
+}
+
+// TestTrainStopLine: the stop line says the bytes trained and the documents
+// applied, and, when the expert stopped short of its budget, why, and what
+// the packer holds untrained.
+func TestTrainStopLine(t *testing.T) {
+	r := expertReport{Expert: "0", Step: 138, Tokens: 141312, Docs: 38, Loss: 3.0351, Checkpoint: "out/experts/0/step-000138.arrow"}
+	head := "train: expert 0: step 138, 141.3 kB trained, 38 documents applied, loss 3.035 → out/experts/0/step-000138.arrow\n"
+	for _, tc := range []struct {
+		name    string
+		stop    string
+		pending int64
+		budget  int64
+		want    string
+	}{
+		{"budget reached", train.StopBudget, 500, 141312, head},
+		{"idle, no budget, nothing pending", train.StopIdle, 0, 0, head + "  stopped: no input for 10s (--exit-on-idle)\n"},
+		{"idle below the budget, bytes in the packer", train.StopIdle, 99500, 500000, head +
+			"  stopped: no input for 10s (--exit-on-idle); below the budget (--tokens 500.0 kB); 99.5 kB applied are not trained yet: " +
+			"the packer holds them until each of its lanes has a full window (a long document fills one lane while the others wait), and trains them when more input comes\n"},
+		{"interrupted", train.StopInterrupted, 0, 500000, head + "  stopped: interrupted; below the budget (--tokens 500.0 kB)\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := r
+			r.Stop, r.Pending = tc.stop, tc.pending
+			if got := trainStopLine(r, tc.budget, 10*time.Second); got != tc.want {
+				t.Errorf("trainStopLine = %q\nwant            %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -108,6 +108,10 @@ type ConsumerConfig struct {
 	// Logger gets the consumers' log lines, each with "expert". Default:
 	// none.
 	Logger *slog.Logger
+	// Stopped, when set, is called with each expert's report as it stops
+	// (not when it fails), from the expert's goroutine: RunDomains and Run
+	// call it concurrently, before they return. Default: nil.
+	Stopped func(ExpertReport)
 }
 
 // withDefaults returns cfg with its defaults filled in, or an error for a
@@ -564,13 +568,26 @@ func (c *consumer) runExpert(ctx context.Context, name, topic string) (ExpertRep
 			lastLog, tokensAtLog, busy = time.Now(), tr.Meta.Tokens, 0
 		}
 	}
-	if budget() {
+	stop := StopInterrupted
+	switch {
+	case budget():
+		stop = StopBudget
 		log.Info("token budget reached", "tokens", tr.Meta.Tokens)
+	case ctx.Err() == nil:
+		stop = StopIdle
 	}
 	if err := save(); err != nil {
 		return ExpertReport{}, err
 	}
-	return ReportOf(name, dir, tr.Checkpoint()), nil
+	rep := ReportOf(name, dir, tr.Checkpoint())
+	rep.Stop = stop
+	if ck != nil {
+		rep.TokensAtStart = ck.Meta.Tokens
+	}
+	if cfg.Stopped != nil {
+		cfg.Stopped(rep)
+	}
+	return rep, nil
 }
 
 // partKey names a partition in checkpoints: "topic/partition".

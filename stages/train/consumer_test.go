@@ -140,6 +140,11 @@ func TestRunExpertResumeBitIdentical(t *testing.T) {
 	if final.Docs != 48 || final.Step < 20 || final.Size != "micro" || final.Loss <= 0 {
 		t.Fatalf("uninterrupted: %+v, want 48 documents over at least 20 steps", final)
 	}
+	// The input ran out (no budget): the packer holds the bytes short of a
+	// full window in each lane, untrained.
+	if final.Stop != train.StopIdle || final.TokensAtStart != 0 || final.Pending <= 0 {
+		t.Fatalf("uninterrupted: stop %q, %d bytes at start, %d pending; want idle, 0 and some", final.Stop, final.TokensAtStart, final.Pending)
+	}
 	steps, err := train.ListCheckpoints(train.ExpertDir(whole, "e"))
 	if err != nil {
 		t.Fatal(err)
@@ -157,7 +162,15 @@ func TestRunExpertResumeBitIdentical(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			out := t.TempDir()
 			copyCheckpoint(t, train.ExpertDir(whole, "e"), train.ExpertDir(out, "e"), tc.step)
+			ck, err := train.LoadCheckpoint(train.CheckpointPath(train.ExpertDir(out, "e"), tc.step))
+			if err != nil {
+				t.Fatal(err)
+			}
 			got := runExpert(t, consumerConfig(cc, out), "e", topic)
+			if got.TokensAtStart != ck.Meta.Tokens || got.Pending != final.Pending || got.Stop != train.StopIdle {
+				t.Errorf("resumed from step %d: %d bytes at start, %d pending, stop %q; want the checkpoint's %d, %d, idle",
+					tc.step, got.TokensAtStart, got.Pending, got.Stop, ck.Meta.Tokens, final.Pending)
+			}
 			if got.ParamsSHA256 != final.ParamsSHA256 || got.Step != final.Step || got.Tokens != final.Tokens || got.Docs != final.Docs {
 				t.Errorf("resumed from step %d: step %d, %d tokens, %d docs, params %.12s; uninterrupted: step %d, %d tokens, %d docs, params %.12s",
 					tc.step, got.Step, got.Tokens, got.Docs, got.ParamsSHA256, final.Step, final.Tokens, final.Docs, final.ParamsSHA256)

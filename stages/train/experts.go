@@ -78,10 +78,26 @@ func LoadExperts(out string, warn func(expert string, err error)) (names []strin
 // return it and `pipeline train --json` and `pipeline experts list --json`
 // print it.
 type ExpertReport struct {
-	Expert        string  `json:"expert"`
-	Step          int     `json:"step"`
-	Tokens        int64   `json:"tokens"`
-	Docs          int64   `json:"docs"`
+	Expert string `json:"expert"`
+	Step   int    `json:"step"`
+	// Tokens is the bytes trained on (a token is a byte), and Docs the
+	// documents applied: added to the packer, whether or not all their
+	// bytes have been trained on yet (see Pending).
+	Tokens int64 `json:"tokens"`
+	Docs   int64 `json:"docs"`
+	// Pending is the bytes applied and not trained on yet: the packer
+	// holds them (documents and separators) until every one of its Batch
+	// lanes has a window of Ctx+1 bytes, so that a long document waits in
+	// its lane for more input to fill the others. They train when more
+	// input arrives (and are in the checkpoint).
+	Pending int64 `json:"pending_bytes"`
+	// TokensAtStart is the bytes the expert had trained on when this run
+	// of it began: those of the checkpoint it resumed from (0 for a new
+	// expert). Tokens − TokensAtStart is this run's work.
+	TokensAtStart int64 `json:"tokens_at_start,omitempty"`
+	// Stop says why the expert stopped (StopBudget, StopIdle,
+	// StopInterrupted); "" for a report not made at a stop (ReportOf).
+	Stop          string  `json:"stop,omitempty"`
 	Skipped       int64   `json:"skipped,omitempty"`
 	Loss          float64 `json:"loss"` // the mean of the last (up to) 50 steps
 	Checkpoint    string  `json:"checkpoint"`
@@ -98,7 +114,25 @@ func ReportOf(name, dir string, c *Checkpoint) ExpertReport {
 		Checkpoint: CheckpointPath(dir, c.Meta.Step), ParamsSHA256: ParamsSHA256(c.Model),
 		Size: c.Model.Cfg.Name, Init: c.Meta.Init, InitFrom: c.Meta.InitFrom, RouterVersion: c.Meta.RouterVersion}
 	r.Loss = RecentLoss(c.Meta.Losses)
+	r.Pending = packerPending(c.Packer)
 	return r
+}
+
+// Why an expert stopped (ExpertReport.Stop).
+const (
+	StopBudget      = "budget"      // it reached its token budget (ConsumerConfig.Tokens)
+	StopIdle        = "idle"        // no input came for ConsumerConfig.ExitOnIdle
+	StopInterrupted = "interrupted" // its context ended (a signal, or another expert failed)
+)
+
+// packerPending is the pending bytes of a packer state (Packer.State);
+// 0 for one that does not decode.
+func packerPending(state []byte) int64 {
+	p := NewPacker(1, 1, DocSeparator)
+	if p.Restore(state) != nil {
+		return 0
+	}
+	return int64(p.Pending())
 }
 
 // RecentLossSteps is the window of RecentLoss.
