@@ -114,7 +114,10 @@ the summary lists it under "incomplete_files" (the exit status stays 0: the job
 completed, and a rerun finishes the same way). The job is resumable: run the
 same command with the same --out after it was killed at any point and it
 completes, ingesting nothing twice, with final experts
-bit-identical to an uninterrupted run (same machine and --threads). A token
+bit-identical to an uninterrupted run (same machine and --threads). SIGINT
+(Ctrl-C) or SIGTERM stops the job within the phase it is in (the trainers
+save a checkpoint) and starts no later phase: it prints "interrupted; run
+the same command again to resume" and exits 0, writing no summary. A token
 budget larger than a domain's data stops at the end of that data.`,
 		Example: `  pipeline run
   pipeline run --input corpus.jsonl.gz --k 8 --out run/ --expert small --tokens-per-domain 2000000 --json
@@ -176,7 +179,7 @@ func (a *app) runJob(cmd *cobra.Command, f *runFlags) error {
 	if err := job.Validate(); err != nil {
 		return usagef("run: %v", strings.TrimPrefix(err.Error(), flow.ErrJobConfig.Error()+": "))
 	}
-	progress, err := a.newRunProgress(f.progress)
+	progress, clearProgress, err := a.newRunProgress(f.progress)
 	if err != nil {
 		return err
 	}
@@ -189,6 +192,14 @@ func (a *app) runJob(cmd *cobra.Command, f *runFlags) error {
 		job.Client = &cc
 	}
 	sum, err := job.Run(cmd.Context())
+	if errors.Is(err, flow.ErrInterrupted) {
+		// A graceful stop (SIGINT/SIGTERM): exit status 0, as every
+		// command's; what was done is kept in --out.
+		clearProgress()
+		a.log.Debug("run interrupted", "err", err)
+		fmt.Fprintln(a.stderr, "pipeline: run: interrupted; run the same command again to resume")
+		return nil
+	}
 	if errors.Is(err, flow.ErrUntrained) && !f.json {
 		a.printRunSummary(*sum) // what was trained, then why it fails
 	}
