@@ -56,7 +56,7 @@ file (every row, any schema), an Arrow IPC file or stream (.arrow, .arrows,
 		Example: `  pipeline inspect --topic docs.raw --max 10
   pipeline inspect --topic docs.deadletter --partition 0
   pipeline inspect --topic docs.domain.3 --from-beginning=false --follow --timeout 30s
-  pipeline inspect checkpoints/0/step-100.parquet --max 5`,
+  pipeline inspect run/experts/0/step-000100.parquet --max 5`,
 		Args: argsBetween(0, 1, "FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error { return a.runInspect(cmd, f, args) },
 	}

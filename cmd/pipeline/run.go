@@ -20,8 +20,18 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// defaultRunInput is the demo corpus `pipeline run` uses without --input.
+// defaultRunInput is the demo corpus `pipeline run` (and the benchmarks)
+// use without --input (--in), relative to the repository root.
 const defaultRunInput = "testdata/mixed-small.jsonl.gz"
+
+// demoCorpus returns defaultRunInput when it is here, else a usage error of
+// command cmd saying to give flag.
+func demoCorpus(cmd, flag string) (string, error) {
+	if _, err := os.Stat(defaultRunInput); err != nil {
+		return "", usagef("%s: no %s given and no demo corpus %s here (run from the repository root, or give %s)", cmd, flag, defaultRunInput, flag)
+	}
+	return defaultRunInput, nil
+}
 
 // runFlags are the flags of `pipeline run`.
 type runFlags struct {
@@ -165,10 +175,11 @@ budget larger than a domain's data stops at the end of that data.`,
 // runJob turns the flags into a flow.Job, runs it and prints its summary.
 func (a *app) runJob(cmd *cobra.Command, f *runFlags) error {
 	if len(f.input) == 0 {
-		if _, err := os.Stat(defaultRunInput); err != nil {
-			return usagef("run: no --input given and no demo corpus %s here (run from the repository root, or give --input)", defaultRunInput)
+		in, err := demoCorpus("run", "--input")
+		if err != nil {
+			return err
 		}
-		f.input = []string{defaultRunInput}
+		f.input = []string{in}
 	}
 	job := flow.Job{Inputs: f.input, Stdin: a.stdin, TextField: f.fields.text, IDField: f.fields.id, Out: f.out, K: f.k, Expert: f.expert, TokensPerDomain: f.tokens,
 		SeedTokens: f.seedTokens, Baseline: f.baseline, SkipSeen: f.skipSeen, Train: f.train, Featurizer: embed.Kind(f.featurizer),
