@@ -71,7 +71,7 @@ sequences separated by '\n'.
 Each expert checkpoints into --out/experts/<name>/step-NNNNNN.arrow (+ .parquet)
 every --checkpoint-steps steps or --checkpoint-every, and on exit; the last
 --keep are kept. A checkpoint holds the tensors, the AdamW moments, the
-pending bytes, step and tokens, the last origin position applied per origin
+pending bytes, step and training bytes, the last origin position applied per origin
 partition and the next input offset per partition. A restarted trainer loads
 its newest valid checkpoint (a damaged one is detected by its checksum and the
 previous one used), seeks past its offsets and skips documents at or below its
@@ -214,8 +214,8 @@ func (a *app) runTrain(cmd *cobra.Command, f *trainFlags) error {
 		}{reports})
 	}
 	for _, r := range reports {
-		fmt.Fprintf(a.stderr, "train: expert %s: step %d, %s tokens, %s, loss %.3f → %s\n",
-			r.Expert, r.Step, humanCount(r.Tokens), plural(r.Docs, "document"), r.Loss, r.Checkpoint)
+		fmt.Fprintf(a.stderr, "train: expert %s: step %d, trained on %s of %s, loss %.3f → %s\n",
+			r.Expert, r.Step, humanBytes(r.Tokens), plural(r.Docs, "document"), r.Loss, r.Checkpoint)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -127,6 +128,16 @@ func TestTrainEvalArchive(t *testing.T) {
 	decodeOne(t, r.stdout, &again)
 	if again.Experts[0].ParamsSHA256 != experts.Experts[0].ParamsSHA256 {
 		t.Fatal("a rerun changed expert 0")
+	}
+	// The text output says bytes: the experts are byte-level.
+	text := common[:len(common)-1] // no --json
+	r = mustCLI(t, append([]string{"train", "--domain", "0", "--tokens", "20000"}, text...)...)
+	if !regexp.MustCompile(`(?m)^train: expert 0: step \d+, trained on [0-9.]+ kB of \d+ documents, loss [^\n]*$`).MatchString(r.stderr) || strings.Contains(r.stderr, " tokens,") {
+		t.Errorf("train's stop line does not give the training bytes: %q", r.stderr)
+	}
+	r = mustCLI(t, "experts", "list", "--out", out)
+	if !strings.Contains(r.stdout, "TRAIN BYTES") || strings.Contains(strings.ToLower(r.stdout), "tokens") {
+		t.Errorf("experts list does not give training bytes:\n%s", r.stdout)
 	}
 
 	r = mustCLI(t, "experts", "list", "--out", out, "--json")
