@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -88,6 +89,18 @@ func TestDemoCorpusHint(t *testing.T) {
 		r := cli(t, tt.args...)
 		if r.code != 2 || !strings.Contains(r.stderr, "give "+tt.flag) {
 			t.Errorf("pipeline %s outside the repository root: exit %d, stderr %q; want 2 saying to give %s", strings.Join(tt.args, " "), r.code, r.stderr, tt.flag)
+		}
+	}
+}
+
+// TestHelpExitStatuses: `pipeline --help` lists every exit status the
+// commands use.
+func TestHelpExitStatuses(t *testing.T) {
+	t.Parallel()
+	out := mustCLI(t, "--help").stdout
+	for _, want := range []string{"0 on success or a graceful stop", "1 on an error", "2 on a usage error", strconv.Itoa(exitIncomplete) + " when ingest or\nreplay"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("pipeline --help does not say %q", want)
 		}
 	}
 }

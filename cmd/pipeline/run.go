@@ -257,7 +257,7 @@ func (a *app) printRunSummary(s runSummary) {
 		if v, ok := bpb[strconv.Itoa(d.ID)]; ok {
 			b = fmt.Sprintf("%.3f", v)
 		}
-		fmt.Fprintf(w, "%d\t%d\t%d\t%s\t%.3f\t%s\t%s\t%s\n", d.ID, d.Size, d.SizeAtFit, humanBytes(d.Tokens), d.Loss, b,
+		fmt.Fprintf(w, "%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.Size, d.SizeAtFit, humanBytes(d.Tokens), lossText(d.Tokens, d.Loss), b,
 			sourcesLine(d.Sources, 3), strings.Join(d.TopTerms[:min(6, len(d.TopTerms))], " "))
 	}
 	w.Flush()
@@ -265,7 +265,11 @@ func (a *app) printRunSummary(s runSummary) {
 	fmt.Fprintln(a.stdout, "  train loss: nats per byte, mean of the expert's last 50 steps; held-out bits/byte: on documents no model trained on.")
 	fmt.Fprintln(a.stdout, "  Lower is better for both (1 nat = 1.443 bits).")
 	fmt.Fprintln(a.stdout)
-	fmt.Fprintln(w, "MODEL\tHELD-OUT BITS/BYTE")
+	if s.Eval.SeedBPB == nil && s.Eval.DenseBPB == nil && len(s.Eval.MixtureBPB) == 0 {
+		fmt.Fprintln(w, "No model was evaluated: no document was held out (see --heldout).")
+	} else {
+		fmt.Fprintln(w, "MODEL\tHELD-OUT BITS/BYTE")
+	}
 	if s.Eval.SeedBPB != nil {
 		fmt.Fprintf(w, "dense seed (%s)\t%.4f\n", humanBytes(s.SeedTokens), *s.Eval.SeedBPB)
 	}
@@ -289,6 +293,15 @@ func (a *app) printRunSummary(s runSummary) {
 		a.printThenSummary(w, t)
 	}
 	w.Flush()
+}
+
+// lossText is a model's training loss for the summary: "-" for a model
+// that trained on no byte (it has no loss).
+func lossText(trained int64, loss float64) string {
+	if trained == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.3f", loss)
 }
 
 // mixtureVerdict is one line when the dense baseline beats the best router
@@ -349,7 +362,7 @@ func (a *app) printThenSummary(w *tabwriter.Writer, t *flow.ThenSummary) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "NEW DOMAIN\tROUTED\tTRAIN BYTES\tTRAIN LOSS (nats/B)\tTOP TERMS")
 	for _, d := range t.NewDomains {
-		fmt.Fprintf(w, "%d\t%d\t%s\t%.3f\t%s\n", d.ID, d.Size, humanBytes(d.Tokens), d.Loss, strings.Join(d.TopTerms[:min(6, len(d.TopTerms))], " "))
+		fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\n", d.ID, d.Size, humanBytes(d.Tokens), lossText(d.Tokens, d.Loss), strings.Join(d.TopTerms[:min(6, len(d.TopTerms))], " "))
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "MODEL (init %s)\tBITS/BYTE ON A\tBITS/BYTE ON B\n", t.Init)
