@@ -48,7 +48,9 @@ is given as "key_base64". Messages come partition by partition, in offset
 order (with --follow, as they arrive).
 
 With FILE instead of --topic, the rows of the file are printed: a .parquet
-file (every row, any schema), an Arrow IPC file or stream (.arrow, .arrows,
+file (every row, any schema; a byte-array column without a string annotation
+is shown as base64, except text and id, shown as text as ingest reads them),
+an Arrow IPC file or stream (.arrow, .arrows,
 .ipc), the lines of a .jsonl or .jsonl.gz file, or the documents of a folder of
 .txt files.
 
