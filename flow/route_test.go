@@ -233,12 +233,12 @@ func TestEditDomains(t *testing.T) {
 	}
 	connectErr := errors.New("no broker")
 	tests := []struct {
-		name      string
-		split     bool
-		cfg       flow.DomainEditConfig
-		wantIDs   int // domains of the new version
-		wantNew   int
-		wantErr   string
+		name    string
+		split   bool
+		cfg     flow.DomainEditConfig
+		wantIDs int // domains of the new version
+		wantNew int
+		wantErr string
 	}{
 		{name: "remove", cfg: flow.DomainEditConfig{Domain: 0}, wantIDs: 1, wantNew: -1},
 		{name: "split", split: true, cfg: flow.DomainEditConfig{Domain: 1, Inputs: []string{corpus}, Seed: 1}, wantIDs: 3, wantNew: 2},
