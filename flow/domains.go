@@ -102,10 +102,15 @@ type DomainEditConfig struct {
 	Stdin io.Reader
 	// Seed seeds SplitDomain's 2-means. Default 0.
 	Seed uint64
-	// Connect, when set, is called once the new version is saved; the new
-	// version is then published on router.models through the client it
-	// returns (cluster.RouterTopic), where running routing stages pick it
-	// up. Default nil: the version is only saved.
+	// Connect, when set, is called first, before anything is saved (an
+	// unreachable broker fails the edit and leaves the router dir as it
+	// was); the new version is then published on router.models through the
+	// client it returns (cluster.RouterTopic), where running routing stages
+	// pick it up. When the router dir's latest version is newer than the
+	// latest on router.models (an earlier edit saved it but could not
+	// publish it), the edit fails with ErrUnpublished, changing nothing:
+	// PublishRouter publishes that version. Default nil: the version is
+	// only saved.
 	Connect func(ctx context.Context) (pipeline.ClientConfig, error)
 	// Logger gets a warning for each input record that cannot be read and
 	// a line for the router written. Default: nothing is logged.
@@ -146,8 +151,14 @@ func RemoveDomain(ctx context.Context, cfg DomainEditConfig) (*DomainEdit, error
 	})
 }
 
+// ErrUnpublished marks an edit refused because the router dir's latest
+// version is not on router.models although a newer one than there is (see
+// DomainEditConfig.Connect): PublishRouter publishes it.
+var ErrUnpublished = errors.New("router version saved but not published")
+
 // editDomains loads the router dir, makes its next version with edit,
-// saves it and publishes it when cfg.Connect is set.
+// saves it and publishes it when cfg.Connect is set. With cfg.Connect, the
+// broker is reached and router.models read before anything is saved.
 func editDomains(ctx context.Context, cfg DomainEditConfig, op string, edit func(*Router) (*cluster.RouterModel, error)) (*DomainEdit, error) {
 	log := cfg.Logger
 	if log == nil {
@@ -156,6 +167,22 @@ func editDomains(ctx context.Context, cfg DomainEditConfig, op string, edit func
 	r, err := LoadRouter(cfg.RouterDir)
 	if err != nil {
 		return nil, err
+	}
+	var rt *cluster.RouterTopic
+	if cfg.Connect != nil {
+		if rt, err = connectRouterTopic(ctx, cfg.Connect, log); err != nil {
+			return nil, err
+		}
+		defer rt.Close()
+		pub, err := rt.LatestRouter(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", pipeline.TopicRouterModels, err)
+		}
+		if pub != nil && pub.Version < r.Model.Version {
+			return nil, fmt.Errorf("%w: router v%d in %s is newer than v%d on %s (an earlier edit saved it but could not publish it); "+
+				"publish it with 'pipeline domains publish --router %s', then edit again", ErrUnpublished,
+				r.Model.Version, cfg.RouterDir, pub.Version, pipeline.TopicRouterModels, cfg.RouterDir)
+		}
 	}
 	next, err := edit(r)
 	if err != nil {
@@ -168,22 +195,91 @@ func editDomains(ctx context.Context, cfg DomainEditConfig, op string, edit func
 	if _, err := cluster.SaveRouter(cfg.RouterDir, next); err != nil {
 		return nil, err
 	}
-	if cfg.Connect != nil {
-		cc, err := cfg.Connect(ctx)
-		if err != nil {
-			return nil, err
-		}
-		rt, err := cluster.NewRouterTopic(cc, log)
-		if err == nil {
-			err = rt.PublishRouter(ctx, next)
-			rt.Close()
-		}
-		if err != nil {
-			return nil, fmt.Errorf("saved router v%d but could not publish it: %w", next.Version, err)
+	if rt != nil {
+		if err := rt.PublishRouter(ctx, next); err != nil {
+			return nil, fmt.Errorf("saved router v%d but could not publish it (publish it with 'pipeline domains publish --router %s'): %w", next.Version, cfg.RouterDir, err)
 		}
 		res.Published = true
 	}
-	log.Info("router written", "op", op, "domain", cfg.Domain, "version", next.Version, "ids", next.IDs)
+	log.Info("router written", "op", op, "domain", cfg.Domain, "version", next.Version, "ids", next.IDs, "published", res.Published)
+	return res, nil
+}
+
+// connectRouterTopic calls connect and opens router.models on the cluster
+// it reaches.
+func connectRouterTopic(ctx context.Context, connect func(context.Context) (pipeline.ClientConfig, error), log *slog.Logger) (*cluster.RouterTopic, error) {
+	cc, err := connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return cluster.NewRouterTopic(cc, log)
+}
+
+// PublishConfig configures PublishRouter.
+type PublishConfig struct {
+	// RouterDir is the router dir whose version is published.
+	RouterDir string
+	// Version is the version published. Default 0: the latest.
+	Version int64
+	// Connect returns the client of the cluster whose router.models gets
+	// the version. Required.
+	Connect func(ctx context.Context) (pipeline.ClientConfig, error)
+	// Logger gets a line for the router published. Default: nothing is
+	// logged.
+	Logger *slog.Logger
+}
+
+// Published is what PublishRouter did.
+type Published struct {
+	Router *cluster.RouterModel // the version of the router dir
+	// Previous is the version router.models held before (0: none), and
+	// Already reports that it was this version: nothing was published.
+	Previous int64
+	Already  bool
+}
+
+// PublishRouter publishes a saved router version on router.models, where
+// running routing stages pick it up: a version whose edit (SplitDomain,
+// RemoveDomain) was saved but could not be published. It refuses a version
+// older than the one router.models holds (the stages would route with an
+// older router) and publishes nothing when router.models holds it already.
+func PublishRouter(ctx context.Context, cfg PublishConfig) (*Published, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Connect == nil {
+		return nil, errors.New("publish router: no broker (PublishConfig.Connect)")
+	}
+	rm, err := cluster.LoadRouter(cfg.RouterDir, cfg.Version)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := connectRouterTopic(ctx, cfg.Connect, log)
+	if err != nil {
+		return nil, err
+	}
+	defer rt.Close()
+	pub, err := rt.LatestRouter(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", pipeline.TopicRouterModels, err)
+	}
+	res := &Published{Router: rm}
+	if pub != nil {
+		res.Previous = pub.Version
+		switch {
+		case pub.Version == rm.Version:
+			res.Already = true
+			return res, nil
+		case pub.Version > rm.Version:
+			return nil, fmt.Errorf("%s holds router v%d, newer than v%d of %s: publishing it would route with an older router",
+				pipeline.TopicRouterModels, pub.Version, rm.Version, cfg.RouterDir)
+		}
+	}
+	if err := rt.PublishRouter(ctx, rm); err != nil {
+		return nil, err
+	}
+	log.Info("router published", "version", rm.Version, "previous", res.Previous, "ids", rm.IDs)
 	return res, nil
 }
 

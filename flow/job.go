@@ -135,7 +135,8 @@ type Job struct {
 	// quickly. Default: nil, no reports.
 	Progress func(Progress)
 
-	prog *progressReporter // Progress, while Run runs
+	prog   *progressReporter // Progress, while Run runs
+	phases *jobPhases        // while Run runs
 }
 
 // DefaultJob is `pipeline run` with no flags: the demo corpus
@@ -161,6 +162,64 @@ var ErrJobConfig = errors.New("job configuration")
 // Job.AllowUntrained): a summary with such experts would report them as
 // trained.
 var ErrUntrained = errors.New("trained on 0 bytes")
+
+// ErrInterrupted marks a Job whose ctx ended before it completed: Run
+// stops at the end of the phase it was in (the trainers checkpoint) and
+// starts no later phase. What the job did is kept in Out; Run with the same
+// Out resumes it. The error also wraps the ctx's cause (context.Canceled
+// when ctx was cancelled).
+var ErrInterrupted = errors.New("interrupted")
+
+// interruptedError is Run's error when its ctx ended: after phase, or
+// with the error err of the phase that ctx's end broke off.
+type interruptedError struct {
+	phase string // the last phase that ended, "" before the first
+	cause error  // context.Cause of the job's ctx
+	err   error  // the error the interrupted phase returned; nil when it ended
+}
+
+func (e *interruptedError) Error() string {
+	msg := "interrupted"
+	if e.phase != "" {
+		msg += " after " + e.phase
+	}
+	if e.err != nil {
+		return msg + ": " + e.err.Error()
+	}
+	return msg
+}
+
+func (e *interruptedError) Is(target error) bool { return target == ErrInterrupted }
+
+func (e *interruptedError) Unwrap() []error {
+	if e.err == nil {
+		return []error{e.cause}
+	}
+	return []error{e.cause, e.err}
+}
+
+// jobPhases tracks the phases of a Run for its interruption: the last one
+// that ended.
+type jobPhases struct {
+	ctx  context.Context
+	last string
+}
+
+// ended records the end of phase and returns the interruption when ctx has
+// ended: the job then starts no later phase.
+func (p *jobPhases) ended(phase string) error {
+	p.last = phase
+	return p.interrupted(nil)
+}
+
+// interrupted returns the interruption, wrapping err, when ctx has ended,
+// else nil.
+func (p *jobPhases) interrupted(err error) error {
+	if p.ctx.Err() == nil {
+		return nil
+	}
+	return &interruptedError{phase: p.last, cause: context.Cause(p.ctx), err: err}
+}
 
 // Validate checks the settings; its errors wrap ErrJobConfig.
 func (j *Job) Validate() error {
@@ -332,11 +391,29 @@ type Summary struct {
 	Then *ThenSummary `json:"then,omitempty"`
 }
 
-// Run runs the job until it is done or ctx ends; see Job.
+// Run runs the job until it is done or ctx ends; see Job. When ctx ends
+// first, Run stops at the end of the phase it is in, starts no later one
+// and returns an error wrapping ErrInterrupted: Run with the same Out
+// resumes the job.
 func (j *Job) Run(ctx context.Context) (*Summary, error) {
 	if err := j.Validate(); err != nil {
 		return nil, err
 	}
+	j.phases = &jobPhases{ctx: ctx}
+	defer func() { j.phases = nil }()
+	sum, err := j.run(ctx)
+	if err != nil && !errors.Is(err, ErrInterrupted) && !errors.Is(err, ErrUntrained) {
+		// A phase that ctx's end broke off fails with what broke
+		// (a read cancelled, ...): that is the interruption.
+		if ierr := j.phases.interrupted(err); ierr != nil {
+			return nil, ierr
+		}
+	}
+	return sum, err
+}
+
+// run is Run after the validation.
+func (j *Job) run(ctx context.Context) (*Summary, error) {
 	if err := schemas.CheckInputs(j.Inputs); err != nil {
 		return nil, err
 	}
@@ -361,6 +438,9 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 	log.Info("input split", "train", len(split.Train), "heldout", split.Heldout, "rejected", len(split.Rejected))
 	nIn := int64(len(split.Train) + len(split.Rejected))
 	clock.end("split", Progress{Phase: "split", Done: nIn + int64(split.Heldout), Unit: "documents"})
+	if err := j.phases.ended("split"); err != nil {
+		return nil, err
+	}
 
 	// The broker.
 	var cc pipeline.ClientConfig
@@ -387,6 +467,9 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	clock.end("ingest", Progress{Phase: "ingest", Done: nIn, Total: nIn, Unit: "documents", Resumed: ingested < nIn, Before: nIn - ingested})
+	if err := j.phases.ended("ingest"); err != nil {
+		return nil, err
+	}
 
 	// 3. Featurizer and router.
 	router := filepath.Join(j.Out, "router")
@@ -411,6 +494,9 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 		fit.Resumed, fit.Before = true, nTrain
 	}
 	clock.end("fit", fit)
+	if err := j.phases.ended("fit"); err != nil {
+		return nil, err
+	}
 
 	// 4. Route everything.
 	var dups atomic.Int64
@@ -420,6 +506,9 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 	}
 	routedBefore = min(routedBefore, nTrain)
 	clock.end("route", Progress{Phase: "route", Done: nTrain, Total: nTrain, Unit: "documents", Resumed: routedBefore > 0, Before: routedBefore})
+	if err := j.phases.ended("route"); err != nil {
+		return nil, err
+	}
 	counts, dead, reasons, err := jobCounts(ctx, cc)
 	if err != nil {
 		return nil, fmt.Errorf("count: %w", err)
@@ -429,6 +518,9 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 		log.Warn("the domains' sources not counted", "err", err)
 	}
 	clock.end("count", Progress{Phase: "count"})
+	if err := j.phases.ended("count"); err != nil {
+		return nil, err
+	}
 
 	// 5 and 6. Train (seed, experts, dense baseline) and evaluate.
 	var tr jobTraining
@@ -463,6 +555,9 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 		sum.Domains = append(sum.Domains, d)
 	}
 	if len(j.Then) > 0 {
+		if err := j.phases.ended("eval"); err != nil {
+			return nil, err
+		}
 		j.prog.setPrefix("then: ")
 		if sum.Then, err = j.then(ctx, cc, split, rm, log); err != nil {
 			return nil, err
@@ -472,6 +567,10 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 		for _, e := range end {
 			sum.RawMessages += e
 		}
+	}
+	// The summary is written only for a job that completed.
+	if err := j.phases.interrupted(nil); err != nil {
+		return nil, err
 	}
 	sum.InvocationSeconds = time.Since(start).Seconds()
 	sum.Seconds = clock.job(sum.InvocationSeconds)
@@ -931,6 +1030,9 @@ func (j *Job) trainEval(ctx context.Context, cc pipeline.ClientConfig, rm *clust
 		}
 		cfg.Init = init
 		clock.end("train_seed", trained("train seed", j.SeedTokens, r.seed))
+		if err := j.phases.ended("train seed"); err != nil {
+			return r, err
+		}
 	}
 	ecfg := cfg
 	ecfg.Tokens = j.TokensPerDomain
@@ -942,6 +1044,9 @@ func (j *Job) trainEval(ctx context.Context, cc pipeline.ClientConfig, rm *clust
 		return r, fmt.Errorf("experts: %w", err)
 	}
 	clock.end("train_experts", trained("train experts", int64(len(rm.IDs))*j.TokensPerDomain, r.experts...))
+	if err := j.phases.ended("train experts"); err != nil {
+		return r, err
+	}
 	if j.Baseline {
 		dcfg := cfg
 		dcfg.Continue = cfg.Init != nil
@@ -950,6 +1055,9 @@ func (j *Job) trainEval(ctx context.Context, cc pipeline.ClientConfig, rm *clust
 			return r, fmt.Errorf("dense baseline: %w", err)
 		}
 		clock.end("train_dense", trained("train dense", budget, r.dense))
+		if err := j.phases.ended("train dense"); err != nil {
+			return r, err
+		}
 	}
 
 	// 6. Evaluate, unless a resumed run's models and held-out set are

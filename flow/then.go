@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -71,9 +72,10 @@ func (j *Job) then(ctx context.Context, cc pipeline.ClientConfig, a *Split, befo
 	log = log.With("phase", "then")
 	ts := &ThenSummary{Phases: map[string]float64{}, Sources: map[string]*SourcePlacement{}, Init: j.NewExpertInit}
 	phaseStart := time.Now()
-	phase := func(name string) {
+	phase := func(name string) error {
 		ts.Phases[name] = time.Since(phaseStart).Seconds()
 		phaseStart = time.Now()
+		return j.phases.ended("then: " + strings.ReplaceAll(name, "_", " "))
 	}
 	dir := filepath.Join(j.Out, "then")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -85,7 +87,9 @@ func (j *Job) then(ctx context.Context, cc pipeline.ClientConfig, a *Split, befo
 		return nil, fmt.Errorf("split the second input: %w", err)
 	}
 	ts.DocsIn, ts.DocsHeldout = int64(len(b.Train)+len(b.Rejected)), int64(b.Heldout)
-	phase("split")
+	if err := phase("split"); err != nil {
+		return nil, err
+	}
 	n, err := pipeline.PartitionCount(ctx, cc, pipeline.TopicRaw)
 	if err != nil {
 		return nil, err
@@ -97,7 +101,9 @@ func (j *Job) then(ctx context.Context, cc pipeline.ClientConfig, a *Split, befo
 	if _, err := j.ingest(ctx, cc, b, base, len(a.Rejected), log); err != nil {
 		return nil, fmt.Errorf("ingest the second input: %w", err)
 	}
-	phase("ingest")
+	if err := phase("ingest"); err != nil {
+		return nil, err
+	}
 
 	router := filepath.Join(j.Out, "router")
 	r, err := LoadRouter(router)
@@ -114,7 +120,9 @@ func (j *Job) then(ctx context.Context, cc pipeline.ClientConfig, a *Split, befo
 	if _, err := j.route(ctx, cc, r.State, router, grow, &dups, log); err != nil {
 		return nil, fmt.Errorf("route the second input: %w", err)
 	}
-	phase("route")
+	if err := phase("route"); err != nil {
+		return nil, err
+	}
 	after, err := LoadRouter(router)
 	if err != nil {
 		return nil, err
@@ -139,7 +147,9 @@ func (j *Job) then(ctx context.Context, cc pipeline.ClientConfig, a *Split, befo
 			ts.FirstNewDocs = (o.Offset-base[o.Partition])*int64(n) + int64(o.Partition) + 1
 		}
 	}
-	phase("count")
+	if err := phase("count"); err != nil {
+		return nil, err
+	}
 
 	// New experts, same per-domain budget; the old experts are at their
 	// budget and stop at once (they are not retrained).
@@ -151,14 +161,17 @@ func (j *Job) then(ctx context.Context, cc pipeline.ClientConfig, a *Split, befo
 			}
 		}
 		var reports []train.ExpertReport
+		name := "train_new_experts"
 		if j.ThenFrozen {
 			reports, err = j.trainMore(ctx, cc, rm.IDs, log)
-			phase("train_old_experts")
+			name = "train_old_experts"
 		} else {
 			reports, err = j.trainNew(ctx, cc, router, newIDs, log)
-			phase("train_new_experts")
 		}
 		if err != nil {
+			return nil, err
+		}
+		if err := phase(name); err != nil {
 			return nil, err
 		}
 		byExpert := map[string]train.ExpertReport{}
@@ -183,7 +196,9 @@ func (j *Job) then(ctx context.Context, cc pipeline.ClientConfig, a *Split, befo
 			}
 			*e.into = jobEval(rep)
 		}
-		phase("eval")
+		if err := phase("eval"); err != nil {
+			return nil, err
+		}
 	}
 	if ts.DocsRouted+ts.DocsPending+ts.DocsDeadletter != ts.DocsIn {
 		log.Error("documents of the second input unaccounted for", "in", ts.DocsIn, "routed", ts.DocsRouted,

@@ -71,11 +71,47 @@ type TopicInfo struct {
 // message too large for one of them is dead-lettered as oversize (see
 // WriteSplitting).
 func EnsureTopics(ctx context.Context, cc ClientConfig, specs ...TopicSpec) error {
+	_, err := ensureTopics(ctx, cc, specs)
+	return err
+}
+
+// TopicResult is what CreateTopics did with one topic.
+type TopicResult struct {
+	// TopicInfo is the topic as the cluster reports it afterwards: an
+	// existing topic's own partition count, not the spec's.
+	TopicInfo
+	// Existed reports that the topic existed already and was left as it
+	// was (partitions and configs).
+	Existed bool
+}
+
+// CreateTopics is EnsureTopics reporting each topic of specs, in order:
+// whether it existed already and its partition count as the cluster reports
+// it. A spec asking another partition count than an existing topic has is
+// not an error here; the caller decides.
+func CreateTopics(ctx context.Context, cc ClientConfig, specs ...TopicSpec) ([]TopicResult, error) {
+	existed, err := ensureTopics(ctx, cc, specs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]TopicResult, len(specs))
+	for i, s := range specs {
+		n, err := PartitionCount(ctx, cc, s.Name)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = TopicResult{TopicInfo: TopicInfo{Name: s.Name, Partitions: n}, Existed: existed[s.Name]}
+	}
+	return out, nil
+}
+
+// ensureTopics is EnsureTopics; it returns the topics that existed already.
+func ensureTopics(ctx context.Context, cc ClientConfig, specs []TopicSpec) (map[string]bool, error) {
 	if err := cc.validate(); err != nil {
-		return fmt.Errorf("ensure topics: %w", err)
+		return nil, fmt.Errorf("ensure topics: %w", err)
 	}
 	if len(specs) == 0 {
-		return nil
+		return nil, nil
 	}
 	cl := cc.Client()
 	defer CloseClient(cl)
@@ -83,7 +119,7 @@ func EnsureTopics(ctx context.Context, cc ClientConfig, specs ...TopicSpec) erro
 	defer cancel()
 	errs, err := createTopics(cctx, cl, specs, true)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// A cluster whose policy caps max.message.bytes (some managed Kafka
 	// services do) refuses our default; such a topic gets the cluster's.
@@ -97,13 +133,17 @@ func EnsureTopics(ctx context.Context, cc ClientConfig, specs ...TopicSpec) erro
 	if len(capped) > 0 {
 		again, err := createTopics(cctx, cl, capped, false)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		maps.Copy(errs, again)
 	}
+	existed := map[string]bool{}
 	for name, terr := range errs {
-		if terr != nil && !errors.Is(terr, kafka.TopicAlreadyExists) {
-			return fmt.Errorf("create topic %s: %w", name, terr)
+		switch {
+		case errors.Is(terr, kafka.TopicAlreadyExists):
+			existed[name] = true
+		case terr != nil:
+			return nil, fmt.Errorf("create topic %s: %w", name, terr)
 		}
 	}
 	// Wait until metadata shows every topic with a leader on each partition.
@@ -111,7 +151,7 @@ func EnsureTopics(ctx context.Context, cc ClientConfig, specs ...TopicSpec) erro
 	for i, s := range specs {
 		names[i] = s.Name
 	}
-	return waitTopics(cctx, cl, names)
+	return existed, waitTopics(cctx, cl, names)
 }
 
 // createTopics sends one CreateTopics request for specs, with

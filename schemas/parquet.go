@@ -49,8 +49,9 @@ func WriteParquetDocuments(w io.Writer, docs []Document) error {
 // WriteParquetJSON writes every row of the Parquet file of size bytes read
 // from r to w as one JSON object line, columns in schema order. It reads any
 // schema through parquet-go's generic rows: groups are objects, lists arrays,
-// byte arrays without a string annotation base64, floats numbers (null for
-// NaN and infinities).
+// byte arrays without a string annotation base64 (but in the columns text and
+// id, which ingest reads as text), floats numbers (null for NaN and
+// infinities).
 func WriteParquetJSON(w io.Writer, r io.ReaderAt, size int64) (err error) {
 	pr, err := openParquet(r, size)
 	if err != nil {
@@ -213,7 +214,9 @@ func (pr *parquetRows) appendRow(dst []byte, row map[string]any, skip func(name 
 		dst = appendJSONStringLossy(dst, name)
 		dst = append(dst, ':')
 		v := row[name]
-		if s, ok := v.(string); ok && pr.binary[i] {
+		// The text and id columns are text even without a string
+		// annotation: ingest reads them so.
+		if s, ok := v.(string); ok && pr.binary[i] && name != ColText && name != ColID {
 			dst = append(dst, '"')
 			dst = base64.StdEncoding.AppendEncode(dst, []byte(s))
 			dst = append(dst, '"')

@@ -46,7 +46,9 @@ types). A shard closes after --shard-messages messages, before a message
 whose extra columns differ from its own, and when the sink stops (idle or
 SIGINT/SIGTERM). Shards are written atomically, and a restarted sink continues
 after the last offset its shards hold, so names are deterministic and nothing
-is archived twice or skipped.
+is archived twice or skipped. While documents come, a line every 10 s says
+how far it is: shards written, their documents, and the documents held for
+shards not written yet.
 
 --domain all takes the domain ids from the routers on router.models; a
 docs.domain.* topic whose id is no router's (docs.domain.007, docs.domain.-1)
@@ -67,6 +69,9 @@ before the routing stage has fitted its router.`,
 	fs.BoolVar(&f.json, "json", false, "print one JSON object")
 	return cmd
 }
+
+// archiveProgress is how often archive logs how far it is.
+const archiveProgress = 10 * time.Second
 
 func (a *app) runArchive(ctx context.Context, f *archiveFlags) error {
 	if f.out == "" {
@@ -102,6 +107,7 @@ func (a *app) runArchive(ctx context.Context, f *archiveFlags) error {
 		ShardMessages: f.shardMsgs,
 		ExitOnIdle:    f.exitOnIdle,
 		Logger:        log,
+		Progress:      archiveProgress,
 	}, domains)
 	if err != nil {
 		if ctx.Err() != nil && reps == nil { // stopped while waiting for a router

@@ -72,7 +72,9 @@ whole process.`,
 			if in == "" {
 				in = "../shared/corpora/mixed-v1.jsonl.gz"
 				if _, err := os.Stat(in); err != nil {
-					in = "testdata/mixed-small.jsonl.gz"
+					if in, err = demoCorpus("bench featurize", "--in"); err != nil {
+						return err
+					}
 				}
 			}
 			if runs < 1 {

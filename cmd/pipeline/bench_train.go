@@ -51,14 +51,15 @@ func (a *app) benchTrainCmd() *cobra.Command {
 		Use:   "train",
 		Short: "Time training steps of an expert language model",
 		Long: `Train a fresh expert of size --expert (tiny, small or base) on documents of a
-corpus (default testdata/mixed-small.jsonl.gz) packed into batches, and print
+corpus (--in; default testdata/mixed-small.jsonl.gz, from the repository root) packed into batches, and print
 tokens per second: --warmup steps first, untimed, then --steps timed steps, --runs
 times with a fresh model each. A step is forward, backward and the AdamW update
 (with gradient clipping), the same work as a step of the PyTorch anchor
 (bench/train.sh runs both side by side). Tokens per step are batch × ctx.`,
 		Example: `  pipeline bench train --expert small
   pipeline bench train --expert base --threads 2 --steps 30 --json
-  pipeline bench train --expert tiny --backend ref --steps 5 --cpuprofile cpu.pprof`,
+  pipeline bench train --expert tiny --backend ref --steps 5 --cpuprofile cpu.pprof
+  pipeline bench train --expert tiny --in corpus.jsonl.gz`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := train.ConfigByName(expert)
@@ -82,7 +83,9 @@ times with a fresh model each. A step is forward, backward and the AdamW update
 				return fmt.Errorf("bench train: %w", err)
 			}
 			if in == "" {
-				in = "testdata/mixed-small.jsonl.gz"
+				if in, err = demoCorpus("bench train", "--in"); err != nil {
+					return err
+				}
 			}
 			texts, _, err := a.loadTexts(in)
 			if err != nil {

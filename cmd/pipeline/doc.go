@@ -17,7 +17,8 @@
 //
 // Exit status: 0 on success and on a graceful stop (SIGINT or SIGTERM), 1 on
 // an error, 2 on a usage error (unknown command or flag, bad flag value, bad
-// config file). An error is printed as one line, "pipeline: <error>", on
+// config file), 3 when ingest or replay delivered everything it read but
+// input files were incomplete. An error is printed as one line, "pipeline: <error>", on
 // stderr; commands that report print their report on stdout (exactly one JSON
 // object with --json) and log only on stderr.
 //

@@ -38,12 +38,14 @@ history, a history written before drift was kept, or no document judged.
 
 'domains split' and 'domains remove' write a new router version into --router
 (and, with --brokers, publish it on router.models): a routing stage started
-with that --router picks it up while it runs, keeping every other domain id.`,
+with that --router picks it up while it runs, keeping every other domain id.
+'domains publish' publishes a saved version on router.models.`,
 		Example: `  pipeline domains --router router/
   pipeline domains --router run/router --json
   pipeline domains --router router/ --history routing-history.jsonl
   pipeline domains split --router router/ --domain 3 --in sample.jsonl.gz
-  pipeline domains remove --router router/ --domain 5 --brokers 127.0.0.1:9092`,
+  pipeline domains remove --router router/ --domain 5 --brokers 127.0.0.1:9092
+  pipeline domains publish --router router/ --brokers 127.0.0.1:9092`,
 		Args: noSubcommand,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if router == "" {
@@ -81,7 +83,66 @@ with that --router picks it up while it runs, keeping every other domain id.`,
 	cmd.Flags().StringVar(&router, "router", "", "router `dir`")
 	cmd.Flags().StringVar(&history, "history", "", "routing history `file` to read each domain's drift from (default routing-history.jsonl beside the router dir, when there)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
-	cmd.AddCommand(a.domainsEditCmd("split"), a.domainsEditCmd("remove"))
+	cmd.AddCommand(a.domainsEditCmd("split"), a.domainsEditCmd("remove"), a.domainsPublishCmd())
+	return cmd
+}
+
+// domainsPublishReport is the --json output of `domains publish`.
+type domainsPublishReport struct {
+	Version  int64 `json:"version"`
+	Previous int64 `json:"previous_version"` // on router.models before; 0 for none
+	// Published is false when router.models held the version already.
+	Published bool `json:"published"`
+}
+
+// domainsPublishCmd is `domains publish`.
+func (a *app) domainsPublishCmd() *cobra.Command {
+	var (
+		router  string
+		version int64
+		asJSON  bool
+		kf      kafkaFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "publish",
+		Short: "Publish a saved router version on router.models",
+		Long: `Publish the latest router version in --router (or --version) on router.models,
+where running routing stages pick it up: a version that 'domains split' or
+'domains remove' saved but could not publish (the broker was unreachable).
+Nothing is published when router.models holds that version already; a
+version older than the one there is refused.`,
+		Example: `  pipeline domains publish --router router/ --brokers 127.0.0.1:9092`,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if router == "" {
+				return usagef("domains publish: --router is required")
+			}
+			res, err := flow.PublishRouter(cmd.Context(), flow.PublishConfig{RouterDir: router, Version: version, Logger: a.log,
+				Connect: func(ctx context.Context) (pipeline.ClientConfig, error) { return kf.Connect(ctx, a.log) }})
+			if err != nil {
+				return fmt.Errorf("domains publish: %w", err)
+			}
+			rep := domainsPublishReport{Version: res.Router.Version, Previous: res.Previous, Published: !res.Already}
+			if asJSON {
+				return writeJSON(a.stdout, rep)
+			}
+			if res.Already {
+				fmt.Fprintf(a.stderr, "domains: router v%d is on %s already: nothing published\n", rep.Version, pipeline.TopicRouterModels)
+				return nil
+			}
+			held := "no router"
+			if rep.Previous > 0 {
+				held = fmt.Sprintf("v%d", rep.Previous)
+			}
+			fmt.Fprintf(a.stderr, "domains: router v%d with ids %v published on %s (it held %s)\n", rep.Version, res.Router.IDs, pipeline.TopicRouterModels, held)
+			return nil
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&router, "router", "", "router `dir`")
+	fs.Int64Var(&version, "version", 0, "the router `version` to publish (default the latest)")
+	fs.BoolVar(&asJSON, "json", false, "print one JSON object")
+	kf.Register(fs)
 	return cmd
 }
 
@@ -124,7 +185,11 @@ router version is saved into --router.`
 		Long: long + `
 
 With --brokers (or $` + envBrokers + ` set), the new version is also published on
-router.models, where running stages pick it up.`,
+router.models, where running stages pick it up. The broker is checked first:
+when it cannot be reached nothing is saved. When the latest version in
+--router is newer than the one on router.models (an earlier edit saved it
+but could not publish it), the edit is refused: 'pipeline domains publish'
+publishes that version.`,
 		Example: example,
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -158,7 +223,11 @@ router.models, where running stages pick it up.`,
 			if rep.NewDomain != nil {
 				what = fmt.Sprintf("split domain %d into %d and %d", domain, domain, *rep.NewDomain)
 			}
-			fmt.Fprintf(a.stderr, "domains: %s; router v%d → v%d with ids %v\n", what, rm.Version, next.Version, next.IDs)
+			where := "saved in " + router + " only (no --brokers: not published; a routing stage started with this --router picks it up)"
+			if res.Published {
+				where = "saved in " + router + " and published on " + pipeline.TopicRouterModels
+			}
+			fmt.Fprintf(a.stderr, "domains: %s; router v%d → v%d with ids %v, %s\n", what, rm.Version, next.Version, next.IDs, where)
 			return nil
 		},
 	}

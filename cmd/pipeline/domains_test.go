@@ -82,3 +82,36 @@ func TestDomainsDrift(t *testing.T) {
 		t.Errorf("domains with a missing --history: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+// TestDomainsPublish: the text output of `domains remove` says whether the
+// new version was published; a version saved but not published refuses the
+// next edit with a broker, pointing at `domains publish`, which publishes
+// it; the edit then goes through and is published.
+func TestDomainsPublish(t *testing.T) {
+	t.Setenv(envBrokers, "")
+	addr := startBroker(t)
+	router := filepath.Join(t.TempDir(), "router")
+	fixture := filepath.Join("..", "..", "testdata", "mixed-small.jsonl.gz")
+	mustCLI(t, "cluster", "fit", "--in", fixture, "--k", "3", "--out", router, "--restarts", "1", "--log-level", "warn")
+
+	steps := []struct {
+		args []string
+		code int
+		want string // in stderr
+	}{
+		{[]string{"publish", "--brokers", addr}, 0, "router v1 with ids [0 1 2] published on router.models (it held no router)"},
+		{[]string{"publish", "--brokers", addr}, 0, "router v1 is on router.models already"},
+		// No broker: saved, not published (as when the broker was down).
+		{[]string{"remove", "--domain", "0"}, 0, "router v1 → v2 with ids [1 2], saved in " + router + " only"},
+		{[]string{"remove", "--domain", "0", "--brokers", addr}, 1, "'pipeline domains publish --router " + router + "'"},
+		{[]string{"publish", "--brokers", addr}, 0, "router v2 with ids [1 2] published on router.models (it held v1)"},
+		{[]string{"remove", "--domain", "1", "--brokers", addr}, 0, "router v2 → v3 with ids [2], saved in " + router + " and published on router.models"},
+	}
+	for _, s := range steps {
+		args := append([]string{"domains", s.args[0], "--router", router, "--log-level", "warn"}, s.args[1:]...)
+		r := cli(t, args...)
+		if r.code != s.code || !strings.Contains(r.stderr, s.want) {
+			t.Fatalf("pipeline %s: exit %d, stderr %q; want exit %d and %q", strings.Join(args, " "), r.code, r.stderr, s.code, s.want)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/domainflow/domainflow/flow"
 	"github.com/domainflow/domainflow/pipeline"
+	"github.com/domainflow/domainflow/pipeline/process"
 	"github.com/domainflow/domainflow/schemas"
 	"github.com/domainflow/domainflow/stages/embed"
 )
@@ -65,8 +66,8 @@ func (f *featurizerFlags) register(fs *pflag.FlagSet, defaultKind string, withSt
 	}
 	fs.IntVar(&f.fitSample, "fit-sample", 0, "fit on the first `N` documents only (0: all of --in; on Kafka: 10000 from the head of the input topic)")
 	fs.IntVar(&f.workers, "workers", d.Tfidf.Workers, "goroutines for featurization (0: one per CPU)")
-	fs.IntVar(&f.maxTextBytes, "max-text-bytes", schemas.DefaultMaxTextBytes, "longest document text in `bytes`; longer documents are rejected as oversize")
-	fs.IntVar(&f.maxIDBytes, "max-id-bytes", schemas.DefaultMaxIDBytes, "longest document id in `bytes`; documents with longer ids are rejected as invalid-id (keep it equal to ingest's)")
+	process.ByteSizeVar(fs, &f.maxTextBytes, "max-text-bytes", schemas.DefaultMaxTextBytes, "longest document text in `bytes`; longer documents are rejected as oversize")
+	process.ByteSizeVar(fs, &f.maxIDBytes, "max-id-bytes", schemas.DefaultMaxIDBytes, "longest document id in `bytes`; documents with longer ids are rejected as invalid-id (keep it equal to ingest's)")
 	fs.Float64Var(&f.minDF, "min-df", d.Tfidf.MinDF, "ignore terms in fewer documents than this (a count ≥ 1, or a fraction < 1)")
 	fs.Float64Var(&f.maxDF, "max-df", d.Tfidf.MaxDF, "ignore terms in more documents than this (a count > 1, or a fraction ≤ 1)")
 	fs.IntVar(&f.maxFeatures, "max-features", d.Tfidf.MaxFeatures, "keep only the `N` most frequent terms (0: all)")

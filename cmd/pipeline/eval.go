@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/domainflow/domainflow/flow"
+	"github.com/domainflow/domainflow/pipeline/process"
 	"github.com/domainflow/domainflow/schemas"
 )
 
@@ -70,7 +71,7 @@ domain experts are the experts named by a domain id of the router.`,
 	fs.StringSliceVar(&f.topk, "topk", []string{"1", "2", "all"}, "mixtures to report: numbers of experts kept, or all")
 	fs.Float64Var(&f.temperature, "temperature", 0.1, "routing temperature T of softmax(−d²/T)")
 	fs.IntVar(&f.maxDocs, "max-docs", 500, "evaluate at most this many documents (0: all)")
-	fs.IntVar(&f.maxDocBytes, "max-doc-bytes", 4096, "bytes of each document evaluated (0: all)")
+	process.ByteSizeVar(fs, &f.maxDocBytes, "max-doc-bytes", 4096, "bytes of each document evaluated (0: all)")
 	fs.BoolVar(&f.alone, "alone", true, "also evaluate every expert alone and the dense baseline")
 	fs.StringVar(&f.backend, "backend", "cpu", "accel backend")
 	fs.IntVar(&f.threads, "threads", 0, "threads (0: all CPUs)")

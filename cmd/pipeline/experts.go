@@ -44,9 +44,9 @@ func (a *app) expertsListCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "Per expert: step, tokens, loss, checkpoint file and params_sha256",
+		Short: "Per expert: step, training bytes, loss, checkpoint file and params_sha256",
 		Long: `List the experts of --out with their newest valid checkpoint: step, training
-tokens (bytes), documents, mean loss of the last 50 steps (nats per byte), the
+bytes (--json: "tokens"; the experts are byte-level), documents, mean loss of the last 50 steps (nats per byte), the
 checkpoint file and params_sha256, the SHA-256 of all parameter bytes (equal
 digests mean bit-identical models).`,
 		Example: `  pipeline experts list --out run/
@@ -70,9 +70,9 @@ digests mean bit-identical models).`,
 				}{reps})
 			}
 			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "EXPERT\tSIZE\tSTEP\tTOKENS\tDOCS\tLOSS\tPARAMS_SHA256\tCHECKPOINT")
+			fmt.Fprintln(w, "EXPERT\tSIZE\tSTEP\tTRAIN BYTES\tDOCS\tLOSS\tPARAMS_SHA256\tCHECKPOINT")
 			for _, r := range reps {
-				fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%d\t%.3f\t%s\t%s\n", r.Expert, r.Size, r.Step, humanCount(r.Tokens), r.Docs, r.Loss, r.ParamsSHA256[:16], r.Checkpoint)
+				fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%d\t%.3f\t%s\t%s\n", r.Expert, r.Size, r.Step, humanBytes(r.Tokens), r.Docs, r.Loss, r.ParamsSHA256[:16], r.Checkpoint)
 			}
 			return w.Flush()
 		},

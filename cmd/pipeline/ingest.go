@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/domainflow/domainflow/pipeline"
+	"github.com/domainflow/domainflow/pipeline/process"
 	"github.com/domainflow/domainflow/schemas"
 	"github.com/domainflow/domainflow/stages/ingest"
 )
@@ -30,8 +31,8 @@ func (f *produceFlags) register(fs *pflag.FlagSet) {
 	f.kafka.Register(fs)
 	fs.StringVar(&f.topic, "topic", pipeline.TopicRaw, "`topic` to produce the documents to")
 	fs.IntVar(&f.partitions, "partitions", 4, "partitions of the topic and of docs.deadletter when they are created")
-	fs.IntVar(&f.maxTextBytes, "max-text-bytes", schemas.DefaultMaxTextBytes, "longest document text in `bytes`; longer ones are dead-lettered as oversize")
-	fs.IntVar(&f.maxIDBytes, "max-id-bytes", schemas.DefaultMaxIDBytes, "longest document id in `bytes`; documents with longer ids are dead-lettered as invalid-id")
+	process.ByteSizeVar(fs, &f.maxTextBytes, "max-text-bytes", schemas.DefaultMaxTextBytes, "longest document text in `bytes`; longer ones are dead-lettered as oversize")
+	process.ByteSizeVar(fs, &f.maxIDBytes, "max-id-bytes", schemas.DefaultMaxIDBytes, "longest document id in `bytes`; documents with longer ids are dead-lettered as invalid-id")
 	fs.BoolVar(&f.json, "json", false, `print {"docs","bytes","deadletter","seconds"} as JSON on stdout`)
 	f.fields.register(fs)
 	fs.BoolVar(&f.arrow, "arrow", false, "produce Arrow batches (one input's documents of one partition, at most 1000 each) instead of JSON messages; a Parquet input's boolean, integer, float, string and binary columns become typed columns instead of meta members")

@@ -48,7 +48,9 @@ is given as "key_base64". Messages come partition by partition, in offset
 order (with --follow, as they arrive).
 
 With FILE instead of --topic, the rows of the file are printed: a .parquet
-file (every row, any schema), an Arrow IPC file or stream (.arrow, .arrows,
+file (every row, any schema; a byte-array column without a string annotation
+is shown as base64, except text and id, shown as text as ingest reads them),
+an Arrow IPC file or stream (.arrow, .arrows,
 .ipc), the lines of a .jsonl or .jsonl.gz file, or the documents of a folder of
 .txt files.
 
@@ -56,7 +58,7 @@ file (every row, any schema), an Arrow IPC file or stream (.arrow, .arrows,
 		Example: `  pipeline inspect --topic docs.raw --max 10
   pipeline inspect --topic docs.deadletter --partition 0
   pipeline inspect --topic docs.domain.3 --from-beginning=false --follow --timeout 30s
-  pipeline inspect checkpoints/0/step-100.parquet --max 5`,
+  pipeline inspect run/experts/0/step-000100.parquet --max 5`,
 		Args: argsBetween(0, 1, "FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error { return a.runInspect(cmd, f, args) },
 	}

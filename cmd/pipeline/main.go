@@ -144,8 +144,10 @@ name → value); flags on the command line win. Kafka commands take --brokers
 flags. Logs go to stderr; reports go to stdout, as exactly one JSON object with
 --json.
 
-Exit status: 0 on success or a graceful stop (SIGINT/SIGTERM), 1 on an error,
-2 on a usage error.`,
+Exit status: 0 on success or a graceful stop (SIGINT/SIGTERM; 'pipeline run'
+then says how to resume), 1 on an error, 2 on a usage error, 3 when ingest or
+replay delivered everything it read but input files were incomplete (see
+'pipeline ingest --help').`,
 		Example: `  pipeline broker --listen 127.0.0.1:9092 &
   pipeline ingest corpus.jsonl.gz
   pipeline inspect --topic docs.raw --max 5

@@ -546,6 +546,18 @@ func TestTopicsCreateList(t *testing.T) {
 	if r := cli(t, "topics", "create", "--brokers", addr, "--config", "novalue", "b"); r.code != 2 {
 		t.Errorf("--config without '=': exit %d, want 2", r.code)
 	}
+	// An existing topic keeps its partitions: asking for others fails,
+	// saying what the topic has; the new topics are created all the same.
+	r := cli(t, "topics", "create", "--brokers", addr, "--partitions", "8", "a.one", "a.three")
+	if r.code != 1 || !strings.Contains(r.stderr, "a.one has 3") || !strings.Contains(r.stderr, `topic exists: left as it was" topic=a.one partitions=3`) {
+		t.Errorf("topics create --partitions 8 on a 3-partition topic: exit %d, stderr %q; want 1 saying it has 3", r.code, r.stderr)
+	}
+	if n := mustCLI(t, "topics", "list", "--brokers", addr, "--json").stdout; !strings.Contains(n, `{"name":"a.three","partitions":8}`) || !strings.Contains(n, `{"name":"a.one","partitions":3}`) {
+		t.Errorf("after topics create --partitions 8 a.one a.three: %s", n)
+	}
+	// The same count, or none given: it is there, nothing to say.
+	mustCLI(t, "topics", "create", "--brokers", addr, "--partitions", "3", "a.one")
+	mustCLI(t, "topics", "create", "--brokers", addr, "a.one")
 	if r := cli(t, "topics", "bogus"); r.code != 2 {
 		t.Errorf("topics bogus: exit %d, want 2", r.code)
 	}

@@ -520,3 +520,24 @@ func TestPrintRunSummary(t *testing.T) {
 		})
 	}
 }
+
+// TestPrintRunSummaryUntrained: a model that trained on no byte shows its
+// loss as "-", not 0.000, and with nothing held out there is no empty
+// held-out table, but a line saying why.
+func TestPrintRunSummaryUntrained(t *testing.T) {
+	s := synthSummary()
+	s.Domains[1].Tokens, s.Domains[1].Loss = 0, 0
+	s.Eval = runEval{}
+	var out bytes.Buffer
+	(&app{stdout: &out}).printRunSummary(s)
+	got := out.String()
+	if !regexp.MustCompile(`(?m)^1 +30 +0 +0 B +- +- `).MatchString(got) {
+		t.Errorf("the untrained domain 1 has no \"-\" loss:\n%s", got)
+	}
+	if !regexp.MustCompile(`(?m)^0 +40 +0 +640 B +2\.500 `).MatchString(got) {
+		t.Errorf("the trained domain 0 lost its loss:\n%s", got)
+	}
+	if strings.Contains(got, "MODEL") || !strings.Contains(got, "no document was held out") {
+		t.Errorf("with nothing evaluated, the held-out table:\n%s", got)
+	}
+}

@@ -20,8 +20,18 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// defaultRunInput is the demo corpus `pipeline run` uses without --input.
+// defaultRunInput is the demo corpus `pipeline run` (and the benchmarks)
+// use without --input (--in), relative to the repository root.
 const defaultRunInput = "testdata/mixed-small.jsonl.gz"
+
+// demoCorpus returns defaultRunInput when it is here, else a usage error of
+// command cmd saying to give flag.
+func demoCorpus(cmd, flag string) (string, error) {
+	if _, err := os.Stat(defaultRunInput); err != nil {
+		return "", usagef("%s: no %s given and no demo corpus %s here (run from the repository root, or give %s)", cmd, flag, defaultRunInput, flag)
+	}
+	return defaultRunInput, nil
+}
 
 // runFlags are the flags of `pipeline run`.
 type runFlags struct {
@@ -114,7 +124,10 @@ the summary lists it under "incomplete_files" (the exit status stays 0: the job
 completed, and a rerun finishes the same way). The job is resumable: run the
 same command with the same --out after it was killed at any point and it
 completes, ingesting nothing twice, with final experts
-bit-identical to an uninterrupted run (same machine and --threads). A token
+bit-identical to an uninterrupted run (same machine and --threads). SIGINT
+(Ctrl-C) or SIGTERM stops the job within the phase it is in (the trainers
+save a checkpoint) and starts no later phase: it prints "interrupted; run
+the same command again to resume" and exits 0, writing no summary. A token
 budget larger than a domain's data stops at the end of that data.`,
 		Example: `  pipeline run
   pipeline run --input corpus.jsonl.gz --k 8 --out run/ --expert small --tokens-per-domain 2000000 --json
@@ -134,8 +147,8 @@ budget larger than a domain's data stops at the end of that data.`,
 	fs.IntVar(&f.k, "k", 4, "number of domains")
 	fs.StringVar(&f.out, "out", "run", "output `dir` (broker data, router, experts, held-out set, summary)")
 	fs.StringVar(&f.expert, "expert", "tiny", "expert size: "+strings.Join(train.ConfigNames(), ", "))
-	fs.Int64Var(&f.tokens, "tokens-per-domain", 150000, "training bytes per domain expert")
-	fs.Int64Var(&f.seedTokens, "seed-tokens", 50000, "training bytes of the dense seed the experts branch from (0: no seed)")
+	process.ByteSizeVar(fs, &f.tokens, "tokens-per-domain", 150000, "training bytes per domain expert")
+	process.ByteSizeVar(fs, &f.seedTokens, "seed-tokens", 50000, "training bytes of the dense seed the experts branch from (0: no seed)")
 	fs.BoolVar(&f.baseline, "baseline", true, "also continue the dense model for k × --tokens-per-domain")
 	fs.BoolVar(&f.skipSeen, "skip-seen", false, "experts skip the documents the seed trained on, as the dense baseline does (see pipeline train --skip-seen)")
 	fs.BoolVar(&f.train, "train", true, "train and evaluate; --train=false stops once every document is routed")
@@ -144,7 +157,7 @@ budget larger than a domain's data stops at the end of that data.`,
 	fs.IntVar(&f.partitions, "partitions", 1, "partitions of the topics (1 keeps the job bit-reproducible after a crash)")
 	fs.Float64Var(&f.heldout, "heldout", 0.1, "fraction of each source held out for evaluation")
 	fs.IntVar(&f.evalDocs, "eval-docs", 200, "held-out documents evaluated (0: all)")
-	fs.IntVar(&f.evalDocBytes, "eval-doc-bytes", 2048, "bytes of each held-out document evaluated (0: all)")
+	process.ByteSizeVar(fs, &f.evalDocBytes, "eval-doc-bytes", 2048, "bytes of each held-out document evaluated (0: all)")
 	fs.IntVar(&f.threads, "threads", 0, "training threads (0: all CPUs)")
 	fs.Uint64Var(&f.seed, "seed", 1, "seed of the split-independent randomness (k-means, model init)")
 	fs.BoolVar(&f.json, "json", false, "print the summary as one JSON object")
@@ -152,7 +165,7 @@ budget larger than a domain's data stops at the end of that data.`,
 	growThresholdFlags(fs, &f.growCfg) // the growth's seed is --seed
 	noveltyFlags(fs, &f.novelty)
 	fs.BoolVar(&f.thenGrow, "then-grow", true, "with --then: grow new domains; false routes B into the old domains (the frozen system) and trains the old experts --then-extra-tokens more")
-	fs.Int64Var(&f.thenExtra, "then-extra-tokens", 0, "with --then-grow=false: training bytes, in all, the old experts get for B (split evenly)")
+	process.ByteSizeVar(fs, &f.thenExtra, "then-extra-tokens", 0, "with --then-grow=false: training bytes, in all, the old experts get for B (split evenly)")
 	fs.BoolVar(&f.untrained, "allow-untrained", false, "succeed even when a model trained on 0 bytes (its data is smaller than one training step); by default that fails the run")
 	fs.StringVar(&f.initNew, "init-new", string(flow.DefaultInit), "with --then: how the new domains' experts start: seed, nearest or average (see pipeline train --init-new)")
 	fs.StringVar(&f.progress, "progress", progressAuto, "progress of each phase on stderr: auto (a bar on a terminal, else lines), bars, lines (one per phase, with its rate) or none")
@@ -162,10 +175,11 @@ budget larger than a domain's data stops at the end of that data.`,
 // runJob turns the flags into a flow.Job, runs it and prints its summary.
 func (a *app) runJob(cmd *cobra.Command, f *runFlags) error {
 	if len(f.input) == 0 {
-		if _, err := os.Stat(defaultRunInput); err != nil {
-			return usagef("run: no --input given and no demo corpus %s here (run from the repository root, or give --input)", defaultRunInput)
+		in, err := demoCorpus("run", "--input")
+		if err != nil {
+			return err
 		}
-		f.input = []string{defaultRunInput}
+		f.input = []string{in}
 	}
 	job := flow.Job{Inputs: f.input, Stdin: a.stdin, TextField: f.fields.text, IDField: f.fields.id, Out: f.out, K: f.k, Expert: f.expert, TokensPerDomain: f.tokens,
 		SeedTokens: f.seedTokens, Baseline: f.baseline, SkipSeen: f.skipSeen, Train: f.train, Featurizer: embed.Kind(f.featurizer),
@@ -176,7 +190,7 @@ func (a *app) runJob(cmd *cobra.Command, f *runFlags) error {
 	if err := job.Validate(); err != nil {
 		return usagef("run: %v", strings.TrimPrefix(err.Error(), flow.ErrJobConfig.Error()+": "))
 	}
-	progress, err := a.newRunProgress(f.progress)
+	progress, clearProgress, err := a.newRunProgress(f.progress)
 	if err != nil {
 		return err
 	}
@@ -189,6 +203,14 @@ func (a *app) runJob(cmd *cobra.Command, f *runFlags) error {
 		job.Client = &cc
 	}
 	sum, err := job.Run(cmd.Context())
+	if errors.Is(err, flow.ErrInterrupted) {
+		// A graceful stop (SIGINT/SIGTERM): exit status 0, as every
+		// command's; what was done is kept in --out.
+		clearProgress()
+		a.log.Debug("run interrupted", "err", err)
+		fmt.Fprintln(a.stderr, "pipeline: run: interrupted; run the same command again to resume")
+		return nil
+	}
 	if errors.Is(err, flow.ErrUntrained) && !f.json {
 		a.printRunSummary(*sum) // what was trained, then why it fails
 	}
@@ -239,7 +261,7 @@ func (a *app) printRunSummary(s runSummary) {
 		if v, ok := bpb[strconv.Itoa(d.ID)]; ok {
 			b = fmt.Sprintf("%.3f", v)
 		}
-		fmt.Fprintf(w, "%d\t%d\t%d\t%s\t%.3f\t%s\t%s\t%s\n", d.ID, d.Size, d.SizeAtFit, humanBytes(d.Tokens), d.Loss, b,
+		fmt.Fprintf(w, "%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.Size, d.SizeAtFit, humanBytes(d.Tokens), lossText(d.Tokens, d.Loss), b,
 			sourcesLine(d.Sources, 3), strings.Join(d.TopTerms[:min(6, len(d.TopTerms))], " "))
 	}
 	w.Flush()
@@ -247,7 +269,11 @@ func (a *app) printRunSummary(s runSummary) {
 	fmt.Fprintln(a.stdout, "  train loss: nats per byte, mean of the expert's last 50 steps; held-out bits/byte: on documents no model trained on.")
 	fmt.Fprintln(a.stdout, "  Lower is better for both (1 nat = 1.443 bits).")
 	fmt.Fprintln(a.stdout)
-	fmt.Fprintln(w, "MODEL\tHELD-OUT BITS/BYTE")
+	if s.Eval.SeedBPB == nil && s.Eval.DenseBPB == nil && len(s.Eval.MixtureBPB) == 0 {
+		fmt.Fprintln(w, "No model was evaluated: no document was held out (see --heldout).")
+	} else {
+		fmt.Fprintln(w, "MODEL\tHELD-OUT BITS/BYTE")
+	}
 	if s.Eval.SeedBPB != nil {
 		fmt.Fprintf(w, "dense seed (%s)\t%.4f\n", humanBytes(s.SeedTokens), *s.Eval.SeedBPB)
 	}
@@ -271,6 +297,15 @@ func (a *app) printRunSummary(s runSummary) {
 		a.printThenSummary(w, t)
 	}
 	w.Flush()
+}
+
+// lossText is a model's training loss for the summary: "-" for a model
+// that trained on no byte (it has no loss).
+func lossText(trained int64, loss float64) string {
+	if trained == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.3f", loss)
 }
 
 // mixtureVerdict is one line when the dense baseline beats the best router
@@ -331,7 +366,7 @@ func (a *app) printThenSummary(w *tabwriter.Writer, t *flow.ThenSummary) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "NEW DOMAIN\tROUTED\tTRAIN BYTES\tTRAIN LOSS (nats/B)\tTOP TERMS")
 	for _, d := range t.NewDomains {
-		fmt.Fprintf(w, "%d\t%d\t%s\t%.3f\t%s\n", d.ID, d.Size, humanBytes(d.Tokens), d.Loss, strings.Join(d.TopTerms[:min(6, len(d.TopTerms))], " "))
+		fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\n", d.ID, d.Size, humanBytes(d.Tokens), lossText(d.Tokens, d.Loss), strings.Join(d.TopTerms[:min(6, len(d.TopTerms))], " "))
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "MODEL (init %s)\tBITS/BYTE ON A\tBITS/BYTE ON B\n", t.Init)

@@ -35,8 +35,10 @@ type runProgress struct {
 	first flow.Progress // the lines mode's first report of the running phase
 }
 
-// newRunProgress returns the Progress function for mode, nil for none.
-func (a *app) newRunProgress(mode string) (func(flow.Progress), error) {
+// newRunProgress returns the Progress function for mode, nil for none, and
+// a function that clears the bar of a phase that will not end (an
+// interrupted job).
+func (a *app) newRunProgress(mode string) (report func(flow.Progress), clear func(), err error) {
 	r := &runProgress{w: a.stderr}
 	switch mode {
 	case progressAuto:
@@ -45,11 +47,11 @@ func (a *app) newRunProgress(mode string) (func(flow.Progress), error) {
 		r.bars = true
 	case progressLines:
 	case progressNone:
-		return nil, nil
+		return nil, func() {}, nil
 	default:
-		return nil, usagef("run: --progress %q: want auto, bars, lines or none", mode)
+		return nil, nil, usagef("run: --progress %q: want auto, bars, lines or none", mode)
 	}
-	return r.report, nil
+	return r.report, r.clearBar, nil
 }
 
 // report handles one progress report.

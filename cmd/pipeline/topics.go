@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -85,7 +86,11 @@ func (a *app) topicsCreateCmd() *cobra.Command {
 		Long: `Create the named topics with --partitions partitions, --replication-factor
 replicas and the topic configs given with --config key=value (repeatable), then
 wait until the cluster reports each of them. Topics that exist already are
-left as they are (their partitions and configs are not changed).
+left as they are (their partitions and configs are not changed): each one is
+logged with its own partition count, and the command fails (exit status 1,
+the other topics created) when --partitions was given and an existing topic
+has another count. Kafka can only add partitions, and adding them sends keys
+to other partitions, so this command never does it.
 
 Here --config names a topic config, not a config file: this command takes its
 flags from the command line only.`,
@@ -113,10 +118,28 @@ flags from the command line only.`,
 			for i, name := range args {
 				specs[i] = pipeline.TopicSpec{Name: name, Partitions: partitions, Replicas: replicas, Configs: cfg}
 			}
-			if err := pipeline.EnsureTopics(ctx, cc, specs...); err != nil {
+			res, err := pipeline.CreateTopics(ctx, cc, specs...)
+			if err != nil {
 				return fmt.Errorf("topics: %w", err)
 			}
-			a.log.Info("topics ready", "topics", args, "partitions", partitions)
+			var differ []string
+			for _, t := range res {
+				if !t.Existed {
+					a.log.Info("topic created", "topic", t.Name, "partitions", t.Partitions)
+					continue
+				}
+				a.log.Info("topic exists: left as it was", "topic", t.Name, "partitions", t.Partitions)
+				if len(cfg) > 0 {
+					a.log.Warn("--config not applied to a topic that exists", "topic", t.Name)
+				}
+				if cmd.Flags().Changed("partitions") && t.Partitions != partitions {
+					differ = append(differ, fmt.Sprintf("%s has %d", t.Name, t.Partitions))
+				}
+			}
+			if len(differ) > 0 {
+				return fmt.Errorf("topics create: --partitions %d, but existing topics keep theirs: %s (Kafka can only add partitions, "+
+					"and adding them sends keys to other partitions; kafka-topics --alter --partitions does it)", partitions, strings.Join(differ, ", "))
+			}
 			return nil
 		},
 	}

@@ -71,7 +71,7 @@ sequences separated by '\n'.
 Each expert checkpoints into --out/experts/<name>/step-NNNNNN.arrow (+ .parquet)
 every --checkpoint-steps steps or --checkpoint-every, and on exit; the last
 --keep are kept. A checkpoint holds the tensors, the AdamW moments, the
-pending bytes, step and tokens, the last origin position applied per origin
+pending bytes, step and training bytes, the last origin position applied per origin
 partition and the next input offset per partition. A restarted trainer loads
 its newest valid checkpoint (a damaged one is detected by its checksum and the
 previous one used), seeks past its offsets and skips documents at or below its
@@ -115,7 +115,7 @@ offsets back: a restart resumes from the checkpoint whatever the group holds.
 	fs.StringVar(&f.initRouter, "init-router", "", "router `dir` whose centroids --init-new nearest|average measures (default --out/router)")
 	fs.BoolVar(&f.skipSeen, "skip-seen", false, "with --init: skip the documents the seed already trained on (its origin positions), so that each branch trains only on documents new to it")
 	fs.BoolVar(&f.cont, "continue", false, "with --init and --topic: go on reading the topic where the seed stopped (a dense model continuing its training)")
-	fs.Int64Var(&f.tokens, "tokens", 0, "token budget per expert: checkpoint and stop at this many training bytes (0: no limit)")
+	process.ByteSizeVar(fs, &f.tokens, "tokens", 0, "token budget per expert: checkpoint and stop at this many training bytes (0: no limit)")
 	fs.IntVar(&f.ckptSteps, "checkpoint-steps", 200, "checkpoint every this many steps")
 	fs.DurationVar(&f.ckptEvery, "checkpoint-every", time.Minute, "checkpoint at least this often while training")
 	fs.IntVar(&f.keep, "keep", 3, "checkpoints kept per expert")
@@ -126,7 +126,7 @@ offsets back: a restart resumes from the checkpoint whatever the group holds.
 	fs.Float64Var(&f.minLR, "min-lr", shortFloat(train.DefaultOptConfig().MinLR), "final learning rate of the cosine decay")
 	fs.IntVar(&f.warmup, "warmup", 100, "warm-up steps")
 	fs.IntVar(&f.totalSteps, "total-steps", 0, "steps of the cosine decay (0: from --tokens when set, else constant after the warm-up)")
-	fs.IntVar(&f.maxText, "max-text-bytes", 0, "per-document text cap for JSON input (0: the schemas default)")
+	process.ByteSizeVar(fs, &f.maxText, "max-text-bytes", 0, "per-document text cap for JSON input (0: the schemas default)")
 	fs.StringVar(&f.deadLetters, "deadletter-topic", pipeline.TopicDeadLetter, "where undecodable input messages go")
 	fs.StringVar(&f.monitor, "monitor-group", "train", "`prefix` of the consumer groups the experts commit their checkpointed positions to, for monitoring only: expert N commits to PREFIX.N ('': none)")
 	fs.BoolVar(&f.json, "json", false, "print one JSON object with every expert's final state")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -130,6 +131,16 @@ func TestTrainEvalArchive(t *testing.T) {
 	}
 	if e := again.Experts[0]; e.Stop != train.StopBudget || e.TokensAtStart != e.Tokens {
 		t.Errorf("rerun of expert 0: stop %q, %d bytes at start of %d; want the budget, all of them", e.Stop, e.TokensAtStart, e.Tokens)
+	}
+	// The text output says bytes: the experts are byte-level.
+	text := common[:len(common)-1] // no --json
+	r = mustCLI(t, append([]string{"train", "--domain", "0", "--tokens", "20000"}, text...)...)
+	if !regexp.MustCompile(`(?m)^train: expert 0: step \d+, [0-9.]+ kB trained, \d+ documents applied, loss [^\n]*$`).MatchString(r.stderr) || strings.Contains(r.stderr, " tokens,") {
+		t.Errorf("train's stop line does not give the training bytes: %q", r.stderr)
+	}
+	r = mustCLI(t, "experts", "list", "--out", out)
+	if !strings.Contains(r.stdout, "TRAIN BYTES") || strings.Contains(strings.ToLower(r.stdout), "tokens") {
+		t.Errorf("experts list does not give training bytes:\n%s", r.stdout)
 	}
 
 	r = mustCLI(t, "experts", "list", "--out", out, "--json")

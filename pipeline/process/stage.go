@@ -38,7 +38,7 @@ func (f *StageFlags) Register(fs *pflag.FlagSet, inFlag, in, outFlag, out, group
 	}
 	fs.StringVar(&f.Group, "group", group, "consumer `group` id")
 	fs.IntVar(&f.BatchRecords, "batch-records", 2000, "most messages in one micro-batch")
-	fs.IntVar(&f.BatchBytes, "batch-bytes", 8<<20, "most payload `bytes` in one micro-batch")
+	ByteSizeVar(fs, &f.BatchBytes, "batch-bytes", 8<<20, "most payload `bytes` in one micro-batch")
 	fs.DurationVar(&f.Linger, "linger", 20*time.Millisecond, "how long a micro-batch waits to fill after its first message")
 	fs.BoolVar(&f.JSON, "json", false, `print {"in","out","dead","duplicates","batches","seconds","busy_seconds"} as JSON on stdout when stopped`)
 }

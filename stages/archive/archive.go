@@ -34,6 +34,13 @@ type Config struct {
 	// Logger receives the sink's warnings (dead letters, retried reads),
 	// with the domain as an attribute. Default: none, nothing is logged.
 	Logger *slog.Logger
+	// Progress, when positive, is how often Run logs a line of progress on
+	// Logger (Info, "archiving"): the domains archived, the shards written
+	// and their documents, and the documents taken into shards not written
+	// yet (a shard is written at ShardMessages or at the stop). A line is
+	// logged only when documents came since the previous one (the first
+	// line always). Default: 0, no progress lines.
+	Progress time.Duration
 }
 
 // shardMessages is ShardMessages or its default.
@@ -57,8 +64,8 @@ func (c *Config) validate() error {
 		return errors.New("archive: no directory (Config.Dir)")
 	case len(c.Client.Brokers) == 0:
 		return errors.New("archive: no brokers (Config.Client)")
-	case c.ShardMessages < 0 || c.ExitOnIdle < 0 || c.Rescan < 0:
-		return errors.New("archive: ShardMessages, ExitOnIdle and Rescan must not be negative")
+	case c.ShardMessages < 0 || c.ExitOnIdle < 0 || c.Rescan < 0 || c.Progress < 0:
+		return errors.New("archive: ShardMessages, ExitOnIdle, Rescan and Progress must not be negative")
 	}
 	return nil
 }
@@ -149,8 +156,21 @@ func Run(ctx context.Context, cfg Config, domains DomainSource) ([]Report, error
 		defer t.Stop()
 		tick = t.C
 	}
+	var progress <-chan time.Time
+	if cfg.Progress > 0 {
+		t := time.NewTicker(cfg.Progress)
+		defer t.Stop()
+		progress = t.C
+	}
+	lastTaken := int64(-1)
 	for running > 0 {
 		select {
+		case <-progress:
+			if taken := a.taken.Load(); taken != lastTaken {
+				lastTaken = taken
+				written := a.written.Load()
+				a.log.Info("archiving", "domains", running, "shards", a.shards.Load(), "docs_in_shards", written, "docs_pending", taken-written)
+			}
 		case r := <-ended:
 			running--
 			if r.err != nil {

@@ -3,10 +3,12 @@ package archive_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -446,5 +448,31 @@ func TestNextOffsets(t *testing.T) {
 	}
 	if got, err := archive.NextOffsets(filepath.Join(dir, "missing")); err != nil || len(got) != 0 {
 		t.Errorf("NextOffsets of a missing dir = %v, %v; want none", got, err)
+	}
+}
+
+// TestProgress: with Config.Progress, Run logs what it has archived so far
+// while it runs: shards written, their documents, and the documents held
+// in shards not written yet.
+func TestProgress(t *testing.T) {
+	t.Parallel()
+	cc := pipetest.Broker(t).Client()
+	topic := pipeline.DomainTopic(0)
+	pipetest.CreateTopics(t, cc, 1, topic)
+	var msgs []pipeline.Message
+	for i := range 5 {
+		msgs = append(msgs, routed(t, topic, 0, 2*i, 2, false))
+	}
+	pipetest.Produce(t, cc, msgs...)
+	var logs pipetest.LogBuffer
+	cfg := config(cc, t.TempDir()) // shards of 3 messages
+	cfg.ExitOnIdle, cfg.Progress = time.Second, 20*time.Millisecond
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	run(t, context.Background(), cfg, archive.IDs{0})
+	if want := "msg=archiving domains=1 shards=1 docs_in_shards=6 docs_pending=4"; !strings.Contains(logs.String(), want) {
+		t.Errorf("no %q in the log:\n%s", want, logs.String())
+	}
+	if n := strings.Count(logs.String(), "msg=archiving"); n > 5 {
+		t.Errorf("%d progress lines for 5 messages: a line is logged only when documents came", n)
 	}
 }

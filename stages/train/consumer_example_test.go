@@ -60,9 +60,9 @@ func ExampleRunExpert() {
 			fmt.Println(err)
 			return
 		}
-		fmt.Printf("expert %s: step %d, %d tokens, %d documents\n", rep.Expert, rep.Step, rep.Tokens, rep.Docs)
+		fmt.Printf("expert %s: step %d, %d training bytes, %d documents\n", rep.Expert, rep.Step, rep.Tokens, rep.Docs)
 	}
 	// Output:
-	// expert demo: step 10, 640 tokens, 16 documents
-	// expert demo: step 20, 1280 tokens, 30 documents
+	// expert demo: step 10, 640 training bytes, 16 documents
+	// expert demo: step 20, 1280 training bytes, 30 documents
 }
