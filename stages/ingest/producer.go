@@ -315,19 +315,16 @@ func (p *producer) tooLarge(ctx context.Context, m pipeline.Message, err error) 
 	cause := &schemas.DecodeError{Reason: schemas.ReasonOversize,
 		Err: fmt.Errorf("document %q: a message of %d bytes is too large for topic %s: %w", m.Key, len(m.Key)+len(m.Value), m.Topic, err)}
 	p.log.Warn("document too large for its topic; dead-lettered as oversize", "id", string(m.Key), "bytes", len(m.Value), "topic", m.Topic)
-	dead := pipeline.DeadLetterSpec{
-		Topic:        pipeline.TopicDeadLetter,
-		Key:          m.Key,
-		Value:        m.Value,
-		ContentType:  schemas.ContentTypeJSON,
-		Reason:       schemas.ReasonOversize,
-		Err:          cause.Error(),
-		Stage:        p.stage,
-		OriginTopic:  d.origin,
-		OriginOffset: d.pos,
-		WriterData:   schemas.ReasonOversize,
-	}.Message()
-	return pipeline.WriteSplitting(ctx, []pipeline.Message{dead}, p.writeSync, p.tooLarge)
+	return p.deadOversize(ctx, pipeline.DeadLetterSpec{Key: m.Key, Value: m.Value, ContentType: schemas.ContentTypeJSON}, d, cause)
+}
+
+// deadOversize writes spec (key or partition, value and content type set)
+// as a dead letter with reason oversize and cause, from the input position
+// of d.
+func (p *producer) deadOversize(ctx context.Context, spec pipeline.DeadLetterSpec, d docData, cause error) error {
+	spec.Topic, spec.Reason, spec.Err, spec.Stage = pipeline.TopicDeadLetter, schemas.ReasonOversize, cause.Error(), p.stage
+	spec.OriginTopic, spec.OriginOffset, spec.WriterData = d.origin, d.pos, schemas.ReasonOversize
+	return pipeline.WriteSplitting(ctx, []pipeline.Message{spec.Message()}, p.writeSync, p.tooLarge)
 }
 
 // batchTooLarge deals with Arrow batch m, of d, that the broker refused
@@ -346,21 +343,9 @@ func (p *producer) batchTooLarge(ctx context.Context, m pipeline.Message, d docD
 	}
 	p.log.Warn("document too large for its topic; dead-lettered as oversize", "bytes", len(m.Value), "topic", m.Topic, "rows", d.rows)
 	cause := &schemas.DecodeError{Reason: schemas.ReasonOversize, Err: tooBig}
-	dead := pipeline.DeadLetterSpec{
-		Topic:        pipeline.TopicDeadLetter,
-		Partition:    m.Partition,
-		Value:        m.Value,
-		ContentType:  schemas.ContentTypeArrow,
-		Reason:       schemas.ReasonOversize,
-		Err:          cause.Error(),
-		Stage:        p.stage,
-		OriginTopic:  d.origin,
-		OriginOffset: d.pos,
-		WriterData:   schemas.ReasonOversize,
-	}.Message()
 	// The rows of the batch are counted as one dead letter when it is
 	// acknowledged; more than one row here only when the split failed.
-	return pipeline.WriteSplitting(ctx, []pipeline.Message{dead}, p.writeSync, p.tooLarge)
+	return p.deadOversize(ctx, pipeline.DeadLetterSpec{Partition: m.Partition, Value: m.Value, ContentType: schemas.ContentTypeArrow}, d, cause)
 }
 
 // splitBatch returns Arrow batch m, of d (two rows or more), as two
