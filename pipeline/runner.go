@@ -233,9 +233,13 @@ type Runner struct {
 	// each partition (owned by the preparing goroutine), the source's group
 	// generation seen last, and the sequence numbers of prepared and
 	// finished batches (see resume).
-	pstage             PartitionStage
-	next               map[Partition]int64
-	skip               map[Partition]int64 // drop messages below (see resume)
+	pstage PartitionStage
+	next   map[Partition]int64
+	skip   map[Partition]int64 // drop messages below (see resume)
+	// done is next as this process left it, kept across group generations:
+	// the offset up to which the stage's in-memory state of the partition
+	// reflects messages this process handled (see restore).
+	done               map[Partition]int64
 	gen, seenGen       atomic.Int64
 	prepared, finished atomic.Int64
 }
@@ -247,7 +251,7 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 	}
 	cfg.setDefaults()
 	r := &Runner{cfg: cfg, log: cfg.Logger.With("stage", cfg.Name), accept: map[schemas.Kind]bool{},
-		next: map[Partition]int64{}, skip: map[Partition]int64{}}
+		next: map[Partition]int64{}, skip: map[Partition]int64{}, done: map[Partition]int64{}}
 	r.pstage, _ = cfg.Stage.(PartitionStage)
 	for _, k := range cfg.Accept {
 		r.accept[k] = true

@@ -49,6 +49,7 @@ func (r *Runner) resume(ctx context.Context, g *partitionBatch, st *batchStats) 
 		}
 	}
 	r.next[p] = g.msgs[len(g.msgs)-1].Offset + 1
+	r.done[p] = r.next[p]
 	msgs := g.msgs
 	if until, ok := r.skip[p]; ok {
 		// Another process (or this one, before a crash) handled these
@@ -94,6 +95,23 @@ func (r *Runner) restore(ctx context.Context, p Partition, first int64) error {
 	})
 	if err != nil {
 		return err
+	}
+	if done, ok := r.done[p]; ok && done == first && at < first {
+		// This process handled the partition's messages up to first itself,
+		// and its state of them is newer than the snapshot: the save of its
+		// last batch was cut off because the group moved on
+		// (errStaleGeneration), and the source goes on where that batch
+		// ended. Keep the in-memory state, which the batch's outputs were
+		// made with, and save it at first: restoring the older snapshot
+		// would route the next messages from a state that misses that
+		// batch, differently from whoever redelivers it (a document in two
+		// domains).
+		r.log.Info("partition state kept: this process handled it up to its next message", "partition", p.String(), "snapshot_offset", at, "first_offset", first)
+		state, err := r.pstage.Snapshot(p, first)
+		if err != nil {
+			return fmt.Errorf("stage %s: snapshot of %s: %w", r.cfg.Name, p, err)
+		}
+		return r.saveStates(ctx, 0, []partitionSnapshot{{p: p, at: first, state: state}})
 	}
 	if err := r.pstage.Restore(ctx, p, state, at, end); err != nil {
 		return fmt.Errorf("stage %s: restore %s from its snapshot at offset %d: %w", r.cfg.Name, p, at, err)
