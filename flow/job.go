@@ -745,6 +745,8 @@ func (j *Job) fit(ctx context.Context, s *Split, router string, log *slog.Logger
 // mover must also have committed every parked row.
 func (j *Job) route(ctx context.Context, cc pipeline.ClientConfig, state *embed.State, router string, grow *cluster.GrowConfig, dups *atomic.Int64, log *slog.Logger) (before int64, err error) {
 	sctx, stop := context.WithCancel(ctx)
+	// The routing stage's gauges: its routed counts for the progress.
+	reg := prometheus.NewRegistry()
 	var wg sync.WaitGroup
 	defer func() { stop(); wg.Wait() }()
 	errs := make(chan error, 2)
@@ -772,7 +774,7 @@ func (j *Job) route(ctx context.Context, cc pipeline.ClientConfig, state *embed.
 		clog := stageLog.With("cmd", "cluster")
 		wg.Go(func() {
 			run, err := cluster.RunStage(sctx, cluster.RunConfig{Client: cc, InputTopic: pipeline.TopicFeatures, Group: jobClusterGroup,
-				RouterDir: router, Rebuild: true, HistoryPath: filepath.Join(j.Out, HistoryFile),
+				RouterDir: router, Rebuild: true, HistoryPath: filepath.Join(j.Out, HistoryFile), Registerer: reg,
 				Linger: 20 * time.Millisecond, Featurizer: RoutingFeaturizer(cc, clog), Logger: clog, Grow: grow, Novelty: j.Novelty})
 			dups.Add(run.Dropped)
 			if err != nil && sctx.Err() == nil {
@@ -882,8 +884,12 @@ func (j *Job) route(ctx context.Context, cc pipeline.ClientConfig, state *embed.
 			}
 		}
 		if j.prog != nil {
-			if n, total, err := routedSoFar(ctx, cc); err == nil {
-				j.prog.report(Progress{Phase: "route", Done: n, Total: total, Unit: "documents"})
+			if end, err := pipeline.EndOffsets(ctx, cc, pipeline.TopicRaw); err == nil {
+				var total int64
+				for _, e := range end {
+					total += e
+				}
+				j.prog.report(Progress{Phase: "route", Done: min(routedDocuments(reg), total), Total: total, Unit: "documents"})
 			}
 		}
 		if time.Since(last) > 10*time.Second {
@@ -891,25 +897,6 @@ func (j *Job) route(ctx context.Context, cc pipeline.ClientConfig, state *embed.
 			last = time.Now()
 		}
 	}
-}
-
-// routedSoFar returns how many documents of docs.raw the routing stage has
-// committed (the features topic holds one row per document, in order), and
-// how many docs.raw holds.
-func routedSoFar(ctx context.Context, cc pipeline.ClientConfig) (done, total int64, err error) {
-	end, err := pipeline.EndOffsets(ctx, cc, pipeline.TopicRaw)
-	if err != nil {
-		return 0, 0, err
-	}
-	com, err := pipeline.CommittedOffsets(ctx, cc, jobClusterGroup, pipeline.TopicFeatures, len(end))
-	if err != nil {
-		return 0, 0, err
-	}
-	for p := range end {
-		total += end[p]
-		done += max(com[p], 0)
-	}
-	return min(done, total), total, nil
 }
 
 // jobCounts returns the documents routed per domain id — the routing

@@ -279,18 +279,35 @@ func (r *progressReporter) watchTraining(ctx context.Context, phase string, reg 
 // trainedBytes reads the domainflow_expert_tokens series of reg: the
 // training bytes per expert.
 func trainedBytes(reg *prometheus.Registry) map[string]int64 {
+	return gaugeValues(reg, "domainflow_expert_tokens", "expert")
+}
+
+// routedDocuments reads the domainflow_domain_routed_documents series of
+// reg, the routing stage's counts (restored across restarts): the documents
+// routed in all.
+func routedDocuments(reg *prometheus.Registry) int64 {
+	var n int64
+	for _, c := range gaugeValues(reg, "domainflow_domain_routed_documents", "domain") {
+		n += c
+	}
+	return n
+}
+
+// gaugeValues returns the values of the gauge series name of reg by their
+// label's value.
+func gaugeValues(reg *prometheus.Registry, name, label string) map[string]int64 {
 	out := map[string]int64{}
 	mfs, err := reg.Gather()
 	if err != nil {
 		return out
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != "domainflow_expert_tokens" {
+		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "expert" {
+				if l.GetName() == label {
 					out[l.GetValue()] = int64(m.GetGauge().GetValue())
 				}
 			}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestPhaseClockResume: a phase a resumed run finds done keeps the seconds
@@ -103,5 +105,28 @@ func TestPhaseClockResume(t *testing.T) {
 				t.Errorf("job seconds %v, want this run's 10", s)
 			}
 		})
+	}
+}
+
+// TestRoutedDocuments: the route phase's progress counts documents, the sum
+// of the routing stage's per-domain gauges (it counted Arrow batches of the
+// features topic before).
+func TestRoutedDocuments(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	if n := routedDocuments(reg); n != 0 {
+		t.Errorf("no gauges: %d documents", n)
+	}
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "domainflow_domain_routed_documents"}, []string{"domain"})
+	reg.MustRegister(g)
+	g.WithLabelValues("0").Set(120)
+	g.WithLabelValues("3").Set(95)
+	other := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "domainflow_expert_tokens"}, []string{"expert"})
+	reg.MustRegister(other)
+	other.WithLabelValues("0").Set(1e6)
+	if n := routedDocuments(reg); n != 215 {
+		t.Errorf("routed documents %d, want 215", n)
+	}
+	if b := trainedBytes(reg); b["0"] != 1e6 || len(b) != 1 {
+		t.Errorf("trained bytes %v", b)
 	}
 }
