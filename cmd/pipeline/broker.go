@@ -2,12 +2,14 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/domainflow/domainflow/pipeline"
 	"github.com/domainflow/domainflow/pipeline/process"
+	"github.com/domainflow/domainflow/stages/cluster"
 )
 
 // brokerFlags are the flags of `pipeline broker`.
@@ -96,11 +98,14 @@ func (a *app) runBroker(cmd *cobra.Command, f brokerFlags) error {
 
 // standardTopics are the topics every deployment has: raw documents and dead
 // letters with the given partitions, and the compacted router model topic
-// with one partition, so that router versions have one order.
+// with one partition, so that router versions have one order, and the
+// message size the stages give it when they create it
+// (cluster.RouterTopicMaxBytes, 64 MiB: featurizer states are large).
 func standardTopics(partitions int) []pipeline.TopicSpec {
 	return []pipeline.TopicSpec{
 		{Name: pipeline.TopicRaw, Partitions: partitions},
 		{Name: pipeline.TopicDeadLetter, Partitions: partitions},
-		{Name: pipeline.TopicRouterModels, Partitions: 1, Configs: map[string]string{"cleanup.policy": "compact"}},
+		{Name: pipeline.TopicRouterModels, Partitions: 1, Configs: map[string]string{"cleanup.policy": "compact",
+			"max.message.bytes": strconv.Itoa(cluster.RouterTopicMaxBytes)}},
 	}
 }

@@ -602,6 +602,20 @@ func TestBrokerCommand(t *testing.T) {
 	if !slices.Equal(list.Topics, want) {
 		t.Errorf("standard topics = %v, want %v", list.Topics, want)
 	}
+	// router.models takes what the stages publish on it: up to
+	// cluster.RouterTopicMaxBytes (a large featurizer state), above the
+	// broker's 32 MiB default.
+	sink, err := pipeline.NewKafkaSink(pipeline.SinkConfig{Client: pipeline.ClientConfig{Brokers: []string{addr}}, BatchBytes: 41 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, time.Minute)
+	err = sink.Write(wctx, pipeline.Message{Topic: pipeline.TopicRouterModels, Key: []byte("big"), Value: make([]byte, 40<<20)})
+	wcancel()
+	sink.Close()
+	if err != nil {
+		t.Errorf("a 40 MiB message on router.models: %v", err)
+	}
 	cancel()
 	select {
 	case code := <-done:
