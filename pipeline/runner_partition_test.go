@@ -217,27 +217,8 @@ func (s *failingStore) Save(ctx context.Context, p Partition, at int64, state []
 // through: its older state would overwrite the new owner's. The input is
 // not committed and the runner goes on.
 func TestRunnerStaleGenerationSave(t *testing.T) {
-	src := &genSource{MemSource: NewMemSource(jsonDocs(3, 0)...)}
-	src.gen.Store(1)
-	store := &failingStore{MemStateStore: &MemStateStore{}}
-	store.fail.Store(true)
-	store.onFail = func() { // the group moves on while the broker is away
-		src.gen.Store(2) // the batch was fetched in generation 1
-		store.fail.Store(false)
-	}
-	src.CloseInput()
-	st := newCountStage()
-	sink := NewMemSink()
-	r, err := NewRunner(RunnerConfig{Name: "count", Stage: st, Source: src, Sink: sink, OutputTopic: "out",
-		States: store, OneToOne: true, BatchMaxRecords: 3, Linger: time.Millisecond, BackoffMin: time.Millisecond, BackoffMax: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := r.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
+	ctx := context.Background()
+	r, store := runStaleGeneration(t, nil)
 	// The only save is the restore's (the state it started from, count 0);
 	// the batch's (count 3) is not written.
 	if state, _, _ := store.Load(ctx, Partition{Topic: "in"}); state == nil || binary.BigEndian.Uint64(state) != 0 || store.saves.Load() != 1 {
@@ -256,21 +237,41 @@ func TestRunnerStaleGenerationSave(t *testing.T) {
 // the snapshot made the routing stage place redelivered documents in a
 // second domain under the reliability suite.
 func TestRunnerStaleGenerationKeepsState(t *testing.T) {
+	ctx := context.Background()
+	r, store := runStaleGeneration(t, jsonDocs(3, 3))
+	state, at, err := store.Load(ctx, Partition{Topic: "in"})
+	if err != nil || state == nil || at != 6 || binary.BigEndian.Uint64(state) != 6 {
+		t.Errorf("saved state %x at offset %d (%v), want a count of 6 at 6: the stage went on from the older snapshot", state, at, err)
+	}
+	if c := r.Counts(); c.In != 6 || c.Out != 6 {
+		t.Errorf("counts %+v, want 6 in and out", c)
+	}
+}
+
+// runStaleGeneration runs a count stage over 3 documents fetched in group
+// generation 1 whose state save fails once: the group moves on to
+// generation 2 meanwhile (this process keeping the partition), the store
+// comes back, and more documents (none: the input ends) follow.
+func runStaleGeneration(t *testing.T, more []kafka.Message) (*Runner, *failingStore) {
+	t.Helper()
 	src := &genSource{MemSource: NewMemSource(jsonDocs(3, 0)...)}
 	src.gen.Store(1)
 	store := &failingStore{MemStateStore: &MemStateStore{}}
 	store.fail.Store(true)
-	store.onFail = func() { // the group moves on while the broker is away; this process keeps the partition
+	store.onFail = func() { // the group moves on while the broker is away
 		if src.gen.Load() == 1 {
-			src.gen.Store(2)
+			src.gen.Store(2) // the batch was fetched in generation 1
 			store.fail.Store(false)
-			src.Add(jsonDocs(3, 3)...)
-			src.CloseInput()
+			if more != nil {
+				src.Add(more...)
+				src.CloseInput()
+			}
 		}
 	}
-	st := newCountStage()
-	sink := NewMemSink()
-	r, err := NewRunner(RunnerConfig{Name: "count", Stage: st, Source: src, Sink: sink, OutputTopic: "out",
+	if more == nil {
+		src.CloseInput()
+	}
+	r, err := NewRunner(RunnerConfig{Name: "count", Stage: newCountStage(), Source: src, Sink: NewMemSink(), OutputTopic: "out",
 		States: store, OneToOne: true, BatchMaxRecords: 3, Linger: time.Millisecond, BackoffMin: time.Millisecond, BackoffMax: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -280,11 +281,5 @@ func TestRunnerStaleGenerationKeepsState(t *testing.T) {
 	if err := r.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
-	state, at, err := store.Load(ctx, Partition{Topic: "in"})
-	if err != nil || state == nil || at != 6 || binary.BigEndian.Uint64(state) != 6 {
-		t.Errorf("saved state %x at offset %d (%v), want a count of 6 at 6: the stage went on from the older snapshot", state, at, err)
-	}
-	if c := r.Counts(); c.In != 6 || c.Out != 6 {
-		t.Errorf("counts %+v, want 6 in and out", c)
-	}
+	return r, store
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/array"
 
 	"github.com/domainflow/domainflow/pipeline"
@@ -51,36 +52,22 @@ func TestKeysAndHeadersReachDomainTopics(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 		rows = 0
-		for id := range k {
-			ms, err := pipeline.ReadTopic(ctx, cc, pipeline.DomainTopic(id), 0)
-			if err != nil {
-				continue
+		eachDomainRecord(ctx, t, cc, k, func(rec arrow.Record) {
+			docs, _ := schemas.Documents(rec)
+			rows += docs.Len()
+			s := rec.Schema()
+			if !s.HasField(pipeline.ColKafkaKey) {
+				return
 			}
-			for _, m := range ms {
-				recs, err := schemas.DecodeRecords(m.Value, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, rec := range recs {
-					docs, _ := schemas.Documents(rec)
-					rows += docs.Len()
-					s := rec.Schema()
-					if !s.HasField(pipeline.ColKafkaKey) {
-						rec.Release()
-						continue
-					}
-					key := rec.Column(s.FieldIndices(pipeline.ColKafkaKey)[0]).(*array.Binary)
-					names := rec.Column(s.FieldIndices(pipeline.ColKafkaHeaderNames)[0])
-					values := rec.Column(s.FieldIndices(pipeline.ColKafkaHeaderValues)[0])
-					for i := range docs.Len() {
-						if key.IsValid(i) {
-							got[docs.ID(i)] = carried{string(key.Value(i)), names.ValueStr(i), values.ValueStr(i)}
-						}
-					}
-					rec.Release()
+			key := rec.Column(s.FieldIndices(pipeline.ColKafkaKey)[0]).(*array.Binary)
+			names := rec.Column(s.FieldIndices(pipeline.ColKafkaHeaderNames)[0])
+			values := rec.Column(s.FieldIndices(pipeline.ColKafkaHeaderValues)[0])
+			for i := range docs.Len() {
+				if key.IsValid(i) {
+					got[docs.ID(i)] = carried{string(key.Value(i)), names.ValueStr(i), values.ValueStr(i)}
 				}
 			}
-		}
+		})
 	}
 	cancel()
 	<-emb.done
@@ -94,5 +81,28 @@ func TestKeysAndHeadersReachDomainTopics(t *testing.T) {
 	}
 	if len(got) != 3 {
 		t.Errorf("%d rows carry a key, want 3 (ingest keys by id): %v", len(got), got)
+	}
+}
+
+// eachDomainRecord calls fn with every record on the topics of domains 0 to
+// k-1 (a topic not there yet is skipped), releasing each after; a message
+// that is not Arrow fails the test.
+func eachDomainRecord(ctx context.Context, t *testing.T, cc pipeline.ClientConfig, k int, fn func(arrow.Record)) {
+	t.Helper()
+	for id := range k {
+		ms, err := pipeline.ReadTopic(ctx, cc, pipeline.DomainTopic(id), 0)
+		if err != nil {
+			continue
+		}
+		for _, m := range ms {
+			recs, err := schemas.DecodeRecords(m.Value, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, rec := range recs {
+				fn(rec)
+				rec.Release()
+			}
+		}
 	}
 }

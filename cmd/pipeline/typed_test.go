@@ -109,22 +109,7 @@ func TestArrowTypedColumns(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 		got = map[string][]typedRow{}
-		for id := range 2 {
-			ms, err := pipeline.ReadTopic(ctx, cc, pipeline.DomainTopic(id), 0)
-			if err != nil {
-				continue
-			}
-			for _, m := range ms {
-				recs, err := schemas.DecodeRecords(m.Value, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, rec := range recs {
-					typedValues(t, rec, got)
-					rec.Release()
-				}
-			}
-		}
+		eachDomainRecord(ctx, t, cc, 2, func(rec arrow.Record) { typedValues(t, rec, got) })
 	}
 	cancel()
 	<-emb.done
